@@ -1,0 +1,486 @@
+"""The catalog: every product fact ocsps relies on, loaded from TOML data files and validated once.
+
+Service names, event ids, cmdlet signatures, restart rules and deactivation order live here and nowhere
+else, so that a correction is a data change an administrator can review, not a code hunt.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ocsps.errors import OcspsError, UsageError
+
+__all__ = [
+    "Action",
+    "ActionParam",
+    "Catalog",
+    "CatalogError",
+    "Cmdlet",
+    "EventDef",
+    "Precondition",
+    "Product",
+    "RestartRule",
+    "Role",
+    "RoleGroup",
+    "Service",
+    "SnapinSetting",
+    "Task",
+    "load_catalog",
+]
+
+
+class CatalogError(OcspsError):
+    """The packaged data contradicts itself: a bug in ocsps, reported before anything runs."""
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    name: str
+    order: int
+    powershell: str
+    psrp_protocol: str
+    windows: str
+    family: str
+    module: str
+    service_prefix: str
+    event_log: str
+    service_control: str  # "cs": *-CsWindowsService; "windows": Get-/Stop-/Start-Service
+    graceful_drain: bool
+    deactivation: str
+    module_path: str = ""
+    wmi_major_version: int | None = None
+
+    @property
+    def powershell_tuple(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.powershell.split("."))
+
+
+@dataclass(frozen=True)
+class Service:
+    key: str
+    display: str
+    roles: tuple[str, ...]
+    products: tuple[str, ...]
+    stop_order: int
+    name: str | None = None
+    display_pattern: str | None = None
+    display_full: str | None = None
+    requires: tuple[str, ...] = ()
+    start_after: tuple[str, ...] = ()
+    drain_events: tuple[int, ...] = ()
+    leave_running_switch: str | None = None
+    external: bool = False
+    note: str = ""
+
+    def display_name(self, product: Product) -> str:
+        if self.display_full:
+            return self.display_full
+        return f"{product.service_prefix} {self.display}"
+
+
+@dataclass(frozen=True)
+class Cmdlet:
+    name: str
+    parameters: tuple[str, ...]
+    products: tuple[str, ...] = ()
+    powershell: str | None = None
+    added: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class EventDef:
+    id: int
+    log: str
+    meaning: str
+    text: str
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapinSetting:
+    id: str
+    label: str
+    where: str
+    certificate: bool = False
+    no_restart_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class RestartRule:
+    id: str
+    service: str
+    action: str
+    section: str
+    why: str
+    snapin: tuple[str, ...] = ()
+    task: str | None = None
+    wmi_class: str | None = None
+    properties: tuple[str, ...] = ()
+    except_properties: tuple[str, ...] = ()
+    except_prefixes: tuple[str, ...] = ()
+    certificate_exception: bool = False
+    start_after: tuple[str, ...] = ()
+
+    def covers_property(self, prop: str | None) -> bool:
+        """True when a change to ``prop`` of this rule's class (None: some property) triggers the rule."""
+        if prop is None:
+            return True
+        folded = prop.casefold()
+        if self.properties:
+            return folded in {p.casefold() for p in self.properties}
+        if folded in {p.casefold() for p in self.except_properties}:
+            return False
+        return not any(folded.startswith(x.casefold()) for x in self.except_prefixes)
+
+
+@dataclass(frozen=True)
+class Precondition:
+    id: str
+    text: str
+    live_check: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleGroup:
+    key: str
+    label: str
+    preconditions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    label: str
+    group: str
+    order: int
+    products: tuple[str, ...]
+    lcscmd: tuple[str, ...]
+    documented: bool
+    services: tuple[str, ...]
+    after: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    last_of_pool_precondition: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionParam:
+    name: str
+    type: str
+    help: str
+    required: bool = False
+    since: str | None = None
+    family: str | None = None
+
+    @property
+    def ps_type(self) -> str:
+        return {"string": "[string]", "strings": "[string[]]", "switch": "[switch]", "int": "[int]"}[self.type]
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    summary: str
+    changes_state: bool
+    result: str
+    templates: Mapping[str, str]
+    params: tuple[ActionParam, ...]
+    fixed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+_PARAM_TYPES = {"string", "strings", "switch", "int"}
+_RULE_ACTIONS = {"restart", "stop", "stop-then-start", "stop-then-start-in-order"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    products: Mapping[str, Product]
+    services: tuple[Service, ...]
+    cmdlets: Mapping[str, Cmdlet]
+    common_parameters: tuple[str, ...]
+    events: tuple[EventDef, ...]
+    rules: tuple[RestartRule, ...]
+    rule_products: tuple[str, ...]
+    snapin_settings: Mapping[str, SnapinSetting]
+    tasks: Mapping[str, Task]
+    no_requirements: Mapping[str, str]
+    roles: Mapping[str, Role]
+    role_groups: Mapping[str, RoleGroup]
+    preconditions: Mapping[str, Precondition]
+    lcscmd_path: str
+    actions: Mapping[str, Action]
+
+    # ---- products ----
+    def product(self, product_id: str) -> Product:
+        try:
+            return self.products[product_id]
+        except KeyError:
+            raise UsageError(
+                f"unknown product {product_id!r}; choose one of: {', '.join(self.products)}"
+            ) from None
+
+    def product_at_least(self, product: Product, since: str) -> bool:
+        return product.order >= self.products[since].order
+
+    # ---- services ----
+    def services_for(self, product: Product, *, include_external: bool = False) -> list[Service]:
+        found = [s for s in self.services if product.id in s.products and (include_external or not s.external)]
+        return sorted(found, key=lambda s: s.stop_order)
+
+    def service_by_key(self, key: str) -> Service:
+        for s in self.services:
+            if s.key == key:
+                return s
+        raise CatalogError(f"catalog has no service {key!r}")
+
+    def find_service(self, product: Product, text: str) -> Service:
+        """Resolve what a user typed (short name, catalog key or display name) for one product."""
+        folded = text.strip().casefold()
+        for s in self.services_for(product, include_external=True):
+            names = {s.key.casefold(), s.display.casefold(), s.display_name(product).casefold()}
+            if s.name:
+                names.add(s.name.casefold())
+            if folded in names:
+                return s
+        valid = ", ".join(s.name or s.key for s in self.services_for(product))
+        raise UsageError(f"unknown service {text!r} for {product.id}; valid: {valid}")
+
+    def service_parameters(self, product: Product, service: Service) -> dict[str, str]:
+        """How a template names ``service`` on ``product``: by short name, or by display-name wildcard
+        where the short name is not documented (OCS 2007 / R2)."""
+        if service.name or product.service_control == "cs":
+            return {"Name": service.name or service.key}
+        return {"DisplayPattern": service.display_pattern or service.display_name(product)}
+
+    # ---- cmdlets ----
+    def cmdlet_parameters(self, product: Product, cmdlet: str) -> set[str] | None:
+        """Parameters ``cmdlet`` accepts on ``product`` (casefolded), or None if it does not exist there."""
+        entry = next((c for n, c in self.cmdlets.items() if n.casefold() == cmdlet.casefold()), None)
+        if entry is None:
+            return None
+        if entry.products and product.id not in entry.products:
+            return None
+        if entry.powershell and _version(entry.powershell) > product.powershell_tuple:
+            return None
+        params = set(entry.parameters) | set(self.common_parameters)
+        for since, extra in entry.added:
+            if self.product_at_least(product, since):
+                params |= set(extra)
+        return {p.casefold() for p in params}
+
+    # ---- events ----
+    def events_for_service(self, key: str) -> list[EventDef]:
+        return [e for e in self.events if e.service == key]
+
+    def event_log_name(self, product: Product, event: EventDef) -> str:
+        return product.event_log if event.log == "product" else event.log
+
+    # ---- actions ----
+    def action(self, name: str) -> Action:
+        try:
+            return self.actions[name]
+        except KeyError:
+            raise UsageError(f"unknown action {name!r}; choose one of: {', '.join(self.actions)}") from None
+
+    def template_for(self, action_name: str, product: Product) -> str:
+        """The template that implements ``action_name`` on ``product``, or a usage error saying why not."""
+        action = self.action(action_name)
+        template = action.templates.get(product.service_control)
+        if template is not None:
+            return template
+        supported = [p.id for p in self.products.values() if p.service_control in action.templates]
+        reason = ""
+        if action.name == "drain" and not product.graceful_drain:
+            reason = f"{product.name} has no graceful drain (it arrived with Lync Server 2010); use 'stop'. "
+        raise UsageError(
+            f"{reason}action {action.name!r} is not available for {product.id}; it is for: {', '.join(supported)}"
+        )
+
+    def action_params(self, action: Action, product: Product) -> list[ActionParam]:
+        return [
+            p
+            for p in action.params
+            if (p.family is None or p.family == product.service_control)
+            and (p.since is None or self.product_at_least(product, p.since))
+        ]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _read(name: str) -> dict[str, Any]:
+    data = resources.files("ocsps.catalog").joinpath("data", name).read_text(encoding="utf-8")
+    return tomllib.loads(data)
+
+
+def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
+    return tuple(value or ())
+
+
+def _build(raw: dict[str, dict[str, Any]]) -> Catalog:
+    products = {pid: Product(id=pid, **spec) for pid, spec in raw["products"]["products"].items()}
+    services = tuple(
+        Service(
+            key=s["key"],
+            display=s["display"],
+            roles=_tuple(s.get("roles")),
+            products=_tuple(s.get("products")),
+            stop_order=s["stop_order"],
+            name=s.get("name"),
+            display_pattern=s.get("display_pattern"),
+            display_full=s.get("display_full"),
+            requires=_tuple(s.get("requires")),
+            start_after=_tuple(s.get("start_after")),
+            drain_events=_tuple(s.get("drain_events")),
+            leave_running_switch=s.get("leave_running_switch"),
+            external=s.get("external", False),
+            note=s.get("note", ""),
+        )
+        for s in raw["services"]["services"]
+    )
+    cm = raw["cmdlets"]
+    cmdlets = {
+        name: Cmdlet(
+            name=name,
+            parameters=_tuple(spec.get("parameters")),
+            products=_tuple(spec.get("products")),
+            powershell=spec.get("powershell"),
+            added=tuple((a["since"], _tuple(a["parameters"])) for a in spec.get("added", [])),
+        )
+        for name, spec in cm["cmdlets"].items()
+    }
+    events = tuple(EventDef(**e) for e in raw["events"]["events"])
+    rr = raw["restart_rules"]
+    rules = tuple(
+        RestartRule(
+            id=r["id"],
+            service=r["service"],
+            action=r["action"],
+            section=r["section"],
+            why=r["why"],
+            snapin=_tuple(r.get("snapin")),
+            task=r.get("task"),
+            wmi_class=r.get("wmi_class"),
+            properties=_tuple(r.get("properties")),
+            except_properties=_tuple(r.get("except_properties")),
+            except_prefixes=_tuple(r.get("except_prefixes")),
+            certificate_exception=r.get("certificate_exception", False),
+            start_after=_tuple(r.get("start_after")),
+        )
+        for r in rr["rules"]
+    )
+    roles_raw = raw["roles"]
+    roles = {
+        r["key"]: Role(
+            key=r["key"],
+            label=r["label"],
+            group=r["group"],
+            order=r["order"],
+            products=_tuple(r["products"]),
+            lcscmd=_tuple(r["lcscmd"]),
+            documented=r["documented"],
+            services=_tuple(r.get("services")),
+            after=_tuple(r.get("after")),
+            components=_tuple(r.get("components")),
+            last_of_pool_precondition=r.get("last_of_pool_precondition"),
+        )
+        for r in roles_raw["roles"]
+    }
+    actions = {
+        name: Action(
+            name=name,
+            summary=spec["summary"],
+            changes_state=spec["changes_state"],
+            result=spec["result"],
+            templates=dict(spec["templates"]),
+            params=tuple(ActionParam(**p) for p in spec.get("params", [])),
+            fixed={k: dict(v) for k, v in spec.get("fixed", {}).items()},
+        )
+        for name, spec in raw["actions"]["actions"].items()
+    }
+    catalog = Catalog(
+        products=products,
+        services=services,
+        cmdlets=cmdlets,
+        common_parameters=_tuple(cm["common_parameters"]),
+        events=events,
+        rules=rules,
+        rule_products=_tuple(rr["applies_to"]),
+        snapin_settings={s["id"]: SnapinSetting(**s) for s in rr["snapin_settings"]},
+        tasks={t["id"]: Task(**t) for t in rr["tasks"]},
+        no_requirements={n["service"]: n["why"] for n in rr.get("no_requirements", [])},
+        roles=roles,
+        role_groups={
+            k: RoleGroup(key=k, label=v["label"], preconditions=_tuple(v["preconditions"]))
+            for k, v in roles_raw["groups"].items()
+        },
+        preconditions={p["id"]: Precondition(**p) for p in roles_raw["preconditions"]},
+        lcscmd_path=roles_raw["lcscmd_path"],
+        actions=actions,
+    )
+    _validate(catalog)
+    return catalog
+
+
+def _validate(c: Catalog) -> None:
+    """Cross-check references so that a typo in the data fails loudly at load, not mid-operation."""
+    problems: list[str] = []
+    keys = [s.key for s in c.services]
+    if len(keys) != len(set(keys)):
+        problems.append("duplicate service keys")
+    known = set(keys)
+    for s in c.services:
+        problems += [f"service {s.key}: unknown product {p}" for p in s.products if p not in c.products]
+        problems += [f"service {s.key}: unknown prerequisite {r}" for r in s.requires if r not in known]
+        problems += [f"service {s.key}: unknown start_after {r}" for r in s.start_after if r not in known]
+    for cmd in c.cmdlets.values():
+        problems += [f"cmdlet {cmd.name}: unknown product {p}" for p in cmd.products if p not in c.products]
+        problems += [f"cmdlet {cmd.name}: unknown since {s}" for s, _ in cmd.added if s not in c.products]
+    for r in c.rules:
+        if r.service not in known:
+            problems.append(f"rule {r.id}: unknown service {r.service}")
+        if r.action not in _RULE_ACTIONS:
+            problems.append(f"rule {r.id}: unknown action {r.action}")
+        triggers = [bool(r.snapin), r.task is not None, r.wmi_class is not None]
+        if sum(triggers) != 1:
+            problems.append(f"rule {r.id}: needs exactly one of snapin, task, wmi_class")
+        problems += [f"rule {r.id}: unknown snap-in setting {s}" for s in r.snapin if s not in c.snapin_settings]
+        if r.task is not None and r.task not in c.tasks:
+            problems.append(f"rule {r.id}: unknown task {r.task}")
+        problems += [f"rule {r.id}: unknown start_after {s}" for s in r.start_after if s not in known]
+    problems += [f"no_requirements: unknown service {s}" for s in c.no_requirements if s not in known]
+    for role in c.roles.values():
+        if role.group not in c.role_groups:
+            problems.append(f"role {role.key}: unknown group {role.group}")
+        problems += [f"role {role.key}: unknown service {s}" for s in role.services if s not in known]
+        problems += [f"role {role.key}: unknown 'after' role {a}" for a in role.after if a not in c.roles]
+    for g in c.role_groups.values():
+        problems += [f"group {g.key}: unknown precondition {p}" for p in g.preconditions if p not in c.preconditions]
+    for a in c.actions.values():
+        problems += [f"action {a.name}: unknown family {f}" for f in a.templates if f not in ("cs", "windows")]
+        for p in a.params:
+            if p.type not in _PARAM_TYPES:
+                problems.append(f"action {a.name}: parameter {p.name} has unknown type {p.type}")
+            if p.since is not None and p.since not in c.products:
+                problems.append(f"action {a.name}: parameter {p.name} has unknown since {p.since}")
+    if problems:
+        raise CatalogError("catalog data is inconsistent: " + "; ".join(problems))
+
+
+@cache
+def load_catalog() -> Catalog:
+    """Load and validate the packaged catalog once per process."""
+    names = ["products", "services", "cmdlets", "events", "restart_rules", "roles", "actions"]
+    return _build({n: _read(f"{n}.toml") for n in names})

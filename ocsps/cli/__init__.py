@@ -1,0 +1,25 @@
+"""The ``ocsps`` command line: a thin layer over the library.
+
+Sub-command modules import the remote stack (pypsrp) only inside the commands that talk to a server, so
+``--help``, ``render`` and ``plan`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ocsps.cli.app import app, print_error
+from ocsps.errors import OcspsError
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="ocsps")
+    except OcspsError as exc:
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("ocsps: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,60 @@
+"""Turning command-line words into action values: shared by every command that renders a template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ocsps.catalog import Catalog, Product
+from ocsps.errors import UsageError
+
+
+def parse_param_pairs(catalog: Catalog, action_name: str, product: Product, pairs: Iterable[str]) -> dict[str, object]:
+    """``NAME=VALUE`` words to typed values: ints for int, true/false for switches, commas split lists."""
+    action = catalog.action(action_name)
+    params = {p.name.casefold(): p for p in catalog.action_params(action, product)}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--param expects NAME=VALUE, got {pair!r}")
+        param = params.get(name.strip().casefold())
+        if param is None:
+            valid = ", ".join(p.name for p in params.values()) or "none"
+            raise UsageError(f"{action_name} on {product.id} takes no parameter {name.strip()!r}; valid: {valid}")
+        if param.type == "int":
+            try:
+                values[param.name] = int(raw)
+            except ValueError:
+                raise UsageError(f"--param {param.name} needs a whole number, got {raw!r}") from None
+        elif param.type == "switch":
+            lowered = raw.strip().casefold()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise UsageError(f"--param {param.name} is a switch: use true or false")
+            values[param.name] = lowered in {"true", "1", "yes"}
+        elif param.type == "strings":
+            values[param.name] = tuple(v.strip() for v in raw.split(",") if v.strip())
+        else:
+            values[param.name] = raw
+    return values
+
+
+def leave_running_values(catalog: Catalog, product: Product, names: Iterable[str]) -> dict[str, object]:
+    """``--leave-running RTCCLSAGT`` to the cmdlet switch that keeps it running, where the product has one."""
+    values: dict[str, object] = {}
+    switches = {
+        s.leave_running_switch: s
+        for s in catalog.services_for(product, include_external=True)
+        if s.leave_running_switch
+    }
+    allowed = {p.name for p in catalog.action_params(catalog.action("drain"), product)}
+    for name in names:
+        service = catalog.find_service(product, name)
+        switch = service.leave_running_switch
+        if switch is None or switch not in allowed or switch not in switches:
+            valid = ", ".join(s.name or s.key for s in switches.values() if s.leave_running_switch in allowed)
+            raise UsageError(
+                f"{product.id} cannot leave {service.name or service.key} running during a drain"
+                + (f"; it can for: {valid}" if valid else " (the switches exist from Lync Server 2013 on)")
+            )
+        values[switch] = True
+    return values

@@ -1,0 +1,84 @@
+"""``ocsps plan restart``: which services a setting change needs stopped or restarted, and in what order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ocsps.cli.app import app
+from ocsps.cli.output import console, emit_json
+
+plan_app = typer.Typer(help="Plan changes without touching a server.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("restart")
+def plan_restart_cmd(
+    changed: Annotated[
+        list[str],
+        typer.Option("--changed", "-c", help="WMIClass.Property, a WMI class, a snap-in setting or a task id"),
+    ],
+    product: Annotated[str, typer.Option("--product", "-p", help="ocs2007 or ocs2007r2")] = "ocs2007r2",
+    certificate_renewed_same_subject: Annotated[
+        bool,
+        typer.Option(
+            "--certificate-renewed-same-subject",
+            help="The new certificate differs from the old one only in its expiration date.",
+        ),
+    ] = False,
+    computer: Annotated[str, typer.Option("--computer", help="FQDN for --emit-script")] = "",
+    change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
+    emit_script: Annotated[Path | None, typer.Option("--emit-script", help="Write the plan as a change-board .ps1")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the plan as JSON for 'ocsps restart --plan'")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
+) -> None:
+    """Answer from OCS 2007 / R2 Appendix C: services to stop or restart, in order, with the rule that matched."""
+    from ocsps.restart import plan_restart
+
+    plan = plan_restart(changed, product=product, certificate_renewed_same_subject=certificate_renewed_same_subject)
+    document = plan.to_json()
+    if emit_script is not None:
+        from ocsps.changeboard import ChangeInfo, render_change_board
+        from ocsps.cli.render_cmd import write_output
+        from ocsps.plans import restart_steps
+
+        steps = restart_steps(document)
+        text = render_change_board("restart plan", steps, ChangeInfo(computer, change_id, reason))
+        write_output(text, emit_script)
+    if output is not None:
+        from ocsps.plans import save_plan
+
+        save_plan(output, "restart", document)
+    if json_out:
+        emit_json(document)
+        return
+    _print_plan(plan.to_json(), console())
+
+
+def _print_plan(doc: dict[str, object], out: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    assert isinstance(out, Console)
+    services = doc["services"]
+    assert isinstance(services, list)
+    if not services:
+        out.print("No service needs a stop or restart.", markup=False)
+    else:
+        table = Table(title=f"Restart plan ({doc['product']})")
+        for col in ("service", "short name", "action", "rules (Appendix C)"):
+            table.add_column(col)
+        for s in services:
+            rules = "\n".join(f"{r['id']}: {r['setting']}" for r in s["rules"])
+            table.add_row(s["display_name"], s["name"] or "-", s["action"], rules)
+        out.print(table)
+        steps = doc["steps"]
+        assert isinstance(steps, list)
+        out.print("Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False)
+    not_needed = doc["not_needed"]
+    assert isinstance(not_needed, list)
+    for item in not_needed:
+        out.print(f"{item['setting']}: no restart needed: {item['why']}", markup=False)

@@ -1,0 +1,61 @@
+"""``ocsps render``: a standalone, reviewable .ps1 for a change board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ocsps.cli.app import app
+from ocsps.cli.common import leave_running_values, parse_param_pairs
+from ocsps.cli.output import err_console
+
+ProductOpt = Annotated[str, typer.Option("--product", "-p", help="Target product id (see 'ocsps catalog products').")]
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write to the file, or stdout; a file is written whole or not at all."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    tmp.replace(output)
+    err_console().print(f"wrote {output}", markup=False)
+
+
+@app.command()
+def render(
+    action: Annotated[str, typer.Argument(help="status, drain, stop, start, restart, events, msmq-privacy, wmi-setting")],
+    service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")] = None,
+    product: ProductOpt = "sfb2019",
+    computer: Annotated[str, typer.Option("--computer", help="FQDN the script is meant for (checked when run)")] = "",
+    change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id shown in the header")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why the change is made")] = "",
+    param: Annotated[list[str] | None, typer.Option("--param", help="Extra template value NAME=VALUE")] = None,
+    leave_running: Annotated[
+        list[str] | None, typer.Option("--leave-running", help="Keep a service running during a drain (2013+)")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the .ps1 here (default stdout)")] = None,
+) -> None:
+    """Write a change-board .ps1: header, -WhatIf support, quoted defaults, transcript, exit code."""
+    from ocsps.catalog import load_catalog
+    from ocsps.changeboard import ChangeInfo, Step, render_change_board
+    from ocsps.script import render_action
+
+    cat = load_catalog()
+    prod = cat.product(product)
+    cat.template_for(action, prod)
+    values: dict[str, object] = {}
+    if service is not None:
+        values.update(cat.service_parameters(prod, cat.find_service(prod, service)))
+    if leave_running:
+        values.update(leave_running_values(cat, prod, leave_running))
+    if action == "drain":
+        values.setdefault("NoWait", False)
+    values.update(parse_param_pairs(cat, action, prod, param or []))
+    rendered = render_action(action, prod, values)
+    label = f"{action} {service}" if service else action
+    text = render_change_board(label, [Step(label, rendered)], ChangeInfo(computer, change_id, reason))
+    write_output(text, output)

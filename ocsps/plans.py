@@ -1,0 +1,81 @@
+"""Plan files: what a change board approved, sealed with a sha256 so an edited plan is refused.
+
+A plan is JSON: ``{"ocsps_plan": kind, "plan": {...}, "sha256": ...}`` where the hash covers the
+canonical JSON of ``plan``. Commands that run plans load them through ``load_plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ocsps import __version__
+from ocsps.catalog import Catalog, load_catalog
+from ocsps.changeboard import Step
+from ocsps.errors import UsageError
+from ocsps.script import render_action
+
+
+def _digest(plan: Mapping[str, Any]) -> str:
+    canonical = json.dumps(plan, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def seal(kind: str, plan: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ocsps_plan": kind, "generated_by": f"ocsps {__version__}", "plan": dict(plan), "sha256": _digest(plan)}
+
+
+def save_plan(path: Path, kind: str, plan: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(seal(kind, plan), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def parse_plan(text: str, kind: str, *, source: str, reapprove: bool = False) -> dict[str, Any]:
+    """Validate a sealed plan; an edited plan is refused unless ``reapprove`` is given."""
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise UsageError(f"{source}: not a plan file ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("plan"), dict):
+        raise UsageError(f"{source}: not an ocsps plan file")
+    if doc.get("ocsps_plan") != kind:
+        raise UsageError(f"{source}: this is a {doc.get('ocsps_plan')!r} plan, expected {kind!r}")
+    plan: dict[str, Any] = doc["plan"]
+    if _digest(plan) != doc.get("sha256") and not reapprove:
+        raise UsageError(
+            f"{source}: the plan was changed after it was written (sha256 mismatch); "
+            "review it and pass --reapprove to accept the edit"
+        )
+    return plan
+
+
+def load_plan(path: Path, kind: str, *, reapprove: bool = False) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.__class__.__name__}") from None
+    return parse_plan(text, kind, source=str(path), reapprove=reapprove)
+
+
+def restart_steps(plan: Mapping[str, Any], catalog: Catalog | None = None) -> list[Step]:
+    """A restart plan's steps as rendered stop/start actions, in the plan's order."""
+    cat = catalog or load_catalog()
+    try:
+        product = cat.product(str(plan["product"]))
+        raw_steps = list(plan["steps"])
+        steps = []
+        for item in raw_steps:
+            verb = str(item["do"])
+            if verb not in ("stop", "start"):
+                raise UsageError(f"plan step {item.get('step')}: unknown action {verb!r}")
+            service = cat.service_by_key(str(item["key"]))
+            values = cat.service_parameters(product, service)
+            label = f"{verb} {service.display_name(product)}"
+            steps.append(Step(label, render_action(verb, product, values, catalog=cat)))
+    except (KeyError, TypeError) as exc:
+        raise UsageError(f"plan is missing a field: {exc}") from None
+    return steps

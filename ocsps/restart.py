@@ -1,0 +1,237 @@
+"""Which services a setting change requires stopping or restarting (OCS 2007 / R2 Appendix C).
+
+Pure planning: the catalog's restart rules in, an ordered plan out. Every entry says which rule matched,
+so an administrator can check the answer against the source instead of trusting it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ocsps.catalog import Catalog, Product, RestartRule, Service, load_catalog
+from ocsps.errors import UsageError
+
+# When several rules ask different things of one service, the most demanding wins.
+_ACTION_RANK = {"restart": 0, "stop": 1, "stop-then-start": 2, "stop-then-start-in-order": 3}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.casefold())
+
+
+@dataclass(frozen=True)
+class ChangedSetting:
+    """A setting as the administrator named it, resolved against the catalog."""
+
+    text: str
+    kind: str  # "wmi" | "snapin" | "task"
+    key: str  # WMI class, snap-in setting id or task id
+    prop: str | None = None  # WMI property; None = the whole class
+
+    @property
+    def label(self) -> str:
+        return f"{self.key}.{self.prop}" if self.prop else self.key
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule: RestartRule
+    setting: ChangedSetting
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.rule.id,
+            "action": self.rule.action,
+            "setting": self.setting.label,
+            "source": f"Appendix C, {self.rule.section}",
+            "why": self.rule.why,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    service: Service
+    product: Product
+    action: str
+    rules: tuple[RuleMatch, ...]
+    start_after: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.service.key,
+            "name": self.service.name,
+            "display_name": self.service.display_name(self.product),
+            "action": self.action,
+            "start_after": list(self.start_after),
+            "rules": [m.to_json() for m in self.rules],
+        }
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    number: int
+    verb: str  # "stop" | "start"
+    service: Service
+    product: Product
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "step": self.number,
+            "do": self.verb,
+            "key": self.service.key,
+            "name": self.service.name,
+            "display_name": self.service.display_name(self.product),
+        }
+
+
+@dataclass(frozen=True)
+class RestartPlan:
+    product: Product
+    changed: tuple[ChangedSetting, ...]
+    services: tuple[ServiceAction, ...]
+    not_needed: tuple[tuple[str, str], ...] = ()  # (setting, why no restart)
+    certificate_renewed_same_subject: bool = False
+    steps: tuple[PlanStep, ...] = field(default=())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "product": self.product.id,
+            "changed": [c.label for c in self.changed],
+            "certificate_renewed_same_subject": self.certificate_renewed_same_subject,
+            "services": [s.to_json() for s in self.services],
+            "steps": [s.to_json() for s in self.steps],
+            "not_needed": [{"setting": s, "why": why} for s, why in self.not_needed],
+        }
+
+
+def resolve_setting(catalog: Catalog, text: str) -> ChangedSetting:
+    """Accept ``Class.Property``, a bare WMI class, a snap-in setting (id or label) or a task id."""
+    raw = text.strip()
+    if not raw:
+        raise UsageError("empty --changed value")
+    classes = {r.wmi_class for r in catalog.rules if r.wmi_class}
+    cls_text, _, prop_text = raw.partition(".")
+    cls = next((c for c in classes if c.casefold() == cls_text.strip().casefold()), None)
+    if cls is not None:
+        if not prop_text.strip():
+            return ChangedSetting(raw, "wmi", cls, None)
+        return ChangedSetting(raw, "wmi", cls, _resolve_property(catalog, cls, prop_text.strip()))
+    wanted = _norm(raw)
+    for s in catalog.snapin_settings.values():
+        if wanted in (_norm(s.id), _norm(s.label)):
+            return ChangedSetting(raw, "snapin", s.id)
+    for t in catalog.tasks.values():
+        if wanted in (_norm(t.id), _norm(t.label)):
+            return ChangedSetting(raw, "task", t.id)
+    if raw.upper().startswith("MSFT_"):
+        raise UsageError(f"unknown WMI class {cls_text!r}; Appendix C names: {', '.join(sorted(classes))}")
+    choices = sorted(catalog.snapin_settings) + sorted(catalog.tasks)
+    raise UsageError(
+        f"unknown setting {raw!r}: give WMIClass.Property, a WMI class, or one of: {', '.join(choices)}"
+    )
+
+
+def _resolve_property(catalog: Catalog, cls: str, prop: str) -> str:
+    rules = [r for r in catalog.rules if r.wmi_class == cls]
+    named = {p for r in rules for p in (*r.properties, *r.except_properties)}
+    for p in named:
+        if _norm(p) == _norm(prop):
+            return p
+    if any(not r.properties for r in rules):
+        return prop  # a rule covers the whole class: any property name is plausible
+    raise UsageError(f"{cls} has no property {prop!r} in Appendix C; known: {', '.join(sorted(named))}")
+
+
+def _matches(rule: RestartRule, setting: ChangedSetting) -> bool:
+    if setting.kind == "snapin":
+        return setting.key in rule.snapin
+    if setting.kind == "task":
+        return rule.task == setting.key
+    return rule.wmi_class == setting.key and rule.covers_property(setting.prop)
+
+
+def plan_restart(
+    changed: Sequence[str],
+    *,
+    product: str = "ocs2007r2",
+    certificate_renewed_same_subject: bool = False,
+    catalog: Catalog | None = None,
+) -> RestartPlan:
+    cat = catalog or load_catalog()
+    prod = cat.product(product)
+    if prod.id not in cat.rule_products:
+        raise UsageError(
+            f"restart rules are documented for {', '.join(cat.rule_products)} only (Appendix C); "
+            f"{prod.id} has none in the catalog"
+        )
+    if not changed:
+        raise UsageError("name at least one changed setting with --changed")
+    settings = tuple(resolve_setting(cat, text) for text in changed)
+    matches: dict[str, list[RuleMatch]] = {}
+    not_needed: list[tuple[str, str]] = []
+    for setting in settings:
+        hits = [r for r in cat.rules if _matches(r, setting) and prod.id in cat.service_by_key(r.service).products]
+        if setting.kind == "snapin" and certificate_renewed_same_subject:
+            exempt = [r for r in hits if r.certificate_exception]
+            hits = [r for r in hits if not r.certificate_exception]
+            if exempt and not hits:
+                not_needed.append((setting.label, _certificate_exception_text(exempt)))
+                continue
+        for rule in hits:
+            matches.setdefault(rule.service, []).append(RuleMatch(rule, setting))
+        if not hits:
+            not_needed.append((setting.label, _why_not(cat, setting)))
+    services = []
+    for key, found in matches.items():
+        action = max((m.rule.action for m in found), key=_ACTION_RANK.__getitem__)
+        after = tuple(dict.fromkeys(a for m in found for a in m.rule.start_after))
+        services.append(ServiceAction(cat.service_by_key(key), prod, action, tuple(found), after))
+    services.sort(key=lambda s: s.service.stop_order)
+    return RestartPlan(
+        product=prod,
+        changed=settings,
+        services=tuple(services),
+        not_needed=tuple(not_needed),
+        certificate_renewed_same_subject=certificate_renewed_same_subject,
+        steps=tuple(_steps(cat, prod, services)),
+    )
+
+
+def _steps(cat: Catalog, product: Product, services: Iterable[ServiceAction]) -> list[PlanStep]:
+    """Stop in the console's order, then start in reverse, prerequisites (e.g. MSSQLServer) first."""
+    ordered = list(services)
+    stops = [s.service for s in ordered]
+    starts: list[Service] = []
+    for s in reversed(ordered):
+        for key in s.start_after:
+            prereq = cat.service_by_key(key)
+            if prereq not in starts:
+                starts.append(prereq)
+        if s.service not in starts:
+            starts.append(s.service)
+    steps = [PlanStep(0, "stop", s, product) for s in stops] + [PlanStep(0, "start", s, product) for s in starts]
+    return [PlanStep(i, st.verb, st.service, product) for i, st in enumerate(steps, 1)]
+
+
+def _certificate_exception_text(rules: Sequence[RestartRule]) -> str:
+    ids = ", ".join(r.id for r in rules)
+    return (
+        "the new certificate keeps the subject name and every setting but the expiration date, so "
+        f"Appendix C's certificate exception applies (rules {ids})"
+    )
+
+
+def _why_not(cat: Catalog, setting: ChangedSetting) -> str:
+    if setting.kind == "snapin":
+        reason = cat.snapin_settings[setting.key].no_restart_reason
+        if reason:
+            return reason
+    if setting.kind == "wmi":
+        exempting = [
+            r.id for r in cat.rules if r.wmi_class == setting.key and not r.covers_property(setting.prop)
+        ]
+        if exempting and setting.prop:
+            return f"{setting.label} is exempt from the rules that name its class ({', '.join(exempting)})"
+    return f"no rule in Appendix C requires a stop or restart for {setting.label}"
