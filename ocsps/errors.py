@@ -75,3 +75,10 @@ class RemoteError(OcspsError):
         extra = f" (+{len(records) - 1} more)" if len(records) > 1 else ""
         detail = f" [{first.fully_qualified_error_id}]" if first.fully_qualified_error_id else ""
         super().__init__(f"{first.message}{detail}{extra}", host=host, hint=hint)
+
+
+class OutcomeUnknown(ConnectError):
+    """The connection failed while a state-changing call was in flight: it may or may not have run.
+
+    Such a call is never repeated blindly; the caller re-reads the server's state and decides.
+    """

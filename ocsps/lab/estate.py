@@ -1,0 +1,307 @@
+"""The simulated servers' state and behaviour: services, drains, events, LcsCmd, MSMQ and WMI.
+
+This is a model of what the product does, not a copy of it: drains empty activity counters linearly
+over a configurable time, Mediation logs 25049/25050/25003 as documented, LcsCmd refuses roles out of the
+seed 001 order and writes an XML log with an Execution Result per task. Everything is thread-safe behind
+one lock per server, and time comes from an injectable clock so tests can move it deliberately.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape
+
+from ocsps.catalog import Catalog, Product, Role, Service, load_catalog
+
+Clock = Callable[[], float]
+
+RUNNING, STOPPED, PAUSED = "Running", "Stopped", "Paused"
+
+
+class LabError(Exception):
+    """A simulated server refuses an operation the way the real one would; carries PowerShell fields."""
+
+    def __init__(self, message: str, *, category: str = "InvalidOperation", error_id: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.category = category
+        self.error_id = error_id or "InvalidOperation"
+
+
+@dataclass
+class SimService:
+    key: str
+    name: str
+    display_name: str
+    roles: tuple[str, ...]
+    status: str = RUNNING
+    activity: dict[str, float] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    events: dict[str, int] = field(default_factory=dict)  # meaning -> event id (catalog events)
+    fails_to_stop: bool = False
+    stuck_drain: bool = False
+    drain_started: float | None = None
+    drain_initial: dict[str, float] = field(default_factory=dict)
+
+    def activity_text(self) -> str:
+        return ",".join(f"{k}={_fmt(v)}" for k, v in self.activity.items())
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    id: int
+    time: datetime
+    log: str
+    source: str
+    level: str
+    message: str
+
+
+@dataclass
+class SimServer:
+    """One simulated computer of the estate."""
+
+    fqdn: str
+    product: Product
+    roles: tuple[str, ...]
+    services: dict[str, SimService]
+    pool: str = ""
+    site: str = ""
+    drain_seconds: float = 5.0
+    in_perfmon_group: bool = True
+    msmq_installed: bool = False
+    msmq_ad_integrated: bool | None = None
+    queues: dict[str, str] = field(default_factory=dict)
+    wmi: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    activated_roles: list[str] = field(default_factory=list)
+    lcscmd_fail_roles: set[str] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)
+    events: list[SimEvent] = field(default_factory=list)
+    clock: Clock = time.time
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    catalog: Catalog = field(default_factory=load_catalog, repr=False)
+
+    # ------------------------------------------------------------------ time
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def log_event(self, event_id: int, message: str, *, log: str | None = None, level: str = "Information") -> None:
+        source = "LS Mediation Server" if 25000 <= event_id < 26000 else "LS Server"
+        self.events.append(SimEvent(event_id, self.now(), log or self.product.event_log, source, level, message))
+
+    def _service_event(self, svc: SimService, meaning: str) -> None:
+        """Log the event the catalog documents for this service and meaning, if there is one."""
+        event_id = svc.events.get(meaning)
+        if event_id is not None:
+            self.log_event(event_id, f"{svc.display_name}: {meaning.replace('-', ' ')}.")
+
+    def tick(self) -> None:
+        """Advance drains to the current time: activity falls linearly, then the service stops."""
+        with self.lock:
+            now = self.clock()
+            for svc in self.services.values():
+                if svc.status != PAUSED or svc.drain_started is None or svc.stuck_drain:
+                    continue
+                left = max(0.0, 1.0 - (now - svc.drain_started) / max(self.drain_seconds, 1e-6))
+                svc.activity = {k: round(v * left) for k, v in svc.drain_initial.items()}
+                if left <= 0.0:
+                    self._service_event(svc, "drain-completed")
+                    self._stopped(svc)
+
+    # ------------------------------------------------------------------ services
+    def find(self, name: str) -> SimService:
+        folded = name.casefold()
+        for svc in self.services.values():
+            if folded in (svc.name.casefold(), svc.key.casefold()):
+                return svc
+        raise LabError(
+            f"Cannot find any service with service name '{name}'.",
+            category="ObjectNotFound",
+            error_id="NoServiceFoundForGivenName",
+        )
+
+    def find_display(self, pattern: str) -> list[SimService]:
+        import fnmatch
+
+        return [s for s in self.services.values() if fnmatch.fnmatchcase(s.display_name.casefold(), pattern.casefold())]
+
+    def list_services(self, name: str | None = None) -> list[SimService]:
+        self.tick()
+        with self.lock:
+            return [self.find(name)] if name else list(self.services.values())
+
+    def dependents(self, svc: SimService) -> list[SimService]:
+        return [s for s in self.services.values() if svc.key in s.requires]
+
+    def _stopped(self, svc: SimService) -> None:
+        svc.status = STOPPED
+        svc.activity = {k: 0 for k in svc.activity}
+        svc.drain_started = None
+        self._service_event(svc, "stopped")
+
+    def stop(self, name: str, *, graceful: bool = False, force: bool = False) -> SimService:
+        self.tick()
+        with self.lock:
+            svc = self.find(name)
+            if svc.status == STOPPED:
+                return svc
+            if svc.fails_to_stop:
+                raise LabError(
+                    f"Service '{svc.display_name} ({svc.name})' cannot be stopped due to the following error: "
+                    "Cannot stop the service on computer '.'.",
+                    error_id="CouldNotStopService",
+                )
+            for dep in self.dependents(svc):
+                if dep.status != STOPPED:
+                    self._stopped(dep)
+            if graceful and not force and any(v > 0 for v in svc.activity.values()):
+                if svc.status != PAUSED:
+                    svc.status = PAUSED
+                    svc.drain_started = self.clock()
+                    svc.drain_initial = dict(svc.activity)
+                    self._service_event(svc, "drain-started")
+                return svc
+            if graceful and svc.status != PAUSED:
+                self._service_event(svc, "drain-started")
+                self._service_event(svc, "drain-completed")
+            self._stopped(svc)
+            return svc
+
+    def start(self, name: str) -> SimService:
+        self.tick()
+        with self.lock:
+            svc = self.find(name)
+            for key in svc.requires:
+                prereq = next((s for s in self.services.values() if s.key == key), None)
+                if prereq is not None and prereq.status != RUNNING:
+                    prereq.status = RUNNING
+            if svc.status != RUNNING:
+                svc.status = RUNNING
+                svc.drain_started = None
+                self._service_event(svc, "started")
+            return svc
+
+    # ------------------------------------------------------------------ events
+    def query_events(self, log: str, ids: Iterable[int], since: datetime) -> list[SimEvent]:
+        self.tick()
+        wanted = set(ids)
+        with self.lock:
+            return [
+                e for e in self.events if e.log.casefold() == log.casefold() and e.id in wanted and e.time >= since
+            ]
+
+    # ------------------------------------------------------------------ LcsCmd
+    def lcscmd(self, arguments: list[str], log_path: str) -> tuple[int, str]:
+        """Deactivate the role the arguments name; refuse an out-of-order request like the wizard does."""
+        with self.lock:
+            role = self._role_for(arguments)
+            if role is None:
+                text = f"Unrecognized command line: {' '.join(arguments)}"
+                self.files[log_path] = _lcscmd_log([("Parse command line", "Failure", text)])
+                return 1, text
+            tasks: list[tuple[str, str, str]] = []
+            if role.key not in self.activated_roles:
+                tasks.append((f"Check {role.label}", "Failure", f"{role.label} is not activated on {self.fqdn}"))
+            blocking = self._blocking_roles(role)
+            if blocking:
+                names = ", ".join(self.catalog.roles[b].label for b in blocking)
+                tasks.append((f"Check dependencies of {role.label}", "Failure", f"Deactivate first: {names}"))
+            if not tasks and role.key in self.lcscmd_fail_roles:
+                self.lcscmd_fail_roles.discard(role.key)
+                tasks = [
+                    (f"Stop {role.label} services", "Success", ""),
+                    (f"Remove {role.label} Active Directory objects", "Failure", "Access is denied (0x80070005)."),
+                ]
+            if not tasks:
+                tasks = [
+                    (f"Stop {role.label} services", "Success", ""),
+                    (f"Remove {role.label} Active Directory objects", "Success", ""),
+                    (f"Deactivate {role.label}", "Success", ""),
+                ]
+                self.activated_roles.remove(role.key)
+                for key in role.services:
+                    svc = next((s for s in self.services.values() if s.key == key), None)
+                    if svc is not None:
+                        self._stopped(svc)
+            failed = any(result != "Success" for _, result, _ in tasks)
+            self.files[log_path] = _lcscmd_log(tasks)
+            return (1 if failed else 0), ("Deactivation failed. See the log." if failed else "Success")
+
+    def _role_for(self, arguments: list[str]) -> Role | None:
+        given = _signature(arguments)
+        return next((r for r in self.catalog.roles.values() if _signature(r.lcscmd) == given), None)
+
+    def _blocking_roles(self, role: Role) -> list[str]:
+        """Roles on this computer that must go first: lower order in the same group, and 'after' rules."""
+        active = [self.catalog.roles[k] for k in self.activated_roles if k in self.catalog.roles]
+        return [r.key for r in active if r.key != role.key and r.group == role.group and r.order < role.order]
+
+
+def _signature(tokens: Iterable[str]) -> list[str]:
+    """LcsCmd arguments with the values of contexts and /Components: removed, for matching a role."""
+    out = []
+    for token in tokens:
+        head, sep, value = token.partition(":")
+        keep_value = head.casefold() in ("/role", "/action")
+        out.append((head + sep + value if keep_value else head).casefold())
+    return out
+
+
+def _lcscmd_log(tasks: list[tuple[str, str, str]]) -> str:
+    """An XML log with one Execution Result per task (the lab's stand-in for LcsCmd's own format)."""
+    rows = "".join(
+        f'  <Task Name="{escape(name, {chr(34): "&quot;"})}">\n'
+        f"    <ExecutionResult>{escape(result)}</ExecutionResult>\n"
+        + (f"    <Detail>{escape(detail)}</Detail>\n" if detail else "")
+        + "  </Task>\n"
+        for name, result, detail in tasks
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?>\n<Log Tool="LCSCmd.exe">\n<Action Name="Deactivate">\n{rows}</Action>\n</Log>\n'
+
+
+def default_services(catalog: Catalog, product: Product, roles: Iterable[str]) -> list[Service]:
+    """Services a server of these roles runs, per the catalog."""
+    wanted = set(roles)
+    found = []
+    for svc in catalog.services_for(product):
+        if set(svc.roles) & wanted or "All" in svc.roles:
+            found.append(svc)
+    return found
+
+
+def build_service(
+    catalog: Catalog,
+    product: Product,
+    service: Service,
+    *,
+    activity: Mapping[str, float] | None = None,
+    status: str = RUNNING,
+) -> SimService:
+    name = service.name or _ocs_short_name(service.key)
+    return SimService(
+        key=service.key,
+        name=name,
+        display_name=service.display_name(product),
+        roles=service.roles,
+        status=status,
+        activity=dict(activity or {}),
+        requires=service.requires,
+        events={e.meaning: e.id for e in catalog.events_for_service(service.key)},
+    )
+
+
+def _ocs_short_name(key: str) -> str:
+    """OCS short names are undocumented; the lab invents stable ones and ocsps finds them by display name."""
+    return "RTC" + key.removeprefix("ocs-").replace("-", "").upper()
+
+
+def events_since(server: SimServer, minutes: float) -> datetime:
+    return server.now() - timedelta(minutes=minutes)

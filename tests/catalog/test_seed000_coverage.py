@@ -1,0 +1,171 @@
+"""Proof that the restart-rule catalog covers every requirement in OCS 2007 Appendix C (seed 000).
+
+The test reads the source document itself, extracts each (service, WMI class, property), each snap-in
+setting and each exception, and checks that a catalog rule for that service answers it. A rule added to
+the document but missing from the data fails here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ocsps.catalog import Catalog
+from ocsps.restart import plan_restart
+from tests.conftest import seeds_dir
+
+BULLET = re.compile(r"^(?P<indent>\s*)•\s*(?P<text>.+?)\s*$")
+SECTION = re.compile(r"^Office Communications Server (?P<name>.+?) service$")
+
+
+@dataclass
+class Section:
+    name: str
+    wmi: dict[str, set[str] | None] = field(default_factory=dict)  # class -> properties (None = whole)
+    excepts: dict[str, str] = field(default_factory=dict)
+    snapin: list[str] = field(default_factory=list)
+    certificate_exception: bool = False
+    lines: list[str] = field(default_factory=list)
+
+
+def _seed_text() -> str:
+    folder = seeds_dir()
+    if folder is None:
+        pytest.skip("shared/seeds is not beside this checkout")
+    (path,) = sorted(Path(folder).glob("000_*.txt"))
+    return path.read_text(encoding="utf-8")
+
+
+def parse_appendix_c(text: str) -> list[Section]:
+    sections: list[Section] = []
+    current: Section | None = None
+    mode = ""
+    last_class: str | None = None
+    for line in text.splitlines():
+        head = SECTION.match(line.strip())
+        if head and not line.startswith(" "):
+            current = Section(head.group("name"))
+            sections.append(current)
+            mode = ""
+            continue
+        if current is None or not line.strip():
+            continue
+        current.lines.append(line)
+        if "Exception: If the subject name" in line or "If the subject name and all other" in line:
+            current.certificate_exception = True
+        if "WMI settings" in line:
+            mode = "wmi"
+            continue
+        if "snap-in" in line or "MMC" in line or "Edge Interfaces tab" in line or "making any change" in line:
+            mode = "snapin"
+        bullet = BULLET.match(line)
+        if not bullet:
+            continue
+        indent = len(bullet.group("indent"))
+        item = bullet.group("text").rstrip(":").rstrip(",").strip()
+        if mode == "wmi":
+            if item.startswith("MSFT_"):
+                cls, _, rest = item.partition(" ")
+                last_class = cls.rstrip(":")
+                current.wmi[last_class] = None
+                if rest:
+                    current.excepts[last_class] = rest
+            elif last_class is not None and indent > 2:
+                props = current.wmi[last_class] or set()
+                props |= {p.strip() for p in item.split(",") if p.strip()}
+                current.wmi[last_class] = props
+        elif mode == "snapin" and not item.startswith("The following"):
+            current.snapin.append(item)
+    return sections
+
+
+SERVICE_KEYS = {
+    "Front End": "ocs-frontend",
+    "IM Conferencing": "ocs-im-conferencing",
+    "Telephony Conferencing": "ocs-telephony-conferencing",
+    "Web Conferencing": "ocs-web-conferencing",
+    "Audio/Video Conferencing": "ocs-av-conferencing",
+    "Archiving and CDR": "ocs-archiving-cdr",
+    "Mediation": "ocs-mediation",
+    "Address Book": "ocs-address-book",
+    "Access Edge": "ocs-access-edge",
+    "Web Conferencing Edge": "ocs-web-conferencing-edge",
+    "Audio/Video Edge": "ocs-av-edge",
+    "Audio/Video Authentication": "ocs-av-authentication",
+}
+
+
+@pytest.fixture(scope="module")
+def sections() -> list[Section]:
+    found = parse_appendix_c(_seed_text())
+    assert [s.name for s in found] == list(SERVICE_KEYS), "the document's service list changed"
+    return found
+
+
+def test_every_wmi_requirement_is_a_catalog_rule(catalog: Catalog, sections: list[Section]) -> None:
+    checked = 0
+    for section in sections:
+        key = SERVICE_KEYS[section.name]
+        for cls, props in section.wmi.items():
+            rules = [r for r in catalog.rules if r.service == key and r.wmi_class == cls]
+            assert rules, f"{section.name}: no rule for {cls}"
+            if props is None:
+                assert all(not r.properties for r in rules), f"{section.name}: {cls} is a whole-class rule"
+            else:
+                named = {p for r in rules for p in r.properties}
+                assert props == named, f"{section.name}: {cls} properties differ: {props ^ named}"
+            checked += 1
+    assert checked == 23  # (service, class) pairs in Appendix C
+
+
+def test_every_exception_is_data(catalog: Catalog, sections: list[Section]) -> None:
+    for section in sections:
+        key = SERVICE_KEYS[section.name]
+        for cls, text in section.excepts.items():
+            (rule,) = [r for r in catalog.rules if r.service == key and r.wmi_class == cls]
+            if "AP or DP prefix" in text:
+                assert set(rule.except_prefixes) == {"AP", "DP"}
+            else:
+                listed = set(re.findall(r"[A-Z][A-Za-z]+", text.replace("except for", "")))
+                assert set(rule.except_properties) == listed - {"or"}
+        if section.certificate_exception:
+            assert any(r.certificate_exception for r in catalog.rules if r.service == key), section.name
+
+
+def test_every_snapin_setting_is_data(catalog: Catalog, sections: list[Section]) -> None:
+    labels = {re.sub(r"[^a-z0-9]", "", s.label.casefold()): s for s in catalog.snapin_settings.values()}
+    for section in sections:
+        key = SERVICE_KEYS[section.name]
+        for item in section.snapin:
+            folded = re.sub(r"[^a-z0-9]", "", item.split(".")[0].casefold())
+            setting = labels.get(folded)
+            if setting is None:  # certificate bullets are phrased "Certificate for this server. Exception..."
+                assert folded.startswith("certificateforthisserver"), f"{section.name}: {item!r} not in catalog"
+                setting = catalog.snapin_settings["server-certificate"]
+            assert any(setting.id in r.snapin for r in catalog.rules if r.service == key), (section.name, item)
+
+
+def test_edge_interface_paragraphs_are_rules(catalog: Catalog, sections: list[Section]) -> None:
+    for section in sections:
+        if "Edge" not in section.name and "Authentication" not in section.name:
+            continue
+        key = SERVICE_KEYS[section.name]
+        assert any(r.snapin for r in catalog.rules if r.service == key), section.name
+
+
+def test_stop_tasks_and_ordering_rules(catalog: Catalog, sections: list[Section]) -> None:
+    by_name = {s.name: "\n".join(s.lines) for s in sections}
+    assert "DBImpExp.exe" in by_name["Front End"]
+    assert plan_restart(["dbimpexp-export"]).services[0].action == "stop"
+    assert "log meeting content for compliance" in by_name["Web Conferencing"]
+    assert plan_restart(["meeting-compliance"]).services[0].action == "stop-then-start"
+    assert "first start the MSSQLServer service" in by_name["Archiving and CDR"]
+    plan = plan_restart(["move-archiving-database"])
+    starts = [s.service.key for s in plan.steps if s.verb == "start"]
+    assert starts == ["MSSQLServer", "ocs-archiving-cdr"]
+    assert "No stop or restart requirements" in by_name["Address Book"]
+    assert "ocs-address-book" in catalog.no_requirements
+    assert not [r for r in catalog.rules if r.service == "ocs-address-book"]
