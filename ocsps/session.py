@@ -82,6 +82,7 @@ class SessionStats:
 
 
 ProgressCallback = Callable[[Progress], None]
+AuditCallback = Callable[[RenderedScript, "RunResult | None", str, float], None]
 
 
 def error_record(record: Any) -> ErrorRecord:
@@ -170,12 +171,14 @@ class ServerSession:
         default_timeout: float = 120.0,
         on_progress: ProgressCallback | None = None,
         retry_backoff: float = 0.25,
+        audit: AuditCallback | None = None,
     ) -> None:
         self.settings = settings
         self.product = product
         self.default_timeout = default_timeout
         self.on_progress = on_progress
         self.retry_backoff = retry_backoff
+        self.audit = audit
         self.stats = SessionStats()
         self._wsman: Any = None
         self._pool: Any = None
@@ -236,7 +239,26 @@ class ServerSession:
 
     # ------------------------------------------------------------------ running
     def run(self, rendered: RenderedScript, *, timeout: float | None = None) -> RunResult:
-        """Run a rendered action; values are bound as parameters, never pasted into the script."""
+        """Run a rendered action; values are bound as parameters, never pasted into the script.
+
+        State-changing actions are reported to ``audit`` with their outcome, whatever it is.
+        """
+        if not rendered.changes_state or self.audit is None:
+            return self._run(rendered, timeout)
+        started = time.monotonic()
+        try:
+            result = self._run(rendered, timeout)
+        except OutcomeUnknown as exc:
+            self.audit(rendered, None, f"unknown: {exc.message}", time.monotonic() - started)
+            raise
+        except OcspsError as exc:
+            self.audit(rendered, None, f"failed: {exc.message}", time.monotonic() - started)
+            raise
+        outcome = "failed: " + result.errors[0].message if result.errors else "ok"
+        self.audit(rendered, result, outcome, time.monotonic() - started)
+        return result
+
+    def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         if rendered.product.id != self.product.id:
             raise OcspsError(f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host)
         budget = self.default_timeout if timeout is None else timeout

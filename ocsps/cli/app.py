@@ -48,4 +48,4 @@ def _root(
 
 
 # Sub-command modules register themselves on import.
-from ocsps.cli import catalog_cmd, plan_cmd, render_cmd  # noqa: E402,F401
+from ocsps.cli import catalog_cmd, ops_cmd, plan_cmd, render_cmd  # noqa: E402,F401

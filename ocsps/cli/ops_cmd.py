@@ -1,0 +1,576 @@
+"""``ocsps status | drain | stop | start | restart``: service operations on one server or many."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ocsps.cli.app import app
+from ocsps.cli.output import console, emit_json, err_console, is_quiet
+from ocsps.cli.targets import (
+    AuthOpt,
+    CaOpt,
+    ConfigNameOpt,
+    HostOpt,
+    HostsFileOpt,
+    InsecureOpt,
+    LabOpt,
+    LabTopologyOpt,
+    PortOpt,
+    ProductOpt,
+    ProfileOpt,
+    SslOpt,
+    Target,
+    TargetOptions,
+    UserOpt,
+    open_targets,
+)
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.drain import DrainReport
+    from ocsps.fleet import FleetRun
+    from ocsps.results import ServiceStatus
+    from ocsps.server import Server
+
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")]
+ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once")]
+WhatIfOpt = Annotated[bool, typer.Option("--what-if", help="Show the scripts and parameters per host; send nothing")]
+EmitOpt = Annotated[Path | None, typer.Option("--emit-script", help="Write the operation as a change-board .ps1")]
+TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")]
+
+
+def _options(**values: Any) -> TargetOptions:
+    values["hosts"] = values.get("hosts") or []
+    return TargetOptions(**values)
+
+
+def _server(target: Target, timeout: float) -> Server:
+    from ocsps import audit
+    from ocsps.script import RenderedScript
+    from ocsps.server import Server
+    from ocsps.session import RunResult, ServerSession
+
+    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
+        audit.record(
+            host=target.host,
+            action=rendered.action,
+            parameters=rendered.bound_parameters,
+            outcome=outcome,
+            duration=duration,
+            body_sha256=rendered.body_sha256,
+        )
+
+    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+
+
+def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, dict[str, object]]]]) -> None:
+    """Print, per host, exactly what would be sent: script text and bound parameters."""
+    from ocsps.script import render_action
+
+    out = console()
+    for target in targets:
+        out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
+        for action, values in steps(target):
+            rendered = render_action(action, target.product, values)
+            out.print(f"# {action}: parameters {rendered.bound_parameters}; body sha256 {rendered.body_sha256}", markup=False)
+            out.print(rendered.script, markup=False, highlight=False)
+
+
+def _emit(action: str, targets: list[Target], values: dict[str, object], path: Path, title: str) -> None:
+    from ocsps.changeboard import ChangeInfo, Step, render_change_board
+    from ocsps.cli.render_cmd import write_output
+    from ocsps.script import render_action
+
+    products = {t.product.id for t in targets}
+    if len(products) != 1:
+        raise UsageError("--emit-script writes one script for one product; these hosts run " + ", ".join(sorted(products)))
+    rendered = render_action(action, targets[0].product, values)
+    computer = targets[0].host if len(targets) == 1 else ""
+    write_output(render_change_board(title, [Step(title, rendered)], ChangeInfo(computer, "", "")), path)
+
+
+def _service_values(target: Target, service: str) -> dict[str, object]:
+    from ocsps.catalog import load_catalog
+
+    cat = load_catalog()
+    return dict(cat.service_parameters(target.product, cat.find_service(target.product, service)))
+
+
+def _check_service(targets: list[Target], service: str | None, action: str) -> None:
+    """Refuse bad input for every host before anything is sent."""
+    from ocsps.catalog import load_catalog
+
+    cat = load_catalog()
+    for target in targets:
+        cat.template_for(action, target.product)
+        if service is not None:
+            cat.find_service(target.product, service)
+
+
+def _finish(run: FleetRun[Any], document: dict[str, object], json_out: bool) -> None:
+    document["exit_code"] = run.exit_code
+    if json_out:
+        emit_json(document)
+    if run.interrupted:
+        err_console().print("interrupted: the states above are the last known ones", markup=False)
+    raise typer.Exit(run.exit_code)
+
+
+def _activity_text(status: ServiceStatus) -> str:
+    if status.activity is None or not len(status.activity):
+        return "-"
+    return ", ".join(f"{c.name}={c.value}" for c in status.activity)
+
+
+# ---------------------------------------------------------------------------------------------- status
+@app.command()
+def status(
+    service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service")] = None,
+    hosts: HostOpt = None,
+    hosts_file: HostsFileOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    parallel: ParallelOpt = 16,
+    timeout: TimeoutOpt = "60s",
+    json_out: JsonOpt = False,
+) -> None:
+    """Services per host with their status and parsed activity."""
+    from ocsps.drain import parse_duration
+    from ocsps.fleet import run_parallel
+
+    deadline = parse_duration(timeout)
+    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
+                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
+                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    with open_targets(opts, service=service) as (targets, _):
+        _check_service(targets, service, "status")
+        by_host = {t.host: t for t in targets}
+
+        def work(host: str, cancel: threading.Event) -> list[ServiceStatus]:
+            with _server(by_host[host], deadline) as server:
+                return server.services(service)
+
+        run = run_parallel(list(by_host), work, parallel=parallel)
+    document: dict[str, object] = {
+        "command": "status",
+        "hosts": [o.to_json(lambda r: [s.to_json() for s in r]) for o in run.outcomes],
+    }
+    if not json_out:
+        _print_status(run)
+    _finish(run, document, json_out)
+
+
+def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Service status")
+    for col in ("host", "service", "status", "activity"):
+        table.add_column(col)
+    for outcome in run.outcomes:
+        if outcome.state != "ok" or outcome.result is None:
+            table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", outcome.error or "-")
+            continue
+        for s in outcome.result:
+            colour = {"Running": "green", "Stopped": "red", "Paused": "yellow"}.get(s.status.value, "white")
+            table.add_row(outcome.host, s.name, f"[{colour}]{s.status.value}[/{colour}]", _activity_text(s))
+    console().print(table)
+
+
+# ---------------------------------------------------------------------------------------------- drain
+@app.command()
+def drain(
+    service: ServiceOpt,
+    hosts: HostOpt = None,
+    hosts_file: HostsFileOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    timeout: TimeoutOpt = "30m",
+    poll: Annotated[str, typer.Option("--poll", help="How often to read status and activity")] = "5s",
+    then: Annotated[str, typer.Option("--then", help="At the deadline: force-stop, fail or leave")] = "fail",
+    leave_running: Annotated[
+        list[str] | None, typer.Option("--leave-running", help="Keep a service running (2013+: RTCCLSAGT, W3SVC)")
+    ] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Request the drain and return at once")] = False,
+    rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time: drain, start again, next")] = False,
+    parallel: ParallelOpt = 16,
+    what_if: WhatIfOpt = False,
+    emit_script: EmitOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Drain a service gracefully (Stop-CsWindowsService -Graceful) and watch it to Stopped."""
+    from ocsps.drain import Phase, Then, parse_duration
+
+    deadline, interval = parse_duration(timeout), parse_duration(poll)
+    try:
+        policy = Then(then)
+    except ValueError:
+        raise UsageError(f"--then must be one of: {', '.join(t.value for t in Then)}") from None
+    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
+                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
+                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    with open_targets(opts, service=service) as (targets, _):
+        _check_service(targets, service, "drain")
+        leave = tuple(leave_running or ())
+        leave_values = {t.host: _leave_values(t, leave) for t in targets}
+
+        def drain_values(target: Target) -> dict[str, object]:
+            return {**_service_values(target, service), "NoWait": True, **leave_values[target.host]}
+
+        if what_if:
+            _what_if(targets, lambda t: [("status", _service_values(t, service)), ("drain", drain_values(t))])
+            return
+        if emit_script is not None:
+            values = {**drain_values(targets[0]), "NoWait": False}
+            _emit("drain", targets, values, emit_script, f"drain {service}")
+            return
+        reports = _run_drains(targets, service, deadline, interval, policy, leave, not no_wait, rolling, parallel, json_out)
+    run, board = reports
+    document: dict[str, object] = {
+        "command": "drain",
+        "service": service,
+        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+    }
+    if not json_out:
+        _print_drain_summary(board)
+    for outcome in run.outcomes:
+        report = outcome.result
+        if report is not None and report.phase is Phase.DEADLINE:
+            outcome.exit_code = 4
+        if report is not None and report.phase is Phase.INTERRUPTED:
+            run.interrupted = True
+    _finish(run, document, json_out)
+
+
+def _leave_values(target: Target, names: tuple[str, ...]) -> dict[str, object]:
+    from ocsps.catalog import load_catalog
+    from ocsps.cli.common import leave_running_values
+
+    cat = load_catalog()
+    keep = [n for n in names if cat.find_service(target.product, n).leave_running_switch]
+    for name in names:
+        if name not in keep and not is_quiet():
+            err_console().print(f"{target.host}: {name} keeps running: drain stops only the service named", markup=False)
+    return leave_running_values(cat, target.product, keep)
+
+
+def _run_drains(
+    targets: list[Target],
+    service: str,
+    deadline: float,
+    interval: float,
+    policy: Any,
+    leave: tuple[str, ...],
+    wait: bool,
+    rolling: bool,
+    parallel: int,
+    json_out: bool,
+) -> tuple[FleetRun[DrainReport], dict[str, DrainReport]]:
+    from ocsps.drain import drain as drain_service
+    from ocsps.fleet import run_parallel, run_rolling
+
+    by_host = {t.host: t for t in targets}
+    board: dict[str, DrainReport] = {}
+    lock = threading.Lock()
+
+    def update(report: DrainReport) -> None:
+        with lock:
+            previous = board.get(report.host)
+            board[report.host] = report
+        if (json_out or not _live_ok()) and (previous is None or previous.phase != report.phase) and not is_quiet():
+            err_console().print(f"{report.host}: {service} {report.phase.value}", markup=False)
+
+    def work(host: str, cancel: threading.Event) -> DrainReport:
+        with _server(by_host[host], deadline + 120) as server:
+            report = drain_service(server, service, timeout=deadline, poll=interval, then=policy,
+                                   leave_running=leave, wait=wait, on_update=update, cancel=cancel)
+            if rolling and report.ok and report.phase.value in ("stopped", "forced"):
+                started = server.start(service)
+                report.note = (report.note + "; " if report.note else "") + f"started again: {started.status.value}"
+                if not started.is_running:
+                    report.error = f"{service} did not come back to Running ({started.status.value})"
+            return report
+
+    def judge(report: DrainReport) -> bool:
+        return report.ok and not report.error
+
+    with _live_board(board, lock, service, enabled=not json_out and _live_ok()):
+        if rolling:
+            run = run_rolling(list(by_host), work, judge=judge)
+        else:
+            run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+    for outcome in run.outcomes:
+        if outcome.result is None and outcome.host in board:
+            outcome.result = board[outcome.host]
+    return run, board
+
+
+def _live_ok() -> bool:
+    import sys
+
+    return sys.stdout.isatty() and not is_quiet()
+
+
+class _live_board:
+    """A live per-host display while drains run: phase, status, activity, elapsed time."""
+
+    def __init__(self, board: dict[str, DrainReport], lock: threading.Lock, service: str, *, enabled: bool) -> None:
+        self.board, self.lock, self.service, self.enabled = board, lock, service, enabled
+        self.live: Any = None
+
+    def render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"Draining {self.service}")
+        for col in ("host", "phase", "status", "activity", "elapsed"):
+            table.add_column(col)
+        with self.lock:
+            reports = list(self.board.values())
+        for r in reports:
+            status = r.last.status.value if r.last else "-"
+            table.add_row(r.host, r.phase.value, status, _activity_text(r.last) if r.last else "-", f"{r.elapsed:.0f}s")
+        return table
+
+    def __enter__(self) -> _live_board:
+        if self.enabled:
+            from rich.live import Live
+
+            self.live = Live(get_renderable=self.render, console=console(), refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+def _print_drain_summary(board: dict[str, DrainReport]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Drain summary")
+    for col in ("host", "service", "result", "status", "elapsed", "events", "note"):
+        table.add_column(col)
+    for r in board.values():
+        events = ", ".join(f"{e.id} at {e.time.strftime('%H:%M:%S')}" for e in r.events) or "-"
+        result = "[green]ok[/green]" if r.ok and not r.error else f"[red]{r.phase.value}[/red]"
+        status = r.last.status.value if r.last else "unknown"
+        table.add_row(r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, r.error or r.note or "-")
+    console().print(table)
+
+
+# ------------------------------------------------------------------------------- stop / start / restart
+def _service_operation(action: str, service: str, opts: TargetOptions, *, force: bool, timeout: str,
+                       rolling: bool, parallel: int, what_if: bool, emit_script: Path | None,
+                       json_out: bool) -> None:
+    from ocsps.drain import parse_duration
+    from ocsps.fleet import run_parallel, run_rolling
+
+    deadline = parse_duration(timeout)
+    with open_targets(opts, service=service) as (targets, _):
+        _check_service(targets, service, action)
+
+        def values(target: Target) -> dict[str, object]:
+            extra: dict[str, object] = {"Force": True} if force and action != "start" else {}
+            return {**_service_values(target, service), **extra}
+
+        if what_if:
+            _what_if(targets, lambda t: [("status", _service_values(t, service)), (action, values(t))])
+            return
+        if emit_script is not None:
+            _emit(action, targets, values(targets[0]), emit_script, f"{action} {service}")
+            return
+        by_host = {t.host: t for t in targets}
+        wanted = "Stopped" if action == "stop" else "Running"
+
+        def work(host: str, cancel: threading.Event) -> dict[str, object]:
+            started = time.monotonic()
+            with _server(by_host[host], deadline) as server:
+                before = server.status(service)
+                if action != "restart" and before.status.value == wanted:
+                    return {"before": before.to_json(), "after": before.to_json(), "changed": False,
+                            "note": f"already {wanted.lower()}: nothing to do", "seconds": 0.0}
+                method = {"stop": server.stop, "start": server.start, "restart": server.restart}[action]
+                after = method(service, force=force) if action != "start" else method(service)
+                return {"before": before.to_json(), "after": after.to_json(), "changed": True,
+                        "note": "", "seconds": round(time.monotonic() - started, 3)}
+
+        def judge(result: dict[str, object]) -> bool:
+            after = result["after"]
+            return isinstance(after, dict) and after.get("status") == wanted
+
+        if rolling:
+            run = run_rolling(list(by_host), work, judge=judge)
+        else:
+            run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+    document: dict[str, object] = {"command": action, "service": service,
+                                   "hosts": [o.to_json(lambda r: r) for o in run.outcomes]}
+    if not json_out:
+        _print_operation(action, run)
+    _finish(run, document, json_out)
+
+
+def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{action} summary")
+    for col in ("host", "result", "before", "after", "note"):
+        table.add_column(col)
+    for o in run.outcomes:
+        r = o.result or {}
+        before = r.get("before") if isinstance(r.get("before"), dict) else {}
+        after = r.get("after") if isinstance(r.get("after"), dict) else {}
+        assert isinstance(before, dict) and isinstance(after, dict)
+        colour = "green" if o.state == "ok" else "red"
+        table.add_row(o.host, f"[{colour}]{o.state}[/{colour}]", str(before.get("status", "-")),
+                      str(after.get("status", "-")), str(r.get("note") or o.error or "-"))
+    console().print(table)
+
+
+def _register(action: str, summary: str) -> None:
+    def command(
+        service: ServiceOpt,
+        hosts: HostOpt = None,
+        hosts_file: HostsFileOpt = None,
+        product: ProductOpt = None,
+        profile: ProfileOpt = None,
+        auth: AuthOpt = None,
+        username: UserOpt = None,
+        port: PortOpt = None,
+        ssl: SslOpt = None,
+        ca_bundle: CaOpt = None,
+        no_verify_tls: InsecureOpt = False,
+        configuration_name: ConfigNameOpt = None,
+        lab: LabOpt = False,
+        lab_topology: LabTopologyOpt = None,
+        force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
+        timeout: TimeoutOpt = "10m",
+        rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")] = False,
+        parallel: ParallelOpt = 16,
+        what_if: WhatIfOpt = False,
+        emit_script: EmitOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
+                        username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
+                        configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+        _service_operation(action, service, opts, force=force, timeout=timeout, rolling=rolling,
+                           parallel=parallel, what_if=what_if, emit_script=emit_script, json_out=json_out)
+
+    command.__doc__ = summary
+    app.command(action)(command)
+
+
+_register("stop", "Stop a service and the services that depend on it; already stopped is success.")
+_register("start", "Start a service and its prerequisites; already running is success.")
+
+
+@app.command()
+def restart(
+    service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="Run a plan written by 'ocsps plan restart -o'")] = None,
+    reapprove: Annotated[bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")] = False,
+    hosts: HostOpt = None,
+    hosts_file: HostsFileOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
+    timeout: TimeoutOpt = "10m",
+    rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")] = False,
+    parallel: ParallelOpt = 16,
+    what_if: WhatIfOpt = False,
+    emit_script: EmitOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Stop a service, then start it again; or run a restart plan's steps in order."""
+    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
+                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
+                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    if (service is None) == (plan is None):
+        raise UsageError("give either --service or --plan")
+    if service is not None:
+        _service_operation("restart", service, opts, force=force, timeout=timeout, rolling=rolling,
+                           parallel=parallel, what_if=what_if, emit_script=emit_script, json_out=json_out)
+        return
+    assert plan is not None
+    _run_restart_plan(plan, opts, reapprove=reapprove, timeout=timeout, rolling=rolling, parallel=parallel,
+                      what_if=what_if, json_out=json_out)
+
+
+def _run_restart_plan(path: Path, opts: TargetOptions, *, reapprove: bool, timeout: str, rolling: bool,
+                      parallel: int, what_if: bool, json_out: bool) -> None:
+    from ocsps.drain import parse_duration
+    from ocsps.fleet import run_parallel, run_rolling
+    from ocsps.plans import load_plan, restart_steps
+
+    deadline = parse_duration(timeout)
+    document_plan = load_plan(path, "restart", reapprove=reapprove)
+    steps = restart_steps(document_plan)
+    product_id = steps[0].rendered.product.id if steps else ""
+    if opts.product is None:
+        opts.product = product_id
+    with open_targets(opts) as (targets, _):
+        wrong = [t.host for t in targets if t.product.id != product_id]
+        if wrong:
+            raise UsageError(f"the plan is for {product_id}; {', '.join(wrong)} run another product")
+        if what_if:
+            _what_if(targets, lambda t: [(s.rendered.action, dict(s.rendered.values)) for s in steps])
+            return
+        by_host = {t.host: t for t in targets}
+        reached: dict[str, str] = {}
+
+        def work(host: str, cancel: threading.Event) -> dict[str, object]:
+            done = []
+            with _server(by_host[host], deadline) as server:
+                for number, step in enumerate(steps, 1):
+                    if cancel.is_set():
+                        break
+                    reached[host] = f"step {number}/{len(steps)}: {step.label}"
+                    server.session.run(step.rendered).raise_for_errors()
+                    done.append(step.label)
+            return {"steps_done": done, "steps_total": len(steps)}
+
+        def judge(result: dict[str, object]) -> bool:
+            return result["steps_done"] == [s.label for s in steps]
+
+        run = (run_rolling if rolling else run_parallel)(list(by_host), work, judge=judge, **({} if rolling else {"parallel": parallel}))
+        for outcome in run.outcomes:
+            outcome.step = reached.get(outcome.host, "not started")
+    document: dict[str, object] = {"command": "restart", "plan": str(path),
+                                   "hosts": [o.to_json(lambda r: r) for o in run.outcomes]}
+    if not json_out:
+        for o in run.outcomes:
+            console().print(f"{o.host}: {o.state}; reached {o.step}" + (f"; {o.error}" if o.error else ""), markup=False)
+    _finish(run, document, json_out)

@@ -1,0 +1,163 @@
+"""Which servers a remote command talks to, and how: flags, environment, profiles, hosts files, the lab.
+
+Every value is validated here, before anything is sent; the password is asked for once (or read from
+OCSPS_PASSWORD) and reused for every host of the invocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ocsps.catalog import Product, load_catalog
+from ocsps.cli.output import err_console
+from ocsps.connection import ConnectionSettings
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.lab.runtime import Lab
+
+NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
+
+HostOpt = Annotated[list[str] | None, typer.Option("--host", "-H", help="Server FQDN[:port]; repeatable")]
+HostsFileOpt = Annotated[Path | None, typer.Option("--hosts-file", help="One host per line, # comments, optional :port")]
+ProductOpt = Annotated[str | None, typer.Option("--product", "-p", help="Product the servers run (see 'ocsps catalog products')")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Named profile from the config file")]
+AuthOpt = Annotated[str | None, typer.Option("--auth", help="negotiate, kerberos, ntlm, credssp, basic or certificate")]
+UserOpt = Annotated[str | None, typer.Option("--username", "-u", help="DOMAIN\\user; the password comes from OCSPS_PASSWORD or a prompt")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="WinRM port (default 5986 with https)")]
+SslOpt = Annotated[bool | None, typer.Option("--ssl/--no-ssl", help="https (default) or http")]
+CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="PEM file of the CA that issued the server certificate")]
+InsecureOpt = Annotated[bool, typer.Option("--no-verify-tls", help="Do not validate the server certificate (unsafe)")]
+ConfigNameOpt = Annotated[str | None, typer.Option("--configuration-name", help="Session configuration (JEA endpoint)")]
+LabOpt = Annotated[bool, typer.Option("--lab", help="Run against a built-in simulated estate on loopback")]
+LabTopologyOpt = Annotated[Path | None, typer.Option("--lab-topology", help="Topology file for --lab")]
+
+
+@dataclass
+class TargetOptions:
+    hosts: list[str] = field(default_factory=list)
+    hosts_file: Path | None = None
+    product: str | None = None
+    profile: str | None = None
+    auth: str | None = None
+    username: str | None = None
+    port: int | None = None
+    ssl: bool | None = None
+    ca_bundle: Path | None = None
+    no_verify_tls: bool = False
+    configuration_name: str | None = None
+    lab: bool = False
+    lab_topology: Path | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    settings: ConnectionSettings
+    product: Product
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+
+def _host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
+    from ocsps.hosts import load_hosts_file, parse_hosts_file
+
+    entries: list[tuple[str, int | None]] = []
+    for given in opts.hosts:
+        plain = not any(c in given for c in "\r\n#")
+        parsed = parse_hosts_file(given, source="--host") if plain else []
+        if len(parsed) != 1:
+            raise UsageError(f"--host takes one host name, got {given[:60]!r}")
+        entries.append((parsed[0].host, parsed[0].port))
+    if opts.hosts_file is not None:
+        entries += [(e.host, e.port) for e in load_hosts_file(opts.hosts_file)]
+    return entries
+
+
+def _product(opts: TargetOptions, settings: ConnectionSettings | None) -> Product:
+    catalog = load_catalog()
+    chosen = opts.product or (settings.product if settings else None)
+    if not chosen:
+        raise UsageError(
+            "which product do the servers run? pass --product (or set product in a profile)",
+            hint=", ".join(catalog.products),
+        )
+    return catalog.product(chosen)
+
+
+def resolve_targets(opts: TargetOptions) -> list[Target]:
+    """Real servers from flags, environment and config; the password is resolved once."""
+    from ocsps.config import find_config
+    from ocsps.connection import resolve_settings
+
+    entries = _host_entries(opts)
+    flags: dict[str, object] = {
+        "auth": opts.auth,
+        "username": opts.username,
+        "port": opts.port,
+        "ssl": opts.ssl,
+        "ca_bundle": str(opts.ca_bundle) if opts.ca_bundle else None,
+        "verify": False if opts.no_verify_tls else None,
+        "configuration_name": opts.configuration_name,
+        "product": opts.product,
+    }
+    if entries:
+        flags["host"] = entries[0][0]
+    env = dict(os.environ)
+    if not entries and not env.get("OCSPS_HOST") and not opts.profile and not env.get("OCSPS_PROFILE"):
+        raise UsageError("no server given", hint=NO_HOST_HINT)
+    prompt = _prompt if sys.stdin.isatty() else None
+    first = resolve_settings(flags, env, find_config(env), opts.profile, prompt)
+    if first.insecure:
+        err_console().print(
+            "warning: TLS certificate validation is OFF: the server's identity is not checked.", markup=False
+        )
+    product = _product(opts, first)
+    if not entries:
+        return [Target(first, product)]
+    targets = []
+    for host, port in entries:
+        changes: dict[str, object] = {"host": host}
+        if port is not None:
+            changes["port"] = port
+        targets.append(Target(first.with_(**changes), product))
+    return targets
+
+
+def _prompt(text: str) -> str:
+    import getpass
+
+    return getpass.getpass(text)
+
+
+@contextlib.contextmanager
+def open_targets(opts: TargetOptions, *, service: str | None = None) -> Iterator[tuple[list[Target], Lab | None]]:
+    """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block."""
+    if not opts.lab:
+        yield resolve_targets(opts), None
+        return
+    from ocsps.lab.runtime import Lab
+
+    with Lab(topology_file=opts.lab_topology) as lab:
+        entries = _host_entries(opts)
+        if entries:
+            names = [h for h, _ in entries]
+        else:
+            names = [s.fqdn for s in lab.topology.running(service)]
+            if opts.product:
+                names = [n for n in names if lab.server(n).product.id == opts.product]
+        if not names:
+            raise UsageError(f"no lab server runs {service}" if service else "the lab topology has no servers")
+        targets = [Target(lab.settings_for(n), lab.server(n).product) for n in names]
+        if opts.product and any(t.product.id != opts.product for t in targets):
+            raise UsageError(f"--product {opts.product} does not match the lab servers chosen")
+        yield targets, lab
