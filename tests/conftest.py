@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ocsps.catalog import Catalog, load_catalog
+
+if TYPE_CHECKING:
+    from ocsps.lab.runtime import Lab
+    from ocsps.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -23,3 +29,21 @@ def seeds_dir() -> Path | None:
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """A fresh default-topology lab on a free loopback port; the audit log goes to a temp file."""
+    from ocsps.lab.runtime import Lab
+
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    with Lab() as running:
+        yield running
+
+
+def lab_server(lab: Lab, fqdn: str, **settings: object) -> Server:
+    """A ``Server`` for one lab host (not yet opened: use it as a context manager)."""
+    from ocsps.server import Server
+    from ocsps.session import ServerSession
+
+    return Server(ServerSession(lab.settings_for(fqdn, **settings), lab.server(fqdn).product))
