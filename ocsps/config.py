@@ -1,0 +1,352 @@
+"""The ocsps config file: named connection profiles, so that nobody retypes a pool's settings at 2 a.m.
+
+Location
+    ``<user config dir>/ocsps/config.toml`` (platformdirs: ``~/.config/ocsps/config.toml`` on Linux,
+    ``%LOCALAPPDATA%\\ocsps\\config.toml`` on Windows, ``~/Library/Application Support/ocsps/config.toml`` on
+    macOS), or the file named by ``OCSPS_CONFIG``. A missing default file is fine (no profiles); a missing
+    ``OCSPS_CONFIG`` file is an error, because someone asked for it explicitly.
+
+Schema (TOML)
+    Two top-level tables, both optional::
+
+        [default]              # applies to every profile and to runs without a profile
+        auth = "kerberos"
+
+        [profiles.NAME]        # selected with --profile NAME or OCSPS_PROFILE=NAME
+        host = "fe01.contoso.com"
+
+    Keys allowed in both tables (types are TOML types; see ``ocsps.connection.OPTIONS``):
+
+    =====================  ========  ==================================================================
+    host                   string    server FQDN (DNS name, IPv4 or IPv6)
+    connect_address        string    address actually dialled when it differs from host
+    port                   integer   1-65535; default 5986 with ssl, 5985 without
+    ssl                    boolean   https (default true)
+    path                   string    listener URL path (default "wsman")
+    auth                   string    negotiate | kerberos | ntlm | credssp | basic | certificate
+    username               string    DOMAIN\\user or user@domain
+    verify                 boolean   false disables certificate validation (the CLI warns)
+    ca_bundle              string    PEM file of CA certificates
+    certificate_pem        string    client certificate (auth certificate)
+    certificate_key_pem    string    client certificate key (auth certificate)
+    encryption             string    auto | always | never
+    connection_timeout     number    seconds
+    read_timeout           number    seconds, greater than operation_timeout
+    operation_timeout      number    seconds
+    proxy                  string    proxy URL without credentials
+    no_proxy               boolean   ignore proxy environment variables
+    configuration_name     string    PowerShell session configuration (JEA endpoint)
+    negotiate_service      string    Kerberos SPN service class (default "WSMAN")
+    product                string    ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
+    =====================  ========  ==================================================================
+
+    ``password`` is refused everywhere: a password in a file is readable by anyone who can read the file and
+    ends up in backups. Use ``OCSPS_PASSWORD`` or the interactive prompt. Relative file paths (``ca_bundle``,
+    ``certificate_pem``, ``certificate_key_pem``) are relative to the config file's directory, and ``~`` is
+    expanded, so that a profile works from any working directory.
+
+Every value is checked when the file is loaded, in every profile, so that a typo is reported once with the
+file, table and key, instead of surfacing as a connection failure on the night the profile is first used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ocsps.connection import ENV_CONFIG, OPTIONS, Layer, check_option, show
+from ocsps.errors import UsageError
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "ConfigFile",
+    "config_path",
+    "default_config_text",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "write_default_config",
+]
+
+APP_NAME: Final = "ocsps"
+CONFIG_FILE_NAME: Final = "config.toml"
+DEFAULT_TABLE: Final = "default"
+PROFILES_TABLE: Final = "profiles"
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A loaded, checked config file: the ``[default]`` table and the named profiles, values normalised."""
+
+    source: str
+    default: Mapping[str, object]
+    profiles: Mapping[str, Mapping[str, object]]
+
+    @property
+    def profile_names(self) -> tuple[str, ...]:
+        """Profile names in file order, for ``ocsps config show`` and error messages."""
+        return tuple(self.profiles)
+
+    def _table_label(self, table: str) -> str:
+        return f"{self.source} [{table}]"
+
+    def layers(self, profile: str | None) -> list[Layer]:
+        """The sources this file contributes to ``resolve_settings``, highest precedence first.
+
+        ``None`` or ``"default"`` select the ``[default]`` table alone; any other name must exist.
+        """
+        result: list[Layer] = []
+        if profile is not None and profile != DEFAULT_TABLE:
+            if profile not in self.profiles:
+                known = ", ".join(self.profiles) or "none"
+                raise UsageError(f"{self.source}: no profile {show(profile)} (profiles: {known})")
+            label = self._table_label(f"{PROFILES_TABLE}.{profile}")
+            result.append((label, self.profiles[profile], _key_label(label)))
+        label = self._table_label(DEFAULT_TABLE)
+        result.append((label, self.default, _key_label(label)))
+        return result
+
+    def values(self, profile: str | None) -> dict[str, object]:
+        """The profile's values over the ``[default]`` table, as the file alone would set them."""
+        merged: dict[str, object] = {}
+        for _, values, _ in reversed(self.layers(profile)):
+            merged.update(values)
+        return merged
+
+
+def _key_label(table_label: str) -> Callable[[str], str]:
+    def label(key: str) -> str:
+        return f"{table_label} {key}"
+
+    return label
+
+
+_TOML_TYPE_NAMES: Final = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (dict, "a table"),
+    (list, "an array"),
+)
+
+_EXPECTED: Final = {
+    "str": "a string",
+    "path": "a string (file path)",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+}
+
+
+def _toml_type(value: object) -> str:
+    for python_type, name in _TOML_TYPE_NAMES:
+        if isinstance(value, python_type):
+            return name
+    return "a date/time"
+
+
+def _has_kind(kind: str, value: object) -> bool:
+    if kind in ("str", "path"):
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    return isinstance(value, int | float)
+
+
+def _check_table(table: object, label: str, base_dir: Path | None) -> dict[str, object]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{label}: expected a table, got {_toml_type(table)}")
+    checked: dict[str, object] = {}
+    for key, value in table.items():
+        if key == "password":
+            raise UsageError(
+                f"{label}: password does not belong in a config file (anyone who can read the file can "
+                "read it); set OCSPS_PASSWORD or let ocsps prompt"
+            )
+        option = OPTIONS.get(key)
+        if option is None:
+            close = difflib.get_close_matches(key, list(OPTIONS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"{label}: unknown key {show(key)}{hint}; valid keys: {', '.join(OPTIONS)}")
+        where = f"{label} {key}"
+        if not _has_kind(option.kind, value):
+            raise UsageError(
+                f"{where}: expected {_EXPECTED[option.kind]}, got {_toml_type(value)} {show(value)}"
+            )
+        value = check_option(key, value, where)
+        if option.kind == "path":
+            path = Path(str(value)).expanduser()
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            value = str(path)
+        checked[key] = value
+    return checked
+
+
+def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> ConfigFile:
+    """Parse and check config text. ``source`` names the file in messages; ``base_dir`` anchors relative
+    paths (``None`` leaves them as written, which is what tests of the text alone want)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{source}: not valid TOML: nested too deeply") from None
+    valid_top = (DEFAULT_TABLE, PROFILES_TABLE)
+    for key in data:
+        if key not in valid_top:
+            hint = ""
+            if key in OPTIONS or key == "password":
+                hint = f" ({key} belongs inside [default] or [profiles.NAME])"
+            raise UsageError(
+                f"{source}: unknown top-level key {show(key)}{hint}; "
+                f"valid top-level keys: {', '.join(valid_top)}"
+            )
+    default = _check_table(data.get(DEFAULT_TABLE, {}), f"{source} [{DEFAULT_TABLE}]", base_dir)
+    raw_profiles = data.get(PROFILES_TABLE, {})
+    if not isinstance(raw_profiles, dict):
+        raise UsageError(
+            f"{source} [{PROFILES_TABLE}]: expected a table of profiles, got {_toml_type(raw_profiles)}"
+        )
+    profiles: dict[str, Mapping[str, object]] = {}
+    for name, table in raw_profiles.items():
+        if name == DEFAULT_TABLE:
+            raise UsageError(f"{source}: [profiles.default] is ambiguous; put shared values in [default]")
+        if not _PROFILE_NAME.fullmatch(name):
+            raise UsageError(
+                f"{source}: profile name {show(name)} is not valid "
+                "(letters, digits, '.', '_', '-'; at most 64 characters)"
+            )
+        profiles[name] = _check_table(table, f"{source} [{PROFILES_TABLE}.{name}]", base_dir)
+    return ConfigFile(source=source, default=default, profiles=profiles)
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    """Where the config file is: ``OCSPS_CONFIG`` if set, else the platform's user config directory.
+
+    platformdirs is imported here rather than at module level so that importing ocsps stays cheap.
+    """
+    explicit = env.get(ENV_CONFIG)
+    if explicit:
+        return Path(explicit).expanduser()
+    import platformdirs
+
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / CONFIG_FILE_NAME
+
+
+def load_config(path: str | os.PathLike[str]) -> ConfigFile:
+    """Read and check one config file; relative paths inside it are anchored at its directory."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{file}: not UTF-8 text (TOML files must be UTF-8)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    return parse_config(text, source=str(file), base_dir=file.resolve().parent)
+
+
+def find_config(env: Mapping[str, str]) -> ConfigFile | None:
+    """Load the config file if there is one. A file named by ``OCSPS_CONFIG`` must exist; the default one
+    need not (a first run has no config)."""
+    path = config_path(env)
+    if not path.exists():
+        if env.get(ENV_CONFIG):
+            raise UsageError(
+                f"{ENV_CONFIG} names {path}, which does not exist (create it with `ocsps config init`)"
+            )
+        return None
+    return load_config(path)
+
+
+def default_config_text() -> str:
+    """The commented starter file written by ``ocsps config init``: every key explained, a lab profile."""
+    return _DEFAULT_CONFIG_TEXT
+
+
+def write_default_config(path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write ``default_config_text()`` to ``path``, creating directories; never overwrite without ``force``.
+
+    Overwriting someone's profiles by running ``config init`` twice would lose real work, hence the refusal.
+    """
+    file = Path(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if force:
+            tmp = file.with_name(file.name + ".tmp")
+            tmp.write_text(_DEFAULT_CONFIG_TEXT, encoding="utf-8")
+            os.replace(tmp, file)
+            return file
+        handle = file.open("x", encoding="utf-8")
+    except FileExistsError:
+        if file.exists():
+            raise UsageError(f"{file} already exists; pass --force to overwrite it") from None
+        raise UsageError(f"cannot write config file {file}: a parent is not a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write config file {file}: {exc.strerror or exc}") from None
+    with handle:
+        handle.write(_DEFAULT_CONFIG_TEXT)
+    return file
+
+
+_DEFAULT_CONFIG_TEXT: Final = """\
+# ocsps configuration
+#
+# Precedence (first wins): command-line options > OCSPS_* environment variables
+#                          > the selected [profiles.NAME] > [default] > built-in defaults.
+# Select a profile with --profile NAME or OCSPS_PROFILE=NAME.
+# Another file can be used with OCSPS_CONFIG=/path/to/config.toml.
+#
+# Passwords never go in this file: set OCSPS_PASSWORD, or let ocsps prompt for it.
+# Relative file paths below are relative to the directory of this file.
+# Every key may appear in [default] and in any profile; the values shown are the built-in defaults.
+
+[default]
+# host = "fe01.contoso.com"         # server FQDN: the name certificates and Kerberos know it by
+# connect_address = "10.0.0.15"     # address actually dialled, if it differs from host (NAT, tunnel, lab)
+# port = 5986                       # WinRM port: 5986 for https, 5985 for http unless set
+# ssl = true                        # https; false means http, with WinRM message encryption
+# path = "wsman"                    # URL path of the WinRM listener
+# auth = "negotiate"                # negotiate | kerberos | ntlm | credssp | basic | certificate
+# username = 'CONTOSO\\lyncadmin'    # DOMAIN\\user or user@contoso.com; unset = current Kerberos ticket
+# verify = true                     # false disables server certificate validation (ocsps warns loudly)
+# ca_bundle = "contoso-ca.pem"      # PEM file with the CA certificates that issued the server certificate
+# certificate_pem = "client.pem"    # client certificate, for auth = "certificate" only
+# certificate_key_pem = "client.key"  # its private key (unencrypted PEM), for auth = "certificate" only
+# encryption = "auto"               # auto | always | never; basic auth over http needs "never"
+# connection_timeout = 30           # seconds to establish the connection
+# operation_timeout = 20            # seconds the server may hold one request before answering
+# read_timeout = 30                 # seconds to wait for an answer; must be greater than operation_timeout
+# proxy = "http://proxy.contoso.com:8080"  # proxy URL (no credentials in it)
+# no_proxy = false                  # true ignores HTTP_PROXY / HTTPS_PROXY from the environment
+# configuration_name = "Microsoft.PowerShell"  # PowerShell session configuration; a JEA endpoint name
+# negotiate_service = "WSMAN"       # service class of the server's Kerberos SPN (WSMAN/fe01.contoso.com)
+# product = "sfb2019"               # ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
+
+# The simulated server of `ocsps lab`, on this machine over plain http with NTLM message encryption.
+[profiles.lab]
+host = "127.0.0.1"
+ssl = false
+auth = "ntlm"
+username = 'LAB\\admin'
+# port = 5985                       # the lab's port, if it does not listen on the default
+
+# A production pool member over https with Kerberos (uncomment and adapt):
+# [profiles.fe01]
+# host = "fe01.contoso.com"
+# auth = "kerberos"
+# ca_bundle = "contoso-root-ca.pem"
+# product = "sfb2019"
+"""

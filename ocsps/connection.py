@@ -1,0 +1,868 @@
+"""How ocsps reaches one server: validated connection settings and the rules that merge their sources.
+
+A ``ConnectionSettings`` is everything needed to open a PowerShell Remoting (WinRM/PSRP) session to one
+OCS, Lync or Skype for Business server. It is validated when it is built, so that a typo in a host name or an
+impossible combination (basic auth over http with message encryption, a read timeout shorter than the
+operation timeout) is refused with one line *before* anything is sent to any server.
+
+Settings come from these places, merged in this order (first wins)::
+
+    command-line flags > OCSPS_* environment variables > config profile > [default] table > built-ins
+
+``resolve_settings`` does the merge. It is pure: the caller hands it ``os.environ``, the loaded config file
+and a prompt function, which keeps it testable and keeps the CLI thin.
+
+Environment variables (empty values count as unset):
+
+    OCSPS_HOST, OCSPS_CONNECT_ADDRESS, OCSPS_PORT, OCSPS_SSL, OCSPS_PATH, OCSPS_AUTH, OCSPS_USERNAME,
+    OCSPS_VERIFY, OCSPS_CA_BUNDLE, OCSPS_CERTIFICATE_PEM, OCSPS_CERTIFICATE_KEY_PEM, OCSPS_ENCRYPTION,
+    OCSPS_CONNECTION_TIMEOUT, OCSPS_READ_TIMEOUT, OCSPS_OPERATION_TIMEOUT, OCSPS_PROXY, OCSPS_NO_PROXY,
+    OCSPS_CONFIGURATION_NAME, OCSPS_NEGOTIATE_SERVICE, OCSPS_PRODUCT       (one per option in ``OPTIONS``)
+    OCSPS_PASSWORD   the password (the only non-interactive way to give one)
+    OCSPS_PROFILE    the config profile to use when no profile is passed explicitly
+    OCSPS_CONFIG     the config file to read instead of the platform default (see ``ocsps.config``)
+
+Passwords are wrapped in ``Secret`` as soon as they are read, so that no repr, log line, JSON document or
+error message can carry them by accident. Only ``wsman_kwargs()`` reveals the password, because pypsrp needs
+it in clear; that dict must never be logged.
+
+This module does not import pypsrp: commands such as ``--help`` must stay fast, and settings are plain data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.config import ConfigFile
+
+__all__ = [
+    "AUTH_METHODS",
+    "DEFAULT_CONFIGURATION_NAME",
+    "DEFAULT_NEGOTIATE_SERVICE",
+    "ENCRYPTION_MODES",
+    "ENV_CONFIG",
+    "ENV_PASSWORD",
+    "ENV_PROFILE",
+    "MESSAGE_ENCRYPTION_AUTHS",
+    "OPTIONS",
+    "PASSWORD_AUTHS",
+    "PRODUCTS",
+    "ConnectionSettings",
+    "Layer",
+    "Option",
+    "Secret",
+    "check_host",
+    "check_option",
+    "default_port",
+    "parse_option_text",
+    "resolve_settings",
+    "show",
+]
+
+PRODUCTS: Final = ("ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019")
+"""Product ids, oldest first. The catalog holds the facts about each; this copy only validates a setting
+without loading the catalog (a test keeps the two in step)."""
+
+AUTH_METHODS: Final = ("negotiate", "kerberos", "ntlm", "credssp", "basic", "certificate")
+"""Authentication methods pypsrp 0.9 supports; ``negotiate`` tries Kerberos and falls back to NTLM."""
+
+ENCRYPTION_MODES: Final = ("auto", "always", "never")
+"""WinRM message encryption: ``auto`` encrypts over http and relies on TLS over https."""
+
+MESSAGE_ENCRYPTION_AUTHS: Final = frozenset({"negotiate", "kerberos", "ntlm", "credssp"})
+"""Only these methods can encrypt WinRM messages themselves (pypsrp refuses the others)."""
+
+PASSWORD_AUTHS: Final = frozenset({"negotiate", "ntlm", "credssp", "basic"})
+"""Methods that need a password once a username is given. Kerberos is absent on purpose: with a username it
+uses that principal's ticket from the credential cache (``kinit``), so ocsps does not prompt for it."""
+
+USERNAME_AUTHS: Final = frozenset({"basic", "credssp"})
+"""Methods that cannot fall back to the current logon or ticket: pypsrp requires a username for them."""
+
+DEFAULT_CONFIGURATION_NAME: Final = "Microsoft.PowerShell"
+DEFAULT_NEGOTIATE_SERVICE: Final = "WSMAN"
+"""The SPN service class WinRM registers. pypsrp 0.9 defaults to ``host``; Ansible passes ``WSMAN`` too."""
+
+ENV_PASSWORD: Final = "OCSPS_PASSWORD"
+ENV_PROFILE: Final = "OCSPS_PROFILE"
+ENV_CONFIG: Final = "OCSPS_CONFIG"
+
+MAX_HOST_LENGTH: Final = 253
+"""The longest DNS name (RFC 1035, textual form without the trailing dot)."""
+
+MAX_TIMEOUT: Final = 86400.0
+"""One day: anything longer is certainly a unit mistake (milliseconds for seconds)."""
+
+Kind = Literal["str", "int", "bool", "number", "path"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One connection option as it appears in flags, the environment and config files.
+
+    One table drives all three sources so that they can never disagree on a name or a type.
+    """
+
+    key: str
+    kind: Kind
+    help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets this option."""
+        return "OCSPS_" + self.key.upper()
+
+
+OPTIONS: Final[Mapping[str, Option]] = {
+    o.key: o
+    for o in (
+        Option("host", "str", "server FQDN, as certificates and Kerberos know it"),
+        Option("connect_address", "str", "address actually dialled when it differs from host"),
+        Option("port", "int", "TCP port; default 5986 with ssl, 5985 without"),
+        Option("ssl", "bool", "use https (default true)"),
+        Option("path", "str", "URL path of the WinRM listener (default wsman)"),
+        Option("auth", "str", "negotiate | kerberos | ntlm | credssp | basic | certificate"),
+        Option("username", "str", r"DOMAIN\user or user@domain"),
+        Option("verify", "bool", "validate the server certificate (default true)"),
+        Option("ca_bundle", "path", "PEM file of CA certificates used to validate the server"),
+        Option("certificate_pem", "path", "client certificate PEM (auth certificate)"),
+        Option("certificate_key_pem", "path", "client certificate key PEM (auth certificate)"),
+        Option("encryption", "str", "auto | always | never"),
+        Option("connection_timeout", "number", "seconds to connect"),
+        Option("read_timeout", "number", "seconds to wait for a reply; must exceed operation_timeout"),
+        Option("operation_timeout", "number", "seconds the server may hold one WSMan request"),
+        Option("proxy", "str", "proxy URL, without credentials"),
+        Option("no_proxy", "bool", "ignore proxy environment variables"),
+        Option("configuration_name", "str", "PowerShell session configuration (JEA endpoint)"),
+        Option("negotiate_service", "str", "Kerberos SPN service class (default WSMAN)"),
+        Option("product", "str", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
+    )
+}
+"""Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
+
+
+# --------------------------------------------------------------------------------------------------- secrets
+
+
+class Secret:
+    """A password that refuses to be printed.
+
+    ``repr``, ``str`` and f-strings all give ``'******'``, so a secret inside a dataclass, a log call or an
+    exception message stays hidden. ``reveal()`` is the one explicit way out, easy to grep for.
+    """
+
+    __slots__ = ("_value",)
+    MASK: Final = "******"
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("Secret wraps a str")
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret in clear, for the one call that needs it (building the transport)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return self.MASK
+
+    def __str__(self) -> str:
+        return self.MASK
+
+    def __format__(self, spec: str) -> str:
+        return self.MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return self._value == other._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+def show(value: object, limit: int = 60) -> str:
+    """Quote a user-supplied value for an error message: one line, control characters escaped, truncated.
+
+    Hostile input (newlines, NUL, terminal escapes, megabytes of text) must not be able to forge extra
+    output lines or flood the terminal through an error message.
+    """
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    text = repr(value)
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?", re.ASCII)
+_ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_IPV4_LIKE = re.compile(r"[0-9.]+", re.ASCII)
+
+
+def check_host(value: object, what: str = "host") -> str:
+    """Validate a host: a DNS name (single label allowed), an IPv4 address or an IPv6 address.
+
+    ``[v6]`` is accepted and returned without brackets. Everything that could act as a shell or PowerShell
+    metacharacter, whitespace, non-ASCII text (use the ``xn--`` form) and IPv6 zone ids are refused: the host
+    ends up in URLs, SPNs, logs and generated scripts, and a strict alphabet is the simple way to keep it
+    harmless in all of them.
+    """
+    if not isinstance(value, str):
+        raise UsageError(f"{what}: expected a host name or address, got {type(value).__name__}")
+    host = value
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ":" not in host:
+            raise UsageError(f"{what}: brackets are only for IPv6 addresses, got {show(value)}")
+    if not host:
+        raise UsageError(f"{what}: is empty")
+    if len(host) > MAX_HOST_LENGTH:
+        raise UsageError(f"{what}: longer than {MAX_HOST_LENGTH} characters ({show(value)})")
+    if ":" in host:
+        if "%" in host:
+            raise UsageError(f"{what}: IPv6 zone ids are not supported ({show(value)})")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UsageError(f"{what}: not a valid IPv6 address: {show(value)}") from None
+        return host
+    if _IPV4_LIKE.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise UsageError(f"{what}: not a valid IPv4 address: {show(value)}") from None
+        return host
+    if not host.isascii():
+        raise UsageError(f"{what}: non-ASCII host name {show(value)}: use its xn-- (punycode) form")
+    labels = host.split(".")
+    for label in labels:
+        if not _DNS_LABEL.fullmatch(label):
+            raise UsageError(
+                f"{what}: not a valid host name: {show(value)} (letters, digits and '-' in dot-separated "
+                "labels of 1-63 characters)"
+            )
+    if _ALL_DIGITS.fullmatch(labels[-1]):
+        raise UsageError(f"{what}: not a valid host name or IPv4 address: {show(value)}")
+    return host
+
+
+_USERNAME_EXTRA = frozenset(" ._-@\\")
+
+
+def _check_username(value: object, what: str) -> str:
+    """Accept ``user``, ``DOMAIN\\user`` and ``user@domain``; refuse quotes, metacharacters and controls.
+
+    The name only travels in authentication headers, but it is also echoed in prompts and logs, and no real
+    Windows account needs ``;``, ``$()``, quotes or control characters.
+    """
+    if not isinstance(value, str):
+        raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+    if not value:
+        raise UsageError(f"{what}: is empty")
+    if len(value) > 256:
+        raise UsageError(f"{what}: longer than 256 characters ({show(value)})")
+    if value != value.strip():
+        raise UsageError(f"{what}: leading or trailing spaces in {show(value)}")
+    bad = [ch for ch in value if not (ch.isalnum() or ch in _USERNAME_EXTRA)]
+    if bad:
+        raise UsageError(
+            f"{what}: {show(value)} contains {show(bad[0])}; "
+            "allowed are letters, digits, space and . _ - @ \\"
+        )
+    for sep, form in (("\\", r"DOMAIN\user"), ("@", "user@domain")):
+        if value.count(sep) > 1 or value.startswith(sep) or value.endswith(sep):
+            raise UsageError(f"{what}: {show(value)} is not of the form {form}")
+    return value
+
+
+_PATH_SEGMENT = r"[A-Za-z0-9._~-]+"
+_URL_PATH = re.compile(rf"{_PATH_SEGMENT}(?:/{_PATH_SEGMENT})*(?:\?[A-Za-z0-9._~=-]+)?", re.ASCII)
+
+
+def _check_url_path(value: object, what: str) -> str:
+    """Validate the listener path (``wsman``, ``OcsPowershell``, ``wsman?PSVersion=5.1``).
+
+    A leading ``/`` is dropped because pypsrp inserts one; ``..`` and anything outside a conservative URL
+    alphabet are refused.
+    """
+    if not isinstance(value, str):
+        raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+    if len(value) > 256:
+        raise UsageError(f"{what}: longer than 256 characters ({show(value)})")
+    path = value.lstrip("/")
+    if not path:
+        raise UsageError(f"{what}: is empty (the WinRM default is 'wsman')")
+    if not _URL_PATH.fullmatch(path) or ".." in path.split("?", 1)[0].split("/"):
+        raise UsageError(
+            f"{what}: {show(value)} is not a URL path ocsps accepts (letters, digits, . _ ~ - and /, "
+            "optionally ?name=value)"
+        )
+    return path
+
+
+_CONFIGURATION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}", re.ASCII)
+_SERVICE_CLASS = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)
+
+
+def _check_pattern(pattern: re.Pattern[str], example: str) -> Callable[[object, str], str]:
+    def check(value: object, what: str) -> str:
+        if not isinstance(value, str):
+            raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+        if not pattern.fullmatch(value):
+            raise UsageError(f"{what}: {show(value)} is not a valid name (like {example})")
+        return value
+
+    return check
+
+
+def _check_choice(choices: tuple[str, ...]) -> Callable[[object, str], str]:
+    def check(value: object, what: str) -> str:
+        if not isinstance(value, str):
+            raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+        lowered = value.lower()
+        if lowered not in choices:
+            raise UsageError(f"{what}: {show(value)} is not one of {', '.join(choices)}")
+        return lowered
+
+    return check
+
+
+def _check_local_path(value: object, what: str) -> str:
+    """A local file name: any text an OS accepts, minus control characters (they only ever mean an error)."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what}: expected a file path, got {type(value).__name__}")
+    if not value:
+        raise UsageError(f"{what}: is empty")
+    if len(value) > 4096:
+        raise UsageError(f"{what}: longer than 4096 characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UsageError(f"{what}: control characters in file path {show(value)}")
+    return value
+
+
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _check_proxy(value: object, what: str) -> str:
+    """A proxy URL without credentials: credentials in a URL end up in logs, JSON output and ``ps``."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what}: expected a URL, got {type(value).__name__}")
+    if len(value) > 2048 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise UsageError(f"{what}: {show(value)} is not a proxy URL")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{what}: {show(value)} is not a proxy URL") from None
+    if parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
+        raise UsageError(f"{what}: {show(value)} is not a proxy URL like http://proxy.example.com:8080")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"{what}: credentials in the proxy URL would be shown in logs and JSON output; "
+            "use the HTTPS_PROXY environment variable with no_proxy = false instead"
+        )
+    check_host(parts.hostname, what)
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{what}: proxy port must be 1-65535")
+    return value
+
+
+def _check_port(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{what}: expected a port number, got {type(value).__name__}")
+    if not 1 <= value <= 65535:
+        raise UsageError(f"{what}: port must be 1-65535, got {value}")
+    return value
+
+
+def _check_bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{what}: expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _check_timeout(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{what}: expected a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{what}: must be a positive number of seconds, got {value}")
+    if value > MAX_TIMEOUT:
+        raise UsageError(f"{what}: {value} seconds is more than a day; timeouts are in seconds")
+    return float(value)
+
+
+_CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
+    "host": check_host,
+    "connect_address": check_host,
+    "port": _check_port,
+    "ssl": _check_bool,
+    "path": _check_url_path,
+    "auth": _check_choice(AUTH_METHODS),
+    "username": _check_username,
+    "verify": _check_bool,
+    "ca_bundle": _check_local_path,
+    "certificate_pem": _check_local_path,
+    "certificate_key_pem": _check_local_path,
+    "encryption": _check_choice(ENCRYPTION_MODES),
+    "connection_timeout": _check_timeout,
+    "read_timeout": _check_timeout,
+    "operation_timeout": _check_timeout,
+    "proxy": _check_proxy,
+    "no_proxy": _check_bool,
+    "configuration_name": _check_pattern(_CONFIGURATION_NAME, DEFAULT_CONFIGURATION_NAME),
+    "negotiate_service": _check_pattern(_SERVICE_CLASS, DEFAULT_NEGOTIATE_SERVICE),
+    "product": _check_choice(PRODUCTS),
+}
+
+
+def check_option(key: str, value: object, what: str | None = None) -> object:
+    """Validate one option value of the right Python type and return it normalised.
+
+    ``what`` names where the value came from (``--port``, ``OCSPS_PORT``, ``config.toml [profiles.lab] port``)
+    so that the error tells the administrator which of the three sources to fix.
+    """
+    if key not in _CHECKS:
+        raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
+    return _CHECKS[key](value, what or key)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
+def parse_option_text(key: str, text: str, what: str) -> object:
+    """Turn the text of an environment variable (or a string flag) into a checked option value."""
+    option = OPTIONS.get(key)
+    if option is None:
+        raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
+    value: object = text
+    stripped = text.strip()
+    if option.kind == "bool":
+        if stripped.lower() in _TRUE:
+            value = True
+        elif stripped.lower() in _FALSE:
+            value = False
+        else:
+            raise UsageError(f"{what}: expected true or false, got {show(text)}")
+    elif option.kind == "int":
+        if not _ALL_DIGITS.fullmatch(stripped) or len(stripped) > 6:
+            raise UsageError(f"{what}: expected a port number, got {show(text)}")
+        value = int(stripped)
+    elif option.kind == "number":
+        if not _NUMBER.fullmatch(stripped) or len(stripped) > 20:
+            raise UsageError(f"{what}: expected a number of seconds, got {show(text)}")
+        value = float(stripped)
+    return check_option(key, value, what)
+
+
+def default_port(ssl: bool) -> int:
+    """The WinRM listener defaults: 5986 for https, 5985 for http."""
+    return 5986 if ssl else 5985
+
+
+# -------------------------------------------------------------------------------------------------- settings
+
+
+def _seconds(value: float) -> int | float:
+    """pypsrp formats timeouts into ``PT<n>S``: keep whole seconds as ints so the header reads ``PT20S``."""
+    return int(value) if float(value).is_integer() else value
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to open a PowerShell Remoting session to one server, validated on construction.
+
+    ``host`` is the server's name (what certificates, Kerberos and the administrator call it);
+    ``connect_address``, when set, is what is actually dialled, like Ansible's ``ansible_host`` (the lab runs
+    med01.contoso.com on 127.0.0.1). Kerberos still uses ``host`` for the SPN. With https and certificate
+    validation the server certificate must also match ``connect_address``: TLS checks the name dialled.
+
+    ``port`` 0 means "the default for the scheme" and is replaced at construction, so an instance always
+    holds the real port. ``cert_validation`` is True, False (only when explicitly disabled) or a CA bundle
+    path. Values are normalised (``auth`` lower-cased, ``[::1]`` unbracketed, ``/wsman`` -> ``wsman``).
+    """
+
+    host: str
+    connect_address: str | None = None
+    port: int = 0
+    ssl: bool = True
+    path: str = "wsman"
+    auth: str = "negotiate"
+    username: str | None = None
+    password: Secret | None = field(default=None, repr=False)
+    cert_validation: bool | str = True
+    certificate_pem: str | None = None
+    certificate_key_pem: str | None = None
+    encryption: str = "auto"
+    connection_timeout: float = 30.0
+    read_timeout: float = 30.0
+    operation_timeout: float = 20.0
+    proxy: str | None = None
+    no_proxy: bool = False
+    configuration_name: str = DEFAULT_CONFIGURATION_NAME
+    negotiate_service: str = DEFAULT_NEGOTIATE_SERVICE
+    product: str | None = None
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        put("host", check_host(self.host, "host"))
+        if self.connect_address is not None:
+            put("connect_address", check_host(self.connect_address, "connect_address"))
+        put("ssl", _check_bool(self.ssl, "ssl"))
+        if isinstance(self.port, int) and not isinstance(self.port, bool) and self.port == 0:
+            put("port", default_port(self.ssl))
+        put("port", _check_port(self.port, "port"))
+        put("path", _check_url_path(self.path, "path"))
+        put("auth", check_option("auth", self.auth))
+        if self.username is not None:
+            put("username", _check_username(self.username, "username"))
+        if isinstance(self.password, str):
+            put("password", Secret(self.password))
+        elif self.password is not None and not isinstance(self.password, Secret):
+            raise UsageError("password: expected a Secret or text")
+        if isinstance(self.cert_validation, str):
+            put("cert_validation", _check_local_path(self.cert_validation, "ca_bundle"))
+        elif not isinstance(self.cert_validation, bool):
+            raise UsageError("cert_validation: expected true, false or a CA bundle path")
+        for name in ("certificate_pem", "certificate_key_pem"):
+            if getattr(self, name) is not None:
+                _check_local_path(getattr(self, name), name)
+        put("encryption", check_option("encryption", self.encryption))
+        for name in ("connection_timeout", "read_timeout", "operation_timeout"):
+            put(name, _check_timeout(getattr(self, name), name))
+        if self.proxy is not None:
+            _check_proxy(self.proxy, "proxy")
+        put("no_proxy", _check_bool(self.no_proxy, "no_proxy"))
+        check_option("configuration_name", self.configuration_name)
+        check_option("negotiate_service", self.negotiate_service)
+        if self.product is not None:
+            put("product", check_option("product", self.product))
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Refuse combinations pypsrp would refuse later with a less helpful message, or that cannot work."""
+        where = self.host
+        if self.auth == "certificate":
+            if not self.ssl:
+                raise UsageError("auth certificate needs https: set ssl = true", host=where)
+            if not self.certificate_pem or not self.certificate_key_pem:
+                raise UsageError(
+                    "auth certificate needs both certificate_pem and certificate_key_pem", host=where
+                )
+        elif self.certificate_pem or self.certificate_key_pem:
+            raise UsageError(
+                "certificate_pem / certificate_key_pem are only used with auth certificate "
+                f"(auth is {self.auth})",
+                host=where,
+            )
+        if self.auth in USERNAME_AUTHS and not self.username:
+            raise UsageError(f"auth {self.auth} needs a username (DOMAIN\\user or user@domain)", host=where)
+        if self.password is not None and not self.username:
+            raise UsageError("a password is set but no username", host=where)
+        if self.auth not in MESSAGE_ENCRYPTION_AUTHS:
+            if not self.ssl and self.encryption != "never":
+                raise UsageError(
+                    f'auth {self.auth} over http cannot encrypt WinRM messages: set encryption = "never" '
+                    "to send them in clear, or better use https (ssl = true)",
+                    host=where,
+                )
+            if self.encryption == "always":
+                raise UsageError(
+                    "encryption always needs auth negotiate, kerberos, ntlm or credssp "
+                    f"(auth is {self.auth})",
+                    host=where,
+                )
+        if self.auth == "basic" and self.password is not None:
+            try:
+                self.password.reveal().encode("latin-1")
+            except UnicodeEncodeError:
+                raise UsageError(
+                    "the password has characters basic auth cannot send (it is limited to Latin-1)",
+                    host=where,
+                ) from None
+        if self.read_timeout <= self.operation_timeout:
+            raise UsageError(
+                f"read_timeout ({self.read_timeout:g}s) must be greater than operation_timeout "
+                f"({self.operation_timeout:g}s): the server may hold a request for the whole operation "
+                "timeout and the client must still be listening when the answer comes",
+                host=where,
+            )
+
+    # ------------------------------------------------------------------------------------------ views
+
+    @property
+    def address(self) -> str:
+        """What is actually dialled: ``connect_address`` if set, else ``host``."""
+        return self.connect_address or self.host
+
+    @property
+    def endpoint(self) -> str:
+        """The listener URL as the administrator knows it (uses ``host``, not ``connect_address``)."""
+        return self._url(self.host)
+
+    @property
+    def insecure(self) -> bool:
+        """True when certificate validation was explicitly disabled, so the CLI can say so loudly."""
+        return self.cert_validation is False
+
+    @property
+    def cleartext(self) -> bool:
+        """True when WinRM messages travel unencrypted (http with encryption never)."""
+        return not self.ssl and self.encryption == "never"
+
+    @property
+    def needs_password(self) -> bool:
+        """True when authentication cannot proceed without a password that is not set yet.
+
+        Without a username, negotiate and kerberos use the current Kerberos ticket (or Windows logon), so
+        no password is needed; kerberos with a username uses that principal's cached ticket.
+        """
+        return self.password is None and bool(self.username) and self.auth in PASSWORD_AUTHS
+
+    def _url(self, server: str) -> str:
+        scheme = "https" if self.ssl else "http"
+        shown = f"[{server}]" if ":" in server else server
+        return f"{scheme}://{shown}:{self.port}/{self.path}"
+
+    def wsman_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``pypsrp.wsman.WSMan(**kwargs)``.
+
+        Typed ``dict[str, Any]`` so that ``WSMan(**kwargs)`` type-checks. The password is revealed here
+        because pypsrp needs it: never log this dict. Auth-specific keys are
+        only included for the methods pypsrp reads them for. When ``connect_address`` differs from ``host``,
+        ``negotiate_hostname_override`` keeps the Kerberos SPN on the server's real name.
+        """
+        kwargs: dict[str, Any] = {
+            "server": self.address,
+            "port": self.port,
+            "ssl": self.ssl,
+            "path": self.path,
+            "auth": self.auth,
+            "cert_validation": self.cert_validation,
+            "encryption": self.encryption,
+            "connection_timeout": _seconds(self.connection_timeout),
+            "read_timeout": _seconds(self.read_timeout),
+            "operation_timeout": _seconds(self.operation_timeout),
+            "no_proxy": self.no_proxy,
+        }
+        if self.proxy is not None:
+            kwargs["proxy"] = self.proxy
+        if self.auth == "certificate":
+            kwargs["certificate_pem"] = self.certificate_pem
+            kwargs["certificate_key_pem"] = self.certificate_key_pem
+        else:
+            kwargs["username"] = self.username
+            kwargs["password"] = self.password.reveal() if self.password is not None else None
+        if self.auth in ("negotiate", "kerberos", "ntlm"):
+            kwargs["negotiate_service"] = self.negotiate_service
+            if self.connect_address is not None and self.connect_address.lower() != self.host.lower():
+                kwargs["negotiate_hostname_override"] = self.host
+        return kwargs
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict for ``--json`` output and logs. The password is omitted; ``password_set`` says
+        whether one is present."""
+        return {
+            "host": self.host,
+            "connect_address": self.connect_address,
+            "endpoint": self.endpoint,
+            "port": self.port,
+            "ssl": self.ssl,
+            "path": self.path,
+            "auth": self.auth,
+            "username": self.username,
+            "password_set": self.password is not None,
+            "cert_validation": self.cert_validation,
+            "insecure": self.insecure,
+            "certificate_pem": self.certificate_pem,
+            "certificate_key_pem": self.certificate_key_pem,
+            "encryption": self.encryption,
+            "connection_timeout": _seconds(self.connection_timeout),
+            "read_timeout": _seconds(self.read_timeout),
+            "operation_timeout": _seconds(self.operation_timeout),
+            "proxy": self.proxy,
+            "no_proxy": self.no_proxy,
+            "configuration_name": self.configuration_name,
+            "negotiate_service": self.negotiate_service,
+            "product": self.product,
+        }
+
+    def with_(self, **changes: object) -> ConnectionSettings:
+        """A copy with some fields changed, validated again.
+
+        Switching ``ssl`` without naming a port moves a default port along (5986 <-> 5985), because a port
+        the user never chose should follow the scheme. A text ``password`` is wrapped in ``Secret``.
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise UsageError(f"unknown connection setting {show(unknown[0])}")
+        if "ssl" in changes and "port" not in changes and self.port == default_port(self.ssl):
+            changes["port"] = 0
+        if isinstance(changes.get("password"), str):
+            changes["password"] = Secret(str(changes["password"]))
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def check_local_files(self) -> None:
+        """Fail early, with the option name, when a CA bundle or client certificate file is missing.
+
+        Kept out of validation so that settings stay pure data; call it just before connecting.
+        """
+        files = {"ca_bundle": self.cert_validation if isinstance(self.cert_validation, str) else None}
+        files["certificate_pem"] = self.certificate_pem
+        files["certificate_key_pem"] = self.certificate_key_pem
+        for name, path in files.items():
+            if path is not None and not os.path.isfile(path):
+                raise UsageError(f"{name}: file not found: {show(path, 200)}", host=self.host)
+
+
+# ----------------------------------------------------------------------------------------------- resolution
+
+Layer = tuple[str, Mapping[str, object], Callable[[str], str]]
+"""(source name, checked values, label for one key) — one source of settings."""
+
+
+def _flag_label(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _env_label(key: str) -> str:
+    return OPTIONS[key].env
+
+
+def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, raw in flags.items():
+        if raw is None:
+            continue
+        if key == "password":
+            raise UsageError(
+                "passwords are not taken as options (they would show in the process list and shell "
+                f"history): set {ENV_PASSWORD} or let ocsps prompt"
+            )
+        if key not in OPTIONS:
+            raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
+        label = _flag_label(key)
+        if isinstance(raw, str) and OPTIONS[key].kind in ("bool", "int", "number"):
+            values[key] = parse_option_text(key, raw, label)
+        else:
+            values[key] = check_option(key, raw, label)
+    return values
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, option in OPTIONS.items():
+        text = env.get(option.env)
+        if text:
+            values[key] = parse_option_text(key, text, option.env)
+    return values
+
+
+def _cert_validation(layers: list[Layer]) -> bool | str:
+    """The first source that says anything about verification decides it as a whole.
+
+    So ``--no-verify`` on the command line beats a ``ca_bundle`` in the profile, and a source that both
+    disables verification and names a CA bundle is contradictory and refused.
+    """
+    for _, values, label in layers:
+        verify = values.get("verify")
+        bundle = values.get("ca_bundle")
+        if verify is False and bundle is not None:
+            raise UsageError(
+                f"{label('verify')} = false contradicts {label('ca_bundle')}: a CA bundle is only used when "
+                "certificates are validated"
+            )
+        if bundle is not None:
+            return str(bundle)
+        if verify is not None:
+            return bool(verify)
+    return True
+
+
+def resolve_settings(
+    flags: Mapping[str, object],
+    env: Mapping[str, str],
+    config: ConfigFile | None,
+    profile: str | None,
+    prompt: Callable[[str], str] | None,
+) -> ConnectionSettings:
+    """Merge flags > environment > config profile > config ``[default]`` > built-in defaults.
+
+    ``flags`` uses the keys of ``OPTIONS``; ``None`` means "not given". ``profile`` (the ``--profile`` flag)
+    beats ``OCSPS_PROFILE``; the name ``default`` means the ``[default]`` table alone. The password comes
+    only from ``OCSPS_PASSWORD`` or ``prompt``, and ``prompt`` is called only when a password is needed and
+    missing, after every other value has been validated (nobody should type a password for a host name
+    that is then refused).
+    """
+    layers: list[Layer] = [
+        ("flags", _flag_layer(flags), _flag_label),
+        ("environment", _env_layer(env), _env_label),
+    ]
+    profile_name = profile or env.get(ENV_PROFILE) or None
+    if profile_name is not None and config is None:
+        origin = "--profile" if profile else ENV_PROFILE
+        raise UsageError(
+            f"profile {show(profile_name)} was selected by {origin} but no config file was found"
+        )
+    if config is not None:
+        layers.extend(config.layers(profile_name))
+
+    def pick(key: str) -> object:
+        for _, values, _label in layers:
+            if key in values:
+                return values[key]
+        return None
+
+    host = pick("host")
+    if host is None:
+        raise UsageError(
+            f"no server given: pass --host, set {OPTIONS['host'].env}, or set host in a config profile"
+        )
+    kwargs: dict[str, object] = {"host": host, "cert_validation": _cert_validation(layers)}
+    for key in OPTIONS:
+        if key in ("host", "verify", "ca_bundle"):
+            continue
+        value = pick(key)
+        if value is not None:
+            kwargs[key] = value
+    settings = ConnectionSettings(**kwargs)  # type: ignore[arg-type]
+
+    if settings.auth == "certificate" or not settings.username:
+        return settings
+    from_env = env.get(ENV_PASSWORD)
+    if from_env:
+        return settings.with_(password=Secret(from_env))
+    if not settings.needs_password:
+        return settings
+    if prompt is None:
+        raise UsageError(
+            f"auth {settings.auth} needs a password for {settings.username}: set {ENV_PASSWORD} "
+            "or run interactively",
+            host=settings.host,
+        )
+    try:
+        typed = prompt(f"Password for {settings.username} on {settings.host}: ")
+    except EOFError:
+        raise UsageError("no password given (end of input)", host=settings.host) from None
+    if not typed:
+        raise UsageError("no password given (empty input)", host=settings.host)
+    return settings.with_(password=Secret(typed))
