@@ -51,7 +51,9 @@ def record(
         "operator": _operator(),
         "host": host,
         "action": action,
-        "parameters": {k: v if isinstance(v, str | int | bool | list) else str(v) for k, v in parameters.items()},
+        "parameters": {
+            k: v if isinstance(v, str | int | bool | list) else str(v) for k, v in parameters.items()
+        },
         "outcome": outcome,
         "duration_seconds": round(duration, 3),
         "detail": detail,

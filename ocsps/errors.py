@@ -69,7 +69,9 @@ class RemoteError(OcspsError):
 
     exit_code = 1
 
-    def __init__(self, records: list[ErrorRecord], *, host: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, records: list[ErrorRecord], *, host: str | None = None, hint: str | None = None
+    ) -> None:
         self.records = records
         first = records[0] if records else ErrorRecord("unknown remote error")
         extra = f" (+{len(records) - 1} more)" if len(records) > 1 else ""

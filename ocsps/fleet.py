@@ -80,7 +80,9 @@ def run_parallel(
 ) -> FleetRun[T]:
     """Run ``work`` for every host with at most ``parallel`` at once; Ctrl-C stops waiting, not reporting."""
     run: FleetRun[T] = FleetRun([HostOutcome(h) for h in hosts], cancel=cancel or threading.Event())
-    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(hosts) or 1)), thread_name_prefix="ocsps-host")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(parallel, len(hosts) or 1)), thread_name_prefix="ocsps-host"
+    )
     futures: dict[Future[None], HostOutcome[T]] = {
         pool.submit(_record, o, work, judge, run.cancel): o for o in run.outcomes
     }

@@ -25,7 +25,12 @@ def _digest(plan: Mapping[str, Any]) -> str:
 
 
 def seal(kind: str, plan: Mapping[str, Any]) -> dict[str, Any]:
-    return {"ocsps_plan": kind, "generated_by": f"ocsps {__version__}", "plan": dict(plan), "sha256": _digest(plan)}
+    return {
+        "ocsps_plan": kind,
+        "generated_by": f"ocsps {__version__}",
+        "plan": dict(plan),
+        "sha256": _digest(plan),
+    }
 
 
 def save_plan(path: Path, kind: str, plan: Mapping[str, Any]) -> None:

@@ -172,7 +172,9 @@ def plan_restart(
     matches: dict[str, list[RuleMatch]] = {}
     not_needed: list[tuple[str, str]] = []
     for setting in settings:
-        hits = [r for r in cat.rules if _matches(r, setting) and prod.id in cat.service_by_key(r.service).products]
+        hits = [
+            r for r in cat.rules if _matches(r, setting) and prod.id in cat.service_by_key(r.service).products
+        ]
         if setting.kind == "snapin" and certificate_renewed_same_subject:
             exempt = [r for r in hits if r.certificate_exception]
             hits = [r for r in hits if not r.certificate_exception]
@@ -211,7 +213,9 @@ def _steps(cat: Catalog, product: Product, services: Iterable[ServiceAction]) ->
                 starts.append(prereq)
         if s.service not in starts:
             starts.append(s.service)
-    steps = [PlanStep(0, "stop", s, product) for s in stops] + [PlanStep(0, "start", s, product) for s in starts]
+    steps = [PlanStep(0, "stop", s, product) for s in stops] + [
+        PlanStep(0, "start", s, product) for s in starts
+    ]
     return [PlanStep(i, st.verb, st.service, product) for i, st in enumerate(steps, 1)]
 
 

@@ -110,7 +110,9 @@ def _coerce(action: Action, param: ActionParam, value: object) -> ParamValue:
             raise UsageError(f"{where} must be a whole number")
         return value
     if param.type == "strings":
-        items = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else None
+        items = (
+            [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else None
+        )
         if items is None or not all(isinstance(i, str) for i in items):
             raise UsageError(f"{where} must be a list of text values")
         return tuple(check_value(str(i), what=where) for i in items)

@@ -69,7 +69,9 @@ class Server:
     def _one(self, result: RunResult, service: Service) -> ServiceStatus:
         found = self._statuses(result)
         if not found:
-            raise OperationFailed(f"{service.name or service.key} was not found on the server", host=self.host)
+            raise OperationFailed(
+                f"{service.name or service.key} was not found on the server", host=self.host
+            )
         return found[0]
 
     # ------------------------------------------------------------------ reads
@@ -130,7 +132,9 @@ class Server:
                 values[switch] = True
         return self._one(self._run(self.render("drain", svc, **values), timeout), svc)
 
-    def stop(self, service: str | Service, *, force: bool = False, timeout: float | None = None) -> ServiceStatus:
+    def stop(
+        self, service: str | Service, *, force: bool = False, timeout: float | None = None
+    ) -> ServiceStatus:
         svc = self.resolve(service)
         return self._one(self._run(self.render("stop", svc, Force=force or None), timeout), svc)
 
@@ -138,7 +142,9 @@ class Server:
         svc = self.resolve(service)
         return self._one(self._run(self.render("start", svc), timeout), svc)
 
-    def restart(self, service: str | Service, *, force: bool = False, timeout: float | None = None) -> ServiceStatus:
+    def restart(
+        self, service: str | Service, *, force: bool = False, timeout: float | None = None
+    ) -> ServiceStatus:
         svc = self.resolve(service)
         return self._one(self._run(self.render("restart", svc, Force=force or None), timeout), svc)
 

@@ -37,13 +37,11 @@ log = logging.getLogger("ocsps.remote")
 # System.Management.Automation.ErrorCategory, by value.
 ERROR_CATEGORIES = (
     "NotSpecified OpenError CloseError DeviceError DeadlockDetected InvalidArgument InvalidData "
-    "InvalidOperation InvalidResult InvalidType MetadataError NotImplemented NotInstalled ObjectNotFound "
-    "OperationStopped OperationTimeout SyntaxError ParserError PermissionDenied ResourceBusy ResourceExists "
-    "ResourceUnavailable ReadError WriteError FromStdErr SecurityError ProtocolError ConnectionError "
-    "AuthenticationError LimitsExceeded QuotaExceeded NotEnabled"
+    "InvalidOperation InvalidResult InvalidType MetadataError NotImplemented NotInstalled "
+    "ObjectNotFound OperationStopped OperationTimeout SyntaxError ParserError PermissionDenied "
+    "ResourceBusy ResourceExists ResourceUnavailable ReadError WriteError FromStdErr SecurityError "
+    "ProtocolError ConnectionError AuthenticationError LimitsExceeded QuotaExceeded NotEnabled"
 ).split()
-
-WSMAN_OPERATION_TIMEOUT = 2150858793
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,9 @@ def classify_fault(exc: BaseException, host: str) -> OcspsError:
     if isinstance(exc, OcspsError):
         return exc
     if isinstance(exc, PsrpAuthError):
-        return AuthenticationError("authentication failed: check the username, password and auth method", host=host)
+        return AuthenticationError(
+            "authentication failed: check the username, password and auth method", host=host
+        )
     if isinstance(exc, WinRMTransportError):
         if exc.code == 401:
             return AuthenticationError("the server refused the credentials (HTTP 401)", host=host)
@@ -129,7 +129,9 @@ def classify_fault(exc: BaseException, host: str) -> OcspsError:
     if isinstance(exc, WSManFaultError):
         reason = " ".join(str(exc.reason or exc.message or "").split())[:200]
         if exc.code in (2150858843, 2150859173, 2150859174):
-            return ConnectError(f"WinRM quota reached: {reason}", host=host, hint="close other sessions or raise the quota")
+            return ConnectError(
+                f"WinRM quota reached: {reason}", host=host, hint="close other sessions or raise the quota"
+            )
         return ConnectError(f"WS-Management fault {exc.code}: {reason}", host=host)
     if isinstance(exc, requests.exceptions.SSLError):
         return ConnectError(
@@ -214,7 +216,9 @@ class ServerSession:
         self._wsman, self._pool = wsman, pool
         self.stats.pools_opened += 1
         try:
-            self._invoke(render_module_import(self.product), {}, self.default_timeout, "module-import").raise_for_errors()
+            self._invoke(
+                render_module_import(self.product), {}, self.default_timeout, "module-import"
+            ).raise_for_errors()
         except Exception:
             self.close()
             raise
@@ -260,7 +264,9 @@ class ServerSession:
 
     def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         if rendered.product.id != self.product.id:
-            raise OcspsError(f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host)
+            raise OcspsError(
+                f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host
+            )
         budget = self.default_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
         attempt = 0
@@ -300,7 +306,8 @@ class ServerSession:
                 time.sleep(pause)
 
     def _invoke(self, script: str, parameters: Mapping[str, object], budget: float, action: str) -> RunResult:
-        from pypsrp.powershell import PowerShell, PSInvocationState
+        from pypsrp.complex_objects import PSInvocationState
+        from pypsrp.powershell import PowerShell
 
         started = time.monotonic()
         deadline = started + budget
@@ -315,7 +322,9 @@ class ServerSession:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._stop(ps)
-                    raise TimeoutExceeded(f"{action} did not finish within {budget:.0f}s (stopped)", host=self.host)
+                    raise TimeoutExceeded(
+                        f"{action} did not finish within {budget:.0f}s (stopped)", host=self.host
+                    )
                 wait = max(1, min(int(self.settings.operation_timeout), int(remaining) or 1))
                 ps.poll_invoke(timeout=wait)
                 seen_progress = self._report_progress(ps, seen_progress)
@@ -360,7 +369,7 @@ class ServerSession:
 
     def _close_pipeline(self, ps: Any) -> None:
         """Release the command on the server; a failure here must not mask the call's own outcome."""
-        from pypsrp.powershell import PSInvocationState
+        from pypsrp.complex_objects import PSInvocationState
 
         if ps.state in (PSInvocationState.COMPLETED, PSInvocationState.FAILED, PSInvocationState.STOPPED):
             try:
@@ -386,5 +395,7 @@ def connect(
     from ocsps.connection import Secret
 
     prod = load_catalog().product(product) if isinstance(product, str) else product
-    conn = ConnectionSettings(host=host, password=Secret(password) if password else None, product=prod.id, **settings)
+    conn = ConnectionSettings(
+        host=host, password=Secret(password) if password else None, product=prod.id, **settings
+    )
     return ServerSession(conn, prod)

@@ -185,7 +185,9 @@ class ActionParam:
 
     @property
     def ps_type(self) -> str:
-        return {"string": "[string]", "strings": "[string[]]", "switch": "[switch]", "int": "[int]"}[self.type]
+        return {"string": "[string]", "strings": "[string[]]", "switch": "[switch]", "int": "[int]"}[
+            self.type
+        ]
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,9 @@ class Catalog:
 
     # ---- services ----
     def services_for(self, product: Product, *, include_external: bool = False) -> list[Service]:
-        found = [s for s in self.services if product.id in s.products and (include_external or not s.external)]
+        found = [
+            s for s in self.services if product.id in s.products and (include_external or not s.external)
+        ]
         return sorted(found, key=lambda s: s.stop_order)
 
     def service_by_key(self, key: str) -> Service:
@@ -303,9 +307,8 @@ class Catalog:
         reason = ""
         if action.name == "drain" and not product.graceful_drain:
             reason = f"{product.name} has no graceful drain (it arrived with Lync Server 2010); use 'stop'. "
-        raise UsageError(
-            f"{reason}action {action.name!r} is not available for {product.id}; it is for: {', '.join(supported)}"
-        )
+        choices = ", ".join(supported)
+        raise UsageError(f"{reason}action {action.name!r} is not available for {product.id}; it is for: {choices}")
 
     def action_params(self, action: Action, product: Product) -> list[ActionParam]:
         return [
@@ -456,7 +459,9 @@ def _validate(c: Catalog) -> None:
         triggers = [bool(r.snapin), r.task is not None, r.wmi_class is not None]
         if sum(triggers) != 1:
             problems.append(f"rule {r.id}: needs exactly one of snapin, task, wmi_class")
-        problems += [f"rule {r.id}: unknown snap-in setting {s}" for s in r.snapin if s not in c.snapin_settings]
+        problems += [
+            f"rule {r.id}: unknown snap-in setting {s}" for s in r.snapin if s not in c.snapin_settings
+        ]
         if r.task is not None and r.task not in c.tasks:
             problems.append(f"rule {r.id}: unknown task {r.task}")
         problems += [f"rule {r.id}: unknown start_after {s}" for s in r.start_after if s not in known]
@@ -467,9 +472,13 @@ def _validate(c: Catalog) -> None:
         problems += [f"role {role.key}: unknown service {s}" for s in role.services if s not in known]
         problems += [f"role {role.key}: unknown 'after' role {a}" for a in role.after if a not in c.roles]
     for g in c.role_groups.values():
-        problems += [f"group {g.key}: unknown precondition {p}" for p in g.preconditions if p not in c.preconditions]
+        problems += [
+            f"group {g.key}: unknown precondition {p}" for p in g.preconditions if p not in c.preconditions
+        ]
     for a in c.actions.values():
-        problems += [f"action {a.name}: unknown family {f}" for f in a.templates if f not in ("cs", "windows")]
+        problems += [
+            f"action {a.name}: unknown family {f}" for f in a.templates if f not in ("cs", "windows")
+        ]
         for p in a.params:
             if p.type not in _PARAM_TYPES:
                 problems.append(f"action {a.name}: parameter {p.name} has unknown type {p.type}")

@@ -39,10 +39,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and products.")
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and products."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show remote warnings and verbose output.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show remote warnings and verbose output.")
+    ] = False,
 ) -> None:
     set_verbosity(quiet=quiet, verbose=verbose)
 

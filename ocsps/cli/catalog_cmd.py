@@ -9,7 +9,9 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json
 
-catalog_app = typer.Typer(help="List the products, services and restart rules ocsps knows.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="List the products, services and restart rules ocsps knows.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
@@ -42,7 +44,14 @@ def products_cmd(json_out: JsonOpt = False) -> None:
     for col in ("id", "name", "PowerShell", "module", "graceful drain"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["name"], r["powershell"], r["module"] or "-", "yes" if r["graceful_drain"] else "no")
+        cells = (
+            r["id"],
+            r["name"],
+            r["powershell"],
+            r["module"] or "-",
+            "yes" if r["graceful_drain"] else "no",
+        )
+        table.add_row(*(str(c) for c in cells))
     console().print(table)
 
 
@@ -79,7 +88,14 @@ def services_cmd(
     for col in ("product", "short name", "display name", "roles"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["product"], r["name"] or f"({r['key']})", r["display_name"], ", ".join(r["roles"]))
+        roles = r["roles"]
+        assert isinstance(roles, list)
+        table.add_row(
+            str(r["product"]),
+            str(r["name"] or f"({r['key']})"),
+            str(r["display_name"]),
+            ", ".join(map(str, roles)),
+        )
     console().print(table)
 
 

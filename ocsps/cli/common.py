@@ -8,7 +8,9 @@ from ocsps.catalog import Catalog, Product
 from ocsps.errors import UsageError
 
 
-def parse_param_pairs(catalog: Catalog, action_name: str, product: Product, pairs: Iterable[str]) -> dict[str, object]:
+def parse_param_pairs(
+    catalog: Catalog, action_name: str, product: Product, pairs: Iterable[str]
+) -> dict[str, object]:
     """``NAME=VALUE`` words to typed values: ints for int, true/false for switches, commas split lists."""
     action = catalog.action(action_name)
     params = {p.name.casefold(): p for p in catalog.action_params(action, product)}
@@ -20,7 +22,9 @@ def parse_param_pairs(catalog: Catalog, action_name: str, product: Product, pair
         param = params.get(name.strip().casefold())
         if param is None:
             valid = ", ".join(p.name for p in params.values()) or "none"
-            raise UsageError(f"{action_name} on {product.id} takes no parameter {name.strip()!r}; valid: {valid}")
+            raise UsageError(
+                f"{action_name} on {product.id} takes no parameter {name.strip()!r}; valid: {valid}"
+            )
         if param.type == "int":
             try:
                 values[param.name] = int(raw)

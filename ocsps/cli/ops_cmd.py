@@ -39,10 +39,16 @@ if TYPE_CHECKING:
     from ocsps.server import Server
 
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
+]
 ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once")]
-WhatIfOpt = Annotated[bool, typer.Option("--what-if", help="Show the scripts and parameters per host; send nothing")]
-EmitOpt = Annotated[Path | None, typer.Option("--emit-script", help="Write the operation as a change-board .ps1")]
+WhatIfOpt = Annotated[
+    bool, typer.Option("--what-if", help="Show the scripts and parameters per host; send nothing")
+]
+EmitOpt = Annotated[
+    Path | None, typer.Option("--emit-script", help="Write the operation as a change-board .ps1")
+]
 TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")]
 
 
@@ -79,7 +85,10 @@ def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, di
         out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
         for action, values in steps(target):
             rendered = render_action(action, target.product, values)
-            out.print(f"# {action}: parameters {rendered.bound_parameters}; body sha256 {rendered.body_sha256}", markup=False)
+            out.print(
+                f"# {action}: parameters {rendered.bound_parameters}; body sha256 {rendered.body_sha256}",
+                markup=False,
+            )
             out.print(rendered.script, markup=False, highlight=False)
 
 
@@ -90,7 +99,9 @@ def _emit(action: str, targets: list[Target], values: dict[str, object], path: P
 
     products = {t.product.id for t in targets}
     if len(products) != 1:
-        raise UsageError("--emit-script writes one script for one product; these hosts run " + ", ".join(sorted(products)))
+        raise UsageError(
+            "--emit-script writes one script for one product; these hosts run " + ", ".join(sorted(products))
+        )
     rendered = render_action(action, targets[0].product, values)
     computer = targets[0].host if len(targets) == 1 else ""
     write_output(render_change_board(title, [Step(title, rendered)], ChangeInfo(computer, "", "")), path)
@@ -155,9 +166,21 @@ def status(
     from ocsps.fleet import run_parallel
 
     deadline = parse_duration(timeout)
-    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
-                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
-                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    opts = _options(
+        hosts=hosts,
+        hosts_file=hosts_file,
+        product=product,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
     with open_targets(opts, service=service) as (targets, _):
         _check_service(targets, service, "status")
         by_host = {t.host: t for t in targets}
@@ -213,10 +236,13 @@ def drain(
     poll: Annotated[str, typer.Option("--poll", help="How often to read status and activity")] = "5s",
     then: Annotated[str, typer.Option("--then", help="At the deadline: force-stop, fail or leave")] = "fail",
     leave_running: Annotated[
-        list[str] | None, typer.Option("--leave-running", help="Keep a service running (2013+: RTCCLSAGT, W3SVC)")
+        list[str] | None,
+        typer.Option("--leave-running", help="Keep a service running (2013+: RTCCLSAGT, W3SVC)"),
     ] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Request the drain and return at once")] = False,
-    rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time: drain, start again, next")] = False,
+    rolling: Annotated[
+        bool, typer.Option("--rolling", help="One host at a time: drain, start again, next")
+    ] = False,
     parallel: ParallelOpt = 16,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
@@ -230,9 +256,21 @@ def drain(
         policy = Then(then)
     except ValueError:
         raise UsageError(f"--then must be one of: {', '.join(t.value for t in Then)}") from None
-    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
-                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
-                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    opts = _options(
+        hosts=hosts,
+        hosts_file=hosts_file,
+        product=product,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
     with open_targets(opts, service=service) as (targets, _):
         _check_service(targets, service, "drain")
         leave = tuple(leave_running or ())
@@ -248,7 +286,9 @@ def drain(
             values = {**drain_values(targets[0]), "NoWait": False}
             _emit("drain", targets, values, emit_script, f"drain {service}")
             return
-        reports = _run_drains(targets, service, deadline, interval, policy, leave, not no_wait, rolling, parallel, json_out)
+        reports = _run_drains(
+            targets, service, deadline, interval, policy, leave, not no_wait, rolling, parallel, json_out
+        )
     run, board = reports
     document: dict[str, object] = {
         "command": "drain",
@@ -274,7 +314,9 @@ def _leave_values(target: Target, names: tuple[str, ...]) -> dict[str, object]:
     keep = [n for n in names if cat.find_service(target.product, n).leave_running_switch]
     for name in names:
         if name not in keep and not is_quiet():
-            err_console().print(f"{target.host}: {name} keeps running: drain stops only the service named", markup=False)
+            err_console().print(
+                f"{target.host}: {name} keeps running: drain stops only the service named", markup=False
+            )
     return leave_running_values(cat, target.product, keep)
 
 
@@ -301,16 +343,31 @@ def _run_drains(
         with lock:
             previous = board.get(report.host)
             board[report.host] = report
-        if (json_out or not _live_ok()) and (previous is None or previous.phase != report.phase) and not is_quiet():
+        if (
+            (json_out or not _live_ok())
+            and (previous is None or previous.phase != report.phase)
+            and not is_quiet()
+        ):
             err_console().print(f"{report.host}: {service} {report.phase.value}", markup=False)
 
     def work(host: str, cancel: threading.Event) -> DrainReport:
         with _server(by_host[host], deadline + 120) as server:
-            report = drain_service(server, service, timeout=deadline, poll=interval, then=policy,
-                                   leave_running=leave, wait=wait, on_update=update, cancel=cancel)
+            report = drain_service(
+                server,
+                service,
+                timeout=deadline,
+                poll=interval,
+                then=policy,
+                leave_running=leave,
+                wait=wait,
+                on_update=update,
+                cancel=cancel,
+            )
             if rolling and report.ok and report.phase.value in ("stopped", "forced"):
                 started = server.start(service)
-                report.note = (report.note + "; " if report.note else "") + f"started again: {started.status.value}"
+                report.note = (
+                    report.note + "; " if report.note else ""
+                ) + f"started again: {started.status.value}"
                 if not started.is_running:
                     report.error = f"{service} did not come back to Running ({started.status.value})"
             return report
@@ -338,7 +395,9 @@ def _live_ok() -> bool:
 class _live_board:
     """A live per-host display while drains run: phase, status, activity, elapsed time."""
 
-    def __init__(self, board: dict[str, DrainReport], lock: threading.Lock, service: str, *, enabled: bool) -> None:
+    def __init__(
+        self, board: dict[str, DrainReport], lock: threading.Lock, service: str, *, enabled: bool
+    ) -> None:
         self.board, self.lock, self.service, self.enabled = board, lock, service, enabled
         self.live: Any = None
 
@@ -352,14 +411,18 @@ class _live_board:
             reports = list(self.board.values())
         for r in reports:
             status = r.last.status.value if r.last else "-"
-            table.add_row(r.host, r.phase.value, status, _activity_text(r.last) if r.last else "-", f"{r.elapsed:.0f}s")
+            table.add_row(
+                r.host, r.phase.value, status, _activity_text(r.last) if r.last else "-", f"{r.elapsed:.0f}s"
+            )
         return table
 
     def __enter__(self) -> _live_board:
         if self.enabled:
             from rich.live import Live
 
-            self.live = Live(get_renderable=self.render, console=console(), refresh_per_second=4, transient=True)
+            self.live = Live(
+                get_renderable=self.render, console=console(), refresh_per_second=4, transient=True
+            )
             self.live.__enter__()
         return self
 
@@ -378,14 +441,26 @@ def _print_drain_summary(board: dict[str, DrainReport]) -> None:
         events = ", ".join(f"{e.id} at {e.time.strftime('%H:%M:%S')}" for e in r.events) or "-"
         result = "[green]ok[/green]" if r.ok and not r.error else f"[red]{r.phase.value}[/red]"
         status = r.last.status.value if r.last else "unknown"
-        table.add_row(r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, r.error or r.note or "-")
+        table.add_row(
+            r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, r.error or r.note or "-"
+        )
     console().print(table)
 
 
 # ------------------------------------------------------------------------------- stop / start / restart
-def _service_operation(action: str, service: str, opts: TargetOptions, *, force: bool, timeout: str,
-                       rolling: bool, parallel: int, what_if: bool, emit_script: Path | None,
-                       json_out: bool) -> None:
+def _service_operation(
+    action: str,
+    service: str,
+    opts: TargetOptions,
+    *,
+    force: bool,
+    timeout: str,
+    rolling: bool,
+    parallel: int,
+    what_if: bool,
+    emit_script: Path | None,
+    json_out: bool,
+) -> None:
     from ocsps.drain import parse_duration
     from ocsps.fleet import run_parallel, run_rolling
 
@@ -411,12 +486,26 @@ def _service_operation(action: str, service: str, opts: TargetOptions, *, force:
             with _server(by_host[host], deadline) as server:
                 before = server.status(service)
                 if action != "restart" and before.status.value == wanted:
-                    return {"before": before.to_json(), "after": before.to_json(), "changed": False,
-                            "note": f"already {wanted.lower()}: nothing to do", "seconds": 0.0}
-                method = {"stop": server.stop, "start": server.start, "restart": server.restart}[action]
-                after = method(service, force=force) if action != "start" else method(service)
-                return {"before": before.to_json(), "after": after.to_json(), "changed": True,
-                        "note": "", "seconds": round(time.monotonic() - started, 3)}
+                    return {
+                        "before": before.to_json(),
+                        "after": before.to_json(),
+                        "changed": False,
+                        "note": f"already {wanted.lower()}: nothing to do",
+                        "seconds": 0.0,
+                    }
+                if action == "stop":
+                    after = server.stop(service, force=force)
+                elif action == "start":
+                    after = server.start(service)
+                else:
+                    after = server.restart(service, force=force)
+                return {
+                    "before": before.to_json(),
+                    "after": after.to_json(),
+                    "changed": True,
+                    "note": "",
+                    "seconds": round(time.monotonic() - started, 3),
+                }
 
         def judge(result: dict[str, object]) -> bool:
             after = result["after"]
@@ -426,8 +515,11 @@ def _service_operation(action: str, service: str, opts: TargetOptions, *, force:
             run = run_rolling(list(by_host), work, judge=judge)
         else:
             run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
-    document: dict[str, object] = {"command": action, "service": service,
-                                   "hosts": [o.to_json(lambda r: r) for o in run.outcomes]}
+    document: dict[str, object] = {
+        "command": action,
+        "service": service,
+        "hosts": [o.to_json(lambda r: r) for o in run.outcomes],
+    }
     if not json_out:
         _print_operation(action, run)
     _finish(run, document, json_out)
@@ -445,8 +537,13 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
         after = r.get("after") if isinstance(r.get("after"), dict) else {}
         assert isinstance(before, dict) and isinstance(after, dict)
         colour = "green" if o.state == "ok" else "red"
-        table.add_row(o.host, f"[{colour}]{o.state}[/{colour}]", str(before.get("status", "-")),
-                      str(after.get("status", "-")), str(r.get("note") or o.error or "-"))
+        table.add_row(
+            o.host,
+            f"[{colour}]{o.state}[/{colour}]",
+            str(before.get("status", "-")),
+            str(after.get("status", "-")),
+            str(r.get("note") or o.error or "-"),
+        )
     console().print(table)
 
 
@@ -468,17 +565,41 @@ def _register(action: str, summary: str) -> None:
         lab_topology: LabTopologyOpt = None,
         force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
         timeout: TimeoutOpt = "10m",
-        rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")] = False,
+        rolling: Annotated[
+            bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")
+        ] = False,
         parallel: ParallelOpt = 16,
         what_if: WhatIfOpt = False,
         emit_script: EmitOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
-        opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
-                        username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
-                        configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
-        _service_operation(action, service, opts, force=force, timeout=timeout, rolling=rolling,
-                           parallel=parallel, what_if=what_if, emit_script=emit_script, json_out=json_out)
+        opts = _options(
+            hosts=hosts,
+            hosts_file=hosts_file,
+            product=product,
+            profile=profile,
+            auth=auth,
+            username=username,
+            port=port,
+            ssl=ssl,
+            ca_bundle=ca_bundle,
+            no_verify_tls=no_verify_tls,
+            configuration_name=configuration_name,
+            lab=lab,
+            lab_topology=lab_topology,
+        )
+        _service_operation(
+            action,
+            service,
+            opts,
+            force=force,
+            timeout=timeout,
+            rolling=rolling,
+            parallel=parallel,
+            what_if=what_if,
+            emit_script=emit_script,
+            json_out=json_out,
+        )
 
     command.__doc__ = summary
     app.command(action)(command)
@@ -491,8 +612,12 @@ _register("start", "Start a service and its prerequisites; already running is su
 @app.command()
 def restart(
     service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name")] = None,
-    plan: Annotated[Path | None, typer.Option("--plan", help="Run a plan written by 'ocsps plan restart -o'")] = None,
-    reapprove: Annotated[bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")] = False,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", help="Run a plan written by 'ocsps plan restart -o'")
+    ] = None,
+    reapprove: Annotated[
+        bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")
+    ] = False,
     hosts: HostOpt = None,
     hosts_file: HostsFileOpt = None,
     product: ProductOpt = None,
@@ -508,29 +633,70 @@ def restart(
     lab_topology: LabTopologyOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
     timeout: TimeoutOpt = "10m",
-    rolling: Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")] = False,
+    rolling: Annotated[
+        bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")
+    ] = False,
     parallel: ParallelOpt = 16,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Stop a service, then start it again; or run a restart plan's steps in order."""
-    opts = _options(hosts=hosts, hosts_file=hosts_file, product=product, profile=profile, auth=auth,
-                    username=username, port=port, ssl=ssl, ca_bundle=ca_bundle, no_verify_tls=no_verify_tls,
-                    configuration_name=configuration_name, lab=lab, lab_topology=lab_topology)
+    opts = _options(
+        hosts=hosts,
+        hosts_file=hosts_file,
+        product=product,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
     if (service is None) == (plan is None):
         raise UsageError("give either --service or --plan")
     if service is not None:
-        _service_operation("restart", service, opts, force=force, timeout=timeout, rolling=rolling,
-                           parallel=parallel, what_if=what_if, emit_script=emit_script, json_out=json_out)
+        _service_operation(
+            "restart",
+            service,
+            opts,
+            force=force,
+            timeout=timeout,
+            rolling=rolling,
+            parallel=parallel,
+            what_if=what_if,
+            emit_script=emit_script,
+            json_out=json_out,
+        )
         return
     assert plan is not None
-    _run_restart_plan(plan, opts, reapprove=reapprove, timeout=timeout, rolling=rolling, parallel=parallel,
-                      what_if=what_if, json_out=json_out)
+    _run_restart_plan(
+        plan,
+        opts,
+        reapprove=reapprove,
+        timeout=timeout,
+        rolling=rolling,
+        parallel=parallel,
+        what_if=what_if,
+        json_out=json_out,
+    )
 
 
-def _run_restart_plan(path: Path, opts: TargetOptions, *, reapprove: bool, timeout: str, rolling: bool,
-                      parallel: int, what_if: bool, json_out: bool) -> None:
+def _run_restart_plan(
+    path: Path,
+    opts: TargetOptions,
+    *,
+    reapprove: bool,
+    timeout: str,
+    rolling: bool,
+    parallel: int,
+    what_if: bool,
+    json_out: bool,
+) -> None:
     from ocsps.drain import parse_duration
     from ocsps.fleet import run_parallel, run_rolling
     from ocsps.plans import load_plan, restart_steps
@@ -565,12 +731,20 @@ def _run_restart_plan(path: Path, opts: TargetOptions, *, reapprove: bool, timeo
         def judge(result: dict[str, object]) -> bool:
             return result["steps_done"] == [s.label for s in steps]
 
-        run = (run_rolling if rolling else run_parallel)(list(by_host), work, judge=judge, **({} if rolling else {"parallel": parallel}))
+        if rolling:
+            run = run_rolling(list(by_host), work, judge=judge)
+        else:
+            run = run_parallel(list(by_host), work, judge=judge, parallel=parallel)
         for outcome in run.outcomes:
             outcome.step = reached.get(outcome.host, "not started")
-    document: dict[str, object] = {"command": "restart", "plan": str(path),
-                                   "hosts": [o.to_json(lambda r: r) for o in run.outcomes]}
+    document: dict[str, object] = {
+        "command": "restart",
+        "plan": str(path),
+        "hosts": [o.to_json(lambda r: r) for o in run.outcomes],
+    }
     if not json_out:
         for o in run.outcomes:
-            console().print(f"{o.host}: {o.state}; reached {o.step}" + (f"; {o.error}" if o.error else ""), markup=False)
+            console().print(
+                f"{o.host}: {o.state}; reached {o.step}" + (f"; {o.error}" if o.error else ""), markup=False
+            )
     _finish(run, document, json_out)

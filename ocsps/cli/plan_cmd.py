@@ -18,7 +18,9 @@ app.add_typer(plan_app, name="plan")
 def plan_restart_cmd(
     changed: Annotated[
         list[str],
-        typer.Option("--changed", "-c", help="WMIClass.Property, a WMI class, a snap-in setting or a task id"),
+        typer.Option(
+            "--changed", "-c", help="WMIClass.Property, a WMI class, a snap-in setting or a task id"
+        ),
     ],
     product: Annotated[str, typer.Option("--product", "-p", help="ocs2007 or ocs2007r2")] = "ocs2007r2",
     certificate_renewed_same_subject: Annotated[
@@ -31,14 +33,20 @@ def plan_restart_cmd(
     computer: Annotated[str, typer.Option("--computer", help="FQDN for --emit-script")] = "",
     change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
-    emit_script: Annotated[Path | None, typer.Option("--emit-script", help="Write the plan as a change-board .ps1")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the plan as JSON for 'ocsps restart --plan'")] = None,
+    emit_script: Annotated[
+        Path | None, typer.Option("--emit-script", help="Write the plan as a change-board .ps1")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Save the plan as JSON for 'ocsps restart --plan'")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
 ) -> None:
-    """Answer from OCS 2007 / R2 Appendix C: services to stop or restart, in order, with the rule that matched."""
+    """Answer from OCS 2007 / R2 Appendix C: services to stop or restart, in order, and the rule matched."""
     from ocsps.restart import plan_restart
 
-    plan = plan_restart(changed, product=product, certificate_renewed_same_subject=certificate_renewed_same_subject)
+    plan = plan_restart(
+        changed, product=product, certificate_renewed_same_subject=certificate_renewed_same_subject
+    )
     document = plan.to_json()
     if emit_script is not None:
         from ocsps.changeboard import ChangeInfo, render_change_board
@@ -77,7 +85,9 @@ def _print_plan(doc: dict[str, object], out: object) -> None:
         out.print(table)
         steps = doc["steps"]
         assert isinstance(steps, list)
-        out.print("Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False)
+        out.print(
+            "Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False
+        )
     not_needed = doc["not_needed"]
     assert isinstance(not_needed, list)
     for item in not_needed:

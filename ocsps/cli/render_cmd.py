@@ -11,7 +11,9 @@ from ocsps.cli.app import app
 from ocsps.cli.common import leave_running_values, parse_param_pairs
 from ocsps.cli.output import err_console
 
-ProductOpt = Annotated[str, typer.Option("--product", "-p", help="Target product id (see 'ocsps catalog products').")]
+ProductOpt = Annotated[
+    str, typer.Option("--product", "-p", help="Target product id (see 'ocsps catalog products').")
+]
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -27,17 +29,28 @@ def write_output(text: str, output: Path | None) -> None:
 
 @app.command()
 def render(
-    action: Annotated[str, typer.Argument(help="status, drain, stop, start, restart, events, msmq-privacy, wmi-setting")],
-    service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")] = None,
+    action: Annotated[
+        str, typer.Argument(help="status, drain, stop, start, restart, events, msmq-privacy, wmi-setting")
+    ],
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")
+    ] = None,
     product: ProductOpt = "sfb2019",
-    computer: Annotated[str, typer.Option("--computer", help="FQDN the script is meant for (checked when run)")] = "",
+    computer: Annotated[
+        str, typer.Option("--computer", help="FQDN the script is meant for (checked when run)")
+    ] = "",
     change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id shown in the header")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why the change is made")] = "",
-    param: Annotated[list[str] | None, typer.Option("--param", help="Extra template value NAME=VALUE")] = None,
-    leave_running: Annotated[
-        list[str] | None, typer.Option("--leave-running", help="Keep a service running during a drain (2013+)")
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Extra template value NAME=VALUE")
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the .ps1 here (default stdout)")] = None,
+    leave_running: Annotated[
+        list[str] | None,
+        typer.Option("--leave-running", help="Keep a service running during a drain (2013+)"),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the .ps1 here (default stdout)")
+    ] = None,
 ) -> None:
     """Write a change-board .ps1: header, -WhatIf support, quoted defaults, transcript, exit code."""
     from ocsps.catalog import load_catalog

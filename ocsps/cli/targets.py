@@ -27,16 +27,31 @@ if TYPE_CHECKING:
 NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
 
 HostOpt = Annotated[list[str] | None, typer.Option("--host", "-H", help="Server FQDN[:port]; repeatable")]
-HostsFileOpt = Annotated[Path | None, typer.Option("--hosts-file", help="One host per line, # comments, optional :port")]
-ProductOpt = Annotated[str | None, typer.Option("--product", "-p", help="Product the servers run (see 'ocsps catalog products')")]
+HostsFileOpt = Annotated[
+    Path | None, typer.Option("--hosts-file", help="One host per line, # comments, optional :port")
+]
+ProductOpt = Annotated[
+    str | None, typer.Option("--product", "-p", help="Product the servers run (see 'ocsps catalog products')")
+]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Named profile from the config file")]
-AuthOpt = Annotated[str | None, typer.Option("--auth", help="negotiate, kerberos, ntlm, credssp, basic or certificate")]
-UserOpt = Annotated[str | None, typer.Option("--username", "-u", help="DOMAIN\\user; the password comes from OCSPS_PASSWORD or a prompt")]
+AuthOpt = Annotated[
+    str | None, typer.Option("--auth", help="negotiate, kerberos, ntlm, credssp, basic or certificate")
+]
+UserOpt = Annotated[
+    str | None,
+    typer.Option("--username", "-u", help="DOMAIN\\user; the password comes from OCSPS_PASSWORD or a prompt"),
+]
 PortOpt = Annotated[int | None, typer.Option("--port", help="WinRM port (default 5986 with https)")]
 SslOpt = Annotated[bool | None, typer.Option("--ssl/--no-ssl", help="https (default) or http")]
-CaOpt = Annotated[Path | None, typer.Option("--ca-bundle", help="PEM file of the CA that issued the server certificate")]
-InsecureOpt = Annotated[bool, typer.Option("--no-verify-tls", help="Do not validate the server certificate (unsafe)")]
-ConfigNameOpt = Annotated[str | None, typer.Option("--configuration-name", help="Session configuration (JEA endpoint)")]
+CaOpt = Annotated[
+    Path | None, typer.Option("--ca-bundle", help="PEM file of the CA that issued the server certificate")
+]
+InsecureOpt = Annotated[
+    bool, typer.Option("--no-verify-tls", help="Do not validate the server certificate (unsafe)")
+]
+ConfigNameOpt = Annotated[
+    str | None, typer.Option("--configuration-name", help="Session configuration (JEA endpoint)")
+]
 LabOpt = Annotated[bool, typer.Option("--lab", help="Run against a built-in simulated estate on loopback")]
 LabTopologyOpt = Annotated[Path | None, typer.Option("--lab-topology", help="Topology file for --lab")]
 
@@ -140,7 +155,9 @@ def _prompt(text: str) -> str:
 
 
 @contextlib.contextmanager
-def open_targets(opts: TargetOptions, *, service: str | None = None) -> Iterator[tuple[list[Target], Lab | None]]:
+def open_targets(
+    opts: TargetOptions, *, service: str | None = None
+) -> Iterator[tuple[list[Target], Lab | None]]:
     """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block."""
     if not opts.lab:
         yield resolve_targets(opts), None
@@ -156,7 +173,9 @@ def open_targets(opts: TargetOptions, *, service: str | None = None) -> Iterator
             if opts.product:
                 names = [n for n in names if lab.server(n).product.id == opts.product]
         if not names:
-            raise UsageError(f"no lab server runs {service}" if service else "the lab topology has no servers")
+            raise UsageError(
+                f"no lab server runs {service}" if service else "the lab topology has no servers"
+            )
         targets = [Target(lab.settings_for(n), lab.server(n).product) for n in names]
         if opts.product and any(t.product.id != opts.product for t in targets):
             raise UsageError(f"--product {opts.product} does not match the lab servers chosen")

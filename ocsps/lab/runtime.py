@@ -72,7 +72,9 @@ class Lab:
         try:
             self.listener.start()
         except OSError as exc:
-            raise UsageError(f"lab: cannot listen on {self.listener.address}:{self.listener.port} ({exc.strerror})") from None
+            raise UsageError(
+                f"lab: cannot listen on {self.listener.address}:{self.listener.port} ({exc.strerror})"
+            ) from None
         return self
 
     def stop(self) -> None:

@@ -143,9 +143,14 @@ def test_every_snapin_setting_is_data(catalog: Catalog, sections: list[Section])
             folded = re.sub(r"[^a-z0-9]", "", item.split(".")[0].casefold())
             setting = labels.get(folded)
             if setting is None:  # certificate bullets are phrased "Certificate for this server. Exception..."
-                assert folded.startswith("certificateforthisserver"), f"{section.name}: {item!r} not in catalog"
+                assert folded.startswith("certificateforthisserver"), (
+                    f"{section.name}: {item!r} not in catalog"
+                )
                 setting = catalog.snapin_settings["server-certificate"]
-            assert any(setting.id in r.snapin for r in catalog.rules if r.service == key), (section.name, item)
+            assert any(setting.id in r.snapin for r in catalog.rules if r.service == key), (
+                section.name,
+                item,
+            )
 
 
 def test_edge_interface_paragraphs_are_rules(catalog: Catalog, sections: list[Section]) -> None:

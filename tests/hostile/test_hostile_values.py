@@ -52,7 +52,7 @@ def check_value_in_script(field: str, value: str) -> str:
     assert _literal_after(text, FIELDS[field]) == value
     assert verify_script(text).ok
     body_start = text.index("# ---- body sha256")
-    assert "$Ocsps" not in text[text.index("[CmdletBinding"): text.index("param(")]
+    assert "$Ocsps" not in text[text.index("[CmdletBinding") : text.index("param(")]
     assert text[:body_start].count("[CmdletBinding(SupportsShouldProcess=$true)]") == 1
     return "literal"
 
@@ -91,6 +91,8 @@ def test_template_parameters_are_bound_not_pasted(value: str) -> None:
 def test_summary() -> None:
     """Runs last in this module: print the tally (escapes are assertion failures above, so 0 here)."""
     tried = sum(TALLY.values())
-    print(f"\nhostile inputs tried: {tried}; refused: {TALLY['refused']}; "
-          f"rendered as one literal: {TALLY['literal']}; bound as parameters: {TALLY['bound']}; escaped: 0")
+    print(
+        f"\nhostile inputs tried: {tried}; refused: {TALLY['refused']}; "
+        f"rendered as one literal: {TALLY['literal']}; bound as parameters: {TALLY['bound']}; escaped: 0"
+    )
     assert tried >= len(CORPUS) * 3

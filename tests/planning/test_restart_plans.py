@@ -29,7 +29,8 @@ def test_restart_plan_case(path: Path) -> None:
     plan = plan_restart(case["changed"], **kwargs)
     doc = plan.to_json()
     got = [
-        {"key": s["key"], "action": s["action"], "rules": [r["id"] for r in s["rules"]]} for s in doc["services"]
+        {"key": s["key"], "action": s["action"], "rules": [r["id"] for r in s["rules"]]}
+        for s in doc["services"]
     ]
     expected = case["expected"]
     assert sorted(got, key=lambda s: s["key"]) == sorted(expected["services"], key=lambda s: s["key"])
@@ -44,8 +45,6 @@ def test_restart_plan_case(path: Path) -> None:
 
 def test_cases_cover_each_action_kind() -> None:
     actions = {
-        s["action"]
-        for p in CASES
-        for s in json.loads(p.read_text()).get("expected", {}).get("services", [])
+        s["action"] for p in CASES for s in json.loads(p.read_text()).get("expected", {}).get("services", [])
     }
     assert actions == {"restart", "stop", "stop-then-start", "stop-then-start-in-order"}

@@ -31,15 +31,16 @@ def _combinations() -> list[tuple[str, str]]:
 
 
 def _render(action: Action, product: Product, *, all_params: bool) -> RenderedScript:
-    values = {
-        p.name: _sample(p) for p in CATALOG.action_params(action, product) if p.required or all_params
-    }
+    values = {p.name: _sample(p) for p in CATALOG.action_params(action, product) if p.required or all_params}
     return render_action(action.name, product, values)
 
 
 def _problems(catalog: Catalog, product: Product, script: str) -> list[str]:
     found = [f"{f.grammar}: {f.kind} at {f.line}:{f.column} {f.snippet!r}" for f in syntax.parse(script)]
-    found += [f"needs PowerShell {n.min_version}: {n.construct}" for n in syntax.newer_constructs(script, product.powershell)]
+    found += [
+        f"needs PowerShell {n.min_version}: {n.construct}"
+        for n in syntax.newer_constructs(script, product.powershell)
+    ]
     for call in syntax.commands(script):
         if call.native or call.invocation:
             continue
@@ -48,7 +49,11 @@ def _problems(catalog: Catalog, product: Product, script: str) -> list[str]:
         if accepted is None:
             found.append(f"{call.name} does not exist on {product.id}")
             continue
-        found += [f"{call.name} has no -{p} on {product.id}" for p in call.parameters if p.casefold() not in accepted]
+        found += [
+            f"{call.name} has no -{p} on {product.id}"
+            for p in call.parameters
+            if p.casefold() not in accepted
+        ]
     return found
 
 
@@ -66,7 +71,9 @@ def test_remote_script_is_valid_for_product(action: str, product: str, all_param
 def test_change_board_script_is_valid_for_product(action: str, product: str) -> None:
     prod = CATALOG.product(product)
     rendered = _render(CATALOG.action(action), prod, all_params=True)
-    text = render_change_board(action, [Step(action, rendered)], ChangeInfo("srv01.contoso.com", "CHG-1", "test"))
+    text = render_change_board(
+        action, [Step(action, rendered)], ChangeInfo("srv01.contoso.com", "CHG-1", "test")
+    )
     assert _problems(CATALOG, prod, text) == []
     # the body that runs remotely appears byte-for-byte in the approved file
     assert rendered.body.rstrip("\n") in text
@@ -103,18 +110,25 @@ def test_a_newer_construct_is_caught_for_powershell_2() -> None:
 def test_a_parameter_missing_on_the_product_is_caught() -> None:
     prod = CATALOG.product("lync2010")
     script = "Stop-CsWindowsService -Name RTCSRV -Graceful -LeaveClsAgentRunning\n"
-    assert _problems(CATALOG, prod, script) == ["Stop-CsWindowsService has no -LeaveClsAgentRunning on lync2010"]
+    assert _problems(CATALOG, prod, script) == [
+        "Stop-CsWindowsService has no -LeaveClsAgentRunning on lync2010"
+    ]
     assert _problems(CATALOG, CATALOG.product("lync2013"), script) == []
 
 
 def test_leave_running_switches_only_from_2013() -> None:
     assert "LeaveClsAgentRunning" not in render_action("drain", "lync2010", {"Name": "RTCMEDSRV"}).script
-    assert "-LeaveClsAgentRunning:$LeaveClsAgentRunning" in render_action("drain", "lync2013", {"Name": "RTCMEDSRV"}).script
+    assert (
+        "-LeaveClsAgentRunning:$LeaveClsAgentRunning"
+        in render_action("drain", "lync2013", {"Name": "RTCMEDSRV"}).script
+    )
 
 
 def test_rendering_is_deterministic() -> None:
     def once() -> str:
         r = render_action("drain", "sfb2015", {"Name": "RTCMEDSRV", "NoWait": True})
-        return render_change_board("drain", [Step("drain", r)], ChangeInfo("med01.contoso.com", "CHG-9", "patch"))
+        return render_change_board(
+            "drain", [Step("drain", r)], ChangeInfo("med01.contoso.com", "CHG-9", "patch")
+        )
 
     assert once() == once()
