@@ -1,0 +1,1 @@
+"""Loopback WinRM/PSRP lab: simulated OCS, Lync and Skype for Business servers for tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""PowerShell text helpers: quote values into scripts, and check scripts without running PowerShell."""

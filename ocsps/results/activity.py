@@ -1,0 +1,164 @@
+"""ActivityLevel: the load counters Get-CsWindowsService reports for each Lync / Skype for Business service.
+
+The cmdlet renders them as one string of comma-separated ``Counter Name=value`` pairs, for example
+``Concurrent Calls=0`` (RTCCAA) or ``Incoming Requests per Second=0,Messages in Server=0,...`` (RTCSRV).
+Counter names differ per service and product version and are not documented, so the parser is generic:
+every pair is kept, in order, under the name the server used.
+
+Parsing rules, chosen so that a drain decision never rests on a misread value:
+
+* Pairs are separated by commas or line breaks; blank fragments (doubled or trailing commas) are ignored.
+* Spaces around names and values are dropped; runs of spaces inside a name become one space.
+* A value that is a plain integer becomes ``int``; one with a ``.`` decimal point (or an exponent)
+  becomes ``float``; anything else, including the empty string, ``NaN`` and ``1 234``, stays text.
+* A comma is never read as a decimal separator: in this format it separates pairs, and a server that
+  formats ``0,5`` with its culture cannot be told from one that writes a thousands separator (``1,234``).
+  The digits after such a comma end up in ``unparsed``, which blocks :attr:`ActivityLevel.is_idle`.
+* A fragment without ``=`` or with an empty name is kept in ``unparsed``, never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ocsps.results.base import CoercionError, JsonValue, ParseError, to_text
+
+__all__ = ["ActivityLevel", "Counter", "CounterValue", "parse_activity_level"]
+
+CounterValue = int | float | str
+
+_SPLIT_RE = re.compile(r"[,\r\n]")
+_SPACES_RE = re.compile(r"\s+")
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
+
+
+def _key(name: str) -> str:
+    return _SPACES_RE.sub(" ", name).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One ``name=value`` pair; ``value`` is int, float or (when it is not a number) the text as sent."""
+
+    name: str
+    value: CounterValue
+
+    @property
+    def is_numeric(self) -> bool:
+        return not isinstance(self.value, str)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"name": self.name, "value": self.value}
+
+
+@dataclass(frozen=True)
+class ActivityLevel:
+    """The parsed ActivityLevel string, with the raw text kept for display and diagnosis."""
+
+    raw: str = ""
+    counters: tuple[Counter, ...] = ()
+    unparsed: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[Counter]:
+        return iter(self.counters)
+
+    def __len__(self) -> int:
+        return len(self.counters)
+
+    def get(self, name: str, default: CounterValue | None = None) -> CounterValue | None:
+        """Value of the first counter with this name (case- and spacing-insensitive)."""
+        wanted = _key(name)
+        for counter in self.counters:
+            if _key(counter.name) == wanted:
+                return counter.value
+        return default
+
+    def as_dict(self) -> dict[str, CounterValue]:
+        """Counters by name; if the server repeated a name, the first occurrence wins, as in :meth:`get`."""
+        result: dict[str, CounterValue] = {}
+        for counter in self.counters:
+            result.setdefault(counter.name, counter.value)
+        return result
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.counters and not self.unparsed
+
+    @property
+    def total(self) -> int | float:
+        """Sum of the numeric counters (an int when all of them are ints); text counters are skipped."""
+        numbers = [c.value for c in self.counters if not isinstance(c.value, str)]
+        if all(isinstance(n, int) for n in numbers):
+            return sum(int(n) for n in numbers)
+        return math.fsum(float(n) for n in numbers)
+
+    @property
+    def is_idle(self) -> bool:
+        """True only on positive evidence that the service carries no load.
+
+        That means at least one counter, every counter numeric and zero, and no fragment left unread. A
+        counter we could not read as a number is not evidence of zero, and an empty string (stopped
+        service, or the counters were excluded) is no evidence at all; a drain that trusted either would
+        cut calls that are still up.
+        """
+        if not self.counters or self.unparsed:
+            return False
+        return all(not isinstance(c.value, str) and c.value == 0 for c in self.counters)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "raw": self.raw,
+            "counters": [c.to_json() for c in self.counters],
+            "unparsed": list(self.unparsed),
+            "total": self.total,
+            "is_idle": self.is_idle,
+        }
+
+
+def _value(text: str) -> CounterValue:
+    if _INT_RE.fullmatch(text):
+        return int(text)
+    if _FLOAT_RE.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
+    return text
+
+
+def parse_activity_level(value: object) -> ActivityLevel:
+    """Parse an ActivityLevel value; None and empty text give an empty result.
+
+    ``value`` is normally a string, but a list of strings (one pair each) and an object whose
+    ``to_string`` is the text are accepted too, because the cmdlet's property type is not documented.
+    This function never raises for text: everything it cannot read lands in ``unparsed``. Only a value
+    with no text form at all (binary data, an object without ToString) raises :class:`ParseError`.
+    """
+    if isinstance(value, list | tuple):
+        parts = [_text_or_empty(item) for item in value]
+        raw = ",".join(part for part in parts if part)
+    else:
+        raw = _text_or_empty(value)
+    counters: list[Counter] = []
+    unparsed: list[str] = []
+    for fragment in _SPLIT_RE.split(raw):
+        piece = fragment.strip()
+        if not piece:
+            continue
+        name, sep, rest = piece.partition("=")
+        name = _SPACES_RE.sub(" ", name).strip()
+        if not sep or not name:
+            unparsed.append(piece)
+            continue
+        counters.append(Counter(name, _value(rest.strip())))
+    return ActivityLevel(raw=raw, counters=tuple(counters), unparsed=tuple(unparsed))
+
+
+def _text_or_empty(value: object) -> str:
+    try:
+        return to_text(value) or ""
+    except CoercionError as exc:
+        raise ParseError("ActivityLevel", None, f"value {exc}") from None

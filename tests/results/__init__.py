@@ -1,0 +1,1 @@
+"""Tests for the typed result parsers and the LcsCmd log parser."""
