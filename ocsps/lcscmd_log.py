@@ -47,7 +47,15 @@ from html.parser import HTMLParser
 
 from ocsps.errors import OcspsError
 
-__all__ = ["LcsCmdLog", "LcsCmdLogError", "LcsCmdTask", "LogFormat", "decode_log", "parse_lcscmd_log"]
+__all__ = [
+    "LcsCmdLog",
+    "LcsCmdLogError",
+    "LcsCmdTask",
+    "LogFormat",
+    "decode_log",
+    "detect_format",
+    "parse_lcscmd_log",
+]
 
 
 class LcsCmdLogError(OcspsError):
@@ -300,7 +308,6 @@ def _parse_xml(text: str) -> list[LcsCmdTask]:
 @dataclass
 class _Cell:
     text: list[str] = field(default_factory=list)
-    header: bool = False
     span: int = 1
 
 
@@ -354,7 +361,7 @@ class _TableCollector(HTMLParser):
             for key, value in attrs:
                 if key == "colspan" and value and value.strip().isdigit():
                     span = max(1, min(int(value.strip()), 100))
-            table.cell = _Cell(header=tag == "th", span=span)
+            table.cell = _Cell(span=span)
         elif tag in self._BREAKS and table.cell is not None:
             table.cell.text.append(" ")
 

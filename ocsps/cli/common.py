@@ -52,7 +52,13 @@ def leave_running_values(catalog: Catalog, product: Product, names: Iterable[str
     }
     allowed = {p.name for p in catalog.action_params(catalog.action("drain"), product)}
     for name in names:
-        service = catalog.find_service(product, name)
+        try:
+            service = catalog.find_service(product, name)
+        except UsageError:
+            raise UsageError(
+                f"{product.id} cannot leave {name} running during a drain: it has no such service"
+                + (" (the switches exist from Lync Server 2013 on)" if not switches else "")
+            ) from None
         switch = service.leave_running_switch
         if switch is None or switch not in allowed or switch not in switches:
             valid = ", ".join(s.name or s.key for s in switches.values() if s.leave_running_switch in allowed)

@@ -22,7 +22,8 @@ def write_output(text: str, output: Path | None) -> None:
         typer.echo(text, nl=False)
         return
     tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
+    # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.
+    tmp.write_text(text, encoding="utf-8-sig", newline="\n")
     tmp.replace(output)
     err_console().print(f"wrote {output}", markup=False)
 

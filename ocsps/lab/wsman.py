@@ -352,6 +352,7 @@ class PipelineSink:
 
     @property
     def closed(self) -> bool:
+        """Whether the pipeline has ended, so that an executor can stop producing work nobody reads."""
         with self._shell.cond:
             return self._pipeline.state != PSInvocationState.Running
 
