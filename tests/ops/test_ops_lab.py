@@ -28,9 +28,21 @@ def _audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_drain_busy_mediation_reaches_stopped_with_events(capsys: pytest.CaptureFixture[str], _audit: Path) -> None:
-    result = run_cli(capsys, "drain", "--service", "RTCMEDSRV", "--lab", "--host", "med01.contoso.com",
-                     "--poll", "0.3s", "--json")
+def test_drain_busy_mediation_reaches_stopped_with_events(
+    capsys: pytest.CaptureFixture[str], _audit: Path
+) -> None:
+    result = run_cli(
+        capsys,
+        "drain",
+        "--service",
+        "RTCMEDSRV",
+        "--lab",
+        "--host",
+        "med01.contoso.com",
+        "--poll",
+        "0.3s",
+        "--json",
+    )
     assert result.code == 0, result.err
     doc = result.json()
     jsonschema.validate(doc, _schema("drain"))
@@ -47,12 +59,31 @@ def test_drain_busy_mediation_reaches_stopped_with_events(capsys: pytest.Capture
 
 @pytest.mark.parametrize(
     ("then", "code", "phase", "status"),
-    [("force-stop", 0, "forced", "Stopped"), ("fail", 4, "deadline", "Paused"), ("leave", 0, "left-draining", "Paused")],
+    [
+        ("force-stop", 0, "forced", "Stopped"),
+        ("fail", 4, "deadline", "Paused"),
+        ("leave", 0, "left-draining", "Paused"),
+    ],
 )
-def test_drain_deadline_policies(capsys: pytest.CaptureFixture[str], then: str, code: int, phase: str, status: str) -> None:
-    result = run_cli(capsys, "drain", "--service", "RTCMEDSRV", "--lab", "--lab-topology",
-                     str(TOPOLOGIES / "stuck-mediation.toml"), "--timeout", "1s", "--poll", "0.2s",
-                     "--then", then, "--json")
+def test_drain_deadline_policies(
+    capsys: pytest.CaptureFixture[str], then: str, code: int, phase: str, status: str
+) -> None:
+    result = run_cli(
+        capsys,
+        "drain",
+        "--service",
+        "RTCMEDSRV",
+        "--lab",
+        "--lab-topology",
+        str(TOPOLOGIES / "stuck-mediation.toml"),
+        "--timeout",
+        "1s",
+        "--poll",
+        "0.2s",
+        "--then",
+        then,
+        "--json",
+    )
     assert result.code == code, result.err
     report = result.json()["hosts"][0]["result"]
     assert (report["phase"], report["status"], report["then"]) == (phase, status, then)
@@ -60,19 +91,42 @@ def test_drain_deadline_policies(capsys: pytest.CaptureFixture[str], then: str, 
 
 
 def test_rolling_restart_stops_at_injected_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_cli(capsys, "restart", "--service", "RTCSRV", "--rolling", "--lab", "--lab-topology",
-                     str(TOPOLOGIES / "pool-with-failure.toml"), "--json")
+    result = run_cli(
+        capsys,
+        "restart",
+        "--service",
+        "RTCSRV",
+        "--rolling",
+        "--lab",
+        "--lab-topology",
+        str(TOPOLOGIES / "pool-with-failure.toml"),
+        "--json",
+    )
     assert result.code == 1
     doc = result.json()
     jsonschema.validate(doc, _schema("operation"))
     states = [(h["host"], h["state"]) for h in doc["hosts"]]
-    assert states == [("fe01.contoso.com", "ok"), ("fe02.contoso.com", "failed"), ("fe03.contoso.com", "skipped")]
+    assert states == [
+        ("fe01.contoso.com", "ok"),
+        ("fe02.contoso.com", "failed"),
+        ("fe03.contoso.com", "skipped"),
+    ]
     assert "cannot be stopped" in doc["hosts"][1]["error"]
 
 
 def test_twenty_host_status_in_parallel(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_cli(capsys, "status", "--service", "RTCMEDSRV", "--lab", "--lab-topology",
-                     str(TOPOLOGIES / "fleet-20.toml"), "--parallel", "10", "--json")
+    result = run_cli(
+        capsys,
+        "status",
+        "--service",
+        "RTCMEDSRV",
+        "--lab",
+        "--lab-topology",
+        str(TOPOLOGIES / "fleet-20.toml"),
+        "--parallel",
+        "10",
+        "--json",
+    )
     assert result.code == 0, result.err
     doc = result.json()
     jsonschema.validate(doc, _schema("status"))
@@ -84,12 +138,21 @@ def test_twenty_host_status_in_parallel(capsys: pytest.CaptureFixture[str]) -> N
 def test_what_if_sends_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     with Lab() as lab:
         settings = lab.settings_for("med01.contoso.com")
-        env = {"OCSPS_CONNECT_ADDRESS": "127.0.0.1", "OCSPS_PORT": str(lab.port), "OCSPS_SSL": "false",
-               "OCSPS_PATH": settings.path, "OCSPS_AUTH": "ntlm", "OCSPS_USERNAME": lab.username,
-               "OCSPS_PASSWORD": lab.password, "OCSPS_PRODUCT": "sfb2015"}
+        env = {
+            "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
+            "OCSPS_PORT": str(lab.port),
+            "OCSPS_SSL": "false",
+            "OCSPS_PATH": settings.path,
+            "OCSPS_AUTH": "ntlm",
+            "OCSPS_USERNAME": lab.username,
+            "OCSPS_PASSWORD": lab.password,
+            "OCSPS_PRODUCT": "sfb2015",
+        }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        result = run_cli(capsys, "drain", "--service", "RTCMEDSRV", "--host", "med01.contoso.com", "--what-if")
+        result = run_cli(
+            capsys, "drain", "--service", "RTCMEDSRV", "--host", "med01.contoso.com", "--what-if"
+        )
         assert result.code == 0, result.err
         assert "Stop-CsWindowsService -Name $Name -Graceful" in result.out
         assert "'RTCMEDSRV'" in result.out  # shown as a bound parameter
@@ -100,9 +163,19 @@ def test_what_if_sends_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: 
 
 
 @pytest.mark.parametrize(("action", "changed"), [("stop", False), ("start", True)])
-def test_stop_start_are_idempotent_and_say_so(capsys: pytest.CaptureFixture[str], action: str, changed: bool) -> None:
-    result = run_cli(capsys, action, "--service", "REPLICA", "--lab", "--lab-topology",
-                     str(TOPOLOGIES / "stopped-replica.toml"), "--json")
+def test_stop_start_are_idempotent_and_say_so(
+    capsys: pytest.CaptureFixture[str], action: str, changed: bool
+) -> None:
+    result = run_cli(
+        capsys,
+        action,
+        "--service",
+        "REPLICA",
+        "--lab",
+        "--lab-topology",
+        str(TOPOLOGIES / "stopped-replica.toml"),
+        "--json",
+    )
     assert result.code == 0, result.err
     outcome = result.json()["hosts"][0]["result"]
     assert outcome["changed"] is changed
@@ -118,8 +191,9 @@ def test_drain_refused_on_ocs_with_pointer_to_stop(capsys: pytest.CaptureFixture
 
 
 def test_ocs_stop_by_display_name(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_cli(capsys, "stop", "--service", "ocs-web-conferencing", "--lab", "--host",
-                     "ocs01.contoso.com", "--json")
+    result = run_cli(
+        capsys, "stop", "--service", "ocs-web-conferencing", "--lab", "--host", "ocs01.contoso.com", "--json"
+    )
     assert result.code == 0, result.err
     after = result.json()["hosts"][0]["result"]["after"]
     assert after["display_name"] == "Office Communications Server Web Conferencing"
@@ -137,8 +211,13 @@ def test_ocs_stop_by_display_name(capsys: pytest.CaptureFixture[str]) -> None:
         (["status", "--host", "med01.contoso.com"], "which product"),
     ],
 )
-def test_bad_input_is_refused_before_sending(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_refused_before_sending(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
     for var in ("OCSPS_HOST", "OCSPS_PROFILE", "OCSPS_PRODUCT"):
         monkeypatch.delenv(var, raising=False)
     empty = tmp_path / "config.toml"
