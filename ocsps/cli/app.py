@@ -42,13 +42,15 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and products."),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors and results: no progress, no warnings.")
+    ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Also show remote warnings and verbose output.")
+        bool, typer.Option("--verbose", "-v", help="Also show remote verbose output and retries.")
     ] = False,
 ) -> None:
     set_verbosity(quiet=quiet, verbose=verbose)
 
 
 # Sub-command modules register themselves on import.
-from ocsps.cli import catalog_cmd, ops_cmd, plan_cmd, render_cmd  # noqa: E402,F401
+from ocsps.cli import audit_cmd, catalog_cmd, config_cmd, lab_cmd, ops_cmd, plan_cmd, render_cmd  # noqa: E402,F401

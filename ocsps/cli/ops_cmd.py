@@ -339,16 +339,16 @@ def _run_drains(
     board: dict[str, DrainReport] = {}
     lock = threading.Lock()
 
+    printed: dict[str, str] = {}
+
     def update(report: DrainReport) -> None:
         with lock:
-            previous = board.get(report.host)
             board[report.host] = report
-        if (
-            (json_out or not _live_ok())
-            and (previous is None or previous.phase != report.phase)
-            and not is_quiet()
-        ):
-            err_console().print(f"{report.host}: {service} {report.phase.value}", markup=False)
+            changed = printed.get(report.host) != report.phase.value
+            printed[report.host] = report.phase.value
+        if changed and (json_out or not _live_ok()) and not is_quiet():
+            status = report.last.status.value if report.last else "unknown"
+            err_console().print(f"{report.host}: {service} {report.phase.value} ({status})", markup=False)
 
     def work(host: str, cancel: threading.Event) -> DrainReport:
         with _server(by_host[host], deadline + 120) as server:
