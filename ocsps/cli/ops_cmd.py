@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,24 +13,7 @@ import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
-from ocsps.cli.targets import (
-    AuthOpt,
-    CaOpt,
-    ConfigNameOpt,
-    HostOpt,
-    HostsFileOpt,
-    InsecureOpt,
-    LabOpt,
-    LabTopologyOpt,
-    PortOpt,
-    ProductOpt,
-    ProfileOpt,
-    SslOpt,
-    Target,
-    TargetOptions,
-    UserOpt,
-    open_targets,
-)
+from ocsps.cli.targets import Target, TargetOptions, open_targets, with_target_options
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
@@ -52,12 +36,13 @@ EmitOpt = Annotated[
 TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")]
 
 
-def _options(**values: Any) -> TargetOptions:
-    values["hosts"] = values.get("hosts") or []
-    return TargetOptions(**values)
+@contextlib.contextmanager
+def _server(target: Target, timeout: float) -> Iterator[Server]:
+    """A ``Server`` for one host, closed at the end; not opened up front.
 
-
-def _server(target: Target, timeout: float) -> Server:
+    Its first call opens the session, so a connection that fails while opening (a dropped Create, an
+    HTTP 503) is retried inside that call's deadline like any other read, instead of failing the host.
+    """
     from ocsps import audit
     from ocsps.script import RenderedScript
     from ocsps.server import Server
@@ -73,7 +58,25 @@ def _server(target: Target, timeout: float) -> Server:
             body_sha256=rendered.body_sha256,
         )
 
-    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    server = Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _record_decision(target: Target, action: str, service: str, note: str) -> None:
+    """Audit what was decided after a lost reply: the re-read state, and whether it was sent again."""
+    from ocsps import audit
+
+    audit.record(
+        host=target.host,
+        action=action,
+        parameters={"Name": service},
+        outcome=f"decided: {note}",
+        duration=0.0,
+        detail="re-read after an unknown outcome",
+    )
 
 
 def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, dict[str, object]]]]) -> None:
@@ -142,46 +145,21 @@ def _activity_text(status: ServiceStatus) -> str:
 
 # ---------------------------------------------------------------------------------------------- status
 @app.command()
+@with_target_options
 def status(
     service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service")] = None,
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     parallel: ParallelOpt = 16,
     timeout: TimeoutOpt = "60s",
     json_out: JsonOpt = False,
+    *,
+    options: TargetOptions,
 ) -> None:
     """Services per host with their status and parsed activity."""
     from ocsps.drain import parse_duration
     from ocsps.fleet import run_parallel
 
     deadline = parse_duration(timeout)
-    opts = _options(
-        hosts=hosts,
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
-    with open_targets(opts, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, "status")
         by_host = {t.host: t for t in targets}
 
@@ -217,21 +195,9 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
 
 # ---------------------------------------------------------------------------------------------- drain
 @app.command()
+@with_target_options
 def drain(
     service: ServiceOpt,
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     timeout: TimeoutOpt = "30m",
     poll: Annotated[str, typer.Option("--poll", help="How often to read status and activity")] = "5s",
     then: Annotated[str, typer.Option("--then", help="At the deadline: force-stop, fail or leave")] = "fail",
@@ -247,6 +213,8 @@ def drain(
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
+    *,
+    options: TargetOptions,
 ) -> None:
     """Drain a service gracefully (Stop-CsWindowsService -Graceful) and watch it to Stopped."""
     from ocsps.drain import Phase, Then, parse_duration
@@ -256,22 +224,7 @@ def drain(
         policy = Then(then)
     except ValueError:
         raise UsageError(f"--then must be one of: {', '.join(t.value for t in Then)}") from None
-    opts = _options(
-        hosts=hosts,
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
-    with open_targets(opts, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, "drain")
         leave = tuple(leave_running or ())
         leave_values = {t.host: _leave_values(t, leave) for t in targets}
@@ -362,6 +315,7 @@ def _run_drains(
                 wait=wait,
                 on_update=update,
                 cancel=cancel,
+                on_decision=lambda note: _record_decision(by_host[host], "drain", service, note),
             )
             if rolling and report.ok and report.phase.value in ("stopped", "forced"):
                 started = server.start(service)
@@ -451,7 +405,7 @@ def _print_drain_summary(board: dict[str, DrainReport]) -> None:
 def _service_operation(
     action: str,
     service: str,
-    opts: TargetOptions,
+    options: TargetOptions,
     *,
     force: bool,
     timeout: str,
@@ -465,7 +419,7 @@ def _service_operation(
     from ocsps.fleet import run_parallel, run_rolling
 
     deadline = parse_duration(timeout)
-    with open_targets(opts, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, action)
 
         def values(target: Target) -> dict[str, object]:
@@ -480,11 +434,15 @@ def _service_operation(
             return
         by_host = {t.host: t for t in targets}
         wanted = "Stopped" if action == "stop" else "Running"
+        last_known: dict[str, str] = {}
 
         def work(host: str, cancel: threading.Event) -> dict[str, object]:
+            from ocsps.drain import STARTING, STOPPING, apply_change
+
             started = time.monotonic()
             with _server(by_host[host], deadline) as server:
                 before = server.status(service)
+                last_known[host] = f"last known state: {before.status.value} (read before {action})"
                 if action != "restart" and before.status.value == wanted:
                     return {
                         "before": before.to_json(),
@@ -494,16 +452,25 @@ def _service_operation(
                         "seconds": 0.0,
                     }
                 if action == "stop":
-                    after = server.stop(service, force=force)
+                    send, took_effect = (lambda: server.stop(service, force=force)), STOPPING
                 elif action == "start":
-                    after = server.start(service)
+                    send, took_effect = (lambda: server.start(service)), STARTING
                 else:
-                    after = server.restart(service, force=force)
+                    send, took_effect = (lambda: server.restart(service, force=force)), None
+                after, note = apply_change(
+                    server,
+                    service,
+                    send,
+                    took_effect,
+                    what=action,
+                    on_decision=lambda text: _record_decision(by_host[host], action, service, text),
+                )
+                last_known[host] = f"last known state: {after.status.value} (after {action})"
                 return {
                     "before": before.to_json(),
                     "after": after.to_json(),
                     "changed": True,
-                    "note": "",
+                    "note": note,
                     "seconds": round(time.monotonic() - started, 3),
                 }
 
@@ -515,6 +482,9 @@ def _service_operation(
             run = run_rolling(list(by_host), work, judge=judge)
         else:
             run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+        for outcome in run.outcomes:
+            if outcome.state in ("failed", "interrupted"):
+                outcome.step = last_known.get(outcome.host, "last known state: unknown (never read)")
     document: dict[str, object] = {
         "command": action,
         "service": service,
@@ -542,7 +512,7 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
             f"[{colour}]{o.state}[/{colour}]",
             str(before.get("status", "-")),
             str(after.get("status", "-")),
-            str(r.get("note") or o.error or "-"),
+            str(r.get("note") or "; ".join(x for x in (o.error, o.step) if x) or "-"),
         )
     console().print(table)
 
@@ -550,19 +520,6 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
 def _register(action: str, summary: str) -> None:
     def command(
         service: ServiceOpt,
-        hosts: HostOpt = None,
-        hosts_file: HostsFileOpt = None,
-        product: ProductOpt = None,
-        profile: ProfileOpt = None,
-        auth: AuthOpt = None,
-        username: UserOpt = None,
-        port: PortOpt = None,
-        ssl: SslOpt = None,
-        ca_bundle: CaOpt = None,
-        no_verify_tls: InsecureOpt = False,
-        configuration_name: ConfigNameOpt = None,
-        lab: LabOpt = False,
-        lab_topology: LabTopologyOpt = None,
         force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
         timeout: TimeoutOpt = "10m",
         rolling: Annotated[
@@ -572,26 +529,13 @@ def _register(action: str, summary: str) -> None:
         what_if: WhatIfOpt = False,
         emit_script: EmitOpt = None,
         json_out: JsonOpt = False,
+        *,
+        options: TargetOptions,
     ) -> None:
-        opts = _options(
-            hosts=hosts,
-            hosts_file=hosts_file,
-            product=product,
-            profile=profile,
-            auth=auth,
-            username=username,
-            port=port,
-            ssl=ssl,
-            ca_bundle=ca_bundle,
-            no_verify_tls=no_verify_tls,
-            configuration_name=configuration_name,
-            lab=lab,
-            lab_topology=lab_topology,
-        )
         _service_operation(
             action,
             service,
-            opts,
+            options,
             force=force,
             timeout=timeout,
             rolling=rolling,
@@ -602,7 +546,7 @@ def _register(action: str, summary: str) -> None:
         )
 
     command.__doc__ = summary
-    app.command(action)(command)
+    app.command(action)(with_target_options(command))
 
 
 _register("stop", "Stop a service and the services that depend on it; already stopped is success.")
@@ -610,6 +554,7 @@ _register("start", "Start a service and its prerequisites; already running is su
 
 
 @app.command()
+@with_target_options
 def restart(
     service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name")] = None,
     plan: Annotated[
@@ -618,19 +563,6 @@ def restart(
     reapprove: Annotated[
         bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")
     ] = False,
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
     timeout: TimeoutOpt = "10m",
     rolling: Annotated[
@@ -640,30 +572,17 @@ def restart(
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
+    *,
+    options: TargetOptions,
 ) -> None:
     """Stop a service, then start it again; or run a restart plan's steps in order."""
-    opts = _options(
-        hosts=hosts,
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
     if (service is None) == (plan is None):
         raise UsageError("give either --service or --plan")
     if service is not None:
         _service_operation(
             "restart",
             service,
-            opts,
+            options,
             force=force,
             timeout=timeout,
             rolling=rolling,
@@ -676,7 +595,7 @@ def restart(
     assert plan is not None
     _run_restart_plan(
         plan,
-        opts,
+        options,
         reapprove=reapprove,
         timeout=timeout,
         rolling=rolling,
@@ -688,7 +607,7 @@ def restart(
 
 def _run_restart_plan(
     path: Path,
-    opts: TargetOptions,
+    options: TargetOptions,
     *,
     reapprove: bool,
     timeout: str,
@@ -705,9 +624,9 @@ def _run_restart_plan(
     document_plan = load_plan(path, "restart", reapprove=reapprove)
     steps = restart_steps(document_plan)
     product_id = steps[0].rendered.product.id if steps else ""
-    if opts.product is None:
-        opts.product = product_id
-    with open_targets(opts) as (targets, _):
+    if options.product is None:
+        options.product = product_id
+    with open_targets(options) as (targets, _):
         wrong = [t.host for t in targets if t.product.id != product_id]
         if wrong:
             raise UsageError(f"the plan is for {product_id}; {', '.join(wrong)} run another product")

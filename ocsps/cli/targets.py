@@ -7,10 +7,12 @@ OCSPS_PASSWORD) and reused for every host of the invocation.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,6 +73,49 @@ class TargetOptions:
     configuration_name: str | None = None
     lab: bool = False
     lab_topology: Path | None = None
+
+
+_OPTION_ANNOTATIONS: dict[str, object] = {
+    "hosts": HostOpt,
+    "hosts_file": HostsFileOpt,
+    "product": ProductOpt,
+    "profile": ProfileOpt,
+    "auth": AuthOpt,
+    "username": UserOpt,
+    "port": PortOpt,
+    "ssl": SslOpt,
+    "ca_bundle": CaOpt,
+    "no_verify_tls": InsecureOpt,
+    "configuration_name": ConfigNameOpt,
+    "lab": LabOpt,
+    "lab_topology": LabTopologyOpt,
+}
+
+
+def with_target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command every connection option at once; it receives them as ``options: TargetOptions``.
+
+    Every remote command takes the same dozen options; declaring them once keeps their names, help and
+    defaults identical everywhere.
+    """
+    own = inspect.signature(command, eval_str=True)
+    kept = [p for p in own.parameters.values() if p.name != "options"]
+    defaults = {f.name: None if f.default is MISSING else f.default for f in fields(TargetOptions)}
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=annotation)
+        for name, annotation in _OPTION_ANNOTATIONS.items()
+    ]
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept] + added
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: object) -> None:
+        values = {name: kwargs.pop(name) for name in _OPTION_ANNOTATIONS}
+        values["hosts"] = values["hosts"] or []
+        command(options=TargetOptions(**values), **kwargs)  # type: ignore[arg-type]
+
+    wrapper.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
 
 
 @dataclass(frozen=True)
