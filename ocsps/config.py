@@ -15,6 +15,10 @@ Schema (TOML)
         [profiles.NAME]        # selected with --profile NAME or OCSPS_PROFILE=NAME
         host = "fe01.contoso.com"
 
+    A third optional table, ``[lcscmd]``, corrects the undocumented LcsCmd facts role deactivation uses
+    (``path``, ``log_directory``, ``extra_args``, ``state_args`` ... and ``[lcscmd.roles.<role>]
+    args = [...]``); ``ocsps.deactivation.check_lcscmd_overrides`` lists and checks its keys.
+
     Keys allowed in both tables (types are TOML types; see ``ocsps.connection.OPTIONS``):
 
     =====================  ========  ==================================================================
@@ -56,7 +60,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -78,6 +82,7 @@ APP_NAME: Final = "ocsps"
 CONFIG_FILE_NAME: Final = "config.toml"
 DEFAULT_TABLE: Final = "default"
 PROFILES_TABLE: Final = "profiles"
+LCSCMD_TABLE: Final = "lcscmd"
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
 
@@ -88,6 +93,8 @@ class ConfigFile:
     source: str
     default: Mapping[str, object]
     profiles: Mapping[str, Mapping[str, object]]
+    # [lcscmd]: overrides of the catalog's undocumented LcsCmd facts (see ocsps.deactivation).
+    lcscmd: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def profile_names(self) -> tuple[str, ...]:
@@ -204,7 +211,7 @@ def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> Con
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise UsageError(f"{source}: not valid TOML: nested too deeply") from None
-    valid_top = (DEFAULT_TABLE, PROFILES_TABLE)
+    valid_top = (DEFAULT_TABLE, PROFILES_TABLE, LCSCMD_TABLE)
     for key in data:
         if key not in valid_top:
             hint = ""
@@ -230,7 +237,12 @@ def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> Con
                 "(letters, digits, '.', '_', '-'; at most 64 characters)"
             )
         profiles[name] = _check_table(table, f"{source} [{PROFILES_TABLE}.{name}]", base_dir)
-    return ConfigFile(source=source, default=default, profiles=profiles)
+    lcscmd: dict[str, object] = {}
+    if LCSCMD_TABLE in data:
+        from ocsps.deactivation import check_lcscmd_overrides
+
+        lcscmd = check_lcscmd_overrides(data[LCSCMD_TABLE], f"{source} [{LCSCMD_TABLE}]")
+    return ConfigFile(source=source, default=default, profiles=profiles, lcscmd=lcscmd)
 
 
 def config_path(env: Mapping[str, str]) -> Path:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from ocsps.errors import OcspsError, UsageError
+from ocsps.catalog import Service
+from ocsps.errors import OcspsError, OutcomeUnknown, UsageError
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 from ocsps.server import Server
 
@@ -60,6 +61,8 @@ class DrainReport:
     then: Then | None = None
     note: str = ""
     error: str = ""
+    decisions: list[str] = field(default_factory=list)
+    """What was decided after a lost reply (re-read state, sent again or not), in order."""
 
     @property
     def ok(self) -> bool:
@@ -89,10 +92,63 @@ class DrainReport:
             "events": [e.to_json() for e in self.events],
             "note": self.note,
             "error": self.error,
+            "decisions": list(self.decisions),
         }
 
 
 UpdateCallback = Callable[[DrainReport], None]
+DecisionCallback = Callable[[str], None]
+
+MIN_POLL_READ = 5.0
+"""Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
+
+STOPPING = frozenset({ServiceState.STOPPED, ServiceState.STOP_PENDING})
+STARTING = frozenset({ServiceState.RUNNING, ServiceState.START_PENDING})
+DRAINING = frozenset(
+    {ServiceState.PAUSE_PENDING, ServiceState.PAUSED, ServiceState.STOP_PENDING, ServiceState.STOPPED}
+)
+"""Statuses that show a graceful stop was accepted: the service drains (Paused) or has stopped."""
+
+
+def apply_change(
+    server: Server,
+    service: Service | str,
+    send: Callable[[], ServiceStatus],
+    took_effect: frozenset[ServiceState] | None,
+    *,
+    what: str,
+    on_decision: DecisionCallback | None = None,
+) -> tuple[ServiceStatus, str]:
+    """Send a state-changing call; if its outcome is unknown, re-read the service and decide.
+
+    A connection lost after the call may have reached the server (``OutcomeUnknown``) is never answered
+    with a blind repeat. The service's status is read again (a read, retried inside its deadline): a status
+    in ``took_effect`` means the change happened and it is not sent again; any other status means it did
+    not happen, and it is sent once more, knowingly. With ``took_effect`` None the status cannot tell (a
+    restart ends Running either way), so the outcome stays unknown and ``OutcomeUnknown`` is raised with
+    the status read. Returns the status and a note for the operator ("" when nothing unusual happened);
+    ``on_decision`` hears the note before anything is sent again (the CLI writes it to the audit log).
+    """
+    try:
+        return send(), ""
+    except OutcomeUnknown as exc:
+        lost = exc
+    current = server.status(service)
+    state = current.status.value
+    if took_effect is None:
+        note = f"{what}: the reply was lost and a re-read shows {state}, which cannot tell; not sent again"
+        if on_decision is not None:
+            on_decision(note)
+        raise OutcomeUnknown(f"{lost.args[0]}; re-read shows {state}; not sent again", host=lost.host)
+    if current.status in took_effect:
+        note = f"{what}: the reply was lost; a re-read shows {state}, so it ran; not sent again"
+        if on_decision is not None:
+            on_decision(note)
+        return current, note
+    note = f"{what}: the connection was lost before it took effect (re-read shows {state}); sent once more"
+    if on_decision is not None:
+        on_decision(note)
+    return send(), note
 
 
 def parse_duration(text: str) -> float:
@@ -125,11 +181,24 @@ def drain(
     on_update: UpdateCallback | None = None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_decision: DecisionCallback | None = None,
 ) -> DrainReport:
-    """Drain ``service`` on ``server`` and report; never raises for the drain's own outcome."""
+    """Drain ``service`` on ``server`` and report; never raises for the drain's own outcome.
+
+    A drain request or forced stop whose reply is lost is settled by ``apply_change`` (re-read, then
+    decide); the decisions are in ``report.decisions`` and go to ``on_decision`` as they are made. Status
+    polls get the time left before the deadline (at least ``MIN_POLL_READ``) for their retries, so a
+    server that stops answering fails the drain, with the last status read, instead of holding the
+    operator for the session's whole timeout.
+    """
     svc = server.resolve(service)
     report = DrainReport(server.host, svc.name or svc.key)
     cancel = cancel or threading.Event()
+
+    def decided(note: str) -> None:
+        report.decisions.append(note)
+        if on_decision is not None:
+            on_decision(note)
 
     def update(status: ServiceStatus | None = None, phase: Phase | None = None) -> None:
         if status is not None:
@@ -147,7 +216,15 @@ def drain(
             update(phase=Phase.STOPPED)
             return _finish(report)
         started = clock()
-        update(server.begin_drain(svc, leave_running=leave_running), Phase.DRAINING)
+        requested, _ = apply_change(
+            server,
+            svc,
+            lambda: server.begin_drain(svc, leave_running=leave_running),
+            DRAINING,
+            what="drain request",
+            on_decision=decided,
+        )
+        update(requested, Phase.DRAINING)
         if not wait:
             report.note = "drain requested; not waiting (--no-wait)"
             return _finish(report)
@@ -157,14 +234,15 @@ def drain(
                 update(phase=Phase.STOPPED)
                 break
             if verdict == "deadline":
-                _at_deadline(server, svc.name or svc.key, report, then, update)
+                _at_deadline(server, svc.name or svc.key, report, then, update, decided)
                 break
             if cancel.wait(min(poll, max(0.0, timeout - (clock() - started)))):
                 report.note = "interrupted: polling stopped, the service keeps draining on the server"
                 update(phase=Phase.INTERRUPTED)
                 return _finish(report)
             report.polls += 1
-            update(server.status(svc))
+            budget = max(timeout - (clock() - started), MIN_POLL_READ)
+            update(server.status(svc, timeout=budget))
         if report.phase is Phase.STOPPED and svc.drain_events:
             report.events = _confirm_events(server, svc.drain_events, report.started)
             missing = sorted(set(svc.drain_events) - {e.id for e in report.events})
@@ -177,12 +255,24 @@ def drain(
 
 
 def _at_deadline(
-    server: Server, name: str, report: DrainReport, then: Then, update: Callable[..., None]
+    server: Server,
+    name: str,
+    report: DrainReport,
+    then: Then,
+    update: Callable[..., None],
+    decided: DecisionCallback,
 ) -> None:
     report.then = then
     state = report.last.status.value if report.last else "unknown"
     if then is Then.FORCE_STOP:
-        stopped = server.stop(name, force=True)
+        stopped, _ = apply_change(
+            server,
+            name,
+            lambda: server.stop(name, force=True),
+            STOPPING,
+            what="forced stop",
+            on_decision=decided,
+        )
         update(stopped, Phase.FORCED if stopped.is_stopped else Phase.FAILED)
         report.note = f"deadline reached while {state}; forced stop -> {stopped.status.value}"
     elif then is Then.LEAVE:

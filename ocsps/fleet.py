@@ -68,6 +68,9 @@ def _record(outcome: HostOutcome[T], work: Work[T], judge: Judge[T], cancel: thr
             outcome.exit_code = 1
     except OcspsError as exc:
         outcome.state, outcome.error, outcome.exit_code = "failed", exc.message, exc.exit_code
+    except Exception as exc:  # a bug must still leave this host reported, never silently pending
+        outcome.state, outcome.exit_code = "failed", 1
+        outcome.error = f"internal error: {exc.__class__.__name__}: {exc}"
 
 
 def run_parallel(

@@ -1,11 +1,13 @@
 """Plan files: what a change board approved, sealed with a sha256 so an edited plan is refused.
 
-A plan is JSON: ``{"ocsps_plan": kind, "plan": {...}, "sha256": ...}`` where the hash covers the
-canonical JSON of ``plan``. Commands that run plans load them through ``load_plan``.
+A plan is JSON: ``{"ocsps_plan": kind, "generated_by": ..., "plan": {...}, "sha256": ...}`` where the
+hash covers the canonical JSON of everything but itself, and the file must be byte for byte what
+``save_plan`` wrote. Commands that run plans load them through ``load_plan``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,29 +20,46 @@ from ocsps.changeboard import Step
 from ocsps.errors import UsageError
 from ocsps.script import render_action
 
+_SEALED = ("ocsps_plan", "generated_by", "plan")
+_FIELDS = frozenset({*_SEALED, "sha256"})
 
-def _digest(plan: Mapping[str, Any]) -> str:
-    canonical = json.dumps(plan, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+def _digest(doc: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the sealed fields (kind, generator and plan)."""
+    sealed = {name: doc.get(name) for name in _SEALED}
+    canonical = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def seal(kind: str, plan: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "ocsps_plan": kind,
-        "generated_by": f"ocsps {__version__}",
-        "plan": dict(plan),
-        "sha256": _digest(plan),
-    }
+    doc: dict[str, Any] = {"ocsps_plan": kind, "generated_by": f"ocsps {__version__}", "plan": dict(plan)}
+    doc["sha256"] = _digest(doc)
+    return doc
+
+
+def _file_text(doc: Mapping[str, Any]) -> str:
+    """A plan file's exact text: ``save_plan`` writes it, ``parse_plan`` expects it byte for byte."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def save_plan(path: Path, kind: str, plan: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(seal(kind, plan), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(_file_text(seal(kind, plan)), encoding="utf-8")
+        tmp.replace(path)
+    except (OSError, ValueError) as exc:
+        with contextlib.suppress(OSError, ValueError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write plan {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def parse_plan(text: str, kind: str, *, source: str, reapprove: bool = False) -> dict[str, Any]:
-    """Validate a sealed plan; an edited plan is refused unless ``reapprove`` is given."""
+    """Validate a sealed plan; an edited plan is refused unless ``reapprove`` is given.
+
+    The hash covers the kind, the generator and the plan; the file must also be byte for byte what
+    ``save_plan`` wrote, so that an edit the hash does not see (white space, an added field) is refused as
+    well: what runs is exactly what was approved, down to the byte.
+    """
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -50,10 +69,15 @@ def parse_plan(text: str, kind: str, *, source: str, reapprove: bool = False) ->
     if doc.get("ocsps_plan") != kind:
         raise UsageError(f"{source}: this is a {doc.get('ocsps_plan')!r} plan, expected {kind!r}")
     plan: dict[str, Any] = doc["plan"]
-    if _digest(plan) != doc.get("sha256") and not reapprove:
+    if _digest(doc) != doc.get("sha256") and not reapprove:
         raise UsageError(
             f"{source}: the plan was changed after it was written (sha256 mismatch); "
             "review it and pass --reapprove to accept the edit"
+        )
+    if (set(doc) != _FIELDS or text != _file_text(doc)) and not reapprove:
+        raise UsageError(
+            f"{source}: the plan file was changed after it was written (it is not byte for byte what "
+            "ocsps wrote); review it and pass --reapprove to accept the edit"
         )
     return plan
 

@@ -1,16 +1,22 @@
 """Typed operations on one server: the library face of ocsps.
 
 ``Server`` turns catalog actions into calls on a ``ServerSession`` and parses what comes back, so an
-automation script says ``server.services()`` and gets ``ServiceStatus`` objects, never text.
+automation script says ``server.services()`` and gets ``ServiceStatus`` objects, never text. ``connect``
+is the short way to build one from keyword settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from ocsps.catalog import Catalog, Product, Service, load_catalog
-from ocsps.errors import OperationFailed
+from ocsps.connection import ConnectionSettings, Secret, show
+from ocsps.errors import OperationFailed, UsageError
 from ocsps.results import (
     EventRecord,
     LcsCmdOutcome,
@@ -24,11 +30,18 @@ from ocsps.results import (
     parse_wmi_setting,
 )
 from ocsps.script import RenderedScript, render_action
-from ocsps.session import RunResult, ServerSession
+from ocsps.session import AuditCallback, ProgressCallback, RunResult, ServerSession
+
+if TYPE_CHECKING:
+    from ocsps.drain import DrainReport, Then
 
 
 class Server:
-    """Operations on one server over an open (or lazily opened) session."""
+    """Operations on one server over an open (or lazily opened) session.
+
+    Use it as a context manager: entering opens the session (one runspace pool, product module imported
+    once), leaving closes it. Every method raises only ``ocsps.errors`` types.
+    """
 
     def __init__(self, session: ServerSession, catalog: Catalog | None = None) -> None:
         self.session = session
@@ -47,6 +60,15 @@ class Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    def open(self) -> Server:
+        """Open the session now (the first call would otherwise), to fail fast on a bad connection."""
+        self.session.open()
+        return self
+
+    def close(self) -> None:
+        """Release the session on the server; never raises."""
         self.session.close()
 
     # ------------------------------------------------------------------ helpers
@@ -132,6 +154,55 @@ class Server:
                 values[switch] = True
         return self._one(self._run(self.render("drain", svc, **values), timeout), svc)
 
+    def drain(
+        self,
+        service: str,
+        *,
+        timeout: float,
+        poll: float,
+        then: Then | str = "fail",
+        leave_running: Iterable[str] = (),
+        wait: bool = True,
+        on_update: Callable[[DrainReport], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_decision: Callable[[str], None] | None = None,
+    ) -> DrainReport:
+        """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.drain.drain`.
+
+        ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often its status
+        is read. At the deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
+        ``"leave"`` (let it stop on its own). The drain's own outcome is in the returned
+        ``DrainReport`` (``report.ok``, ``report.phase``); only bad arguments raise.
+
+        Example::
+
+            report = server.drain("RTCMEDSRV", timeout=15 * 60, poll=30, then="leave")
+            if not report.ok:
+                print(report.note or report.error)
+        """
+        from ocsps.drain import Then, drain
+
+        for name, value in (("timeout", timeout), ("poll", poll)):
+            if not _positive(value):
+                raise UsageError(f"drain {name} must be a positive number of seconds, not {show(value)}")
+        try:
+            policy = Then(then)
+        except ValueError:
+            choices = ", ".join(t.value for t in Then)
+            raise UsageError(f"then must be one of {choices}, not {show(then)}", host=self.host) from None
+        return drain(
+            self,
+            service,
+            timeout=timeout,
+            poll=poll,
+            then=policy,
+            leave_running=tuple(leave_running),
+            wait=wait,
+            on_update=on_update,
+            cancel=cancel,
+            on_decision=on_decision,
+        )
+
     def stop(
         self, service: str | Service, *, force: bool = False, timeout: float | None = None
     ) -> ServiceStatus:
@@ -158,3 +229,85 @@ class Server:
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+_SETTINGS: frozenset[str] = frozenset(
+    {f.name for f in dataclasses.fields(ConnectionSettings)} - {"host", "password", "product"}
+) | {"verify", "ca_bundle"}
+
+
+def connect(
+    host: str,
+    *,
+    product: str | Product,
+    auth: str = "negotiate",
+    username: str | None = None,
+    password: str | Secret | None = None,
+    timeout: float = 120.0,
+    on_progress: ProgressCallback | None = None,
+    audit: AuditCallback | None = None,
+    catalog: Catalog | None = None,
+    **settings: Any,
+) -> Server:
+    """A ``Server`` for ``host``, to use as a context manager: the short way in for automation scripts.
+
+    ``product`` is a product id (``ocs2007r2``, ``lync2010``, ``lync2013``, ``sfb2015``, ``sfb2019``...).
+    ``settings`` are the other connection settings (``port``, ``ssl``, ``verify``, ``ca_bundle``,
+    ``encryption``, ``connect_address``, ``read_timeout``, ...; see ``ocsps.connection.OPTIONS``).
+    ``timeout`` is the default deadline of each call, in seconds; ``on_progress`` receives the remote
+    progress records as ``ocsps.session.Progress``. Settings are validated before anything is sent (a
+    ``UsageError`` otherwise); nothing connects until the ``with`` block starts.
+
+    Example::
+
+        import os
+        import ocsps
+
+        with ocsps.connect(
+            "med01.contoso.com",
+            product="sfb2015",
+            auth="ntlm",
+            username="CONTOSO\\lyncadmin",
+            password=os.environ["OCSPS_PASSWORD"],
+        ) as server:
+            for service in server.services():
+                print(service.name, service.status.value)
+            report = server.drain("RTCMEDSRV", timeout=900, poll=15)
+            print(report.phase.value, report.note)
+
+    Failures raise ``ocsps.OcspsError`` subclasses with a one-line message naming the host:
+    ``ConnectError`` (DNS, refused, TLS, quota, dropped), ``AuthenticationError``, ``TimeoutExceeded``,
+    ``RemoteError`` (PowerShell error records), ``OutcomeUnknown`` (a change hit by a lost connection).
+    """
+    if not _positive(timeout):
+        raise UsageError(f"timeout must be a positive number of seconds, not {show(timeout)}", host=host)
+    unknown = sorted(set(settings) - _SETTINGS)
+    if unknown:
+        raise UsageError(
+            f"unknown connection setting {show(unknown[0])}; valid: {', '.join(sorted(_SETTINGS))}",
+            host=host,
+        )
+    values = dict(settings)
+    verify = values.pop("verify", None)
+    bundle = values.pop("ca_bundle", None)
+    if bundle is not None and (verify is False or "cert_validation" in values):
+        raise UsageError("ca_bundle contradicts verify=False / cert_validation", host=host)
+    if bundle is not None:
+        values["cert_validation"] = bundle
+    elif verify is not None:
+        values["cert_validation"] = verify
+    cat = catalog or load_catalog()
+    prod = cat.product(product) if isinstance(product, str) else product
+    secret = Secret(password) if isinstance(password, str) else password
+    conn = ConnectionSettings(
+        host=host, auth=auth, username=username, password=secret, product=prod.id, **values
+    )
+    conn.check_local_files()
+    session = ServerSession(conn, prod, default_timeout=timeout, on_progress=on_progress, audit=audit)
+    return Server(session, cat)

@@ -9,15 +9,21 @@ Faults are translated into ``ocsps.errors``: a one-line message naming the host,
 requests or pypsrp. Read-only calls are retried with backoff inside their deadline, on a fresh
 authenticated session (an NTLM-sealed session cannot continue on a new TCP connection). State-changing
 calls are never repeated: a lost connection raises ``OutcomeUnknown`` and the caller re-reads state.
+Closing is bounded (``CLOSE_TIMEOUT`` per request) and never raises, because it runs on error paths, often
+against the very server that just failed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
+import ssl
 import time
-from collections.abc import Callable, Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ocsps.catalog import Product
 from ocsps.connection import ConnectionSettings
@@ -32,7 +38,38 @@ from ocsps.errors import (
 )
 from ocsps.script import RenderedScript, render_module_import
 
+if TYPE_CHECKING:
+    from ocsps.server import Server
+
 log = logging.getLogger("ocsps.remote")
+
+CLOSE_TIMEOUT: Final = 5.0
+"""Seconds any one request of a session's teardown may take: closing a session to a server that stopped
+answering must not hold the operator (or the next host of a rolling restart) for a full read timeout."""
+
+FAULT_ACCESS_DENIED: Final = 5
+"""WSManFault code ERROR_ACCESS_DENIED: authenticated, but not allowed to open a PowerShell shell."""
+FAULT_SHELL_NOT_FOUND: Final = 2150858843
+"""0x8033805B: the shell is gone (WinRM restarted, or the shell idled out); a new pool fixes it."""
+FAULT_INTERNAL_ERROR: Final = 2147500037
+"""0x80004005 E_FAIL: WinRM's HTTP 500 for an internal error; nothing ran, so a fresh session may pass."""
+QUOTA_FAULTS: Final = frozenset(
+    {
+        2150859173,  # 0x803381A5 ERROR_WSMAN_QUOTA_MAX_SHELLS
+        2150859174,  # 0x803381A6 ERROR_WSMAN_QUOTA_MAX_OPERATIONS
+        2150859175,  # 0x803381A7 ERROR_WSMAN_QUOTA_USER
+        2150859176,  # 0x803381A8 ERROR_WSMAN_QUOTA_SYSTEM
+        2150859179,  # 0x803381AB ERROR_WSMAN_QUOTA_MAX_SHELLUSERS
+        2150859236,  # 0x803381E4 ERROR_WSMAN_QUOTA_MAX_SHELLS_PPQ
+        2150859237,  # 0x803381E5 ERROR_WSMAN_QUOTA_MAX_USERS_PPQ
+        2150859238,  # 0x803381E6 ERROR_WSMAN_QUOTA_MAX_PLUGINSHELLS_PPQ
+        2150859239,  # 0x803381E7 ERROR_WSMAN_QUOTA_MAX_PLUGINOPERATIONS_PPQ
+        2150859240,  # 0x803381E8 ERROR_WSMAN_QUOTA_MAX_OPERATIONS_USER_PPQ
+        2150859241,  # 0x803381E9 ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ
+        2150859242,  # 0x803381EA ERROR_WSMAN_QUOTA_MIN_REQUIREMENT_NOT_AVAILABLE_PPQ
+    }
+)
+"""WinRM quota faults (wsmerror.h). Retrying at once only meets the same quota, so they are not retried."""
 
 # System.Management.Automation.ErrorCategory, by value.
 ERROR_CATEGORIES = (
@@ -46,6 +83,8 @@ ERROR_CATEGORIES = (
 
 @dataclass(frozen=True)
 class Progress:
+    """One remote progress record (``Write-Progress``), for a progress bar; ``percent`` is -1 when unknown."""
+
     host: str
     activity: str
     status: str
@@ -54,6 +93,13 @@ class Progress:
 
 @dataclass(frozen=True)
 class RunResult:
+    """What one call returned: output objects, error records (non-terminating ones included), warnings.
+
+    Error records do not raise by themselves, because a caller may want the output next to them;
+    ``raise_for_errors()`` turns them into a ``RemoteError``. ``attempts`` counts retries on a fresh
+    session; ``body_sha256`` ties the call to the script a change board approved.
+    """
+
     host: str
     action: str
     output: tuple[Any, ...]
@@ -110,56 +156,202 @@ def error_record(record: Any) -> ErrorRecord:
     )
 
 
+def _one_line(text: object, limit: int = 200) -> str:
+    """Server-supplied text made safe for a one-line message: no line breaks or controls, bounded length."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps.
+
+    requests nests urllib3 errors that nest the socket or ssl error that tells what really happened (a
+    certificate that does not verify, a name that does not resolve, a refused port), in ``__cause__``,
+    ``reason`` or ``args`` depending on the layer; matching types there is sturdier than matching text.
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            *current.args,
+        ):
+            if isinstance(nested, BaseException):
+                pending.append(nested)
+
+
 def classify_fault(exc: BaseException, host: str) -> OcspsError:
-    """Map transport and protocol exceptions to one-line, typed errors."""
+    """Map transport and protocol exceptions to one-line, typed errors naming ``host``."""
+    return _classify(exc, host)[0]
+
+
+def _classify(exc: BaseException, host: str) -> tuple[OcspsError, bool]:
+    """The typed error for ``exc``, and whether a fresh session might get past it (for the retry policy)."""
     import requests
     from pypsrp.exceptions import AuthenticationError as PsrpAuthError
-    from pypsrp.exceptions import WinRMTransportError, WSManFaultError
+    from pypsrp.exceptions import (
+        InvalidPipelineStateError,
+        InvalidRunspacePoolStateError,
+        WinRMError,
+        WinRMTransportError,
+        WSManFaultError,
+    )
 
     if isinstance(exc, OcspsError):
-        return exc
+        return exc, False
     if isinstance(exc, PsrpAuthError):
-        return AuthenticationError(
-            "authentication failed: check the username, password and auth method", host=host
+        return (
+            AuthenticationError(
+                "the server refused the credentials (HTTP 401)",
+                host=host,
+                hint="check the username, the password and the auth method",
+            ),
+            False,
         )
-    if isinstance(exc, WinRMTransportError):
-        if exc.code == 401:
-            return AuthenticationError("the server refused the credentials (HTTP 401)", host=host)
-        return ConnectError(f"WinRM answered HTTP {exc.code}", host=host)
     if isinstance(exc, WSManFaultError):
-        reason = " ".join(str(exc.reason or exc.message or "").split())[:200]
-        if exc.code in (2150858843, 2150859173, 2150859174):
-            return ConnectError(
-                f"WinRM quota reached: {reason}", host=host, hint="close other sessions or raise the quota"
-            )
-        return ConnectError(f"WS-Management fault {exc.code}: {reason}", host=host)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return ConnectError(
-            "TLS failed: the server certificate could not be verified",
-            host=host,
-            hint="give the issuing CA with --ca-bundle (turning validation off is possible but unsafe)",
+        http = exc.__context__
+        if exc.code is None and not exc.reason and isinstance(http, WinRMTransportError):
+            return _http_status(int(http.code), host)  # an XML (XHTML) body that is not a SOAP fault
+        return _wsman_fault(exc.code, exc.reason, host)
+    if isinstance(exc, WinRMTransportError):
+        return _http_status(int(exc.code), host)
+    if isinstance(exc, InvalidRunspacePoolStateError | InvalidPipelineStateError):
+        return ConnectError("the remote session ended unexpectedly", host=host), True
+
+    chain = list(_chain(exc))
+    unverified = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if unverified is not None:
+        why = _one_line(unverified.verify_message or unverified.reason or "", 120)
+        return (
+            ConnectError(
+                f"TLS failed: the server certificate could not be verified ({why})",
+                host=host,
+                hint="give the issuing CA with --ca-bundle (turning validation off is possible but unsafe)",
+            ),
+            False,
+        )
+    if any(isinstance(e, ssl.SSLEOFError | ssl.SSLZeroReturnError) for e in chain):
+        return ConnectError("the connection dropped (TLS closed mid-request)", host=host), True
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None or any(isinstance(e, requests.exceptions.SSLError) for e in chain):
+        openssl_reason = getattr(tls, "reason", None)
+        reason = f" ({_one_line(openssl_reason, 60)})" if openssl_reason else ""
+        return (
+            ConnectError(
+                f"TLS handshake failed{reason}",
+                host=host,
+                hint="check ssl and port (WinRM listens for https on 5986, http on 5985); a Windows Server "
+                "2008 host may need TLS 1.2 enabled",
+            ),
+            False,
+        )
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return ConnectError("the proxy refused or failed the connection", host=host), False
+    if any(_unresolved(e) for e in chain):
+        return ConnectError("the host name does not resolve (DNS)", host=host), False
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return (
+            ConnectError(
+                "connection refused",
+                host=host,
+                hint="is WinRM listening on that port? (winrm quickconfig; 5986 https, 5985 http)",
+            ),
+            False,
         )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ConnectError("connection timed out", host=host)
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return ConnectError("the proxy refused or failed the connection", host=host)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = str(exc)
-        if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
-            return ConnectError("the host name does not resolve", host=host)
-        if "refused" in text.lower():
-            return ConnectError("connection refused (is WinRM listening on that port?)", host=host)
-        return ConnectError("the connection dropped", host=host)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return ConnectError("the server did not answer in time (read timeout)", host=host)
+        return ConnectError("connection timed out (no answer from the host or a firewall)", host=host), False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return ConnectError("the server did not answer in time (read timeout)", host=host), True
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        return ConnectError("the connection dropped", host=host), True
+    if isinstance(exc, ConnectionError):
+        return ConnectError("the connection dropped", host=host), True
     if isinstance(exc, requests.exceptions.RequestException):
-        return ConnectError(f"HTTP request failed ({exc.__class__.__name__})", host=host)
+        return ConnectError(f"HTTP request failed ({exc.__class__.__name__})", host=host), False
+    if isinstance(exc, ET.ParseError):
+        return ConnectError("the server answered with something that is not XML", host=host), False
+    if isinstance(exc, WinRMError):
+        detail = _one_line(exc, 120)
+        return ConnectError(f"the server's answer could not be understood ({detail})", host=host), False
+    log.debug("%s: unclassified failure", host, exc_info=exc)
     name = exc.__class__.__name__
-    return ConnectError(f"the server's answer could not be understood ({name})", host=host)
+    return ConnectError(f"the server's answer could not be understood ({name})", host=host), False
 
 
-def _transient(exc: OcspsError) -> bool:
-    return isinstance(exc, ConnectError) and not isinstance(exc, AuthenticationError)
+def _unresolved(exc: BaseException) -> bool:
+    if isinstance(exc, socket.gaierror) or exc.__class__.__name__ == "NameResolutionError":
+        return True
+    text = str(exc)
+    return any(
+        s in text for s in ("Name or service not known", "getaddrinfo failed", "nodename nor servname")
+    )
+
+
+def _wsman_fault(code: object, reason: object, host: str) -> tuple[OcspsError, bool]:
+    why = _one_line(reason or "", 160)
+    if code == FAULT_ACCESS_DENIED:
+        return (
+            AuthenticationError(
+                "access denied: the account may not open a PowerShell Remoting session here",
+                host=host,
+                hint="it needs to be a local Administrator or in Remote Management Users",
+            ),
+            False,
+        )
+    if code in QUOTA_FAULTS:
+        return (
+            ConnectError(
+                f"WinRM quota reached (fault {code}): {why}",
+                host=host,
+                hint="close other sessions to this server, or raise its WinRM quotas (MaxShellsPerUser, "
+                "MaxConcurrentOperationsPerUser)",
+            ),
+            False,
+        )
+    if code == FAULT_SHELL_NOT_FOUND:
+        return ConnectError(
+            "the remote shell is gone (WinRM restarted or the shell timed out)", host=host
+        ), True
+    if code == FAULT_INTERNAL_ERROR:
+        return ConnectError(f"WinRM internal error (HTTP 500, fault {code}): {why}", host=host), True
+    return ConnectError(f"WS-Management fault {code}: {why}", host=host), False
+
+
+def _http_status(code: int, host: str) -> tuple[OcspsError, bool]:
+    """An HTTP error whose body is not a WS-Management fault (a proxy, a load balancer, a broken listener)."""
+    if code == 401:
+        return AuthenticationError("the server refused the credentials (HTTP 401)", host=host), False
+    if code in (502, 503, 504):
+        return ConnectError(f"WinRM answered HTTP {code} (unavailable or restarting)", host=host), True
+    if code == 404:
+        return (
+            ConnectError(
+                "no WinRM listener at that URL (HTTP 404)", host=host, hint="check the port and path"
+            ),
+            False,
+        )
+    return ConnectError(f"WinRM answered HTTP {code} without a WS-Management fault", host=host), False
+
+
+class _Fault(Exception):
+    """A classified failure inside the session, carried to the retry policy in ``ServerSession._run``.
+
+    ``sent`` says whether the action itself may have reached the server; only then is a state-changing
+    call's outcome unknown.
+    """
+
+    def __init__(self, error: OcspsError, *, transient: bool, sent: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.transient = transient
+        self.sent = sent
 
 
 class ServerSession:
@@ -184,6 +376,7 @@ class ServerSession:
         self.stats = SessionStats()
         self._wsman: Any = None
         self._pool: Any = None
+        self._broken = False
 
     @property
     def host(self) -> str:
@@ -202,23 +395,50 @@ class ServerSession:
         return self._pool is not None
 
     def open(self) -> None:
-        if self._pool is not None:
+        """Open the runspace pool and import the product module, unless already open.
+
+        Raises only ``ocsps.errors`` types. Opening sends no action, so a transient fault (HTTP 503 while
+        WinRM restarts, a dropped connection) is retried with backoff within ``default_timeout``.
+        """
+        deadline = time.monotonic() + self.default_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._open()
+                return
+            except _Fault as fault:
+                self._back_off(fault, attempt, deadline, "opening the session")
+
+    def _open(self) -> None:
+        if self._pool is not None and not self._broken:
             return
+        if self._broken:
+            self.close()
         from pypsrp.powershell import RunspacePool
-        from pypsrp.wsman import WSMan
 
         try:
-            wsman = WSMan(**self.settings.wsman_kwargs())
+            wsman = _wsman_class()(**self.settings.wsman_kwargs())
             pool = RunspacePool(wsman, configuration_name=self._configuration_uri())
+        except Exception as exc:  # pypsrp refusing its arguments: nothing was sent
+            error, _ = _classify(exc, self.host)
+            raise _Fault(error, transient=False, sent=False) from None
+        self._wsman, self._pool = wsman, pool
+        try:
             pool.open()
         except Exception as exc:  # every transport/protocol failure becomes a typed error
-            raise classify_fault(exc, self.host) from None
-        self._wsman, self._pool = wsman, pool
+            self._broken = True  # the shell may exist on the server although the pool never opened
+            self.close()
+            error, transient = _classify(exc, self.host)
+            raise _Fault(error, transient=transient, sent=False) from None
         self.stats.pools_opened += 1
         try:
             self._invoke(
                 render_module_import(self.product), {}, self.default_timeout, "module-import"
             ).raise_for_errors()
+        except _Fault as fault:
+            self.close()
+            raise _Fault(fault.error, transient=fault.transient, sent=False) from None
         except Exception:
             self.close()
             raise
@@ -228,22 +448,63 @@ class ServerSession:
         return name if name.startswith("http") else f"http://schemas.microsoft.com/powershell/{name}"
 
     def close(self) -> None:
-        pool, wsman = self._pool, self._wsman
+        """Delete the pool's shell on the server and drop the connection; never raises.
+
+        Every request made here is bounded by ``CLOSE_TIMEOUT``. After a broken connection the shell is
+        deleted over a new authenticated connection: an NTLM-sealed context dies with its TCP connection,
+        and a shell left behind counts against the user's WinRM shell quota until it idles out.
+        """
+        pool, wsman, broken = self._pool, self._wsman, self._broken
         self._pool = self._wsman = None
-        if pool is not None:
-            try:
-                pool.close()
-            except Exception as exc:  # closing a broken session must not hide the real error
-                log.debug("%s: closing the runspace pool failed: %s", self.host, exc.__class__.__name__)
-        if wsman is not None:
-            try:
-                wsman.close()
-            except Exception as exc:
-                log.debug("%s: closing the transport failed: %s", self.host, exc.__class__.__name__)
+        self._broken = False
+        try:
+            if pool is not None and broken:
+                self._delete_shell_afresh(pool)
+            elif pool is not None:
+                _shorten_timeouts(wsman)
+                self._close_pool(pool)
+        except Exception as exc:  # whatever state pypsrp was left in, closing goes on
+            log.debug("%s: releasing the session failed: %s", self.host, exc.__class__.__name__)
+        finally:
+            if wsman is not None:
+                self._close_transport(wsman)
+
+    def _close_pool(self, pool: Any) -> None:
+        try:
+            pool.close()
+            pool.shell.close()  # a pool the server declared broken still has a shell to delete
+        except Exception as exc:  # closing a broken session must not hide the real error
+            log.debug("%s: closing the runspace pool failed: %s", self.host, exc.__class__.__name__)
+
+    def _delete_shell_afresh(self, pool: Any) -> None:
+        if not getattr(pool.shell, "opened", False):
+            return
+        try:
+            fresh = _wsman_class()(**self.settings.wsman_kwargs())
+        except Exception as exc:
+            log.debug("%s: no transport to delete the shell: %s", self.host, exc.__class__.__name__)
+            return
+        _shorten_timeouts(fresh)
+        pool.shell.wsman = fresh
+        try:
+            self._close_pool(pool)
+        finally:
+            self._close_transport(fresh)
+
+    def _close_transport(self, wsman: Any) -> None:
+        try:
+            wsman.close()
+        except Exception as exc:
+            log.debug("%s: closing the transport failed: %s", self.host, exc.__class__.__name__)
 
     # ------------------------------------------------------------------ running
     def run(self, rendered: RenderedScript, *, timeout: float | None = None) -> RunResult:
         """Run a rendered action; values are bound as parameters, never pasted into the script.
+
+        ``timeout`` (default ``default_timeout``) is the overall deadline of the call, retries included.
+        A read that meets a transient fault (dropped connection, HTTP 503, shell gone) is retried with
+        backoff on a fresh session inside that deadline; a state-changing action is never sent twice, and
+        a fault after it may have reached the server raises ``OutcomeUnknown``.
 
         State-changing actions are reported to ``audit`` with their outcome, whatever it is.
         """
@@ -273,11 +534,13 @@ class ServerSession:
         while True:
             attempt += 1
             try:
-                self.open()
+                self._open()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutExceeded(f"{rendered.action}: no time left to run", host=self.host)
-                result = self._invoke(rendered.script, rendered.bound_parameters, remaining, rendered.action)
+                result = self._invoke(
+                    rendered.script, rendered.bound_parameters, remaining, rendered.action, allowed=budget
+                )
                 return RunResult(
                     host=result.host,
                     action=result.action,
@@ -288,25 +551,40 @@ class ServerSession:
                     attempts=attempt,
                     body_sha256=rendered.body_sha256,
                 )
-            except OcspsError as exc:
-                if not _transient(exc):
-                    raise
+            except _Fault as fault:
                 self.close()  # a fresh authenticated session next time
-                if rendered.changes_state:
+                if rendered.changes_state and fault.sent:
                     raise OutcomeUnknown(
-                        f"{rendered.action}: {exc.args[0]}; it may or may not have run",
+                        f"{rendered.action}: {fault.error.args[0]}; it may or may not have run",
                         host=self.host,
                         hint="re-read the service state before trying again",
                     ) from None
-                pause = self.retry_backoff * (2 ** (attempt - 1))
-                if time.monotonic() + pause >= deadline:
-                    raise
-                self.stats.retries += 1
-                log.info("%s: %s; retrying %s in %.2fs", self.host, exc.args[0], rendered.action, pause)
-                time.sleep(pause)
+                self._back_off(fault, attempt, deadline, rendered.action)
 
-    def _invoke(self, script: str, parameters: Mapping[str, object], budget: float, action: str) -> RunResult:
+    def _back_off(self, fault: _Fault, attempt: int, deadline: float, what: str) -> None:
+        """Wait before another attempt, or raise the fault's error when it is not worth one."""
+        if not fault.transient:
+            raise fault.error from None
+        pause = self.retry_backoff * (2 ** (attempt - 1))
+        if time.monotonic() + pause >= deadline:
+            raise fault.error from None
+        self.stats.retries += 1
+        log.info("%s: %s; retrying %s in %.2fs", self.host, fault.error.args[0], what, pause)
+        time.sleep(pause)
+
+    def _invoke(
+        self,
+        script: str,
+        parameters: Mapping[str, object],
+        budget: float,
+        action: str,
+        *,
+        allowed: float | None = None,
+    ) -> RunResult:
+        """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told."""
         from pypsrp.complex_objects import PSInvocationState
+        from pypsrp.exceptions import AuthenticationError as PsrpAuthError
+        from pypsrp.exceptions import WSManFaultError
         from pypsrp.powershell import PowerShell
 
         started = time.monotonic()
@@ -316,14 +594,20 @@ class ServerSession:
         for name, value in parameters.items():
             ps.add_parameter(name, value)
         seen_progress = 0
+        refused = False
         try:
-            ps.begin_invoke()
+            try:
+                ps.begin_invoke()
+            except (WSManFaultError, PsrpAuthError):
+                refused = True  # the server answered the Command with a refusal: nothing started
+                raise
             while ps.state == PSInvocationState.RUNNING:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._stop(ps)
+                    limit = budget if allowed is None else allowed
                     raise TimeoutExceeded(
-                        f"{action} did not finish within {budget:.0f}s (stopped)", host=self.host
+                        f"{action} did not finish within {limit:g}s (stopped)", host=self.host
                     )
                 wait = max(1, min(int(self.settings.operation_timeout), int(remaining) or 1))
                 ps.poll_invoke(timeout=wait)
@@ -331,7 +615,9 @@ class ServerSession:
         except OcspsError:
             raise
         except Exception as exc:
-            raise classify_fault(exc, self.host) from None
+            self._broken = True
+            error, transient = _classify(exc, self.host)
+            raise _Fault(error, transient=transient, sent=not refused) from None
         finally:
             self._close_pipeline(ps)
         duration = time.monotonic() - started
@@ -342,40 +628,95 @@ class ServerSession:
             log.warning("%s: %s", self.host, text)
         for record in ps.streams.verbose:
             log.info("%s: %s", self.host, getattr(record, "message", record))
+        for debug in ps.streams.debug:
+            log.debug("%s: %s", self.host, getattr(debug, "message", debug))
         errors = tuple(error_record(e) for e in ps.streams.error)
         if ps.had_errors and not errors:
             errors = (ErrorRecord(f"{action} failed on the server without an error record"),)
         return RunResult(self.host, action, tuple(ps.output), errors, warnings, duration)
 
     def _report_progress(self, ps: Any, seen: int) -> int:
+        """Hand new progress records to ``on_progress``.
+
+        A failing callback (a progress bar) is logged and ignored: the call in flight may be a change, and
+        a display problem must neither abort it nor be mistaken for a fault of the server.
+        """
         records = ps.streams.progress
         if self.on_progress is not None:
             for record in records[seen:]:
-                self.on_progress(
-                    Progress(
-                        self.host,
-                        str(getattr(record, "activity", "") or ""),
-                        str(getattr(record, "description", "") or ""),
-                        int(getattr(record, "percent_complete", -1) or -1),
-                    )
+                percent = getattr(record, "percent_complete", None)
+                progress = Progress(
+                    self.host,
+                    str(getattr(record, "activity", "") or ""),
+                    str(getattr(record, "description", "") or ""),
+                    -1 if percent is None else int(percent),
                 )
+                try:
+                    self.on_progress(progress)
+                except Exception:
+                    log.warning("%s: the progress callback failed", self.host, exc_info=True)
         return len(records)
 
     def _stop(self, ps: Any) -> None:
         try:
             ps.stop()
         except Exception as exc:
+            self._broken = True  # the stop signal never arrived: do not trust this pool again
             log.debug("%s: stopping the pipeline failed: %s", self.host, exc.__class__.__name__)
 
     def _close_pipeline(self, ps: Any) -> None:
         """Release the command on the server; a failure here must not mask the call's own outcome."""
         from pypsrp.complex_objects import PSInvocationState
 
+        if self._broken:
+            return  # the pool goes away with its shell; no request on a connection known to be broken
         if ps.state in (PSInvocationState.COMPLETED, PSInvocationState.FAILED, PSInvocationState.STOPPED):
             try:
                 ps.close()
             except Exception as exc:
+                self._broken = True
                 log.debug("%s: closing the pipeline failed: %s", self.host, exc.__class__.__name__)
+
+
+@functools.cache
+def _wsman_class() -> type[Any]:
+    """pypsrp's ``WSMan``, minus its own retries of a Receive that timed out.
+
+    pypsrp resends such a Receive up to five times, sleeping up to a minute between tries: that outlives
+    any deadline the caller set, and output the server already sent with a lost reply is silently gone.
+    Here the read timeout surfaces at once and ``ServerSession``'s policy decides: a read is run again on
+    a fresh session inside its deadline, a change is reported as ``OutcomeUnknown``.
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    from pypsrp.exceptions import WinRMError
+    from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
+
+    class DeadlineWSMan(WSMan):
+        def receive(
+            self,
+            resource_uri: str,
+            resource: ElementTree.Element,
+            option_set: Any = None,
+            selector_set: Any = None,
+            timeout: int | None = None,
+        ) -> ElementTree.Element:
+            res = self.invoke(WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout)
+            body = res.find("s:Body", namespaces=NAMESPACES)
+            if body is None:
+                raise WinRMError("a Receive reply without a SOAP body")
+            return body
+
+    return DeadlineWSMan
+
+
+def _shorten_timeouts(wsman: Any) -> None:
+    """Bound the connect and read time of teardown requests (pypsrp reads them at each request)."""
+    transport = getattr(wsman, "transport", None)
+    if transport is None:
+        return
+    transport.connection_timeout = min(float(transport.connection_timeout), CLOSE_TIMEOUT)
+    transport.read_timeout = min(float(transport.read_timeout), CLOSE_TIMEOUT)
 
 
 def connect(
@@ -384,18 +725,8 @@ def connect(
     product: str | Product,
     password: str | None = None,
     **settings: Any,
-) -> ServerSession:
-    """Open a session from keyword settings; the short way in for automation scripts.
+) -> Server:
+    """Same as :func:`ocsps.connect` (a ``Server`` to use as a context manager); see there."""
+    from ocsps.server import connect as _connect
 
-    >>> with connect("med01.contoso.com", product="lync2013", auth="ntlm",
-    ...              username="CONTOSO\\\\admin", password=os.environ["OCSPS_PASSWORD"]) as server:
-    ...     ...
-    """
-    from ocsps.catalog import load_catalog
-    from ocsps.connection import Secret
-
-    prod = load_catalog().product(product) if isinstance(product, str) else product
-    conn = ConnectionSettings(
-        host=host, password=Secret(password) if password else None, product=prod.id, **settings
-    )
-    return ServerSession(conn, prod)
+    return _connect(host, product=product, password=password, **settings)

@@ -308,7 +308,9 @@ class Catalog:
         if action.name == "drain" and not product.graceful_drain:
             reason = f"{product.name} has no graceful drain (it arrived with Lync Server 2010); use 'stop'. "
         choices = ", ".join(supported)
-        raise UsageError(f"{reason}action {action.name!r} is not available for {product.id}; it is for: {choices}")
+        raise UsageError(
+            f"{reason}action {action.name!r} is not available for {product.id}; it is for: {choices}"
+        )
 
     def action_params(self, action: Action, product: Product) -> list[ActionParam]:
         return [

@@ -53,4 +53,15 @@ def _root(
 
 
 # Sub-command modules register themselves on import.
-from ocsps.cli import audit_cmd, catalog_cmd, config_cmd, lab_cmd, ops_cmd, plan_cmd, render_cmd  # noqa: E402,F401
+from ocsps.cli import (  # noqa: E402,F401
+    audit_cmd,
+    catalog_cmd,
+    check_cmd,
+    config_cmd,
+    deactivate_cmd,
+    lab_cmd,
+    ops_cmd,
+    plan_cmd,
+    pool_cmd,
+    render_cmd,
+)

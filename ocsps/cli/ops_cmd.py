@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ocsps.drain import DrainReport
     from ocsps.fleet import FleetRun
     from ocsps.results import ServiceStatus
+    from ocsps.script import RenderedScript
     from ocsps.server import Server
 
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")]
@@ -44,7 +45,6 @@ def _server(target: Target, timeout: float) -> Iterator[Server]:
     HTTP 503) is retried inside that call's deadline like any other read, instead of failing the host.
     """
     from ocsps import audit
-    from ocsps.script import RenderedScript
     from ocsps.server import Server
     from ocsps.session import RunResult, ServerSession
 
@@ -93,6 +93,14 @@ def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, di
                 markup=False,
             )
             out.print(rendered.script, markup=False, highlight=False)
+
+
+def _chosen_values(rendered: RenderedScript) -> dict[str, object]:
+    """A rendered step's values without those its action fixes itself (rendering adds them again)."""
+    from ocsps.catalog import load_catalog
+
+    fixed = load_catalog().action(rendered.action).fixed.get(rendered.product.service_control, {})
+    return {name: value for name, value in rendered.values.items() if name not in fixed}
 
 
 def _emit(action: str, targets: list[Target], values: dict[str, object], path: Path, title: str) -> None:
@@ -517,40 +525,65 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
     console().print(table)
 
 
-def _register(action: str, summary: str) -> None:
-    def command(
-        service: ServiceOpt,
-        force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
-        timeout: TimeoutOpt = "10m",
-        rolling: Annotated[
-            bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")
-        ] = False,
-        parallel: ParallelOpt = 16,
-        what_if: WhatIfOpt = False,
-        emit_script: EmitOpt = None,
-        json_out: JsonOpt = False,
-        *,
-        options: TargetOptions,
-    ) -> None:
-        _service_operation(
-            action,
-            service,
-            options,
-            force=force,
-            timeout=timeout,
-            rolling=rolling,
-            parallel=parallel,
-            what_if=what_if,
-            emit_script=emit_script,
-            json_out=json_out,
-        )
-
-    command.__doc__ = summary
-    app.command(action)(with_target_options(command))
+ForceOpt = Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")]
+RollingOpt = Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")]
 
 
-_register("stop", "Stop a service and the services that depend on it; already stopped is success.")
-_register("start", "Start a service and its prerequisites; already running is success.")
+@app.command()
+@with_target_options
+def stop(
+    service: ServiceOpt,
+    force: ForceOpt = False,
+    timeout: TimeoutOpt = "10m",
+    rolling: RollingOpt = False,
+    parallel: ParallelOpt = 16,
+    what_if: WhatIfOpt = False,
+    emit_script: EmitOpt = None,
+    json_out: JsonOpt = False,
+    *,
+    options: TargetOptions,
+) -> None:
+    """Stop a service and the services that depend on it; already stopped is success."""
+    _service_operation(
+        "stop",
+        service,
+        options,
+        force=force,
+        timeout=timeout,
+        rolling=rolling,
+        parallel=parallel,
+        what_if=what_if,
+        emit_script=emit_script,
+        json_out=json_out,
+    )
+
+
+@app.command()
+@with_target_options
+def start(
+    service: ServiceOpt,
+    timeout: TimeoutOpt = "10m",
+    rolling: RollingOpt = False,
+    parallel: ParallelOpt = 16,
+    what_if: WhatIfOpt = False,
+    emit_script: EmitOpt = None,
+    json_out: JsonOpt = False,
+    *,
+    options: TargetOptions,
+) -> None:
+    """Start a service and its prerequisites; already running is success."""
+    _service_operation(
+        "start",
+        service,
+        options,
+        force=False,
+        timeout=timeout,
+        rolling=rolling,
+        parallel=parallel,
+        what_if=what_if,
+        emit_script=emit_script,
+        json_out=json_out,
+    )
 
 
 @app.command()
@@ -563,11 +596,9 @@ def restart(
     reapprove: Annotated[
         bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")] = False,
+    force: ForceOpt = False,
     timeout: TimeoutOpt = "10m",
-    rolling: Annotated[
-        bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")
-    ] = False,
+    rolling: RollingOpt = False,
     parallel: ParallelOpt = 16,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
@@ -631,7 +662,7 @@ def _run_restart_plan(
         if wrong:
             raise UsageError(f"the plan is for {product_id}; {', '.join(wrong)} run another product")
         if what_if:
-            _what_if(targets, lambda t: [(s.rendered.action, dict(s.rendered.values)) for s in steps])
+            _what_if(targets, lambda t: [(s.rendered.action, _chosen_values(s.rendered)) for s in steps])
             return
         by_host = {t.host: t for t in targets}
         reached: dict[str, str] = {}

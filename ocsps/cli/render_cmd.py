@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +11,12 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.common import leave_running_values, parse_param_pairs
 from ocsps.cli.output import err_console
+from ocsps.connection import show
+from ocsps.errors import UsageError
 
 ProductOpt = Annotated[
-    str, typer.Option("--product", "-p", help="Target product id (see 'ocsps catalog products').")
+    str | None,
+    typer.Option("--product", "-p", help="Target product id (default sfb2019; ocs2007r2 for deactivate)"),
 ]
 
 
@@ -22,9 +26,15 @@ def write_output(text: str, output: Path | None) -> None:
         typer.echo(text, nl=False)
         return
     tmp = output.with_name(output.name + ".tmp")
-    # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.
-    tmp.write_text(text, encoding="utf-8-sig", newline="\n")
-    tmp.replace(output)
+    try:
+        # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.
+        tmp.write_text(text, encoding="utf-8-sig", newline="\n")
+        tmp.replace(output)
+    except (OSError, ValueError) as exc:  # a missing folder, a name too long, a character the OS refuses
+        with contextlib.suppress(OSError, ValueError):
+            tmp.unlink(missing_ok=True)
+        why = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise UsageError(f"cannot write {show(str(output), 200)}: {why}") from None
     err_console().print(f"wrote {output}", markup=False)
 
 
@@ -36,7 +46,10 @@ def render(
     service: Annotated[
         str | None, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")
     ] = None,
-    product: ProductOpt = "sfb2019",
+    product: ProductOpt = None,
+    roles: Annotated[
+        list[str] | None, typer.Option("--roles", "-r", help="deactivate: the computer's role keys")
+    ] = None,
     computer: Annotated[
         str, typer.Option("--computer", help="FQDN the script is meant for (checked when run)")
     ] = "",
@@ -58,8 +71,20 @@ def render(
     from ocsps.changeboard import ChangeInfo, Step, render_change_board
     from ocsps.script import render_action
 
+    if action == "deactivate":  # a whole ordered sequence, not one action: see ocsps deactivate
+        from ocsps.cli.deactivate_cmd import render_for_roles
+
+        render_for_roles(
+            computer=computer,
+            roles=roles or [],
+            product=product,
+            change_id=change_id,
+            reason=reason,
+            output=output,
+        )
+        return
     cat = load_catalog()
-    prod = cat.product(product)
+    prod = cat.product(product or "sfb2019")
     cat.template_for(action, prod)
     values: dict[str, object] = {}
     if service is not None:

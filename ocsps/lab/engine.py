@@ -18,7 +18,9 @@ from functools import lru_cache
 from typing import Any
 
 from ocsps.catalog import Catalog, Product, load_catalog
+from ocsps.lab.check_sim import check_handlers
 from ocsps.lab.estate import RUNNING, STOPPED, LabError, SimServer, SimService
+from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.topology import Topology
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
 
@@ -60,11 +62,14 @@ def script_problem(script: str, product_id: str) -> LabError | None:
     return None
 
 
-def _command_problem(catalog: Catalog, product: Product, name: str, parameters: tuple[str, ...]) -> LabError | None:
+def _command_problem(
+    catalog: Catalog, product: Product, name: str, parameters: tuple[str, ...]
+) -> LabError | None:
     accepted = catalog.cmdlet_parameters(product, name)
     if accepted is None:
         return LabError(
-            f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program.",
+            f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, "
+            "or operable program.",
             category="ObjectNotFound",
             error_id="CommandNotFoundException",
         )
@@ -106,7 +111,6 @@ class LabEngine:
         self.catalog = catalog or load_catalog()
         self.servers = {s.fqdn.lower(): s for s in topology.servers}
         self.handlers: dict[str, Handler] = {
-            "module-import": lambda server, params, out: None,
             "status": self._status,
             "drain": self._drain,
             "stop": self._stop,
@@ -114,8 +118,11 @@ class LabEngine:
             "restart": self._restart,
             "events": self._events,
             "deactivate": self._deactivate,
+            "lcscmd-state": self._deactivate,  # same LCSCmd.exe stand-in; the action argument decides
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
+            **pool_handlers(topology),
+            **check_handlers(topology),  # check-* templates, and module-import (honours module_loads)
         }
         self.invocations = 0
 
@@ -158,7 +165,9 @@ class LabEngine:
         folded = name.casefold()
         if folded == "get-cswindowsservice":
             for svc in sim.list_services(str(target) if target else None):
-                out.write_object([NTSERVICE], adapted=_ntservice(svc, activity="excludeactivitylevel" not in lowered))
+                out.write_object(
+                    [NTSERVICE], adapted=_ntservice(svc, activity="excludeactivitylevel" not in lowered)
+                )
         elif folded == "stop-cswindowsservice":
             sim.stop(str(target), graceful="graceful" in lowered, force="force" in lowered)
         elif folded == "start-cswindowsservice":
@@ -167,8 +176,13 @@ class LabEngine:
             for svc in sim.list_services(str(target) if target else None):
                 out.write_object(
                     [SERVICE_CONTROLLER, "System.ComponentModel.Component"],
-                    adapted={"Name": svc.name, "ServiceName": svc.name, "DisplayName": svc.display_name,
-                             "Status": svc.status, "MachineName": "."},
+                    adapted={
+                        "Name": svc.name,
+                        "ServiceName": svc.name,
+                        "DisplayName": svc.display_name,
+                        "Status": svc.status,
+                        "MachineName": ".",
+                    },
                     to_string=svc.name,
                 )
         else:
@@ -182,7 +196,10 @@ class LabEngine:
         if pattern:
             found = sim.find_display(str(pattern))
             if not found:
-                raise LabError(f"Cannot find any service with display name '{pattern}'.", error_id="NoServiceFoundForGivenDisplayName")
+                raise LabError(
+                    f"Cannot find any service with display name '{pattern}'.",
+                    error_id="NoServiceFoundForGivenDisplayName",
+                )
             return found
         return sim.list_services()
 
@@ -194,7 +211,9 @@ class LabEngine:
             raise LabError("No service matches the name or display pattern given.")
         activity = not params.get("ExcludeActivityLevel")
         if activity and sim.product.service_control == "cs" and not sim.in_perfmon_group:
-            out.write_warning("Unable to read performance counters: the user is not in Performance Monitor Users.")
+            out.write_warning(
+                "Unable to read performance counters: the user is not in Performance Monitor Users."
+            )
             activity = False
         for svc in services:
             if operation in ("Stop", "Restart"):
@@ -250,7 +269,17 @@ class LabEngine:
     def _deactivate(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
         if str(params["LcsCmdPath"]).casefold() != self.catalog.lcscmd_path.casefold():
             raise LabError(f"LCSCmd.exe was not found at {params['LcsCmdPath']}", category="ObjectNotFound")
-        log_path = str(params["LogPath"])
+        log_path = str(params.get("LogPath") or "")
+        if not log_path:  # chosen when the script runs, as the template does
+            stamp = sim.now().strftime("%Y%m%d-%H%M%S-%f")
+            directory = str(params.get("LogDirectory") or "C:\\Windows\\Temp").rstrip("\\")
+            log_path = f"{directory}\\{params.get('LogPrefix') or 'ocsps-lcscmd'}-{stamp}Z.log"
+        if log_path in sim.files:
+            raise LabError(
+                f"The log {log_path} exists already: an old log must never be read as the result of this "
+                "run. Choose a new path.",
+                error_id="RuntimeException",
+            )
         code, text = sim.lcscmd([str(a) for a in _as_list(params.get("Arguments"))], log_path)
         out.write(
             {
@@ -270,7 +299,7 @@ class LabEngine:
             {
                 "ComputerName": sim.fqdn,
                 "QueuePath": path,
-                "PrivacyLevel": privacy or "",
+                "PrivacyLevel": privacy,
                 "MsmqInstalled": sim.msmq_installed,
                 "AdIntegrated": sim.msmq_ad_integrated,
                 "Exists": privacy is not None,
@@ -281,7 +310,9 @@ class LabEngine:
         cls = str(params["Class"])
         instances = sim.wmi.get(cls)
         if instances is None:
-            raise LabError(f"Invalid class \"{cls}\"", category="InvalidType", error_id="GetWMIManagementException")
+            raise LabError(
+                f'Invalid class "{cls}"', category="InvalidType", error_id="GetWMIManagementException"
+            )
         wanted = [str(p) for p in _as_list(params.get("Property")) if p]
         for index, instance in enumerate(instances):
             for prop in wanted or list(instance):
@@ -319,7 +350,9 @@ def _simple_command(line: str) -> tuple[str, dict[str, Any]]:
     try:
         words = shlex.split(line, posix=True)
     except ValueError:
-        raise LabError(f"the lab cannot run this line: {line[:80]}", category="ParserError", error_id="ParseException") from None
+        raise LabError(
+            f"the lab cannot run this line: {line[:80]}", category="ParserError", error_id="ParseException"
+        ) from None
     name, args = words[0], words[1:]
     params: dict[str, Any] = {}
     pending: str | None = None

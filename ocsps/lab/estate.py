@@ -65,6 +65,21 @@ class SimEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class SimCertificate:
+    """A certificate of the simulated computer's Personal store; ``key_readers`` None: ACL unreadable."""
+
+    thumbprint: str
+    serial: str
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    has_private_key: bool = True
+    archived: bool = False
+    key_readers: tuple[str, ...] | None = None
+
+
 @dataclass
 class SimServer:
     """One simulated computer of the estate."""
@@ -85,6 +100,13 @@ class SimServer:
     lcscmd_fail_roles: set[str] = field(default_factory=set)
     files: dict[str, str] = field(default_factory=dict)
     events: list[SimEvent] = field(default_factory=list)
+    certificates: list[SimCertificate] = field(default_factory=list)  # LocalMachine\My (see check_sim)
+    certificate_assignments: dict[str, str] = field(
+        default_factory=dict
+    )  # Get-CsCertificate Use -> thumbprint
+    module_loads: bool = True
+    powershell: str = ""  # $PSVersionTable.PSVersion reported by checks; the product's level when empty
+    lcscmd_installed: bool = True
     clock: Clock = time.time
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     catalog: Catalog = field(default_factory=load_catalog, repr=False)
@@ -93,9 +115,13 @@ class SimServer:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    def log_event(self, event_id: int, message: str, *, log: str | None = None, level: str = "Information") -> None:
+    def log_event(
+        self, event_id: int, message: str, *, log: str | None = None, level: str = "Information"
+    ) -> None:
         source = "LS Mediation Server" if 25000 <= event_id < 26000 else "LS Server"
-        self.events.append(SimEvent(event_id, self.now(), log or self.product.event_log, source, level, message))
+        self.events.append(
+            SimEvent(event_id, self.now(), log or self.product.event_log, source, level, message)
+        )
 
     def _service_event(self, svc: SimService, meaning: str) -> None:
         """Log the event the catalog documents for this service and meaning, if there is one."""
@@ -131,7 +157,11 @@ class SimServer:
     def find_display(self, pattern: str) -> list[SimService]:
         import fnmatch
 
-        return [s for s in self.services.values() if fnmatch.fnmatchcase(s.display_name.casefold(), pattern.casefold())]
+        return [
+            s
+            for s in self.services.values()
+            if fnmatch.fnmatchcase(s.display_name.casefold(), pattern.casefold())
+        ]
 
     def list_services(self, name: str | None = None) -> list[SimService]:
         self.tick()
@@ -155,7 +185,8 @@ class SimServer:
                 return svc
             if svc.fails_to_stop:
                 raise LabError(
-                    f"Service '{svc.display_name} ({svc.name})' cannot be stopped due to the following error: "
+                    f"Service '{svc.display_name} ({svc.name})' cannot be stopped due to the following "
+                    "error: "
                     "Cannot stop the service on computer '.'.",
                     error_id="CouldNotStopService",
                 )
@@ -195,13 +226,17 @@ class SimServer:
         wanted = set(ids)
         with self.lock:
             return [
-                e for e in self.events if e.log.casefold() == log.casefold() and e.id in wanted and e.time >= since
+                e
+                for e in self.events
+                if e.log.casefold() == log.casefold() and e.id in wanted and e.time >= since
             ]
 
     # ------------------------------------------------------------------ LcsCmd
     def lcscmd(self, arguments: list[str], log_path: str) -> tuple[int, str]:
         """Deactivate the role the arguments name; refuse an out-of-order request like the wizard does."""
         with self.lock:
+            if any(a.casefold() == "/action:checklcserverstate" for a in arguments):
+                return self._lcscmd_state(log_path)
             role = self._role_for(arguments)
             if role is None:
                 text = f"Unrecognized command line: {' '.join(arguments)}"
@@ -209,7 +244,9 @@ class SimServer:
                 return 1, text
             tasks: list[tuple[str, str, str]] = []
             if role.key not in self.activated_roles:
-                tasks.append((f"Check {role.label}", "Failure", f"{role.label} is not activated on {self.fqdn}"))
+                tasks.append(
+                    (f"Check {role.label}", "Failure", f"{role.label} is not activated on {self.fqdn}")
+                )
             blocking = self._blocking_roles(role)
             if blocking:
                 names = ", ".join(self.catalog.roles[b].label for b in blocking)
@@ -218,7 +255,11 @@ class SimServer:
                 self.lcscmd_fail_roles.discard(role.key)
                 tasks = [
                     (f"Stop {role.label} services", "Success", ""),
-                    (f"Remove {role.label} Active Directory objects", "Failure", "Access is denied (0x80070005)."),
+                    (
+                        f"Remove {role.label} Active Directory objects",
+                        "Failure",
+                        "Access is denied (0x80070005).",
+                    ),
                 ]
             if not tasks:
                 tasks = [
@@ -235,14 +276,32 @@ class SimServer:
             self.files[log_path] = _lcscmd_log(tasks)
             return (1 if failed else 0), ("Deactivation failed. See the log." if failed else "Success")
 
+    def _lcscmd_state(self, log_path: str) -> tuple[int, str]:
+        """CheckLCServerState: one task per role of the product, named by its label (the lab's layout)."""
+        tasks = [
+            (role.label, "Activated" if role.key in self.activated_roles else "Not activated", "")
+            for role in self.catalog.roles.values()
+            if self.product.id in role.products
+        ]
+        self.files[log_path] = _lcscmd_log(tasks, action="CheckLCServerState")
+        return 0, "Success"
+
     def _role_for(self, arguments: list[str]) -> Role | None:
-        given = _signature(arguments)
+        given = _signature(a for a in arguments if a.partition(":")[0].casefold() not in _COMMON_SWITCHES)
         return next((r for r in self.catalog.roles.values() if _signature(r.lcscmd) == given), None)
 
     def _blocking_roles(self, role: Role) -> list[str]:
         """Roles on this computer that must go first: lower order in the same group, and 'after' rules."""
         active = [self.catalog.roles[k] for k in self.activated_roles if k in self.catalog.roles]
-        return [r.key for r in active if r.key != role.key and r.group == role.group and r.order < role.order]
+        return [
+            r.key
+            for r in active
+            if r.key != role.key and ((r.group == role.group and r.order < role.order) or r.key in role.after)
+        ]
+
+
+# Switches LcsCmd accepts with every action; they do not name a role.
+_COMMON_SWITCHES = frozenset({"/xml", "/l", "/force", "/nostart"})
 
 
 def _signature(tokens: Iterable[str]) -> list[str]:
@@ -255,7 +314,7 @@ def _signature(tokens: Iterable[str]) -> list[str]:
     return out
 
 
-def _lcscmd_log(tasks: list[tuple[str, str, str]]) -> str:
+def _lcscmd_log(tasks: list[tuple[str, str, str]], *, action: str = "Deactivate") -> str:
     """An XML log with one Execution Result per task (the lab's stand-in for LcsCmd's own format)."""
     rows = "".join(
         f'  <Task Name="{escape(name, {chr(34): "&quot;"})}">\n'
@@ -264,7 +323,8 @@ def _lcscmd_log(tasks: list[tuple[str, str, str]]) -> str:
         + "  </Task>\n"
         for name, result, detail in tasks
     )
-    return f'<?xml version="1.0" encoding="utf-8"?>\n<Log Tool="LCSCmd.exe">\n<Action Name="Deactivate">\n{rows}</Action>\n</Log>\n'
+    head = '<?xml version="1.0" encoding="utf-8"?>\n<Log Tool="LCSCmd.exe">\n'
+    return f'{head}<Action Name="{action}">\n{rows}</Action>\n</Log>\n'
 
 
 def default_services(catalog: Catalog, product: Product, roles: Iterable[str]) -> list[Service]:

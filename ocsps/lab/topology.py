@@ -4,11 +4,17 @@ Schema (every table optional except ``servers``)::
 
     [lab]            username, password, auth ("ntlm" | "negotiate" | "basic")
     [[sites]]        name
-    [[pools]]        fqdn, site, product
+    [[pools]]        fqdn, site, product, upgrade_domains, busy_polls, missing_replicas,
+                     failover_seconds (see ocsps.lab.pool_sim)
     [[servers]]      fqdn, product, roles, pool, site, services (short names; default: by role),
                      stopped (short names initially stopped), drain_seconds, in_perfmon_group,
                      activated_roles (OCS role keys), lcscmd_fail_roles, msmq_installed,
-                     msmq_ad_integrated, fails_to_stop, stuck_drain
+                     msmq_ad_integrated, fails_to_stop, stuck_drain, module_loads, powershell,
+                     lcscmd_installed (see ocsps.lab.check_sim)
+      [[servers.certificates]]      thumbprint, serial, subject, issuer, valid_from_days, valid_to_days,
+                                    has_private_key, archived, key_readers (see ocsps.lab.check_sim)
+      [servers.certificate_assignments]  Use = thumbprint (Lync / SfB)
+      [[servers.events]]            id, minutes_ago, log, level, source, message
       [servers.activity.<SERVICE>]  "Counter Name" = number
       [servers.queues]              "<queue path>" = "None" | "Optional" | "Body"
       [servers.wmi.<Class>]         Property = value
@@ -21,20 +27,38 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
+from ocsps.lab.check_sim import CHECK_SERVER_KEYS, apply_check_fields
 from ocsps.lab.estate import STOPPED, SimServer, build_service, default_services
+from ocsps.lab.pool_sim import SimPool, parse_pools
 
 _SERVER_KEYS = {
-    "fqdn", "product", "roles", "pool", "site", "services", "stopped", "drain_seconds", "in_perfmon_group",
-    "activated_roles", "lcscmd_fail_roles", "msmq_installed", "msmq_ad_integrated", "fails_to_stop",
-    "stuck_drain", "activity", "queues", "wmi", "faults",
-}
+    "fqdn",
+    "product",
+    "roles",
+    "pool",
+    "site",
+    "services",
+    "stopped",
+    "drain_seconds",
+    "in_perfmon_group",
+    "activated_roles",
+    "lcscmd_fail_roles",
+    "msmq_installed",
+    "msmq_ad_integrated",
+    "fails_to_stop",
+    "stuck_drain",
+    "activity",
+    "queues",
+    "wmi",
+    "faults",
+} | CHECK_SERVER_KEYS  # certificates, events, module_loads, powershell...: see ocsps.lab.check_sim
 _TOP_KEYS = {"lab", "sites", "pools", "servers"}
 _PRIVACY = {"None", "Optional", "Body"}
 
@@ -53,6 +77,7 @@ class Topology:
     auth: str = "ntlm"
     faults: Mapping[str, LabFaults] | None = None
     source: str = "default"
+    pools: dict[str, SimPool] = field(default_factory=dict)  # by casefolded pool FQDN
 
     def server(self, fqdn: str) -> SimServer:
         for s in self.servers:
@@ -65,7 +90,11 @@ class Topology:
         if service is None:
             return list(self.servers)
         folded = service.casefold()
-        return [s for s in self.servers if any(folded in (v.name.casefold(), v.key.casefold()) for v in s.services.values())]
+        return [
+            s
+            for s in self.servers
+            if any(folded in (v.name.casefold(), v.key.casefold()) for v in s.services.values())
+        ]
 
 
 def default_topology_text() -> str:
@@ -106,13 +135,15 @@ def parse_topology(
         entry = _table(entry, where)
         _known(entry, _SERVER_KEYS, where)
         server = _server(cat, entry, where, clock)
+        apply_check_fields(cat, server, entry, f"{where} ({server.fqdn})")
         if server.fqdn.casefold() in seen:
             raise UsageError(f"{where}: duplicate server {server.fqdn}")
         seen.add(server.fqdn.casefold())
         servers.append(server)
         f = _table(entry.get("faults", {}), f"{where} faults")
         _known(f, {"latency_ms", "stuck"}, f"{where} faults")
-        faults[server.fqdn] = LabFaults(int(f.get("latency_ms", 0)), bool(f.get("stuck", False)))
+        latency = int(_number(f.get("latency_ms", 0), f"{where} faults.latency_ms"))
+        faults[server.fqdn] = LabFaults(latency, _flag(f.get("stuck", False), f"{where} faults.stuck"))
     return Topology(
         servers=servers,
         username=str(lab.get("username", "LAB\\admin")),
@@ -120,6 +151,7 @@ def parse_topology(
         auth=auth,
         faults=faults,
         source=source,
+        pools=parse_pools(raw.get("pools", []), servers, source),
     )
 
 
@@ -148,9 +180,13 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
         sim.fails_to_stop = sim.name in _list(entry.get("fails_to_stop", []), f"{where} fails_to_stop")
         sim.stuck_drain = sim.name in _list(entry.get("stuck_drain", []), f"{where} stuck_drain")
         services[sim.name] = sim
-    unknown_activity = set(activity) - {s.name for s in services.values()} - {s.key for s in services.values()}
+    unknown_activity = (
+        set(activity) - {s.name for s in services.values()} - {s.key for s in services.values()}
+    )
     if unknown_activity:
-        raise UsageError(f"{where}: activity for services it does not run: {', '.join(sorted(unknown_activity))}")
+        raise UsageError(
+            f"{where}: activity for services it does not run: {', '.join(sorted(unknown_activity))}"
+        )
     queues = {str(k): str(v) for k, v in _table(entry.get("queues", {}), f"{where} queues").items()}
     bad = [v for v in queues.values() if v not in _PRIVACY]
     if bad:
@@ -171,13 +207,15 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
         pool=str(entry.get("pool", "")),
         site=str(entry.get("site", "")),
         drain_seconds=_number(entry.get("drain_seconds", 5), f"{where} drain_seconds"),
-        in_perfmon_group=bool(entry.get("in_perfmon_group", True)),
-        msmq_installed=bool(entry.get("msmq_installed", False)),
+        in_perfmon_group=_flag(entry.get("in_perfmon_group", True), f"{where} in_perfmon_group"),
+        msmq_installed=_flag(entry.get("msmq_installed", False), f"{where} msmq_installed"),
         msmq_ad_integrated=entry.get("msmq_ad_integrated"),
         queues=queues,
         wmi=wmi,
         activated_roles=activated,
-        lcscmd_fail_roles={str(r) for r in _list(entry.get("lcscmd_fail_roles", []), f"{where} lcscmd_fail_roles")},
+        lcscmd_fail_roles={
+            str(r) for r in _list(entry.get("lcscmd_fail_roles", []), f"{where} lcscmd_fail_roles")
+        },
         catalog=cat,
     )
     if clock is not None:
@@ -222,6 +260,13 @@ def _list(value: object, where: str) -> list[Any]:
 
 
 def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e15:
         raise UsageError(f"{where}: expected a non-negative number")
     return float(value)
+
+
+def _flag(value: object, where: str) -> bool:
+    """true or false, nothing else: ``bool("no")`` would silently read as true."""
+    if not isinstance(value, bool):
+        raise UsageError(f"{where}: expected true or false")
+    return value

@@ -21,6 +21,7 @@ from ocsps.changeboard import ChangeInfo, Step, render_change_board, verify_scri
 from ocsps.errors import UsageError
 from ocsps.powershell import syntax
 from ocsps.script import render_action
+from tests.reliability import figures
 
 CORPUS: list[str] = json.loads((Path(__file__).parent / "strings.json").read_text())
 TALLY: Counter[str] = Counter()
@@ -63,15 +64,31 @@ def _cases() -> Iterator[tuple[str, str]]:
             yield field, value
 
 
+def tally(outcome: str) -> None:
+    """Count one hostile input here and in the reliability figures (``refused``/``literal``/``bound``...)."""
+    TALLY[outcome] += 1
+    figures.add("hostile", "tried")
+    figures.add("hostile", outcome)
+
+
+def checked(field: str, value: str) -> None:
+    try:
+        outcome = check_value_in_script(field, value)
+    except AssertionError:
+        tally("escaped")
+        raise
+    tally(outcome)
+
+
 @pytest.mark.parametrize(("field", "value"), list(_cases()))
 def test_corpus_value_is_refused_or_one_literal(field: str, value: str) -> None:
-    TALLY[check_value_in_script(field, value)] += 1
+    checked(field, value)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(field=st.sampled_from(sorted(FIELDS)), value=st.text(min_size=0, max_size=80))
 def test_random_value_is_refused_or_one_literal(field: str, value: str) -> None:
-    TALLY[check_value_in_script(field, value)] += 1
+    checked(field, value)
 
 
 @pytest.mark.parametrize("value", CORPUS)
@@ -80,12 +97,12 @@ def test_template_parameters_are_bound_not_pasted(value: str) -> None:
     try:
         rendered = render_action("wmi-setting", "ocs2007r2", {"Class": value})
     except UsageError:
-        TALLY["refused"] += 1
+        tally("refused")
         return
     assert rendered.bound_parameters["Class"] == value
     if len(value) > 3:
         assert value not in rendered.script
-    TALLY["bound"] += 1
+    tally("bound")
 
 
 def test_summary() -> None:

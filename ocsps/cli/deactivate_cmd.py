@@ -1,0 +1,627 @@
+"""``ocsps deactivate plan | run | render``: OCS 2007 / R2 role deactivation as an approved, ordered plan.
+
+``plan`` writes the ordered steps (read live with --host/--lab, or from --roles) as a sealed plan file;
+``run`` executes it step by step, continuing only on Success for every LcsCmd task; ``render`` writes the
+same sequence as a change-board .ps1 that stops at the same point when run by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ocsps.cli.app import app
+from ocsps.cli.output import console, emit_json, err_console, is_quiet
+from ocsps.cli.targets import (
+    AuthOpt,
+    CaOpt,
+    ConfigNameOpt,
+    HostOpt,
+    InsecureOpt,
+    LabOpt,
+    LabTopologyOpt,
+    PortOpt,
+    ProductOpt,
+    ProfileOpt,
+    SslOpt,
+    Target,
+    TargetOptions,
+    UserOpt,
+    open_targets,
+)
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.deactivate_run import Journal, RunReport, StepResult
+    from ocsps.deactivation import DeactivationPlan, LcsCmdFacts, StateReading
+    from ocsps.server import Server
+
+deactivate_app = typer.Typer(
+    help="Deactivate OCS 2007 / R2 server roles: plan, approve, run step by step.", no_args_is_help=True
+)
+app.add_typer(deactivate_app, name="deactivate")
+
+DEFAULT_PRODUCT = "ocs2007r2"
+
+ComputerOpt = Annotated[str, typer.Option("--computer", help="FQDN of the computer whose roles go")]
+RolesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--roles", "-r", help="Role keys, comma-separated or repeated ('ocsps deactivate roles')"),
+]
+PlanOpt = Annotated[Path, typer.Option("--plan", help="Plan file written by 'ocsps deactivate plan -o'")]
+ReapproveOpt = Annotated[
+    bool, typer.Option("--reapprove", help="Accept a plan edited after it was written (it is checked again)")
+]
+ChangeIdOpt = Annotated[str, typer.Option("--change-id", help="Change ticket id for the plan and script")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why the roles are deactivated")]
+CheckRoleOpt = Annotated[
+    str, typer.Option("--check-role", help="LcsCmd /Role: of the live state check (SE, EE, AP ...)")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
+]
+TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per step, e.g. 90s, 30m")]
+
+
+def _facts() -> LcsCmdFacts:
+    """Catalog facts with the config file's [lcscmd] overrides on top."""
+    from ocsps.config import find_config
+    from ocsps.deactivation import load_lcscmd_facts
+
+    config = find_config(dict(os.environ))
+    return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
+
+
+def _server(target: Target, timeout: float) -> Server:
+    """A Server whose state-changing calls land in the audit trail, as every ops command does."""
+    from ocsps import audit
+    from ocsps.script import RenderedScript
+    from ocsps.server import Server
+    from ocsps.session import RunResult, ServerSession
+
+    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
+        audit.record(
+            host=target.host,
+            action=rendered.action,
+            parameters=rendered.bound_parameters,
+            outcome=outcome,
+            duration=duration,
+            body_sha256=rendered.body_sha256,
+        )
+
+    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+
+
+def _target_options(computer: str, product: str | None, **values: Any) -> TargetOptions:
+    hosts = values.pop("hosts", None) or [computer]
+    return TargetOptions(hosts=list(hosts), product=product, **values)
+
+
+def _say(text: str, *, json_out: bool) -> None:
+    if not is_quiet():
+        console(json_mode=json_out).print(text, markup=False, highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------- roles
+@deactivate_app.command("roles")
+def roles_cmd(
+    product: Annotated[str, typer.Option("--product", "-p", help="ocs2007 or ocs2007r2")] = DEFAULT_PRODUCT,
+    json_out: JsonOpt = False,
+) -> None:
+    """The roles LcsCmd deactivates, in order, with their arguments and precautions (catalog data)."""
+    from rich.table import Table
+
+    from ocsps.catalog import load_catalog
+    from ocsps.deactivation import order_roles
+
+    cat = load_catalog()
+    facts = _facts()
+    prod = cat.product(product)
+    keys = order_roles([r.key for r in cat.roles.values() if prod.id in r.products], cat, facts)
+    rows = []
+    for key in keys:
+        role, command = cat.roles[key], facts.commands[key]
+        rows.append(
+            {
+                "role": key,
+                "label": role.label,
+                "group": role.group,
+                "lcscmd": list(command.args),
+                "documented": command.documented,
+                "source": command.source,
+                "after": list(role.after),
+                "preconditions": list(cat.role_groups[role.group].preconditions),
+            }
+        )
+    if json_out:
+        emit_json({"command": "deactivate roles", "product": prod.id, "roles": rows})
+        return
+    table = Table(title=f"Roles LcsCmd deactivates on {prod.id}, in order")
+    for col in ("role", "label", "group", "LcsCmd arguments", "documented"):
+        table.add_column(col)
+    for key in keys:
+        role, command = cat.roles[key], facts.commands[key]
+        documented = "yes" if command.documented else f"no ({command.source})"
+        table.add_row(key, role.label, role.group, " ".join(command.args), documented)
+    console().print(table)
+
+
+# ---------------------------------------------------------------------------------------------- plan
+@deactivate_app.command("plan")
+def plan_cmd(
+    computer: ComputerOpt,
+    roles: RolesOpt = None,
+    all_roles: Annotated[
+        bool, typer.Option("--all", help="Every activated role, read from the server (--host or --lab)")
+    ] = False,
+    product: ProductOpt = None,
+    components: Annotated[
+        list[str] | None, typer.Option("--components", help="Edge components to deactivate (AP, DP, MR)")
+    ] = None,
+    last_in_pool: Annotated[
+        bool | None,
+        typer.Option(
+            "--last-in-pool/--not-last-in-pool",
+            help="Whether this is the pool's last Front End (Enterprise pools; unknown counts as last)",
+        ),
+    ] = None,
+    check_role: CheckRoleOpt = "SE",
+    hosts: HostOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    timeout: TimeoutOpt = "2m",
+    change_id: ChangeIdOpt = "",
+    reason: ReasonOpt = "",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Save the sealed plan for 'ocsps deactivate run'")
+    ] = None,
+    emit_script: Annotated[
+        Path | None, typer.Option("--emit-script", help="Also write the plan as a change-board .ps1")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Order the deactivation of every role on a computer, with the precautions to acknowledge.
+
+    With --host, --profile or --lab the activated roles are read from the server (LcsCmd's state check,
+    read-only); otherwise name them with --roles.
+    """
+    from ocsps.deactivation import PLAN_KIND, plan_deactivation
+
+    facts = _facts()
+    reading: StateReading | None = None
+    services: list[str] = []
+    live = bool(lab or hosts or profile)
+    if live:
+        opts = _target_options(
+            computer,
+            product,
+            hosts=hosts,
+            profile=profile,
+            auth=auth,
+            username=username,
+            port=port,
+            ssl=ssl,
+            ca_bundle=ca_bundle,
+            no_verify_tls=no_verify_tls,
+            configuration_name=configuration_name,
+            lab=lab,
+            lab_topology=lab_topology,
+        )
+        reading, services, product = _live_read(opts, computer, facts, check_role, timeout)
+    plan = plan_deactivation(
+        computer,
+        product=product or DEFAULT_PRODUCT,
+        roles=roles or [],
+        all_roles=all_roles,
+        reading=reading,
+        services_found=services,
+        components=components or [],
+        last_in_pool=last_in_pool,
+        change_id=change_id,
+        reason=reason,
+        facts=facts,
+    )
+    document = plan.to_json()
+    if emit_script is not None:
+        _write_script(plan, facts, emit_script, from_step=1)
+    if output is not None:
+        from ocsps.plans import save_plan
+
+        save_plan(output, PLAN_KIND, document)
+        err_console().print(f"wrote {output}", markup=False)
+    if json_out:
+        emit_json({"command": "deactivate plan", "live": reading is not None, **document})
+        return
+    _print_plan(plan, output)
+
+
+def _live_read(
+    opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
+) -> tuple[StateReading, list[str], str]:
+    """Read-only: LcsCmd's state check and the product's services; nothing on the server changes."""
+    from ocsps.deactivate_run import read_state
+    from ocsps.drain import parse_duration
+
+    deadline = parse_duration(timeout)
+    with open_targets(opts) as (targets, _):
+        target = targets[0]
+        with _server(target, deadline) as server:
+            reading = read_state(server, computer, facts, lcscmd_path=facts.path, check_role=check_role)
+            statuses = server.services(timeout=deadline)
+    return reading, [s.display_name or s.name for s in statuses], target.product.id
+
+
+def _print_plan(plan: DeactivationPlan, output: Path | None) -> None:
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=f"Deactivation plan for {plan.computer} ({plan.product})")
+    for col in ("step", "action", "LcsCmd arguments", "documented"):
+        table.add_column(col)
+    for step in plan.steps:
+        documented = "-" if step.do != "deactivate" else ("yes" if step.documented else "no: check it")
+        table.add_row(str(step.number), step.label, " ".join(step.arguments) or "-", documented)
+    out.print(table)
+    source = "read from the server" if plan.roles_source == "live" else "named by the operator"
+    out.print(f"Roles ({source}): {', '.join(plan.roles)}", markup=False)
+    out.print("Acknowledge before running:", markup=False)
+    for item in plan.checklist:
+        live = " (checked live where the server allows)" if item.live_check else ""
+        out.print(f"  [{item.id}] {item.text}{live}", markup=False)
+    for note in plan.notes:
+        out.print(f"note: {note}", markup=False)
+    if output is not None:
+        acks = ",".join(c.id for c in plan.checklist)
+        out.print(f"run it with: ocsps deactivate run --plan {output} --ack {acks}", markup=False)
+
+
+# ---------------------------------------------------------------------------------------------- run
+@deactivate_app.command("run")
+def run_cmd(
+    plan_path: PlanOpt,
+    reapprove: ReapproveOpt = False,
+    resume_from: Annotated[
+        int | None,
+        typer.Option("--resume-from", min=1, help="Start at this step (earlier ones must be known done)"),
+    ] = None,
+    ack: Annotated[
+        list[str] | None,
+        typer.Option("--ack", help="Checklist ids acknowledged, comma-separated or repeated"),
+    ] = None,
+    journal: Annotated[
+        Path | None, typer.Option("--journal", help="Run journal (default: beside the plan file)")
+    ] = None,
+    check_role: CheckRoleOpt = "SE",
+    hosts: HostOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    timeout: TimeoutOpt = "30m",
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="Show each step's script and parameters; send nothing")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
+    from ocsps.deactivate_run import Journal
+    from ocsps.deactivation import PLAN_KIND, DeactivationPlan, check_plan
+    from ocsps.drain import parse_duration
+    from ocsps.plans import load_plan, seal
+
+    deadline = parse_duration(timeout)
+    facts = _facts()
+    document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
+    plan = check_plan(DeactivationPlan.from_json(document), facts=facts)
+    # The journal is keyed by the approved sha256; a re-approved edit is a new plan with a new one.
+    sealed = None if reapprove else json.loads(plan_path.read_text(encoding="utf-8")).get("sha256")
+    sha = str(sealed or seal(PLAN_KIND, document)["sha256"])
+    journal_path = journal or plan_path.with_name(plan_path.name + ".journal.json")
+    record = Journal.open(journal_path, sha, plan.computer)
+    if record.note and not is_quiet():
+        err_console().print(f"note: {record.note}", markup=False)
+    start = _start_step(plan, record, resume_from, plan_path)
+    if what_if:
+        _what_if(plan, facts, start, json_out)
+        return
+    acked = _acknowledge(plan, ack or [], json_out)
+    if product is not None and product != plan.product:
+        raise UsageError(f"the plan is for {plan.product}, not {product}")
+    opts = _target_options(
+        plan.computer,
+        plan.product,
+        hosts=hosts,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
+    with open_targets(opts) as (targets, _):
+        target = targets[0]
+        if target.product.id != plan.product:
+            raise UsageError(f"the plan is for {plan.product}; {target.host} runs {target.product.id}")
+        report = _execute(target, plan, sha, facts, start, record, acked, check_role, deadline, json_out)
+    _finish(report, plan_path, lab, json_out, journal_path)
+
+
+def _start_step(plan: DeactivationPlan, record: Journal, resume_from: int | None, plan_path: Path) -> int:
+    """Where the run starts; a plan with recorded progress is never silently run from the top."""
+    if resume_from is not None:
+        plan.step(resume_from)
+        return resume_from
+    done = record.done_through
+    if done >= len(plan.steps):
+        raise UsageError(
+            f"the journal records every step of {plan_path} as done; nothing is left to run",
+            hint="pass --resume-from 1 to run the plan again from the start",
+        )
+    if done:
+        raise UsageError(
+            f"the journal records steps 1 to {done} of {plan_path} as done; continue with "
+            f"--resume-from {done + 1} (or --resume-from 1 to run everything again)"
+        )
+    return 1
+
+
+def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
+    """Every checklist item must be acknowledged: by --ack, or one by one at an interactive prompt."""
+    from ocsps.deactivation import check_acknowledgements
+
+    acked, missing = check_acknowledgements(plan, given)
+    if missing and sys.stdin.isatty() and not json_out:
+        for item in missing:
+            if not typer.confirm(f"[{item.id}] {item.text} Confirmed?", default=False, err=True):
+                raise UsageError(f"not acknowledged: {item.id}; nothing was sent")
+        return tuple(c.id for c in plan.checklist)
+    if missing:
+        ids = ",".join(c.id for c in plan.checklist)
+        raise UsageError(
+            f"acknowledge the checklist first; missing: {', '.join(c.id for c in missing)}; nothing was sent",
+            hint=f"read each item ('ocsps deactivate plan' shows them), then pass --ack {ids}",
+        )
+    return tuple(c.id for c in acked)
+
+
+def _what_if(plan: DeactivationPlan, facts: LcsCmdFacts, start: int, json_out: bool) -> None:
+    from datetime import UTC, datetime
+
+    from ocsps.deactivation import STOP_SERVICES, choose_log_path
+    from ocsps.script import render_action
+
+    out = console(json_mode=json_out)
+    out.rule(f"{plan.computer} ({plan.product}) - nothing is sent", style="dim")
+    steps = []
+    for step in plan.steps[start - 1 :]:
+        if step.do == STOP_SERVICES:
+            rendered = render_action("stop", plan.product, {"Force": True})
+        else:
+            log_path = choose_log_path(facts, step, datetime.now(UTC))
+            values = {"LcsCmdPath": plan.lcscmd_path, "Arguments": step.arguments, "LogPath": log_path}
+            rendered = render_action("deactivate", plan.product, values)
+        steps.append({"step": step.number, "label": step.label, "parameters": rendered.bound_parameters})
+        out.print(
+            f"# step {step.number}: {step.label}; parameters {rendered.bound_parameters}; "
+            f"body sha256 {rendered.body_sha256}",
+            markup=False,
+        )
+        out.print(rendered.script, markup=False, highlight=False)
+    if json_out:
+        emit_json({"command": "deactivate run", "what_if": True, "steps": steps})
+
+
+def _execute(
+    target: Target,
+    plan: DeactivationPlan,
+    sha: str,
+    facts: LcsCmdFacts,
+    start: int,
+    record: Journal,
+    acked: tuple[str, ...],
+    check_role: str,
+    deadline: float,
+    json_out: bool,
+) -> RunReport:
+    from ocsps import audit
+    from ocsps.deactivate_run import run_plan
+
+    def on_step(result: StepResult) -> None:
+        audit.record(
+            host=target.host,
+            action="deactivate-step",
+            parameters={"step": result.step, "role": result.role or "", "log_path": result.log_path or ""},
+            outcome="ok" if result.ok else f"{result.state}: {result.detail}",
+            duration=result.seconds,
+            detail=f"plan sha256 {sha}",
+        )
+        mark = "ok" if result.ok else result.state.upper()
+        where = f" (log {result.log_path})" if result.log_path else ""
+        text = f"step {result.step}/{len(plan.steps)} {mark}: {result.label}: {result.detail}{where}"
+        _say(text, json_out=True)
+
+    with _server(target, deadline) as server:
+        audit.record(
+            host=target.host,
+            action="deactivate-acknowledged",
+            parameters={"items": list(acked), "start": start},
+            outcome="ok",
+            duration=0.0,
+            detail=f"plan sha256 {sha}",
+        )
+        started = time.monotonic()
+        report = run_plan(
+            server,
+            plan,
+            plan_sha256=sha,
+            facts=facts,
+            start=start,
+            journal=record,
+            acknowledged=acked,
+            check_role=check_role,
+            timeout=deadline,
+            on_step=on_step,
+        )
+        if not is_quiet() and not json_out:
+            err_console().print(f"finished in {time.monotonic() - started:.1f}s", markup=False)
+    return report
+
+
+def _resume_step(report: RunReport) -> int | None:
+    """Where to resume: the failed step, or the next one when the outcome is unknown (the server decides)."""
+    stopped = report.stopped_at
+    if stopped is None:
+        return None
+    result = next(r for r in report.steps if r.step == stopped)
+    if result.state == "unknown" and result.step < report.total:
+        return stopped + 1
+    return stopped
+
+
+def _finish(report: RunReport, plan_path: Path, lab: bool, json_out: bool, journal_path: Path) -> None:
+    from ocsps.deactivate_run import log_excerpt
+
+    resume = _resume_step(report)
+    command = f"ocsps deactivate run --plan {plan_path} --resume-from {resume}"
+    document: dict[str, object] = {
+        "command": "deactivate run",
+        "plan": str(plan_path),
+        "journal": str(journal_path),
+        **report.to_json(),
+        "resume_from": resume,
+        "exit_code": report.exit_code,
+    }
+    if json_out:
+        emit_json(document)
+    out = err_console() if json_out else console()
+    for check in report.checks:
+        out.print(f"check {check.name}: {check.state}: {check.detail}", markup=False)
+    if report.ok:
+        out.print(f"every step succeeded: the roles on {report.computer} are deactivated", markup=False)
+        raise typer.Exit(0)
+    failed = next((r for r in report.steps if r.step == report.stopped_at), None)
+    if failed is not None:
+        out.print(f"stopped at step {failed.step} ({failed.label}): {failed.detail}", markup=False)
+        if failed.outcome is not None:
+            for task in failed.outcome.failed_tasks:
+                detail = f" - {task.detail}" if task.detail else ""
+                out.print(f"  task {task.name!r}: {task.result or 'no result'}{detail}", markup=False)
+            excerpt = log_excerpt(failed.outcome)
+            if excerpt:
+                out.print(f"log {failed.log_path} (excerpt):", markup=False)
+                for line in excerpt:
+                    out.print(f"  | {line}", markup=False)
+    if report.interrupted:
+        out.print(
+            "interrupted: the step's outcome is unknown; the journal has the last known state", markup=False
+        )
+    if resume is not None:
+        if failed is not None and failed.state == "unknown":
+            out.print(
+                "the outcome is unknown: read the log on the server. If every task reads Success, resume "
+                f"with: {command} (ocsps checks with the server that the role is gone); otherwise resume "
+                f"from step {failed.step}.",
+                markup=False,
+            )
+        else:
+            out.print(f"resolve the problem on the server, then resume with: {command}", markup=False)
+        if lab:
+            out.print(
+                "note: a lab started by --lab lives for one command; to rehearse a resume, serve it with "
+                "'ocsps lab serve' and point both runs at it",
+                markup=False,
+            )
+    raise typer.Exit(report.exit_code)
+
+
+# ---------------------------------------------------------------------------------------------- render
+@deactivate_app.command("render")
+def render_cmd(
+    plan_path: PlanOpt,
+    reapprove: ReapproveOpt = False,
+    from_step: Annotated[
+        int, typer.Option("--from-step", min=1, help="Write the steps from this one (after a failure)")
+    ] = 1,
+    change_id: ChangeIdOpt = "",
+    reason: ReasonOpt = "",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the .ps1 here (default stdout)")
+    ] = None,
+) -> None:
+    """Write a plan as a change-board .ps1: checklist prompts, then the steps, up to the first failure."""
+    from ocsps.deactivation import PLAN_KIND, DeactivationPlan, check_plan
+    from ocsps.plans import load_plan
+
+    facts = _facts()
+    document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
+    plan = check_plan(DeactivationPlan.from_json(document), facts=facts)
+    _write_script(plan, facts, output, from_step=from_step, change_id=change_id, reason=reason)
+
+
+def _write_script(
+    plan: DeactivationPlan,
+    facts: LcsCmdFacts,
+    output: Path | None,
+    *,
+    from_step: int,
+    change_id: str = "",
+    reason: str = "",
+) -> None:
+    from ocsps.changeboard import ChangeInfo, render_change_board
+    from ocsps.cli.render_cmd import write_output
+    from ocsps.deactivation import change_board_steps
+
+    steps = change_board_steps(plan, facts, from_step=from_step)
+    info = ChangeInfo(plan.computer, change_id or plan.change_id, reason or plan.reason)
+    write_output(render_change_board("deactivate roles", steps, info), output)
+
+
+def render_for_roles(
+    *,
+    computer: str,
+    roles: list[str],
+    product: str | None,
+    change_id: str,
+    reason: str,
+    output: Path | None,
+) -> None:
+    """``ocsps render deactivate --computer X --roles ...``: plan offline and write the change-board .ps1."""
+    from ocsps.deactivation import plan_deactivation
+
+    if not computer:
+        raise UsageError("render deactivate needs --computer (the FQDN whose roles go)")
+    facts = _facts()
+    plan = plan_deactivation(
+        computer,
+        product=product or DEFAULT_PRODUCT,
+        roles=roles,
+        change_id=change_id,
+        reason=reason,
+        facts=facts,
+    )
+    _write_script(plan, facts, output, from_step=1)

@@ -1,0 +1,686 @@
+"""``ocsps pool status | maintain``: rolling maintenance of a Front End pool, quorum kept, resumable."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ocsps.cli.app import app
+from ocsps.cli.output import console, emit_json, err_console, is_quiet
+from ocsps.cli.targets import (
+    AuthOpt,
+    CaOpt,
+    ConfigNameOpt,
+    HostOpt,
+    HostsFileOpt,
+    InsecureOpt,
+    LabOpt,
+    LabTopologyOpt,
+    PortOpt,
+    ProductOpt,
+    ProfileOpt,
+    SslOpt,
+    Target,
+    TargetOptions,
+    UserOpt,
+    open_targets,
+)
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ocsps.catalog import Product
+    from ocsps.pool import (
+        PoolDriver,
+        PoolSurvey,
+        RollEvent,
+        RollOptions,
+        RollPlan,
+        RollState,
+        RollStep,
+        StepResume,
+        StepSpec,
+        UpgradeDomain,
+    )
+    from ocsps.server import Server
+
+pool_app = typer.Typer(
+    name="pool",
+    help="Rolling maintenance of Front End pools: status, and a roll that keeps quorum and can resume.",
+    no_args_is_help=True,
+)
+app.add_typer(pool_app, name="pool")
+
+PoolOpt = Annotated[str, typer.Option("--pool", help="Pool FQDN, e.g. pool01.contoso.com")]
+ServersOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--servers",
+        help="Pool members (repeatable or comma-separated). With --lab or --hosts-file they narrow the roll; "
+        "otherwise they are the pool's members, in topology order",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")]
+TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline of each read, e.g. 60s")]
+
+
+def _options(**values: object) -> TargetOptions:
+    values["hosts"] = values.get("hosts") or []
+    return TargetOptions(**values)  # type: ignore[arg-type]
+
+
+def _split(values: Sequence[str] | None) -> list[str]:
+    return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
+
+
+# ---------------------------------------------------------------------------------------- membership
+def _lab_pool_members(
+    topology_file: Path | None, pool: str
+) -> tuple[Product, list[str], list[UpgradeDomain]]:
+    """Members and upgrade domains as the lab topology states them (read offline, nothing served)."""
+    from ocsps.lab.topology import load_topology
+    from ocsps.pool import UpgradeDomain
+
+    topology = load_topology(topology_file)
+    found = topology.pools.get(pool.casefold())
+    if found is None:
+        known = ", ".join(p.fqdn for p in topology.pools.values()) or "none"
+        raise UsageError(f"the lab topology has no pool {pool!r}; pools: {known}")
+    domains = [UpgradeDomain(name, tuple(servers)) for name, servers in found.upgrade_domains]
+    return found.product, [m.fqdn for m in found.members], domains
+
+
+def _real_members(opts: TargetOptions, servers: list[str]) -> tuple[list[str], list[str] | None]:
+    """(members, servers to roll or None for all): members from --host/--hosts-file, else --servers."""
+    from ocsps.hosts import load_hosts_file
+
+    listed = list(opts.hosts)
+    if opts.hosts_file is not None:
+        listed += [e.host for e in load_hosts_file(opts.hosts_file)]
+    if listed:
+        return listed, servers or None
+    if not servers:
+        raise UsageError(
+            "which servers are in the pool? there is no DNS lookup of pool members here",
+            hint="list them with --servers (in topology order) or --hosts-file, or use --lab",
+        )
+    return servers, None
+
+
+def _check_lab_flags(opts: TargetOptions) -> None:
+    if opts.lab and opts.hosts:
+        raise UsageError(
+            "with --lab the pool's members come from the topology; narrow the roll with --servers"
+        )
+
+
+@contextmanager
+def _pool_driver(
+    opts: TargetOptions, pool: str, servers: list[str], timeout: float
+) -> Iterator[tuple[PoolDriver, Product, list[str], list[str] | None]]:
+    """A driver over the pool's members: (driver, product, members, servers to roll or None)."""
+    from ocsps.pool import RemoteDriver
+
+    _check_lab_flags(opts)
+    only: list[str] | None
+    if opts.lab:
+        _, members, _ = _lab_pool_members(opts.lab_topology, pool)
+        only = servers or None
+    else:
+        members, only = _real_members(opts, servers)
+        if not opts.hosts and opts.hosts_file is None:
+            opts.hosts = list(members)
+    with open_targets(opts) as (targets, _lab):
+        by_host = {t.host.casefold(): t for t in targets}
+        missing = [m for m in members if m.casefold() not in by_host]
+        if missing:
+            raise UsageError(f"no connection settings for {', '.join(missing)}")
+        chosen = [by_host[m.casefold()] for m in members]
+        products = {t.product.id for t in chosen}
+        if len(products) != 1:
+            raise UsageError(f"the members of {pool} run different products: {', '.join(sorted(products))}")
+        driver = RemoteDriver(lambda host: _server(by_host[host.casefold()], timeout), call_timeout=timeout)
+        try:
+            yield driver, chosen[0].product, [t.host for t in chosen], only
+        finally:
+            driver.close()
+
+
+def _server(target: Target, timeout: float) -> Server:
+    """A ``Server`` whose state-changing calls are written to the audit log."""
+    from ocsps import audit
+    from ocsps.script import RenderedScript
+    from ocsps.server import Server
+    from ocsps.session import RunResult, ServerSession
+
+    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
+        parameters = {k: v for k, v in rendered.bound_parameters.items() if k != "StepScript"}
+        lines = rendered.bound_parameters.get("StepScript")
+        if isinstance(lines, list):
+            parameters["StepScriptLines"] = len(lines)  # the script itself is the operator's file
+        audit.record(
+            host=target.host,
+            action=rendered.action,
+            parameters=parameters,
+            outcome=outcome,
+            duration=duration,
+            body_sha256=rendered.body_sha256,
+        )
+
+    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+
+
+# ------------------------------------------------------------------------------------------ status
+@pool_app.command("status")
+def status(
+    pool: PoolOpt,
+    servers: ServersOpt = None,
+    hosts: HostOpt = None,
+    hosts_file: HostsFileOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    timeout: TimeoutOpt = "60s",
+    json_out: JsonOpt = False,
+) -> None:
+    """Members with their services, upgrade domains, readiness, fabric state (missing replicas called
+    out) and how many servers the pool can lose now."""
+    from ocsps.drain import parse_duration
+    from ocsps.pool import survey_pool
+
+    deadline = parse_duration(timeout)
+    opts = _options(
+        hosts=hosts,
+        hosts_file=hosts_file,
+        product=product,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
+    with _pool_driver(opts, pool, _split(servers), deadline) as (driver, prod, members, _):
+        survey = survey_pool(driver, pool, prod.id, members)
+    unreachable = [m for m in survey.members if m.error]
+    code = 3 if unreachable and len(unreachable) == len(survey.members) else 1 if survey.problems else 0
+    if json_out:
+        emit_json({"command": "pool status", **survey.to_json(), "exit_code": code})
+    else:
+        _print_survey(survey)
+    raise typer.Exit(code)
+
+
+def _print_survey(survey: PoolSurvey) -> None:
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=f"Pool {survey.pool} ({survey.product})")
+    for col in ("server", "upgrade domain", "front end", "condition", "services"):
+        table.add_column(col)
+    for m in survey.members:
+        domain = survey.readiness.domain_of(m.host) if survey.readiness else None
+        running = sum(1 for s in m.services if s.is_running)
+        services = m.error or f"{running}/{len(m.services)} running" + (
+            "; stopped: " + ", ".join(s.name for s in m.services if s.is_stopped)
+            if 0 < running < len(m.services)
+            else ""
+        )
+        colour = {"up": "green", "down": "red"}.get(m.condition.value, "yellow")
+        table.add_row(
+            m.host,
+            domain.name if domain else "-",
+            m.front_end.value if m.front_end else "-",
+            f"[{colour}]{m.condition.value}[/{colour}]",
+            services,
+        )
+    out.print(table)
+    if survey.readiness is not None:
+        r = survey.readiness
+        active = f"{r.active_front_ends}/{r.total_front_ends} front ends active" if r.total_front_ends else ""
+        out.print(
+            f"Readiness (read on {r.computer or survey.via}): {r.state}. {active}".rstrip(), markup=False
+        )
+        for d in r.domains:
+            ready = {True: "ready", False: "NOT ready", None: "readiness not reported"}[d.ready]
+            out.print(f"  {d.name}: {', '.join(d.servers) or '-'} ({ready})", markup=False)
+    if survey.fabric is not None:
+        f = survey.fabric
+        if f.missing:
+            out.print("Fabric: MISSING REPLICAS", markup=False)
+            for line in f.missing:
+                out.print(f"  {line}", markup=False)
+        else:
+            out.print(f"Fabric: no missing replicas ({len(f.lines)} line(s), {len(f.warnings)} warning(s))")
+    if survey.rule is not None:
+        out.print(
+            f"Quorum: {survey.rule.describe()}; down now: {', '.join(survey.down) or 'none'}; "
+            f"can lose {max(0, survey.spare or 0)} more",
+            markup=False,
+        )
+    for note in survey.notes:
+        out.print(f"note: {note}", markup=False)
+    for problem in survey.problems:
+        out.print(f"problem: {problem}", markup=False)
+
+
+# ---------------------------------------------------------------------------------------- maintain
+def _duration(value: str | None) -> float | None:
+    from ocsps.drain import parse_duration
+
+    return None if value is None else parse_duration(value)
+
+
+def _step_spec(step: str | None, step_script: Path | None, product: Product | None) -> StepSpec:
+    from ocsps.pool import StepSpec
+    from ocsps.pool.plan import step_from_text
+
+    if step is not None and step_script is not None:
+        raise UsageError("give either --step pause or --step-script FILE, not both")
+    if step_script is None:
+        if step not in (None, "pause"):
+            raise UsageError(f"--step takes 'pause' (or use --step-script FILE), not {step!r}")
+        return StepSpec("pause")
+    try:
+        text = step_script.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read step script {step_script}: {exc.__class__.__name__}") from None
+    return step_from_text(step_script.name, text, product)
+
+
+def _operator(server: str, prompt: str) -> bool:
+    """At a pause: ask on the terminal; without one, leave the roll paused for ``--resume``."""
+    if not sys.stdin.isatty():
+        return False
+    err = err_console()
+    err.print(f"\n{prompt}", markup=False)
+    while True:
+        err.print("Type 'continue' when the work is done, or 'stop' to leave the roll paused: ", end="")
+        try:
+            answer = input().strip().casefold()
+        except EOFError:
+            return False
+        if answer in ("continue", "c"):
+            return True
+        if answer in ("stop", "s"):
+            return False
+
+
+def _progress() -> Callable[[RollEvent], None]:
+    def show(event: RollEvent) -> None:
+        if is_quiet():
+            return
+        where = event.server or "pool"
+        err_console().print(f"{event.time[11:19]} {where}: {event.message}", markup=False)
+
+    return show
+
+
+@pool_app.command("maintain")
+def maintain(
+    pool: PoolOpt,
+    servers: ServersOpt = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="'pause': wait for the operator on each drained server")
+    ] = None,
+    step_script: Annotated[
+        Path | None, typer.Option("--step-script", help="PowerShell file run on each drained server")
+    ] = None,
+    stable_for: Annotated[
+        str | None,
+        typer.Option("--stable-for", help="Ready must hold this long between units (default: pools.toml)"),
+    ] = None,
+    max_busy: Annotated[
+        int | None,
+        typer.Option(
+            "--max-busy", min=1, help="Busy answers in one wait that stop the roll (default: pools.toml)"
+        ),
+    ] = None,
+    busy_interval: Annotated[
+        str | None, typer.Option("--busy-interval", help="Wait after a Busy answer (default: pools.toml)")
+    ] = None,
+    ready_poll: Annotated[
+        str | None,
+        typer.Option(
+            "--ready-poll", help="How often readiness is read while Ready is timed (default: pools.toml)"
+        ),
+    ] = None,
+    wait_time: Annotated[
+        str | None, typer.Option("--wait-time", help="Failover/failback -WaitTime (default: pools.toml)")
+    ] = None,
+    draining_timeout: Annotated[
+        str | None, typer.Option("--draining-timeout", help="Failover -DrainingTimeout (cmdlet default)")
+    ] = None,
+    drain_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--drain-timeout",
+            help="Deadline for a server to leave or come back; also the step's (default: pools.toml)",
+        ),
+    ] = None,
+    poll: Annotated[
+        str | None,
+        typer.Option(
+            "--poll", help="How often services are read while a server changes (default: pools.toml)"
+        ),
+    ] = None,
+    force_failover: Annotated[
+        bool,
+        typer.Option(
+            "--force-failover", help="Fail over without the pool capacity check (never with --what-if)"
+        ),
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the saved roll of this pool from where it stopped")
+    ] = False,
+    rerun_step: Annotated[
+        bool, typer.Option("--rerun-step", help="On --resume: run an interrupted step script again")
+    ] = False,
+    step_done: Annotated[
+        bool, typer.Option("--step-done", help="On --resume: count an interrupted step script as done")
+    ] = False,
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="Print the whole roll with its scripts; send nothing")
+    ] = False,
+    emit_script: Annotated[
+        Path | None,
+        typer.Option("--emit-script", help="Write the whole roll as a change-board .ps1 (a roll by hand)"),
+    ] = None,
+    change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
+    hosts: HostOpt = None,
+    hosts_file: HostsFileOpt = None,
+    product: ProductOpt = None,
+    profile: ProfileOpt = None,
+    auth: AuthOpt = None,
+    username: UserOpt = None,
+    port: PortOpt = None,
+    ssl: SslOpt = None,
+    ca_bundle: CaOpt = None,
+    no_verify_tls: InsecureOpt = False,
+    configuration_name: ConfigNameOpt = None,
+    lab: LabOpt = False,
+    lab_topology: LabTopologyOpt = None,
+    timeout: TimeoutOpt = "120s",
+    json_out: JsonOpt = False,
+) -> None:
+    """Roll through the pool: one upgrade domain (Lync 2013, graceful drain) or one server (SfB,
+    failover/failback) at a time, waiting for a stable Ready in between, never breaking quorum."""
+    from ocsps.catalog import load_catalog
+    from ocsps.pool import RollOptions, StepResume, state_path
+
+    opts = _options(
+        hosts=hosts,
+        hosts_file=hosts_file,
+        product=product,
+        profile=profile,
+        auth=auth,
+        username=username,
+        port=port,
+        ssl=ssl,
+        ca_bundle=ca_bundle,
+        no_verify_tls=no_verify_tls,
+        configuration_name=configuration_name,
+        lab=lab,
+        lab_topology=lab_topology,
+    )
+    _check_lab_flags(opts)
+    if force_failover and what_if:
+        raise UsageError(
+            "never combine --force-failover with --what-if: Invoke-CsComputerFailOver ignores -WhatIf "
+            "when -Force is given"
+        )
+    if what_if and emit_script is not None:
+        raise UsageError("give either --what-if or --emit-script")
+    if rerun_step and step_done:
+        raise UsageError("give either --rerun-step or --step-done")
+    if (rerun_step or step_done) and not resume:
+        raise UsageError("--rerun-step and --step-done only apply with --resume")
+    shaping = {
+        "--step": step,
+        "--step-script": step_script,
+        "--stable-for": stable_for,
+        "--max-busy": max_busy,
+        "--busy-interval": busy_interval,
+        "--ready-poll": ready_poll,
+        "--wait-time": wait_time,
+        "--draining-timeout": draining_timeout,
+        "--drain-timeout": drain_timeout,
+        "--poll": poll,
+    }
+    given = [name for name, value in shaping.items() if value is not None] + (
+        ["--force-failover"] if force_failover else []
+    )
+    if resume and given:
+        raise UsageError(f"a resumed roll keeps its saved plan and options; drop {', '.join(given)}")
+    if resume and (what_if or emit_script is not None):
+        raise UsageError("--what-if and --emit-script plan a new roll; they do not combine with --resume")
+    wanted = _split(servers)
+    timings: dict[str, Any] = {
+        "stable_for": _duration(stable_for),
+        "max_busy": max_busy,
+        "busy_interval": _duration(busy_interval),
+        "ready_poll": _duration(ready_poll),
+        "wait_time": _duration(wait_time),
+        "drain_timeout": _duration(drain_timeout),
+        "service_poll": _duration(poll),
+        "draining_timeout": _duration(draining_timeout),
+        "force_failover": force_failover or None,
+    }
+    if what_if or emit_script is not None:
+        if opts.lab:
+            prod, members, domains = _lab_pool_members(opts.lab_topology, pool)
+        else:
+            if not opts.product:
+                raise UsageError("which product does the pool run? pass --product")
+            prod = load_catalog().product(opts.product)
+            members, narrowed = _real_members(opts, wanted)
+            wanted, domains = narrowed or [], []
+        options = RollOptions.defaults(step=_step_spec(step, step_script, prod), **timings)
+        _offline(
+            pool, prod, members, domains, wanted, options, what_if, emit_script, change_id, reason, json_out
+        )
+        return
+    if not resume:
+        _step_spec(step, step_script, None)  # a script that does not parse is refused before connecting
+    path = state_path(pool)
+    deadline = _duration(timeout) or 120.0
+    step_resume = StepResume.RERUN if rerun_step else StepResume.DONE if step_done else None
+    _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
+
+
+def _offline(
+    pool: str,
+    product: Product,
+    members: list[str],
+    domains: Sequence[UpgradeDomain],
+    only: list[str],
+    options: RollOptions,
+    what_if: bool,
+    emit_script: Path | None,
+    change_id: str,
+    reason: str,
+    json_out: bool,
+) -> None:
+    from ocsps.pool import plan_roll, roll_steps
+
+    plan = plan_roll(pool, product, members, domains, only=only or None)
+    steps = roll_steps(plan, options)
+    if emit_script is not None:
+        from ocsps.changeboard import ChangeInfo, Step, render_change_board
+        from ocsps.cli.render_cmd import write_output
+        from ocsps.script import render_action
+
+        board = [Step(s.label, render_action(s.action, product, dict(s.values))) for s in steps]
+        text = render_change_board(f"rolling maintenance of {pool}", board, ChangeInfo("", change_id, reason))
+        write_output(text, emit_script)
+        return
+    if json_out:
+        emit_json(
+            {
+                "command": "pool maintain",
+                "what_if": True,
+                "plan": plan.to_json(),
+                "options": options.to_json(),
+                "steps": [s.to_json() for s in steps],
+                "exit_code": 0,
+            }
+        )
+        return
+    _print_what_if(plan, options, steps, product)
+
+
+def _print_what_if(plan: RollPlan, options: RollOptions, steps: Sequence[RollStep], product: Product) -> None:
+    from ocsps.script import render_action
+
+    out = console()
+    out.rule(f"Roll of {plan.pool} ({plan.product}, {plan.method.value}) - nothing is sent", style="dim")
+    out.print(f"Quorum: {plan.rule.describe()}. Members: {', '.join(plan.members)}", markup=False)
+    for note in plan.notes:
+        out.print(f"note: {note}", markup=False)
+    scripts: dict[str, str] = {}
+    for number, item in enumerate(steps, 1):
+        rendered = render_action(item.action, product, dict(item.values))
+        scripts.setdefault(item.action, rendered.script)
+        shown = {k: v for k, v in rendered.bound_parameters.items() if k != "StepScript"}
+        if "StepScript" in rendered.bound_parameters:
+            shown["StepScript"] = f"<{len(options.step.lines)} line(s), sha256 {options.step.sha256[:12]}>"
+        out.print(f"{number:3}. {item.label}", markup=False)
+        out.print(f"     {item.action} {shown}", markup=False)
+    out.print(
+        "Between steps the live roll re-reads every member (quorum), stops on Busy "
+        f"{options.max_busy} times or on InsufficientActiveFrontEnds, and saves its state after each change.",
+        markup=False,
+    )
+    for action, script in scripts.items():
+        out.rule(f"script {action}", style="dim")
+        out.print(script, markup=False, highlight=False)
+
+
+def _live(
+    opts: TargetOptions,
+    pool: str,
+    wanted: list[str],
+    path: Path,
+    resume: bool,
+    step: str | None,
+    step_script: Path | None,
+    timings: dict[str, Any],
+    step_resume: StepResume | None,
+    timeout: float,
+    json_out: bool,
+) -> None:
+    from ocsps.pool import (
+        RollEngine,
+        RollOptions,
+        RollState,
+        RollStatus,
+        load_state,
+        plan_roll,
+        save_state,
+        survey_pool,
+    )
+
+    saved: RollState | None = None
+    if resume:
+        saved = load_state(path)
+        if saved.plan.pool.casefold() != pool.casefold():
+            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool}")
+        if wanted:
+            raise UsageError("a resumed roll keeps its saved servers; drop --servers")
+    elif path.exists():
+        previous = load_state(path)
+        if not previous.finished:
+            raise UsageError(
+                f"an unfinished roll of {pool} is saved in {path} ({previous.status.value}, at "
+                f"{previous.position()}); continue it with --resume, or delete that file once the pool "
+                "has been checked"
+            )
+    if saved is not None:
+        # Members come from the topology (lab), the hosts given, or else the saved plan itself.
+        wanted = [] if opts.lab or opts.hosts or opts.hosts_file else list(saved.plan.members)
+    with _pool_driver(opts, pool, wanted, timeout) as (driver, product, members, only):
+        if saved is not None:
+            if saved.plan.product != product.id or {m.casefold() for m in saved.plan.members} != {
+                m.casefold() for m in members
+            }:
+                raise UsageError(
+                    f"{path} was planned for {saved.plan.product} members {', '.join(saved.plan.members)}; "
+                    f"these are {product.id} {', '.join(members)}"
+                )
+            state = saved
+            if state.finished:
+                err_console().print(f"the roll of {pool} is already done ({path})", markup=False)
+        else:
+            options = RollOptions.defaults(step=_step_spec(step, step_script, product), **timings)
+            survey = survey_pool(driver, pool, product.id, members)
+            domains = survey.readiness.domains if survey.readiness is not None else ()
+            plan = plan_roll(pool, product, members, domains, only=only)
+            state = RollState(plan, options)
+            save_state(path, state)
+        engine = RollEngine(
+            driver,
+            state,
+            save=lambda s: save_state(path, s),
+            operator=_operator,
+            on_event=_progress(),
+            step_resume=step_resume,
+        )
+        engine.run()
+    code = state.status.exit_code
+    if json_out:
+        emit_json(
+            {
+                "command": "pool maintain",
+                "pool": state.plan.pool,
+                "status": state.status.value,
+                "reason": state.reason,
+                "position": state.position(),
+                "state_file": str(path),
+                "plan": state.plan.to_json(),
+                "servers": {k: v.value for k, v in state.servers.items()},
+                "history": state.history,
+                "exit_code": code,
+            }
+        )
+    else:
+        _print_roll(state, path)
+    if state.status not in (RollStatus.DONE,) and not is_quiet():
+        err_console().print(
+            f"the roll is {state.status.value}: {state.reason or state.position()}\n"
+            f"state saved in {path}; continue with: ocsps pool maintain --pool {state.plan.pool} --resume",
+            markup=False,
+        )
+    raise typer.Exit(code)
+
+
+def _print_roll(state: RollState, path: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Roll of {state.plan.pool}: {state.status.value}")
+    for col in ("unit", "server", "phase"):
+        table.add_column(col)
+    for unit in state.plan.units:
+        for server in unit.servers:
+            phase = state.phase(server).value
+            colour = "green" if phase == "returned" else "white" if phase == "pending" else "yellow"
+            table.add_row(unit.name, server, f"[{colour}]{phase}[/{colour}]")
+    console().print(table)

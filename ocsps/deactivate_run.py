@@ -1,0 +1,487 @@
+"""Running a deactivation plan on its computer: one step at a time, the next only on positive evidence.
+
+The administration guide asks the administrator to read the log after every role and to go on only when
+every task's Execution Result reads Success. The runner does exactly that, and cannot be talked out of
+it: each LcsCmd call gets a log path of its own, chosen at run time, the log is read back and parsed,
+and anything but Success for every task (an unreadable log, no task, a non-zero exit code, a lost
+connection) stops the run at that step. The journal next to the plan records what each step did, so a
+later ``--resume-from`` may only skip steps that are known to be done: recorded as successful, or shown
+done by the server itself (a role no longer activated, every service stopped).
+
+Before the first change the runner reads, and changes nothing: the server's activated roles must be
+exactly the plan's remaining roles, and no service may show active sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocsps.deactivation import (
+    DEACTIVATE,
+    STOP_SERVICES,
+    DeactivationPlan,
+    LcsCmdFacts,
+    PlanStep,
+    StateReading,
+    choose_log_path,
+    read_state_outcome,
+)
+from ocsps.errors import (
+    OcspsError,
+    OperationFailed,
+    OutcomeUnknown,
+    RemoteError,
+    TimeoutExceeded,
+    UsageError,
+)
+from ocsps.results import LcsCmdOutcome, ParseError, ServiceStatus, parse_lcscmd_outcome, parse_service_status
+
+if TYPE_CHECKING:
+    from ocsps.server import Server
+
+__all__ = [
+    "Journal",
+    "LiveCheck",
+    "RunReport",
+    "StepResult",
+    "log_excerpt",
+    "read_state",
+    "resume_gaps",
+    "run_plan",
+    "step_verdict",
+]
+
+OK, FAILED, UNKNOWN, TIMEOUT, INTERRUPTED = "ok", "failed", "unknown", "timeout", "interrupted"
+JOURNAL_KIND = "ocsps-deactivation-journal"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StepResult:
+    """What one step did, with the evidence the verdict rests on."""
+
+    step: int
+    do: str
+    label: str
+    state: str
+    detail: str = ""
+    role: str | None = None
+    log_path: str | None = None
+    outcome: LcsCmdOutcome | None = None
+    services: tuple[ServiceStatus, ...] = ()
+    started: str = ""
+    seconds: float = 0.0
+    evidence: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == OK
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "step": self.step,
+            "do": self.do,
+            "label": self.label,
+            "state": self.state,
+            "detail": self.detail,
+            "started": self.started,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.role is not None:
+            doc["role"] = self.role
+        if self.log_path is not None:
+            doc["log_path"] = self.log_path
+        if self.evidence:
+            doc["evidence"] = self.evidence
+        if self.outcome is not None:
+            doc["lcscmd"] = self.outcome.to_json()
+        if self.services:
+            doc["services"] = [s.to_json() for s in self.services]
+        return doc
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """A precondition read from the server before anything changes: ok, or not checkable (and why)."""
+
+    name: str
+    state: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "state": self.state, "detail": self.detail}
+
+
+@dataclass
+class RunReport:
+    computer: str
+    product: str
+    plan_sha256: str
+    start: int
+    total: int
+    acknowledged: tuple[str, ...] = ()
+    checks: list[LiveCheck] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def stopped_at(self) -> int | None:
+        """The step that did not succeed, if any: where a resumed run starts."""
+        for result in self.steps:
+            if not result.ok:
+                return result.step
+        return None
+
+    @property
+    def ok(self) -> bool:
+        done = {r.step for r in self.steps if r.ok}
+        return not self.interrupted and all(n in done for n in range(self.start, self.total + 1))
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        if self.ok:
+            return 0
+        if any(r.state == TIMEOUT for r in self.steps):
+            return 4
+        return 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "computer": self.computer,
+            "product": self.product,
+            "plan_sha256": self.plan_sha256,
+            "start": self.start,
+            "total": self.total,
+            "acknowledged": list(self.acknowledged),
+            "checks": [c.to_json() for c in self.checks],
+            "steps": [s.to_json() for s in self.steps],
+            "ok": self.ok,
+            "stopped_at": self.stopped_at,
+            "interrupted": self.interrupted,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- journal
+
+
+@dataclass
+class Journal:
+    """Per-step results of earlier runs of one plan (matched by its sha256), kept beside the plan."""
+
+    path: Path | None
+    plan_sha256: str
+    computer: str
+    steps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""
+
+    @classmethod
+    def open(cls, path: Path | None, plan_sha256: str, computer: str) -> Journal:
+        if path is None or not path.exists():
+            return cls(path, plan_sha256, computer)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("kind") != JOURNAL_KIND:
+                raise ValueError("not a journal")
+            steps = {int(k): dict(v) for k, v in dict(doc.get("steps", {})).items()}
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+            raise UsageError(
+                f"cannot read the run journal {path}; move it away to start without it"
+            ) from None
+        if doc.get("plan_sha256") != plan_sha256 or doc.get("computer") != computer:
+            return cls(path, plan_sha256, computer, note=f"{path} belonged to another plan; it is replaced")
+        return cls(path, plan_sha256, computer, steps)
+
+    def succeeded(self, number: int) -> bool:
+        return self.steps.get(number, {}).get("state") == OK
+
+    @property
+    def done_through(self) -> int:
+        """How many leading steps are recorded as successful."""
+        count = 0
+        while self.succeeded(count + 1):
+            count += 1
+        return count
+
+    def record(self, result: StepResult) -> None:
+        self.steps[result.step] = {
+            "state": result.state,
+            "label": result.label,
+            "detail": result.detail,
+            "log_path": result.log_path,
+            "evidence": result.evidence,
+            "started": result.started,
+        }
+        if self.path is None:
+            return
+        doc = {
+            "kind": JOURNAL_KIND,
+            "plan_sha256": self.plan_sha256,
+            "computer": self.computer,
+            "steps": {str(k): v for k, v in sorted(self.steps.items())},
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def resume_gaps(plan: DeactivationPlan, journal: Journal | None, start: int) -> list[PlanStep]:
+    """Steps before ``start`` that no earlier run recorded as successful."""
+    plan.step(start)
+    return [s for s in plan.steps[: start - 1] if journal is None or not journal.succeeded(s.number)]
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_state(
+    server: Server,
+    computer: str,
+    facts: LcsCmdFacts,
+    *,
+    lcscmd_path: str,
+    check_role: str = "SE",
+    when: datetime | None = None,
+    timeout: float | None = None,
+) -> StateReading:
+    """Ask LcsCmd which roles are activated; a failure is a reading that cannot tell, never a guess."""
+    stamp = (when or _now()).strftime("%Y%m%d-%H%M%S-%fZ")
+    rendered = server.render(
+        "lcscmd-state",
+        LcsCmdPath=lcscmd_path,
+        Arguments=facts.state_arguments(computer, check_role),
+        LogPath=f"{facts.log_directory.rstrip(chr(92))}\\{facts.log_prefix}-state-{stamp}.log",
+    )
+    try:
+        result = server.session.run(rendered, timeout=timeout).raise_for_errors()
+        if not result.output:
+            return StateReading(None, reason="LcsCmd's state check returned nothing")
+        outcome = parse_lcscmd_outcome(result.output[0])
+    except (RemoteError, ParseError) as exc:
+        return StateReading(None, reason=f"LcsCmd's state check failed: {exc}")
+    return read_state_outcome(outcome, server.product.id, server.catalog, facts)
+
+
+def log_excerpt(outcome: LcsCmdOutcome, limit: int = 20) -> list[str]:
+    """The lines of the log around the tasks that failed (or its start), for the operator to read first."""
+    lines = (outcome.log_text or "").splitlines()
+    names = [t.name for t in outcome.failed_tasks if t.name]
+    keep: list[int] = []
+    for index, line in enumerate(lines):
+        if any(name in line for name in names):
+            keep += [i for i in range(max(0, index - 1), min(len(lines), index + 3)) if i not in keep]
+    chosen = [lines[i] for i in keep] if keep else lines
+    return chosen[:limit]
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def run_plan(
+    server: Server,
+    plan: DeactivationPlan,
+    *,
+    plan_sha256: str,
+    facts: LcsCmdFacts,
+    start: int = 1,
+    journal: Journal | None = None,
+    acknowledged: Sequence[str] = (),
+    check_role: str = "SE",
+    timeout: float = 1800.0,
+    clock: Callable[[], datetime] = _now,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> RunReport:
+    """Run ``plan`` from ``start`` on an open ``server``; return what each step did.
+
+    Refuses (raising, with nothing changed) when earlier steps are not known to be done, when the
+    server's activated roles are not the plan's remaining roles, or when services show active sessions.
+    Stops at the first step without positive evidence of success; the journal records every step.
+    """
+    journal = journal or Journal(None, plan_sha256, plan.computer)
+    report = RunReport(
+        computer=plan.computer,
+        product=plan.product,
+        plan_sha256=plan_sha256,
+        start=start,
+        total=len(plan.steps),
+        acknowledged=tuple(acknowledged),
+    )
+    gaps = resume_gaps(plan, journal, start)
+    reading = read_state(
+        server, plan.computer, facts, lcscmd_path=plan.lcscmd_path, check_role=check_role, when=clock()
+    )
+    statuses = server.services(timeout=timeout)
+    remaining = [str(s.role) for s in plan.deactivations if s.number >= start]
+    for gap in gaps:
+        evidence = _done_evidence(gap, reading, statuses)
+        if evidence is None:
+            raise UsageError(
+                f"cannot resume from step {start}: step {gap.number} ({gap.label}) is not recorded as "
+                "successful and the server does not show it done; resume from that step",
+                host=plan.computer,
+            )
+        result = StepResult(gap.number, gap.do, gap.label, OK, role=gap.role, evidence=evidence)
+        journal.record(result)
+        report.steps.append(result)
+    report.checks.append(_roles_check(plan, reading, remaining))
+    report.checks.append(_sessions_check(plan, statuses, start))
+    for step in plan.steps[start - 1 :]:
+        result = _run_step(server, plan, step, facts, timeout, clock)
+        journal.record(result)
+        report.steps.append(result)
+        if on_step is not None:
+            on_step(result)
+        if result.state == INTERRUPTED:
+            report.interrupted = True
+        if not result.ok:
+            break
+    return report
+
+
+def _done_evidence(step: PlanStep, reading: StateReading, statuses: Sequence[ServiceStatus]) -> str | None:
+    if step.do == STOP_SERVICES:
+        if statuses and all(s.is_stopped for s in statuses):
+            return f"all {len(statuses)} services read Stopped"
+        return None
+    if reading.activated is not None and step.role not in reading.activated:
+        return "LcsCmd's state check no longer shows the role as activated"
+    return None
+
+
+def _roles_check(plan: DeactivationPlan, reading: StateReading, remaining: list[str]) -> LiveCheck:
+    if reading.activated is None:
+        return LiveCheck("roles", "not-checkable", reading.reason or "the activated roles could not be read")
+    if set(reading.activated) != set(remaining):
+        extra = sorted(set(reading.activated) - set(remaining))
+        gone = sorted(set(remaining) - set(reading.activated))
+        parts = []
+        if extra:
+            parts.append(f"activated but not in the plan's remaining steps: {', '.join(extra)}")
+        if gone:
+            parts.append(f"in the plan but not activated: {', '.join(gone)}")
+        raise UsageError(
+            f"the server's roles do not match the plan ({'; '.join(parts)}); nothing was changed: "
+            "write a new plan",
+            host=plan.computer,
+        )
+    return LiveCheck("roles", OK, f"activated roles match the plan: {', '.join(remaining) or 'none left'}")
+
+
+def _sessions_check(plan: DeactivationPlan, statuses: Sequence[ServiceStatus], start: int) -> LiveCheck:
+    counted = [s for s in statuses if s.activity is not None and not s.activity.is_empty]
+    busy = [s for s in counted if not s.is_stopped and not (s.activity is not None and s.activity.is_idle)]
+    if busy and start == 1:
+        shown = ", ".join(f"{s.name} ({_activity(s)})" for s in busy[:5])
+        raise OperationFailed(
+            f"sessions are still active: {shown}; nothing was changed",
+            host=plan.computer,
+            hint="wait until they complete (the checklist says they have), then run again",
+        )
+    if not counted:
+        return LiveCheck(
+            "sessions",
+            "not-checkable",
+            "the services report no activity counters (OCS 2007 / R2 services have none): "
+            "the operator's acknowledgement stands",
+        )
+    return LiveCheck("sessions", OK, f"no active sessions on {len(counted)} services with counters")
+
+
+def _activity(status: ServiceStatus) -> str:
+    return ", ".join(f"{c.name}={c.value}" for c in status.activity or ())
+
+
+def _run_step(
+    server: Server,
+    plan: DeactivationPlan,
+    step: PlanStep,
+    facts: LcsCmdFacts,
+    timeout: float,
+    clock: Callable[[], datetime],
+) -> StepResult:
+    started = clock()
+    result = StepResult(step.number, step.do, step.label, FAILED, role=step.role, started=started.isoformat())
+    try:
+        if step.do == STOP_SERVICES:
+            _stop_services(server, result, timeout)
+        elif step.do == DEACTIVATE:
+            result.log_path = choose_log_path(facts, step, started)
+            _deactivate(server, plan, step, result, timeout)
+        else:
+            result.detail = f"unknown step kind {step.do!r}"
+    except OutcomeUnknown as exc:
+        result.state = UNKNOWN
+        result.detail = exc.message
+    except TimeoutExceeded as exc:
+        result.state = TIMEOUT
+        result.detail = exc.message
+    except KeyboardInterrupt:
+        result.state = INTERRUPTED
+        result.detail = "interrupted by the operator while the step ran; its outcome is unknown"
+    except OcspsError as exc:
+        result.state = FAILED
+        result.detail = exc.message
+    result.seconds = (clock() - started).total_seconds()
+    return result
+
+
+def _stop_services(server: Server, result: StepResult, timeout: float) -> None:
+    rendered = server.render("stop", None, Force=True)
+    run = server.session.run(rendered, timeout=timeout).raise_for_errors()
+    statuses = tuple(parse_service_status(obj) for obj in run.output)
+    result.services = statuses
+    running = [s.name for s in statuses if not s.is_stopped]
+    if not statuses:
+        result.detail = "no service was reported back: there is no evidence that anything stopped"
+    elif running:
+        result.detail = f"still not stopped: {', '.join(running)}"
+    else:
+        result.state = OK
+        result.detail = f"{len(statuses)} services read Stopped"
+
+
+def _deactivate(
+    server: Server, plan: DeactivationPlan, step: PlanStep, result: StepResult, timeout: float
+) -> None:
+    rendered = server.render(
+        "deactivate", LcsCmdPath=plan.lcscmd_path, Arguments=step.arguments, LogPath=result.log_path
+    )
+    run = server.session.run(rendered, timeout=timeout).raise_for_errors()
+    if not run.output:
+        result.detail = "LcsCmd returned no outcome"
+        return
+    outcome = parse_lcscmd_outcome(run.output[0])
+    result.outcome = outcome
+    result.log_path = outcome.log_path or result.log_path
+    reason = step_verdict(outcome)
+    if reason is None:
+        result.state = OK
+        result.detail = f"all {len(outcome.tasks)} tasks report Success"
+    else:
+        result.detail = reason
+
+
+def step_verdict(outcome: LcsCmdOutcome) -> str | None:
+    """Why an LcsCmd run does not count as done, or None when every task reads Success.
+
+    The script on the server applies its own copy of the rule (what a hand-run change-board script
+    stops on); when it disagrees with ocsps's reading of the same log, the stricter answer wins.
+    """
+    reason = outcome.failure_reason
+    failed = outcome.failed_tasks
+    if reason is not None and failed and "did not report Success" not in reason:
+        shown = "; ".join(f"{t.name}: {t.result or 'no result'}" for t in failed[:3])
+        reason += f"; {len(failed)} of {len(outcome.tasks)} tasks did not report Success: {shown}"
+    if reason is None and outcome.extra.get("ScriptVerdict") is False:
+        why = outcome.extra.get("ScriptReason") or "failed"
+        reason = f"the script's own check of the log disagrees: {why}"
+    return reason

@@ -1,0 +1,841 @@
+"""Role deactivation plans (seed 001, OCS 2007 / R2): which roles go, in which order, with which LcsCmd
+arguments and which precautions, as a document a change board approves.
+
+The administration guide describes a wizard the administrator walks through by hand, reading a log after
+every role. Its rules become checks here, so that no plan can break them:
+
+* every role activated on a computer is deactivated together (a partial set is refused, naming what is
+  missing); the order is the documented one (A/V Conferencing, Web Conferencing, Web Components, Front
+  End; R2 adds UC applications, Application Host and Application Sharing before them), and a role listed
+  in another's ``after`` goes first (Web Components only after Web Conferencing);
+* services are stopped first, so that no user stays connected;
+* the precautions (backups, notice, off-peak hours, drained sessions, exported certificates, compliance
+  records, conference directories) are checklist items the operator acknowledges before anything runs.
+
+What the guide does not document (the LcsCmd context names for most roles, the layout of its logs, the
+order between role groups sharing a computer) is catalog data in ``roles.toml`` with the best-known
+values, and the administrator can override it in the config file's ``[lcscmd]`` table; a plan says which
+of its arguments are such best-known values.
+
+Nothing here talks to a server (the only reads are the packaged data and templates): plans are built
+from a request plus facts, and checked again when they are run, so an edited (even re-approved) plan
+that breaks a rule is refused before anything is sent. ``ocsps.deactivate_run`` does the running.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalog
+from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.changeboard import Step
+    from ocsps.results import LcsCmdOutcome
+
+__all__ = [
+    "DEACTIVATE",
+    "PLAN_KIND",
+    "STOP_SERVICES",
+    "ChecklistItem",
+    "DeactivationPlan",
+    "LcsCmdFacts",
+    "PlanStep",
+    "RoleCommand",
+    "StateReading",
+    "change_board_steps",
+    "check_acknowledgements",
+    "check_lcscmd_overrides",
+    "check_plan",
+    "choose_log_path",
+    "load_lcscmd_facts",
+    "order_roles",
+    "plan_deactivation",
+    "read_state_outcome",
+]
+
+PLAN_KIND = "deactivate"
+STOP_SERVICES = "stop-services"
+DEACTIVATE = "deactivate"
+
+_ROLE_PLACEHOLDERS = frozenset({"fqdn", "components"})
+_STATE_PLACEHOLDERS = frozenset({"fqdn", "check_role"})
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+_TEXT_KEYS = ("path", "log_directory", "log_prefix")
+_LIST_KEYS = (
+    "extra_args",
+    "state_args",
+    "check_roles",
+    "activated_results",
+    "not_activated_results",
+)
+_ROLE_KEYS = ("args", "state_names")
+ALL_ROLES_LISTED = "all-roles-listed"
+
+
+# ---------------------------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class RoleCommand:
+    """How LcsCmd deactivates one role: argument tokens with ``{fqdn}`` / ``{components}`` placeholders."""
+
+    role: str
+    args: tuple[str, ...]
+    source: str  # "catalog" or "config"
+    documented: bool
+    state_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LcsCmdFacts:
+    """The catalog's LcsCmd data merged with the config file's ``[lcscmd]`` overrides."""
+
+    path: str
+    log_directory: str
+    log_prefix: str
+    extra_args: tuple[str, ...]
+    state_args: tuple[str, ...]
+    check_roles: tuple[str, ...]
+    activated_results: tuple[str, ...]
+    not_activated_results: tuple[str, ...]
+    commands: Mapping[str, RoleCommand]
+    group_order: Mapping[str, int]
+    group_conflicts: Mapping[str, tuple[str, ...]]
+    pool_of_one: frozenset[str]
+    overridden: tuple[str, ...] = ()
+
+    def role_arguments(self, role: Role, computer: str, components: Sequence[str] = ()) -> tuple[str, ...]:
+        """The deactivation arguments for ``role`` on ``computer``, common switches appended."""
+        chosen = ",".join(components or role.components)
+        filled = tuple(
+            token.replace("{fqdn}", computer).replace("{components}", chosen)
+            for token in self.commands[role.key].args
+        )
+        return filled + self.extra_args
+
+    def state_arguments(self, computer: str, check_role: str) -> tuple[str, ...]:
+        if check_role.casefold() not in {r.casefold() for r in self.check_roles}:
+            raise UsageError(
+                f"unknown LcsCmd server role {check_role!r} for the state check; choose one of: "
+                + ", ".join(self.check_roles)
+            )
+        return tuple(
+            token.replace("{fqdn}", computer).replace("{check_role}", check_role) for token in self.state_args
+        )
+
+
+@cache
+def _roles_data() -> dict[str, Any]:
+    """roles.toml as written: the catalog loader keeps only the fields every command needs."""
+    text = resources.files("ocsps.catalog").joinpath("data", "roles.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _strings(value: object, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: expected an array of strings")
+    if not allow_empty and not value:
+        raise UsageError(f"{where}: must not be empty")
+    if any(not v.strip() for v in value):
+        raise UsageError(f"{where}: contains an empty string")
+    return tuple(value)
+
+
+def _check_placeholders(tokens: Iterable[str], allowed: frozenset[str], where: str) -> None:
+    for token in tokens:
+        for name in _PLACEHOLDER_RE.findall(token):
+            if name not in allowed:
+                raise UsageError(
+                    f"{where}: unknown placeholder {{{name}}}; valid: "
+                    + ", ".join("{" + a + "}" for a in sorted(allowed))
+                )
+
+
+def check_lcscmd_overrides(table: object, where: str, catalog: Catalog | None = None) -> dict[str, Any]:
+    """Check the config file's ``[lcscmd]`` table and return it normalised (arrays become tuples).
+
+    Called when the config file is loaded, so that a typo in a role key or a placeholder is reported
+    once, with the file and table, instead of surfacing in the middle of a maintenance window.
+    """
+    from ocsps.powershell.quote import check_value
+
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: expected a table")
+    cat = catalog or load_catalog()
+    valid = (*_TEXT_KEYS, *_LIST_KEYS, "roles")
+    result: dict[str, Any] = {}
+    for key, value in table.items():
+        at = f"{where} {key}"
+        if key in _TEXT_KEYS:
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"{at}: expected a non-empty string")
+            result[key] = check_value(value, what=at)
+        elif key in _LIST_KEYS:
+            items = _strings(value, at, allow_empty=key == "extra_args")
+            for item in items:
+                check_value(item, what=at)
+            if key == "state_args":
+                _check_placeholders(items, _STATE_PLACEHOLDERS, at)
+            result[key] = items
+        elif key == "roles":
+            result[key] = _check_role_overrides(value, f"{where}.roles", cat)
+        else:
+            raise UsageError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+    return result
+
+
+def _check_role_overrides(value: object, where: str, cat: Catalog) -> dict[str, dict[str, tuple[str, ...]]]:
+    from ocsps.powershell.quote import check_value
+
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: expected a table of roles")
+    roles: dict[str, dict[str, tuple[str, ...]]] = {}
+    for role_key, spec in value.items():
+        at = f"{where}.{role_key}"
+        if role_key not in cat.roles:
+            raise UsageError(f"{at}: unknown role; valid roles: {', '.join(cat.roles)}")
+        if not isinstance(spec, dict):
+            raise UsageError(f"{at}: expected a table (args = [...], state_names = [...])")
+        checked: dict[str, tuple[str, ...]] = {}
+        for key, items in spec.items():
+            if key not in _ROLE_KEYS:
+                raise UsageError(f"{at}: unknown key {key!r}; valid keys: {', '.join(_ROLE_KEYS)}")
+            tokens = _strings(items, f"{at} {key}", allow_empty=False)
+            for token in tokens:
+                check_value(token, what=f"{at} {key}")
+            if key == "args":
+                _check_placeholders(tokens, _ROLE_PLACEHOLDERS, f"{at} args")
+            checked[key] = tokens
+        roles[role_key] = checked
+    return roles
+
+
+def load_lcscmd_facts(
+    catalog: Catalog | None = None, overrides: Mapping[str, Any] | None = None
+) -> LcsCmdFacts:
+    """The facts a plan is built from: packaged data, then the config file's ``[lcscmd]`` table on top."""
+    cat = catalog or load_catalog()
+    raw = _roles_data()
+    table: dict[str, Any] = dict(raw.get("lcscmd", {}))
+    table["path"] = cat.lcscmd_path
+    checked = check_lcscmd_overrides(dict(overrides or {}), "[lcscmd]", cat) if overrides else {}
+    overridden = [k for k in checked if k != "roles"]
+    merged = {**table, **checked}
+    role_extras = {r["key"]: r for r in raw.get("roles", [])}
+    role_overrides: Mapping[str, Mapping[str, tuple[str, ...]]] = checked.get("roles", {})
+    commands: dict[str, RoleCommand] = {}
+    for role in cat.roles.values():
+        extra = role_extras.get(role.key, {})
+        override = role_overrides.get(role.key, {})
+        args = override.get("args", role.lcscmd)
+        bad = {n for t in role.lcscmd for n in _PLACEHOLDER_RE.findall(t)} - _ROLE_PLACEHOLDERS
+        if bad:  # packaged data failing the config file's check is a bug in ocsps, not the user's input
+            raise CatalogError(f"roles.toml: role {role.key} uses unknown placeholders {sorted(bad)}")
+        commands[role.key] = RoleCommand(
+            role=role.key,
+            args=tuple(args),
+            source="config" if "args" in override else "catalog",
+            documented=role.documented and "args" not in override,
+            state_names=tuple(override.get("state_names", extra.get("state_names", [role.label]))),
+        )
+        overridden += [f"roles.{role.key}.{k}" for k in override]
+    groups = raw.get("groups", {})
+    order = {k: v.get("order") for k, v in groups.items()}
+    conflicts = {k: tuple(v.get("conflicts", ())) for k, v in groups.items()}
+    problems = [f"group {k} has no integer order" for k, v in order.items() if not isinstance(v, int)]
+    problems += [
+        f"group {k} conflicts with unknown group {c}"
+        for k, cs in conflicts.items()
+        for c in cs
+        if c not in groups
+    ]
+    if problems:
+        raise CatalogError("roles.toml is inconsistent: " + "; ".join(problems))
+    return LcsCmdFacts(
+        path=str(merged["path"]),
+        log_directory=str(merged["log_directory"]),
+        log_prefix=str(merged["log_prefix"]),
+        extra_args=tuple(merged.get("extra_args", ())),
+        state_args=tuple(merged["state_args"]),
+        check_roles=tuple(merged["check_roles"]),
+        activated_results=tuple(merged["activated_results"]),
+        not_activated_results=tuple(merged.get("not_activated_results", ())),
+        commands=commands,
+        group_order={k: int(v) for k, v in order.items() if isinstance(v, int)},
+        group_conflicts=conflicts,
+        pool_of_one=frozenset(k for k, r in role_extras.items() if r.get("pool_of_one")),
+        overridden=tuple(overridden),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- reading state
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).removesuffix(".").casefold()
+
+
+@dataclass(frozen=True)
+class StateReading:
+    """Which roles LcsCmd's state check shows as activated; ``activated`` None means it could not tell."""
+
+    activated: tuple[str, ...] | None
+    not_activated: tuple[str, ...] = ()
+    unplaced: tuple[str, ...] = ()
+    reason: str | None = None
+    log_path: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "activated": None if self.activated is None else list(self.activated),
+            "not_activated": list(self.not_activated),
+            "unplaced": list(self.unplaced),
+            "reason": self.reason,
+            "log_path": self.log_path,
+        }
+
+
+def read_state_outcome(
+    outcome: LcsCmdOutcome, product: str, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None
+) -> StateReading:
+    """Decide from a CheckLCServerState log which roles are activated, on positive evidence only.
+
+    The log's layout is not documented: a task is placed by the role's ``state_names`` and its result by
+    ``activated_results`` / ``not_activated_results``. One entry ocsps cannot place makes the whole
+    reading unknown, because an unknown entry could be an activated role the plan would leave out.
+    """
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    path = outcome.log_path
+    if outcome.exit_code != 0:
+        code = "no exit code" if outcome.exit_code is None else f"exit code {outcome.exit_code}"
+        return StateReading(None, reason=f"LcsCmd's state check ended with {code}", log_path=path)
+    if outcome.log_text is None or outcome.log_error is not None:
+        return StateReading(
+            None, reason=f"the state log is unreadable: {outcome.log_error or 'not read'}", log_path=path
+        )
+    roles = [r for r in cat.roles.values() if product in r.products]
+    names = [(_fold(n), r.key) for r in roles for n in fx.commands[r.key].state_names]
+    yes = {_fold(v) for v in fx.activated_results}
+    no = {_fold(v) for v in fx.not_activated_results}
+    activated: dict[str, bool] = {}
+    unplaced: list[str] = []
+    for task in outcome.tasks:
+        folded = _fold(task.name)
+        matches = sorted(((len(n), key) for n, key in names if n == folded or n in folded), reverse=True)
+        best = [key for size, key in matches if size == matches[0][0]] if matches else []
+        result = _fold(task.result)
+        state = True if result in yes else False if result in no else None
+        if len(set(best)) != 1 or state is None or activated.get(best[0], state) != state:
+            unplaced.append(f"{task.name}: {task.result or 'no result'}")
+            continue
+        activated[best[0]] = state
+    if unplaced:
+        shown = "; ".join(unplaced[:5])
+        return StateReading(
+            None,
+            unplaced=tuple(unplaced),
+            reason=f"the state log has entries ocsps cannot place (layout not documented): {shown}",
+            log_path=path,
+        )
+    if not activated:
+        return StateReading(None, reason="the state log names no known role", log_path=path)
+    return StateReading(
+        activated=tuple(k for k, v in activated.items() if v),
+        not_activated=tuple(k for k, v in activated.items() if not v),
+        log_path=path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- plan model
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    text: str
+    live_check: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "text": self.text, "live_check": self.live_check}
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One step: stop every product service, or deactivate one role with exactly these arguments."""
+
+    number: int
+    do: str
+    label: str
+    role: str | None = None
+    arguments: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    documented: bool = True
+    arguments_source: str = "catalog"
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {"step": self.number, "do": self.do, "label": self.label}
+        if self.do == DEACTIVATE:
+            doc.update(
+                role=self.role,
+                arguments=list(self.arguments),
+                documented=self.documented,
+                arguments_source=self.arguments_source,
+            )
+            if self.components:
+                doc["components"] = list(self.components)
+        return doc
+
+
+@dataclass(frozen=True)
+class DeactivationPlan:
+    computer: str
+    product: str
+    roles: tuple[str, ...]
+    roles_source: str  # "live": read from the server; "operator": named by the operator
+    lcscmd_path: str
+    steps: tuple[PlanStep, ...]
+    checklist: tuple[ChecklistItem, ...]
+    last_in_pool: bool | None = None
+    notes: tuple[str, ...] = ()
+    services_found: tuple[str, ...] = ()
+    change_id: str = ""
+    reason: str = ""
+
+    @property
+    def deactivations(self) -> tuple[PlanStep, ...]:
+        return tuple(s for s in self.steps if s.do == DEACTIVATE)
+
+    def step(self, number: int) -> PlanStep:
+        for s in self.steps:
+            if s.number == number:
+                return s
+        raise UsageError(f"the plan has no step {number}; it has steps 1 to {len(self.steps)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "computer": self.computer,
+            "product": self.product,
+            "roles": list(self.roles),
+            "roles_source": self.roles_source,
+            "last_in_pool": self.last_in_pool,
+            "lcscmd_path": self.lcscmd_path,
+            "steps": [s.to_json() for s in self.steps],
+            "checklist": [c.to_json() for c in self.checklist],
+            "services_found": list(self.services_found),
+            "notes": list(self.notes),
+            "change": {"id": self.change_id, "reason": self.reason},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> DeactivationPlan:
+        """Read a plan document; the shape is checked here, the rules by :func:`check_plan`."""
+        try:
+            steps = tuple(
+                PlanStep(
+                    number=_int(s["step"], "step"),
+                    do=_str(s["do"], "do"),
+                    label=_str(s["label"], "label"),
+                    role=None if s.get("role") is None else _str(s["role"], "role"),
+                    arguments=_str_tuple(s.get("arguments", []), "arguments"),
+                    components=_str_tuple(s.get("components", []), "components"),
+                    documented=bool(s.get("documented", True)),
+                    arguments_source=_str(s.get("arguments_source", "catalog"), "arguments_source"),
+                )
+                for s in _list(doc["steps"], "steps")
+            )
+            checklist = tuple(
+                ChecklistItem(
+                    id=_str(c["id"], "checklist id"),
+                    text=_str(c["text"], "checklist text"),
+                    live_check=c.get("live_check") if isinstance(c.get("live_check"), str) else None,
+                )
+                for c in _list(doc["checklist"], "checklist")
+            )
+            change = doc.get("change") or {}
+            last = doc.get("last_in_pool")
+            return cls(
+                computer=_str(doc["computer"], "computer"),
+                product=_str(doc["product"], "product"),
+                roles=_str_tuple(doc["roles"], "roles"),
+                roles_source=_str(doc["roles_source"], "roles_source"),
+                lcscmd_path=_str(doc["lcscmd_path"], "lcscmd_path"),
+                steps=steps,
+                checklist=checklist,
+                last_in_pool=last if isinstance(last, bool) else None,
+                notes=_str_tuple(doc.get("notes", []), "notes"),
+                services_found=_str_tuple(doc.get("services_found", []), "services_found"),
+                change_id=_str(change.get("id", ""), "change id"),
+                reason=_str(change.get("reason", ""), "change reason"),
+            )
+        except KeyError as exc:
+            raise UsageError(f"the plan lacks the field {exc.args[0]!r}") from None
+        except (TypeError, AttributeError):
+            raise UsageError("the plan is not shaped like a deactivation plan") from None
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"plan field {what} must be text")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"plan field {what} must be a whole number")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise UsageError(f"plan field {what} must be a list")
+    return value
+
+
+def _str_tuple(value: object, what: str) -> tuple[str, ...]:
+    return tuple(_str(v, what) for v in _list(value, what))
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def order_roles(keys: Iterable[str], catalog: Catalog, facts: LcsCmdFacts) -> list[str]:
+    """The documented order: by group (data), then role order; ``after`` rules are checked, not assumed."""
+    roles = sorted(
+        (catalog.roles[k] for k in dict.fromkeys(keys)),
+        key=lambda r: (facts.group_order[r.group], r.order, r.key),
+    )
+    position = {r.key: i for i, r in enumerate(roles)}
+    for role in roles:
+        for first in role.after:
+            if first in position and position[first] > position[role.key]:
+                raise CatalogError(f"roles.toml orders {role.key} before {first}, which must go first")
+    return [r.key for r in roles]
+
+
+def _check_roles(keys: Sequence[str], product: str, catalog: Catalog, facts: LcsCmdFacts) -> None:
+    valid = [r.key for r in catalog.roles.values() if product in r.products]
+    unknown = [k for k in keys if k not in valid]
+    if unknown:
+        raise UsageError(f"unknown role {unknown[0]!r} for {product}; valid: {', '.join(valid)}")
+    groups = {catalog.roles[k].group for k in keys}
+    for group in sorted(groups):
+        clash = sorted(g for g in facts.group_conflicts.get(group, ()) if g in groups)
+        if clash:
+            raise UsageError(
+                f"{catalog.role_groups[group].label} and {catalog.role_groups[clash[0]].label} roles "
+                "cannot share one computer; check the roles named"
+            )
+
+
+def _role_list(text: Iterable[str]) -> list[str]:
+    return [part.strip() for item in text for part in item.split(",") if part.strip()]
+
+
+def _checklist(
+    keys: Sequence[str], source: str, last_in_pool: bool | None, catalog: Catalog, facts: LcsCmdFacts
+) -> tuple[ChecklistItem, ...]:
+    ids: list[str] = [ALL_ROLES_LISTED] if source == "operator" else []
+    for key in keys:
+        ids += catalog.role_groups[catalog.roles[key].group].preconditions
+    for key in keys:
+        role = catalog.roles[key]
+        last = key in facts.pool_of_one or last_in_pool is not False
+        if role.last_of_pool_precondition and last:
+            ids.append(role.last_of_pool_precondition)
+    items = []
+    for pid in dict.fromkeys(ids):
+        pre: Precondition | None = catalog.preconditions.get(pid)
+        if pre is None:
+            raise CatalogError(f"roles.toml names an unknown precondition {pid!r}")
+        items.append(ChecklistItem(pre.id, pre.text, pre.live_check))
+    return tuple(items)
+
+
+def _deactivate_step(
+    number: int, role: Role, computer: str, components: Sequence[str], facts: LcsCmdFacts
+) -> PlanStep:
+    command = facts.commands[role.key]
+    chosen = tuple(components) if role.components else ()
+    return PlanStep(
+        number=number,
+        do=DEACTIVATE,
+        label=f"Deactivate {role.label}",
+        role=role.key,
+        arguments=facts.role_arguments(role, computer, chosen),
+        components=chosen or role.components,
+        documented=command.documented,
+        arguments_source=command.source,
+    )
+
+
+def stop_services_label(product_name: str) -> str:
+    return f"Stop every {product_name} service"
+
+
+def plan_deactivation(
+    computer: str,
+    *,
+    product: str,
+    roles: Sequence[str] = (),
+    all_roles: bool = False,
+    reading: StateReading | None = None,
+    services_found: Sequence[str] = (),
+    components: Sequence[str] = (),
+    last_in_pool: bool | None = None,
+    change_id: str = "",
+    reason: str = "",
+    catalog: Catalog | None = None,
+    facts: LcsCmdFacts | None = None,
+) -> DeactivationPlan:
+    """Build the ordered plan for every role on ``computer``, or refuse with a message naming why.
+
+    ``reading`` is what a live state check told (None: there was no connection); with a reading that
+    names the activated roles, ``roles`` must be exactly those (or empty with ``all_roles``); without
+    one, the operator names them and the checklist asks them to confirm the list is complete.
+    """
+    from ocsps.connection import check_host
+
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    prod = cat.product(product)
+    if prod.deactivation != "lcscmd":
+        lcscmd_products = ", ".join(p.id for p in cat.products.values() if p.deactivation == "lcscmd")
+        raise UsageError(
+            f"{prod.name} roles are not deactivated with LcsCmd (that is for {lcscmd_products}); "
+            "Lync Server and later use Topology Builder"
+        )
+    computer = check_host(computer, "--computer")
+    given = _role_list(roles)
+    if given and all_roles:
+        raise UsageError("give either --roles or --all, not both")
+    notes: list[str] = []
+    if reading is not None and reading.activated is not None:
+        activated = list(reading.activated)
+        if not activated:
+            raise UsageError(f"no role is activated on {computer}: there is nothing to deactivate")
+        if given:
+            _check_roles(given, prod.id, cat, fx)
+            extra = [k for k in given if k not in activated]
+            if extra:
+                raise UsageError(
+                    f"not activated on {computer}: {', '.join(extra)}; activated: {', '.join(activated)}"
+                )
+            missing = [k for k in order_roles(activated, cat, fx) if k not in given]
+            if missing:
+                raise UsageError(
+                    f"every role on a computer is deactivated together (seed 001); the plan leaves out "
+                    f"{', '.join(missing)}: add them to --roles or use --all"
+                )
+        chosen, source = activated, "live"
+        notes.append(f"Activated roles read from {computer} with LcsCmd's state check.")
+    elif all_roles:
+        why = reading.reason if reading is not None and reading.reason else "no connection to the server"
+        raise UsageError(
+            f"--all needs to know which roles are activated on {computer} ({why}); name them with --roles"
+        )
+    else:
+        if not given:
+            valid = ", ".join(r.key for r in cat.roles.values() if prod.id in r.products)
+            raise UsageError(
+                f"which roles are activated on {computer}? name them with --roles (valid: {valid}), "
+                "or read them from the server with --host or --lab and --all"
+            )
+        chosen, source = given, "operator"
+        if reading is not None and reading.reason:
+            notes.append(f"The live state check could not tell the activated roles: {reading.reason}.")
+        notes.append("The roles were named by the operator, not read from the server.")
+    _check_roles(chosen, prod.id, cat, fx)
+    ordered = order_roles(chosen, cat, fx)
+    chosen_components = _components(components, ordered, cat)
+    steps = [PlanStep(number=1, do=STOP_SERVICES, label=stop_services_label(prod.service_prefix))]
+    for key in ordered:
+        steps.append(_deactivate_step(len(steps) + 1, cat.roles[key], computer, chosen_components, fx))
+    for step in steps[1:]:
+        role = cat.roles[str(step.role)]
+        if step.arguments_source == "config":
+            notes.append(
+                f"{role.label}: LcsCmd arguments come from the config file ([lcscmd.roles.{role.key}])."
+            )
+        elif not step.documented:
+            notes.append(
+                f"{role.label}: the LcsCmd arguments are best-known values no public source confirms; check "
+                f"them before approval (override: [lcscmd.roles.{role.key}] args in the config file)."
+            )
+    if "path" in fx.overridden:
+        notes.append("The LCSCmd.exe path comes from the config file.")
+    return DeactivationPlan(
+        computer=computer,
+        product=prod.id,
+        roles=tuple(ordered),
+        roles_source=source,
+        lcscmd_path=fx.path,
+        steps=tuple(steps),
+        checklist=_checklist(ordered, source, last_in_pool, cat, fx),
+        last_in_pool=last_in_pool,
+        notes=tuple(notes),
+        services_found=tuple(services_found),
+        change_id=change_id,
+        reason=reason,
+    )
+
+
+def _components(given: Sequence[str], ordered: Sequence[str], catalog: Catalog) -> tuple[str, ...]:
+    chosen = _role_list(given)
+    if not chosen:
+        return ()
+    with_components = [catalog.roles[k] for k in ordered if catalog.roles[k].components]
+    if not with_components:
+        raise UsageError("--components applies to the Edge Server role only")
+    valid = with_components[0].components
+    folded = [c.upper() for c in chosen]
+    unknown = [c for c in folded if c not in valid]
+    if unknown:
+        raise UsageError(f"unknown Edge component {unknown[0]!r}; valid: {', '.join(valid)}")
+    return tuple(c for c in valid if c in folded)
+
+
+# ---------------------------------------------------------------------------------------------- checking
+
+
+def check_plan(
+    plan: DeactivationPlan, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None
+) -> DeactivationPlan:
+    """Apply every planning rule again to a plan read from a file; refuse (UsageError) on the first break.
+
+    A sealed plan was checked when it was written, but a plan accepted with ``--reapprove`` may have been
+    edited, and the catalog or config file may have changed since: the runner sends nothing unless the
+    plan still follows the rules and its arguments are what the current facts give.
+    """
+    from ocsps.connection import check_host
+
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    prod = cat.product(plan.product)
+    if prod.deactivation != "lcscmd":
+        raise UsageError(f"the plan is for {prod.id}, whose roles are not deactivated with LcsCmd")
+    check_host(plan.computer, "plan computer")
+    numbers = [s.number for s in plan.steps]
+    if numbers != list(range(1, len(plan.steps) + 1)):
+        raise UsageError(f"the plan's steps must be numbered 1 to {len(plan.steps)} in order; got {numbers}")
+    if not plan.steps or plan.steps[0].do != STOP_SERVICES:
+        raise UsageError("step 1 must stop every service before any role is deactivated (seed 001)")
+    for step in plan.steps[1:]:
+        if step.do != DEACTIVATE:
+            raise UsageError(f"step {step.number}: only step 1 stops services; got {step.do!r}")
+    roles = [str(s.role) for s in plan.deactivations]
+    if len(set(roles)) != len(roles):
+        raise UsageError("the plan deactivates a role twice")
+    if roles != list(plan.roles):
+        raise UsageError("the plan's steps do not deactivate exactly the roles it lists, in that order")
+    _check_roles(roles, prod.id, cat, fx)
+    if plan.roles_source not in ("live", "operator"):
+        raise UsageError(f"unknown roles_source {plan.roles_source!r}")
+    canonical = order_roles(roles, cat, fx)
+    if roles != canonical:
+        index = next(i for i, (a, b) in enumerate(zip(roles, canonical, strict=True)) if a != b)
+        step = plan.deactivations[index]
+        must = cat.roles[canonical[index]].label
+        raise UsageError(
+            f"out of order: step {step.number} deactivates {cat.roles[roles[index]].label} while "
+            f"{must} must go first; the order is {', '.join(canonical)}"
+        )
+    if plan.lcscmd_path != fx.path:
+        raise UsageError(
+            f"the plan runs LCSCmd.exe from {plan.lcscmd_path!r}, the catalog and config give {fx.path!r}; "
+            "write the plan again"
+        )
+    for step in plan.deactivations:
+        role = cat.roles[str(step.role)]
+        components = step.components if role.components else ()
+        if components and any(c not in role.components for c in components):
+            raise UsageError(f"step {step.number}: unknown Edge components {', '.join(components)}")
+        expected = fx.role_arguments(role, plan.computer, components)
+        if step.arguments != expected:
+            raise UsageError(
+                f"step {step.number}: the LcsCmd arguments {' '.join(step.arguments)} are not what the "
+                f"catalog and config file give for {role.key} ({' '.join(expected)}); write the plan again"
+            )
+    expected_items = _checklist(roles, plan.roles_source, plan.last_in_pool, cat, fx)
+    have = {c.id for c in plan.checklist}
+    lacking = [c.id for c in expected_items if c.id not in have]
+    if lacking:
+        raise UsageError(f"the plan's checklist lacks {', '.join(lacking)}; write the plan again")
+    return plan
+
+
+def check_acknowledgements(
+    plan: DeactivationPlan, given: Iterable[str]
+) -> tuple[tuple[ChecklistItem, ...], tuple[ChecklistItem, ...]]:
+    """Split the checklist into (acknowledged, missing); an id that is not on the checklist is refused."""
+    ids = _role_list(given)
+    known = {c.id: c for c in plan.checklist}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UsageError(
+            f"--ack {unknown[0]!r} is not on this plan's checklist; its items: {', '.join(known) or 'none'}"
+        )
+    acked = tuple(c for c in plan.checklist if c.id in ids)
+    missing = tuple(c for c in plan.checklist if c.id not in ids)
+    return acked, missing
+
+
+def choose_log_path(facts: LcsCmdFacts, step: PlanStep, when: datetime) -> str:
+    """A new log file per step and run, so that an old log can never be read as this run's result."""
+    directory = facts.log_directory.rstrip("\\")
+    stamp = when.strftime("%Y%m%d-%H%M%S-%f")
+    return f"{directory}\\{facts.log_prefix}-{step.role}-s{step.number}-{stamp}Z.log"
+
+
+# ---------------------------------------------------------------------------------------------- change board
+
+
+def change_board_steps(
+    plan: DeactivationPlan,
+    facts: LcsCmdFacts | None = None,
+    *,
+    from_step: int = 1,
+    catalog: Catalog | None = None,
+) -> list[Step]:
+    """The plan as change-board steps: the checklist first, then the plan's steps from ``from_step``.
+
+    Each deactivation passes ``-RequireSuccess``, so the hand-run script stops, like the runner, at the
+    first role whose log lacks Success for a task; its log path is chosen when the script runs.
+    """
+    from ocsps.changeboard import Step
+    from ocsps.script import render_action
+
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    prod = cat.product(plan.product)
+    plan.step(from_step)
+    steps = [
+        Step(
+            "Confirm the precautions",
+            render_action(
+                "deactivation-checklist", prod, {"Item": tuple(c.text for c in plan.checklist)}, catalog=cat
+            ),
+        )
+    ]
+    for step in plan.steps[from_step - 1 :]:
+        if step.do == STOP_SERVICES:
+            rendered = render_action("stop", prod, {"Force": True}, catalog=cat)
+        else:
+            values = {
+                "LcsCmdPath": plan.lcscmd_path,
+                "Arguments": step.arguments,
+                "LogDirectory": fx.log_directory,
+                "LogPrefix": f"{fx.log_prefix}-{step.role}-s{step.number}",
+                "RequireSuccess": True,
+            }
+            rendered = render_action("deactivate", prod, values, catalog=cat)
+        steps.append(Step(f"{step.label} [plan step {step.number}]", rendered))
+    return steps

@@ -1,0 +1,144 @@
+"""The remote side of a roll: reads and changes on pool members, behind one small interface.
+
+``PoolDriver`` is what the roll engine needs from the world; ``RemoteDriver`` does it over one
+``ServerSession`` per member. Keeping the engine on the interface lets its safety rules (quorum, Busy,
+resume) be tested with a scripted driver and an injected clock, and run unchanged against the lab or a
+real pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from ocsps.errors import OcspsError, UsageError
+from ocsps.pool.facts import PoolFacts, load_pool_facts
+from ocsps.pool.model import (
+    FabricState,
+    MemberState,
+    PoolReadiness,
+    StepOutcome,
+    Transition,
+    parse_fabric,
+    parse_readiness,
+    parse_step_outcome,
+    parse_transition,
+)
+from ocsps.pool.plan import StepSpec
+from ocsps.results import parse_service_status
+from ocsps.server import Server
+
+__all__ = ["PoolDriver", "RemoteDriver"]
+
+
+class PoolDriver(Protocol):
+    """Reads and changes on pool members. Every method blocks until the server has answered."""
+
+    def member(self, host: str) -> MemberState:
+        """The member's services; an unreachable member is reported, never raised."""
+        ...
+
+    def readiness(self, via: str) -> PoolReadiness: ...
+
+    def fabric(self, via: str, pool: str) -> FabricState: ...
+
+    def drain(self, host: str) -> MemberState:
+        """Ask every service of ``host`` to drain and return at once, with the services as they are then."""
+        ...
+
+    def start(self, host: str) -> MemberState:
+        """Start every service of ``host``; the services as they are afterwards."""
+        ...
+
+    def failover(self, host: str, wait_time: float, draining_timeout: float | None, force: bool) -> None: ...
+
+    def failback(self, host: str, wait_time: float) -> None: ...
+
+    def run_step(self, host: str, step: StepSpec, timeout: float) -> StepOutcome: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteDriver:
+    """A ``PoolDriver`` over PowerShell Remoting: one lazily opened session per member."""
+
+    def __init__(
+        self,
+        factory: Callable[[str], Server],
+        *,
+        facts: PoolFacts | None = None,
+        call_timeout: float = 120.0,
+    ) -> None:
+        self._factory = factory
+        self._servers: dict[str, Server] = {}
+        self.facts = facts or load_pool_facts()
+        self.call_timeout = call_timeout
+
+    def server(self, host: str) -> Server:
+        key = host.casefold()
+        if key not in self._servers:
+            self._servers[key] = self._factory(host)
+        return self._servers[key]
+
+    def _run(
+        self, host: str, action: str, timeout: float | None = None, **values: object
+    ) -> Sequence[object]:
+        server = self.server(host)
+        rendered = server.render(action, None, **values)
+        result = server.session.run(rendered, timeout=timeout or self.call_timeout).raise_for_errors()
+        return result.output
+
+    # ------------------------------------------------------------------ reads
+    def member(self, host: str) -> MemberState:
+        try:
+            services = self.server(host).services(activity=False, timeout=self.call_timeout)
+        except UsageError:
+            raise
+        except OcspsError as exc:
+            return MemberState(host, None, (), exc.message)
+        return MemberState.from_services(host, services, self.facts.defaults.front_end_service)
+
+    def readiness(self, via: str) -> PoolReadiness:
+        return parse_readiness(self._run(via, "pool-readiness"))
+
+    def fabric(self, via: str, pool: str) -> FabricState:
+        output = self._run(via, "pool-fabric", PoolFqdn=pool)
+        return parse_fabric(output, pool, self.facts.missing_replica_patterns)
+
+    # ------------------------------------------------------------------ changes
+    def _services(self, host: str, output: Sequence[object]) -> MemberState:
+        services = [parse_service_status(obj) for obj in output]
+        return MemberState.from_services(host, services, self.facts.defaults.front_end_service)
+
+    def drain(self, host: str) -> MemberState:
+        return self._services(host, self._run(host, "pool-drain-server", ComputerName=host, NoWait=True))
+
+    def start(self, host: str) -> MemberState:
+        return self._services(host, self._run(host, "pool-start-server", ComputerName=host))
+
+    def _transition(self, host: str, action: str, timeout: float, values: Mapping[str, object]) -> Transition:
+        found = parse_transition(self._run(host, action, timeout, ComputerName=host, **values))
+        if not found.invoked:
+            raise OcspsError(f"{action}: the server did not run the cmdlet", host=host)
+        return found
+
+    def failover(self, host: str, wait_time: float, draining_timeout: float | None, force: bool) -> None:
+        values: dict[str, object] = {"WaitTimeSeconds": round(wait_time)}
+        if draining_timeout:
+            values["DrainingTimeoutSeconds"] = round(draining_timeout)
+        if force:
+            values["Force"] = True
+        self._transition(host, "pool-failover", wait_time + self.facts.defaults.call_margin, values)
+
+    def failback(self, host: str, wait_time: float) -> None:
+        values = {"WaitTimeSeconds": round(wait_time)}
+        self._transition(host, "pool-failback", wait_time + self.facts.defaults.call_margin, values)
+
+    def run_step(self, host: str, step: StepSpec, timeout: float) -> StepOutcome:
+        output = self._run(host, "pool-step", timeout, StepScript=step.lines, StepName=step.name)
+        return parse_step_outcome(output)
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.session.close()
+        self._servers.clear()

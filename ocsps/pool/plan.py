@@ -1,0 +1,521 @@
+"""Planning a roll through a pool, and the readiness wait between its units: pure functions, no I/O.
+
+A roll takes one unit at a time out of the pool (an upgrade domain on Lync Server 2013, one server on
+Skype for Business Server), does the maintenance step, brings it back, and then waits until the pool says
+Ready and keeps saying it long enough. Everything here is decided from facts and readings handed in, so
+the same functions drive the live roll, ``--what-if`` and the change-board script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from ocsps.catalog import Catalog, Product, load_catalog
+from ocsps.errors import UsageError
+from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Unit, Verdict, load_pool_facts
+from ocsps.pool.model import PoolReadiness, UpgradeDomain
+
+__all__ = [
+    "Gate",
+    "GateDecision",
+    "GateVerdict",
+    "RollOptions",
+    "RollPlan",
+    "RollStep",
+    "RollUnit",
+    "StepSpec",
+    "gate_decision",
+    "plan_roll",
+    "roll_steps",
+    "step_from_text",
+]
+
+
+# ---------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class StepSpec:
+    """The maintenance done on each drained server: a pause for the operator, or a script run there."""
+
+    kind: str  # "pause" | "script"
+    name: str = ""
+    lines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("pause", "script"):
+            raise UsageError(f"unknown maintenance step {self.kind!r}; choose pause or a script")
+        if self.kind == "script" and not any(line.strip() for line in self.lines):
+            raise UsageError(f"the step script {self.name or ''} is empty".replace("  ", " "))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256("\n".join(self.lines).encode("utf-8")).hexdigest() if self.lines else ""
+
+    def label(self) -> str:
+        return "pause for the operator" if self.kind == "pause" else f"run {self.name or 'the step script'}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "name": self.name, "lines": list(self.lines), "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> StepSpec:
+        return cls(str(doc["kind"]), str(doc.get("name", "")), tuple(str(x) for x in doc.get("lines", [])))
+
+
+@dataclass(frozen=True)
+class RollOptions:
+    """Timings in seconds; defaults come from pools.toml."""
+
+    stable_for: float
+    max_busy: int
+    busy_interval: float
+    ready_poll: float
+    wait_time: float
+    drain_timeout: float
+    service_poll: float
+    draining_timeout: float | None = None
+    force_failover: bool = False
+    step: StepSpec = field(default_factory=lambda: StepSpec("pause"))
+
+    @classmethod
+    def defaults(cls, facts: PoolFacts | None = None, **changes: Any) -> RollOptions:
+        d = (facts or load_pool_facts()).defaults
+        base = cls(
+            stable_for=d.stable_for,
+            max_busy=d.max_busy,
+            busy_interval=d.busy_interval,
+            ready_poll=d.ready_poll,
+            wait_time=d.failover_wait_time,
+            drain_timeout=d.drain_timeout,
+            service_poll=d.service_poll,
+        )
+        return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "stable_for": self.stable_for,
+            "max_busy": self.max_busy,
+            "busy_interval": self.busy_interval,
+            "ready_poll": self.ready_poll,
+            "wait_time": self.wait_time,
+            "drain_timeout": self.drain_timeout,
+            "service_poll": self.service_poll,
+            "draining_timeout": self.draining_timeout,
+            "force_failover": self.force_failover,
+            "step": self.step.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RollOptions:
+        return cls(
+            stable_for=float(doc["stable_for"]),
+            max_busy=int(doc["max_busy"]),
+            busy_interval=float(doc["busy_interval"]),
+            ready_poll=float(doc["ready_poll"]),
+            wait_time=float(doc["wait_time"]),
+            drain_timeout=float(doc["drain_timeout"]),
+            service_poll=float(doc["service_poll"]),
+            draining_timeout=None if doc.get("draining_timeout") is None else float(doc["draining_timeout"]),
+            force_failover=bool(doc.get("force_failover", False)),
+            step=StepSpec.from_json(doc["step"]),
+        )
+
+
+def step_from_text(name: str, text: str, product: Product | None = None) -> StepSpec:
+    """A maintenance script, checked before anything is sent: every line must be writable into a script
+    (no control characters), and the whole must parse and stay within ``product``'s PowerShell level.
+
+    The server would refuse a broken script only after the server was drained; finding out here costs
+    nothing.
+    """
+    from ocsps.powershell import syntax
+    from ocsps.powershell.quote import check_value
+
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for number, line in enumerate(lines, 1):
+        check_value(line, what=f"{name} line {number}")
+    errors = [f for f in syntax.parse(text) if f.grammar == "wharflab" and f.kind in ("error", "missing")]
+    if errors:
+        first = errors[0]
+        raise UsageError(f"{name} does not parse as PowerShell: line {first.line} near {first.snippet!r}")
+    if product is not None:
+        newer = syntax.newer_constructs(text, product.powershell)
+        if newer:
+            n = newer[0]
+            raise UsageError(
+                f"{name} line {n.line}: {n.construct} needs PowerShell {n.min_version}; "
+                f"{product.name} servers have {product.powershell}"
+            )
+    return StepSpec("script", name, tuple(lines))
+
+
+# ------------------------------------------------------------------------------------------------- plan
+@dataclass(frozen=True)
+class RollUnit:
+    name: str
+    servers: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "servers": list(self.servers)}
+
+
+@dataclass(frozen=True)
+class RollPlan:
+    """Which servers go, in which units, in which order, and the quorum rule that bounds every step."""
+
+    pool: str
+    product: str
+    method: Method
+    unit: Unit
+    members: tuple[str, ...]
+    units: tuple[RollUnit, ...]
+    rule: QuorumRule
+    notes: tuple[str, ...] = ()
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return tuple(s for u in self.units for s in u.servers)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pool": self.pool,
+            "product": self.product,
+            "method": self.method.value,
+            "unit": self.unit.value,
+            "members": list(self.members),
+            "units": [u.to_json() for u in self.units],
+            "quorum": self.rule.to_json(),
+            "notes": list(self.notes),
+        }
+
+    @property
+    def sha256(self) -> str:
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RollPlan:
+        q = doc["quorum"]
+        return cls(
+            pool=str(doc["pool"]),
+            product=str(doc["product"]),
+            method=Method(doc["method"]),
+            unit=Unit(doc["unit"]),
+            members=tuple(str(m) for m in doc["members"]),
+            units=tuple(RollUnit(str(u["name"]), tuple(str(s) for s in u["servers"])) for u in doc["units"]),
+            rule=QuorumRule(
+                int(q["min_servers"]), int(q["max_servers"]), int(q["must_run"]), q.get("of_first")
+            ),
+            notes=tuple(str(n) for n in doc.get("notes", [])),
+        )
+
+
+def _natural(text: str) -> list[object]:
+    return [int(p) if p.isdigit() else p.casefold() for p in re.split(r"(\d+)", text)]
+
+
+def _index(members: Sequence[str]) -> dict[str, int]:
+    return {m.casefold(): i for i, m in enumerate(members)}
+
+
+def plan_roll(
+    pool: str,
+    product: Product,
+    members: Sequence[str],
+    domains: Sequence[UpgradeDomain] = (),
+    *,
+    only: Sequence[str] | None = None,
+    facts: PoolFacts | None = None,
+) -> RollPlan:
+    """Units and order for a roll of ``members`` (topology order) through ``pool``.
+
+    ``domains`` are the pool's upgrade domains as the pool reports them (or as a topology file states
+    them); a member no domain names becomes a unit of its own. ``only`` narrows the roll to some members;
+    quorum is still counted over all of them.
+    """
+    f = facts or load_pool_facts()
+    roll = f.roll_for(product)
+    if len({m.casefold() for m in members}) != len(members):
+        raise UsageError(f"pool {pool}: a server is listed twice")
+    rule = f.quorum_rule(len(members))
+    index = _index(members)
+    chosen = list(members)
+    if only:
+        unknown = [s for s in only if s.casefold() not in index]
+        if unknown:
+            raise UsageError(
+                f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a member of {pool}; "
+                f"members: {', '.join(members)}"
+            )
+        wanted = {s.casefold() for s in only}
+        chosen = [m for m in members if m.casefold() in wanted]
+    notes: list[str] = []
+    grouped: list[tuple[str, list[str]]] = []
+    placed: set[str] = set()
+    for domain in sorted(domains, key=lambda d: _natural(d.name)):
+        servers = [m for m in members if m.casefold() not in placed and domain.contains(m)]
+        placed.update(s.casefold() for s in servers)
+        if servers:
+            grouped.append((domain.name, servers))
+    loose = [m for m in members if m.casefold() not in placed]
+    if domains and loose:
+        notes.append(f"not in any upgrade domain the pool reported: {', '.join(loose)} (each its own unit)")
+    if not domains:
+        notes.append("upgrade domains unknown: one server per unit")
+    grouped += [(m, [m]) for m in loose]
+    keep = {c.casefold() for c in chosen}
+    units: list[RollUnit] = []
+    for name, servers in grouped:
+        servers = [s for s in servers if s.casefold() in keep]
+        if not servers:
+            continue
+        if roll.unit is Unit.UPGRADE_DOMAIN:
+            units.append(RollUnit(name, tuple(servers)))
+        else:
+            units += [RollUnit(s, (s,)) for s in servers]
+    if roll.unit is Unit.UPGRADE_DOMAIN:
+        notes.append(
+            "servers of one upgrade domain go one after another, the readiness wait comes between domains"
+        )
+    return RollPlan(
+        pool, product.id, roll.method, roll.unit, tuple(members), tuple(units), rule, tuple(notes)
+    )
+
+
+# ------------------------------------------------------------------------------------- readiness gate
+class GateVerdict(StrEnum):
+    PASS = "pass"
+    WAIT = "wait"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One readiness wait: ``stable_for`` seconds of Ready needed, Busy answers so far, Ready since when."""
+
+    stable_for: float
+    busy: int = 0
+    ready_since: float | None = None
+    reads: int = 0
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    verdict: GateVerdict
+    gate: Gate
+    wait: float
+    reason: str
+
+
+def _fmt(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds >= 3600 and seconds % 60 == 0:
+        hours, rest = divmod(int(seconds), 3600)
+        return f"{hours}h{rest // 60}m" if rest else f"{hours}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.0f}s"
+
+
+def gate_decision(
+    gate: Gate,
+    readiness: PoolReadiness,
+    now: float,
+    options: RollOptions,
+    facts: PoolFacts,
+    next_servers: Collection[str] = (),
+) -> GateDecision:
+    """The next move of a readiness wait after one reading taken at ``now`` (a monotonic clock).
+
+    Ready starts (or continues) the stability timer and passes once it has held ``stable_for``; Busy, or
+    Ready while the next unit's upgrade domain says it is not ready, restarts the timer and counts as a
+    Busy answer, and ``max_busy`` of those stop the roll; InsufficientActiveFrontEnds, or any state
+    nobody has documented, stops the roll at once. The number of reads is therefore bounded: a roll
+    never waits forever.
+    """
+    reads = gate.reads + 1
+    verdict = facts.verdict(readiness.state)
+    blocked = [
+        d.name
+        for d in {readiness.domain_of(s) for s in next_servers} - {None}
+        if d is not None and d.ready is False
+    ]
+    if verdict is Verdict.READY and blocked:
+        verdict = Verdict.BUSY
+    if verdict is Verdict.STOP:
+        return GateDecision(
+            GateVerdict.STOP,
+            replace(gate, reads=reads, ready_since=None),
+            0.0,
+            f"the pool answered {readiness.state!r}: the roll stops",
+        )
+    if verdict is Verdict.BUSY:
+        busy = gate.busy + 1
+        what = (
+            f"upgrade domain {', '.join(sorted(blocked))} is not ready for upgrade"
+            if blocked and facts.verdict(readiness.state) is Verdict.READY
+            else f"the pool answered {readiness.state!r}"
+        )
+        new = replace(gate, busy=busy, ready_since=None, reads=reads)
+        if busy >= options.max_busy:
+            return GateDecision(
+                GateVerdict.STOP, new, 0.0, f"{what} ({busy} of {options.max_busy} times): the roll stops"
+            )
+        return GateDecision(
+            GateVerdict.WAIT,
+            new,
+            options.busy_interval,
+            f"{what} ({busy} of {options.max_busy}); asking again in {_fmt(options.busy_interval)}",
+        )
+    since = gate.ready_since if gate.ready_since is not None else now
+    held = now - since
+    new = replace(gate, ready_since=since, reads=reads)
+    if held >= gate.stable_for:
+        return GateDecision(GateVerdict.PASS, new, 0.0, f"Ready held {_fmt(held)}")
+    left = gate.stable_for - held
+    return GateDecision(
+        GateVerdict.WAIT,
+        new,
+        min(options.ready_poll, left),
+        f"Ready for {_fmt(held)} of {_fmt(gate.stable_for)}",
+    )
+
+
+# -------------------------------------------------------------------------------------- roll as steps
+@dataclass(frozen=True)
+class RollStep:
+    """One step of the whole roll, as ``--what-if`` shows it and the change-board script runs it."""
+
+    kind: str  # fabric | gate | take-down | step | bring-back
+    label: str
+    action: str
+    values: Mapping[str, object]
+    server: str | None = None
+    unit: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "action": self.action,
+            "server": self.server,
+            "unit": self.unit,
+            "values": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.values.items() if k != "StepScript"
+            },
+        }
+
+
+def _gate_values(stable: float, options: RollOptions, facts: PoolFacts) -> dict[str, object]:
+    return {
+        "ReadyState": facts.ready_state,
+        "BusyState": facts.busy_state,
+        "StableSeconds": round(stable),
+        "MaxBusy": options.max_busy,
+        "BusyIntervalSeconds": max(1, round(options.busy_interval)),
+        "PollSeconds": max(1, round(options.ready_poll)),
+    }
+
+
+def roll_steps(
+    plan: RollPlan, options: RollOptions, facts: PoolFacts | None = None, catalog: Catalog | None = None
+) -> list[RollStep]:
+    """The whole roll in order: fabric check, then per unit a readiness wait and per server take-down,
+    maintenance and bring-back, then a last readiness wait."""
+    f = facts or load_pool_facts()
+    cat = catalog or load_catalog()
+    cat.product(plan.product)
+    steps = [
+        RollStep(
+            "fabric", f"check the Windows Fabric state of {plan.pool}", "pool-fabric", {"PoolFqdn": plan.pool}
+        )
+    ]
+    for i, unit in enumerate(plan.units):
+        stable = 0.0 if i == 0 else options.stable_for
+        label = (
+            f"wait until {plan.pool} is Ready"
+            if i == 0
+            else f"wait until {plan.pool} is Ready and stays Ready for {_fmt(stable)}"
+        )
+        steps.append(
+            RollStep("gate", label, "pool-wait-ready", _gate_values(stable, options, f), unit=unit.name)
+        )
+        for server in unit.servers:
+            if plan.method is Method.FAILOVER:
+                values: dict[str, object] = {
+                    "ComputerName": server,
+                    "WaitTimeSeconds": round(options.wait_time),
+                }
+                if options.draining_timeout:
+                    values["DrainingTimeoutSeconds"] = round(options.draining_timeout)
+                if options.force_failover:
+                    values["Force"] = True
+                steps.append(
+                    RollStep("take-down", f"{server}: fail over", "pool-failover", values, server, unit.name)
+                )
+            else:
+                steps.append(
+                    RollStep(
+                        "take-down",
+                        f"{server}: drain every service gracefully",
+                        "pool-drain-server",
+                        {"ComputerName": server},
+                        server,
+                        unit.name,
+                    )
+                )
+            if options.step.kind == "pause":
+                prompt = f"{server} is out of the pool: do its maintenance now."
+                steps.append(
+                    RollStep(
+                        "step",
+                        f"{server}: pause for the operator",
+                        "pool-pause",
+                        {"Prompt": prompt, "ComputerName": server},
+                        server,
+                        unit.name,
+                    )
+                )
+            else:
+                steps.append(
+                    RollStep(
+                        "step",
+                        f"{server}: {options.step.label()}",
+                        "pool-step",
+                        {"StepScript": options.step.lines, "StepName": options.step.name},
+                        server,
+                        unit.name,
+                    )
+                )
+            if plan.method is Method.FAILOVER:
+                values = {"ComputerName": server, "WaitTimeSeconds": round(options.wait_time)}
+                steps.append(
+                    RollStep("bring-back", f"{server}: fail back", "pool-failback", values, server, unit.name)
+                )
+            else:
+                steps.append(
+                    RollStep(
+                        "bring-back",
+                        f"{server}: start every service",
+                        "pool-start-server",
+                        {"ComputerName": server},
+                        server,
+                        unit.name,
+                    )
+                )
+    steps.append(
+        RollStep(
+            "gate",
+            f"wait until {plan.pool} is Ready and stays Ready for {_fmt(options.stable_for)}",
+            "pool-wait-ready",
+            _gate_values(options.stable_for, options, f),
+        )
+    )
+    return steps

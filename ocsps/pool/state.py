@@ -1,0 +1,205 @@
+"""A roll's saved state: where it is, so that ``--resume`` continues instead of starting over.
+
+The file lives next to the audit log, one per pool, and is rewritten (atomically: temporary file, then
+rename) after every transition. A server's phase names an *intent* before the remote call
+(``taking-down``, ``step-running``, ``returning``) and its result after it, so that after a crash, a
+Ctrl-C or a lost connection the resumed roll knows which call may or may not have happened, re-reads the
+server, and decides; it never repeats a state-changing call blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ocsps import __version__
+from ocsps.audit import audit_path
+from ocsps.errors import UsageError
+from ocsps.pool.plan import RollOptions, RollPlan
+
+__all__ = [
+    "FORMAT",
+    "RollState",
+    "RollStatus",
+    "ServerPhase",
+    "load_state",
+    "save_state",
+    "state_path",
+]
+
+FORMAT = "ocsps-pool-roll/1"
+
+
+class RollStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    PAUSED = "paused"  # waiting for the operator to finish a maintenance step
+    STOPPED = "stopped"  # a safety rule stopped it (quorum, Busy, readiness state, fabric)
+    TIMED_OUT = "timed-out"
+    FAILED = "failed"
+    DISCONNECTED = "disconnected"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def exit_code(self) -> int:
+        return {
+            RollStatus.DONE: 0,
+            RollStatus.PAUSED: 0,
+            RollStatus.RUNNING: 0,
+            RollStatus.STOPPED: 1,
+            RollStatus.FAILED: 1,
+            RollStatus.TIMED_OUT: 4,
+            RollStatus.DISCONNECTED: 3,
+            RollStatus.INTERRUPTED: 130,
+        }[self]
+
+
+class ServerPhase(StrEnum):
+    PENDING = "pending"
+    TAKING_DOWN = "taking-down"
+    DOWN = "down"
+    AWAITING_OPERATOR = "awaiting-operator"
+    STEP_RUNNING = "step-running"
+    STEP_DONE = "step-done"
+    RETURNING = "returning"
+    RETURNED = "returned"
+
+    @property
+    def in_flight(self) -> bool:
+        """A state-changing call was sent and its outcome was not recorded."""
+        return self in (ServerPhase.TAKING_DOWN, ServerPhase.STEP_RUNNING, ServerPhase.RETURNING)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RollState:
+    plan: RollPlan
+    options: RollOptions
+    status: RollStatus = RollStatus.RUNNING
+    servers: dict[str, ServerPhase] = field(default_factory=dict)
+    gates_passed: list[int] = field(default_factory=list)
+    gate_busy: dict[int, int] = field(default_factory=dict)
+    reason: str = ""
+    history: list[dict[str, str]] = field(default_factory=list)
+    started: str = field(default_factory=_now)
+    updated: str = field(default_factory=_now)
+    runs: int = 0
+
+    def __post_init__(self) -> None:
+        for server in self.plan.servers:
+            self.servers.setdefault(server, ServerPhase.PENDING)
+
+    def phase(self, server: str) -> ServerPhase:
+        return self.servers.get(server, ServerPhase.PENDING)
+
+    @property
+    def finished(self) -> bool:
+        return self.status is RollStatus.DONE
+
+    def note(self, event: str, message: str, server: str | None = None, stamp: str | None = None) -> None:
+        entry = {"time": stamp or _now(), "event": event, "message": message}
+        if server:
+            entry["server"] = server
+        self.history.append(entry)
+
+    def position(self) -> str:
+        """Where the roll stands, in words an operator can act on."""
+        for server in self.plan.servers:
+            phase = self.phase(server)
+            if phase is not ServerPhase.RETURNED:
+                return f"{server}: {phase.value}"
+        return "every server returned"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "generated_by": f"ocsps {__version__}",
+            "pool": self.plan.pool,
+            "status": self.status.value,
+            "reason": self.reason,
+            "position": self.position(),
+            "plan": self.plan.to_json(),
+            "plan_sha256": self.plan.sha256,
+            "options": self.options.to_json(),
+            "servers": {k: v.value for k, v in self.servers.items()},
+            "gates_passed": list(self.gates_passed),
+            "gate_busy": {str(k): v for k, v in self.gate_busy.items()},
+            "started": self.started,
+            "updated": self.updated,
+            "runs": self.runs,
+            "history": list(self.history),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], *, source: str) -> RollState:
+        if doc.get("format") != FORMAT:
+            raise UsageError(f"{source}: not an ocsps pool roll state file (format {doc.get('format')!r})")
+        try:
+            plan = RollPlan.from_json(doc["plan"])
+            if plan.sha256 != doc.get("plan_sha256"):
+                raise UsageError(
+                    f"{source}: the saved plan was changed after it was written (sha256 mismatch); "
+                    "check the pool and start a new roll"
+                )
+            state = cls(
+                plan=plan,
+                options=RollOptions.from_json(doc["options"]),
+                status=RollStatus(doc["status"]),
+                servers={str(k): ServerPhase(v) for k, v in doc["servers"].items()},
+                gates_passed=[int(g) for g in doc.get("gates_passed", [])],
+                gate_busy={int(k): int(v) for k, v in doc.get("gate_busy", {}).items()},
+                reason=str(doc.get("reason", "")),
+                history=[{str(k): str(v) for k, v in h.items()} for h in doc.get("history", [])],
+                started=str(doc.get("started", "")),
+                updated=str(doc.get("updated", "")),
+                runs=int(doc.get("runs", 0)),
+            )
+        except UsageError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{source}: damaged roll state ({exc.__class__.__name__}: {exc})") from None
+        return state
+
+
+def state_path(pool: str, env: Mapping[str, str] | None = None) -> Path:
+    """``pool-roll-<pool>.json`` in the audit log's directory."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", pool.strip().casefold())[:120] or "pool"
+    return audit_path(env).parent / f"pool-roll-{safe}.json"
+
+
+def save_state(path: Path, state: RollState) -> None:
+    """Write the whole state or nothing: a crash mid-write leaves the previous version intact."""
+    state.updated = _now()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(state.to_json(), indent=2, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def load_state(path: Path) -> RollState:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no saved roll at {path}: there is nothing to resume") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read roll state {path}: {exc.__class__.__name__}") from None
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise UsageError(f"{path}: damaged roll state ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path}: not an ocsps pool roll state file")
+    return RollState.from_json(doc, source=str(path))

@@ -1,0 +1,2 @@
+Write-Output 'starting the update'
+throw 'setup.exe exited with 1603'

@@ -1,0 +1,211 @@
+"""Faults against the real lab over loopback: real sockets, NTLM with message encryption, real TLS.
+
+The lab's fault knobs break one request at a time and its counters prove what the client sent, so the
+retry and never-resend rules are checked on the wire, not inferred from timing.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from ocsps.errors import AuthenticationError, ConnectError, OcspsError, OutcomeUnknown
+from ocsps.lab.engine import LabEngine
+from ocsps.lab.faults import DROPPED, HTTP_ERRORS
+from ocsps.lab.runtime import Lab
+from ocsps.lab.topology import load_topology
+from ocsps.lab.wsman import HostSpec, LabServer
+from ocsps.results import ServiceState
+from ocsps.server import Server
+from ocsps.session import ServerSession
+from tests.conftest import lab_server
+
+pytestmark = pytest.mark.timeout(60)
+
+MED = "med01.contoso.com"
+
+
+def assert_one_line_about_host(exc: OcspsError, host: str = MED) -> None:
+    assert exc.host == host and exc.message.startswith(f"{host}: ")
+    assert "\n" not in str(exc) and "\n" not in exc.message
+    assert exc.__cause__ is None, "no requests/pypsrp traceback behind it"
+    assert exc.__context__ is None or exc.__suppress_context__
+
+
+def _quick(lab: Lab, **settings: object) -> Server:
+    server = lab_server(lab, MED, **settings)
+    server.session.retry_backoff = 0.01
+    return server
+
+
+def _free_port() -> int:
+    """A loopback port nobody listens on: bound, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# ---------------------------------------------------------------------------------------- reaching the host
+
+
+def test_refused_connection(lab: Lab) -> None:
+    server = _quick(lab, port=_free_port())
+    with pytest.raises(ConnectError) as caught:
+        server.services()
+    exc = caught.value
+    assert type(exc) is ConnectError and "connection refused" in exc.message and exc.hint
+    assert_one_line_about_host(exc)
+    assert server.session.stats.retries == 0, "a refused port is not a transient fault"
+
+
+def test_wrong_password_over_ntlm(lab: Lab) -> None:
+    server = _quick(lab, password="not-the-password")
+    with pytest.raises(AuthenticationError) as caught:
+        server.open()
+    assert "refused the credentials" in caught.value.message
+    assert caught.value.exit_code == 3
+    assert_one_line_about_host(caught.value)
+    assert lab.listener.open_shells(MED) == 0
+
+
+@pytest.fixture
+def tls_lab() -> Iterator[LabServer]:
+    """The lab's listener over https with its throw-away self-signed certificate."""
+    topology = load_topology()
+    product = topology.server(MED).product
+    listener = LabServer(
+        [HostSpec(MED, protocol_version=product.psrp_protocol, ps_version=product.powershell)],
+        executor=LabEngine(topology),
+        credentials=(topology.username, "Tls-Passw0rd"),
+        auth="ntlm",
+        https=True,
+    )
+    with listener:
+        yield listener
+
+
+def _tls_session(listener: LabServer, **settings: object) -> ServerSession:
+    from ocsps.connection import ConnectionSettings
+
+    values: dict[str, object] = {
+        "host": MED,
+        "connect_address": "127.0.0.1",
+        "port": listener.port,
+        "ssl": True,
+        "path": listener.path(MED),
+        "auth": "ntlm",
+        "username": load_topology().username,
+        "password": "Tls-Passw0rd",
+        "no_proxy": True,
+        **settings,
+    }
+    topology = load_topology()
+    return ServerSession(ConnectionSettings(**values), topology.server(MED).product)  # type: ignore[arg-type]
+
+
+def test_tls_certificate_not_trusted(tls_lab: LabServer) -> None:
+    session = _tls_session(tls_lab)
+    with pytest.raises(ConnectError) as caught:
+        session.open()
+    exc = caught.value
+    assert "TLS failed: the server certificate could not be verified" in exc.message
+    assert "self-signed" in exc.message
+    assert exc.hint and "--ca-bundle" in exc.hint
+    assert_one_line_about_host(exc)
+
+
+def test_tls_with_the_issuing_ca_works(tls_lab: LabServer) -> None:
+    """The failure above is about trust, not a broken listener: the same server with its CA answers."""
+    assert tls_lab.cert_path is not None
+    with Server(_tls_session(tls_lab, cert_validation=tls_lab.cert_path)) as server:
+        assert server.status("RTCMEDSRV").name == "RTCMEDSRV"
+
+
+def test_https_spoken_to_an_http_listener(lab: Lab) -> None:
+    server = _quick(lab, ssl=True, port=lab.port, encryption="auto")
+    with pytest.raises(ConnectError) as caught:
+        server.open()
+    assert "TLS handshake failed" in caught.value.message
+    assert_one_line_about_host(caught.value)
+
+
+# ---------------------------------------------------------------------------------------- retry rules
+
+
+def test_dropped_receive_on_a_read_is_retried_within_the_deadline(lab: Lab) -> None:
+    with _quick(lab) as server:
+        lab.faults(MED).drop_next("Receive")
+        status = server.status("RTCMEDSRV", timeout=30)
+        assert lab.listener.open_shells(MED) == 1, "the broken pool's shell was deleted afresh"
+        stats = server.session.stats
+    assert status.status is ServiceState.RUNNING
+    assert stats.retries == 1 and stats.pools_opened == 2
+    assert lab.requests(MED)[DROPPED] == 1
+    assert lab.listener.open_shells(MED) == 0
+
+
+def test_503_on_a_read_command_is_retried(lab: Lab) -> None:
+    with _quick(lab) as server:
+        lab.faults(MED).fail_next("Command", 503)
+        services = server.services(timeout=30)
+        stats = server.session.stats
+    assert services and stats.retries == 1
+    assert lab.requests(MED)[HTTP_ERRORS] == 1
+    assert lab.listener.open_shells(MED) == 0
+
+
+def test_dropped_receive_on_a_stop_is_outcome_unknown_and_not_resent(lab: Lab) -> None:
+    with _quick(lab) as server:
+        before = lab.requests(MED)["Command"]
+        lab.faults(MED).drop_next("Receive")
+        with pytest.raises(OutcomeUnknown) as caught:
+            server.stop("RTCMEDSRV", timeout=30)
+        sent = lab.requests(MED)["Command"] - before
+    assert sent == 1, "the stop went out once and was not repeated"
+    assert server.session.stats.retries == 0
+    assert_one_line_about_host(caught.value)
+    assert lab.server(MED).find("RTCMEDSRV").status == "Stopped", "it did run: hence 'unknown', not 'failed'"
+
+
+def test_503_on_a_stop_command_is_outcome_unknown_and_not_resent(lab: Lab) -> None:
+    with _quick(lab) as server:
+        before = lab.requests(MED)["Command"]
+        lab.faults(MED).fail_next("Command", 503)
+        with pytest.raises(OutcomeUnknown) as caught:
+            server.stop("RTCMEDSRV", timeout=30)
+        sent = lab.requests(MED)["Command"] - before
+    assert sent == 1
+    assert "HTTP 503" in caught.value.message
+    assert lab.server(MED).find("RTCMEDSRV").status == "Running"
+
+
+def test_hung_command_hits_the_deadline_and_the_session_goes_on(lab: Lab) -> None:
+    from ocsps.errors import TimeoutExceeded
+
+    with _quick(lab) as server:
+        lab.faults(MED).set_stuck(True)
+        with pytest.raises(TimeoutExceeded) as caught:
+            server.status("RTCMEDSRV", timeout=1)
+        lab.faults(MED).set_stuck(False)
+        assert server.status("RTCMEDSRV").name == "RTCMEDSRV"
+        assert server.session.stats.pools_opened == 1
+    assert_one_line_about_host(caught.value)
+    assert caught.value.message == f"{MED}: status did not finish within 1s (stopped)"
+    assert lab.listener.open_shells(MED) == 0
+
+
+# ---------------------------------------------------------------------------------------- teardown
+
+
+def test_close_after_the_listener_is_gone_never_raises(lab: Lab) -> None:
+    server = _quick(lab)
+    server.open()
+    lab.stop()
+    with pytest.raises(ConnectError):
+        server.services()
+    server.close()
+    server.close()
+    assert not server.session.is_open
