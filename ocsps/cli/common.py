@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ocsps.catalog import Catalog, Product
 from ocsps.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocsps.catalog import Catalog, Product
 
 
 def parse_param_pairs(

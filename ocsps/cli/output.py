@@ -10,19 +10,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:  # rich is imported on first output, not when the command tree is built
+    from rich.console import Console
 
 _state: dict[str, bool] = {"quiet": False, "verbose": False}
 
 
 def console(*, json_mode: bool = False) -> Console:
     """Human output: stdout normally, stderr when stdout carries JSON."""
+    from rich.console import Console
+
     return Console(stderr=json_mode, highlight=False, soft_wrap=True)
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 

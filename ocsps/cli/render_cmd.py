@@ -11,7 +11,6 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.common import leave_running_values, parse_param_pairs
 from ocsps.cli.output import err_console
-from ocsps.connection import show
 from ocsps.errors import UsageError
 
 ProductOpt = Annotated[
@@ -31,6 +30,8 @@ def write_output(text: str, output: Path | None) -> None:
         tmp.write_text(text, encoding="utf-8-sig", newline="\n")
         tmp.replace(output)
     except (OSError, ValueError) as exc:  # a missing folder, a name too long, a character the OS refuses
+        from ocsps.connection import show
+
         with contextlib.suppress(OSError, ValueError):
             tmp.unlink(missing_ok=True)
         why = getattr(exc, "strerror", None) or exc.__class__.__name__

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ocsps.catalog import Product, load_catalog
 from ocsps.cli.output import err_console
-from ocsps.connection import ConnectionSettings
 from ocsps.errors import UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: --help must not pay for the catalog and connection modules
+    from ocsps.catalog import Product
+    from ocsps.connection import ConnectionSettings
     from ocsps.lab.runtime import Lab
 
 NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
@@ -144,6 +144,8 @@ def _host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
 
 
 def _product(opts: TargetOptions, settings: ConnectionSettings | None) -> Product:
+    from ocsps.catalog import load_catalog
+
     catalog = load_catalog()
     chosen = opts.product or (settings.product if settings else None)
     if not chosen:

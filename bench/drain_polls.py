@@ -1,0 +1,133 @@
+"""2. A drain watched for a fixed number of polls, at the configured latency per request.
+
+Both variants do the same work against a fresh lab: read the status, ask for a graceful stop
+(``-Graceful -NoWait``), then poll the status until it reads Stopped. ocsps runs its own ``drain()`` on
+one open pool (plus, as it always does, the module import at open and the drain-event check at the end);
+the baseline makes every call through a new runspace pool, as ``Client.execute_ps`` does.
+
+The simulated server's clock advances one step per poll, from the client side, so each drain takes
+exactly ``polls`` polls whatever the machine's speed; the poll interval is zero so the wall time is the
+protocol cost alone (a real drain adds ``polls x interval`` to both).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import baseline
+from bench.common import Config, log, ratio, summary
+
+SERVICE = "RTCMEDSRV"
+
+
+class StepClock:
+    """A simulated server clock that only moves when told (``set(n)``: n seconds after the start)."""
+
+    def __init__(self) -> None:
+        self.base = time.time()
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.base + self.offset
+
+    def set(self, seconds: float) -> None:
+        self.offset = float(seconds)
+
+
+def _lab(polls: int, latency_ms: int) -> tuple[Any, str, StepClock]:
+    from ocsps.lab.runtime import Lab
+    from ocsps.lab.topology import synthetic_topology
+
+    topology = synthetic_topology(1, drain_seconds=float(polls))
+    fqdn = topology.servers[0].fqdn
+    clock = StepClock()
+    topology.servers[0].clock = clock
+    return Lab(topology=topology, latency_ms=latency_ms), fqdn, clock
+
+
+def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
+    from ocsps.drain import DrainReport, Phase, drain
+    from ocsps.server import Server
+    from ocsps.session import ServerSession
+
+    lab, fqdn, clock = _lab(polls, latency_ms)
+    with lab:
+        poll_times: list[float] = []
+
+        def on_update(report: DrainReport) -> None:
+            if report.phase is Phase.DRAINING:
+                poll_times.append(time.perf_counter())
+                clock.set(report.polls + 1)
+
+        started = time.perf_counter()
+        server = Server(ServerSession(lab.settings_for(fqdn), lab.server(fqdn).product))
+        with server:
+            report = drain(server, SERVICE, timeout=3600, poll=0.0, on_update=on_update)
+        wall = time.perf_counter() - started
+        counts = lab.requests(fqdn)
+    polling = poll_times[-1] - poll_times[0] if len(poll_times) > 1 else 0.0
+    return {
+        "wall": wall,
+        "polling": polling,
+        "polls": report.polls,
+        "phase": report.phase.value,
+        "requests": counts.get("requests", 0),
+        "pools": 1,
+    }
+
+
+def run_new_pool(polls: int, latency_ms: int) -> dict[str, Any]:
+    lab, fqdn, clock = _lab(polls, latency_ms)
+    with lab:
+        started = time.perf_counter()
+        client = baseline.make_client(lab.listener.client_kwargs(fqdn))
+        calls = 0
+        before, _ = baseline.new_pool_call(client, baseline.STATUS_SCRIPT)
+        baseline.new_pool_call(client, baseline.DRAIN_SCRIPT)
+        calls += 2
+        clock.set(1)
+        first_poll = time.perf_counter()
+        done = 0
+        state = baseline.service_state(before)
+        while state != "Stopped" and done < polls * 2:
+            output, _ = baseline.new_pool_call(client, baseline.STATUS_SCRIPT)
+            calls += 1
+            done += 1
+            clock.set(done + 1)
+            state = baseline.service_state(output)
+            last_poll = time.perf_counter()
+        client.wsman.close()
+        wall = time.perf_counter() - started
+        counts = lab.requests(fqdn)
+    return {
+        "wall": wall,
+        "polling": last_poll - first_poll if done else 0.0,
+        "polls": done,
+        "phase": "stopped" if state == "Stopped" else state,
+        "requests": counts.get("requests", 0),
+        "pools": calls,
+    }
+
+
+def measure(config: Config) -> dict[str, Any]:
+    polls = config.drain_polls
+    runs: dict[str, list[dict[str, Any]]] = {"ocsps": [], "new_pool": []}
+    for index in range(config.repeat):
+        log(f"drain, {polls} polls at {config.latency_ms} ms, repeat {index + 1}/{config.repeat} ...")
+        runs["ocsps"].append(run_ocsps(polls, config.latency_ms))
+        runs["new_pool"].append(run_new_pool(polls, config.latency_ms))
+    result: dict[str, Any] = {"polls": polls, "latency_ms": config.latency_ms, "poll_interval_s": 0.0}
+    for name, items in runs.items():
+        result[name] = {
+            "wall": summary([r["wall"] for r in items]),
+            # The polling phase spans polls-1 intervals between the first and the last poll.
+            "per_poll": summary([r["polling"] / max(1, r["polls"] - 1) for r in items]),
+            "polls": [r["polls"] for r in items],
+            "phase": [r["phase"] for r in items],
+            "requests": [r["requests"] for r in items],
+            "pools_opened": items[0]["pools"] if items else 0,
+        }
+    result["ratio_wall"] = ratio(result["ocsps"]["wall"], result["new_pool"]["wall"])
+    result["ratio_per_poll"] = ratio(result["ocsps"]["per_poll"], result["new_pool"]["per_poll"])
+    return result
