@@ -14,24 +14,7 @@ import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, is_quiet
-from ocsps.cli.targets import (
-    AuthOpt,
-    CaOpt,
-    ConfigNameOpt,
-    HostOpt,
-    HostsFileOpt,
-    InsecureOpt,
-    LabOpt,
-    LabTopologyOpt,
-    PortOpt,
-    ProductOpt,
-    ProfileOpt,
-    SslOpt,
-    Target,
-    TargetOptions,
-    UserOpt,
-    open_targets,
-)
+from ocsps.cli.targets import Target, TargetOptions, open_targets, with_target_options
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
@@ -74,6 +57,7 @@ def load_baseline(path: Path) -> dict[str, dict[str, object]]:
 
 
 @app.command("check")
+@with_target_options
 def check(
     names: Annotated[
         list[str] | None,
@@ -114,24 +98,13 @@ def check(
     since: Annotated[
         str | None, typer.Option("--since", help="tls-certificate: event window, e.g. 24h, 7d (default 7d)")
     ] = None,
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts checked at once")] = 16,
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")] = "120s",
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
     ] = False,
+    *,
+    options: TargetOptions,
 ) -> None:
     """Run preflight checks and print pass / warn / fail with the reason, the fix and the rule cited."""
     from ocsps.checks import CheckOptions, select_checks
@@ -144,7 +117,7 @@ def check(
     if queue_path is not None and not queue_path.strip():
         raise UsageError("--queue-path is empty")
     deadline = parse_duration(timeout)
-    options = CheckOptions(
+    check_options = CheckOptions(
         queue_path=queue_path,
         service=service,
         changed=tuple(changed or ()),
@@ -154,27 +127,12 @@ def check(
         key_readers=tuple(key_reader or ()),
         event_window=parse_window(since) if since else None,
     )
-    opts = TargetOptions(
-        hosts=hosts or [],
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
-    with open_targets(opts, service=service if "drain-ready" in selected else None) as (targets, _):
-        run = _run(targets, selected, options, deadline, parallel)
+    with open_targets(options, service=service if "drain-ready" in selected else None) as (targets, _):
+        run = _run(targets, selected, check_options, deadline, parallel)
     document: dict[str, object] = {
         "command": "check",
         "checks": selected,
-        "options": options.to_json(),
+        "options": check_options.to_json(),
         "hosts": [o.to_json(_host_json) for o in run.outcomes],
         "summary": _summary(run),
     }

@@ -13,22 +13,10 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
-    AuthOpt,
-    CaOpt,
-    ConfigNameOpt,
-    HostOpt,
-    HostsFileOpt,
-    InsecureOpt,
-    LabOpt,
-    LabTopologyOpt,
-    PortOpt,
-    ProductOpt,
-    ProfileOpt,
-    SslOpt,
     Target,
     TargetOptions,
-    UserOpt,
     open_targets,
+    with_target_options,
 )
 from ocsps.errors import UsageError
 
@@ -68,11 +56,6 @@ ServersOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")]
 TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline of each read, e.g. 60s")]
-
-
-def _options(**values: object) -> TargetOptions:
-    values["hosts"] = values.get("hosts") or []
-    return TargetOptions(**values)  # type: ignore[arg-type]
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -178,24 +161,14 @@ def _server(target: Target, timeout: float) -> Server:
 
 # ------------------------------------------------------------------------------------------ status
 @pool_app.command("status")
+@with_target_options
 def status(
     pool: PoolOpt,
     servers: ServersOpt = None,
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     timeout: TimeoutOpt = "60s",
     json_out: JsonOpt = False,
+    *,
+    opts: TargetOptions,
 ) -> None:
     """Members with their services, upgrade domains, readiness, fabric state (missing replicas called
     out) and how many servers the pool can lose now."""
@@ -203,21 +176,6 @@ def status(
     from ocsps.pool import survey_pool
 
     deadline = parse_duration(timeout)
-    opts = _options(
-        hosts=hosts,
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
     with _pool_driver(opts, pool, _split(servers), deadline) as (driver, prod, members, _):
         survey = survey_pool(driver, pool, prod.id, members)
     unreachable = [m for m in survey.members if m.error]
@@ -335,6 +293,7 @@ def _progress() -> Callable[[RollEvent], None]:
 
 
 @pool_app.command("maintain")
+@with_target_options
 def maintain(
     pool: PoolOpt,
     servers: ServersOpt = None,
@@ -406,42 +365,16 @@ def maintain(
     ] = None,
     change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
-    hosts: HostOpt = None,
-    hosts_file: HostsFileOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     timeout: TimeoutOpt = "120s",
     json_out: JsonOpt = False,
+    *,
+    opts: TargetOptions,
 ) -> None:
     """Roll through the pool: one upgrade domain (Lync 2013, graceful drain) or one server (SfB,
     failover/failback) at a time, waiting for a stable Ready in between, never breaking quorum."""
     from ocsps.catalog import load_catalog
     from ocsps.pool import RollOptions, StepResume, state_path
 
-    opts = _options(
-        hosts=hosts,
-        hosts_file=hosts_file,
-        product=product,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
     _check_lab_flags(opts)
     if force_failover and what_if:
         raise UsageError(

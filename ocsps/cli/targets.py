@@ -93,13 +93,14 @@ _OPTION_ANNOTATIONS: dict[str, object] = {
 
 
 def with_target_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give a command every connection option at once; it receives them as ``options: TargetOptions``.
+    """Give a command every connection option at once, packed into its ``TargetOptions`` parameter.
 
     Every remote command takes the same dozen options; declaring them once keeps their names, help and
-    defaults identical everywhere.
+    defaults identical everywhere. The command names its keyword-only ``TargetOptions`` parameter freely.
     """
     own = inspect.signature(command, eval_str=True)
-    kept = [p for p in own.parameters.values() if p.name != "options"]
+    (packed,) = [p.name for p in own.parameters.values() if p.annotation is TargetOptions]
+    kept = [p for p in own.parameters.values() if p.name != packed]
     defaults = {f.name: None if f.default is MISSING else f.default for f in fields(TargetOptions)}
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=annotation)
@@ -111,7 +112,8 @@ def with_target_options(command: Callable[..., None]) -> Callable[..., None]:
     def wrapper(**kwargs: object) -> None:
         values = {name: kwargs.pop(name) for name in _OPTION_ANNOTATIONS}
         values["hosts"] = values["hosts"] or []
-        command(options=TargetOptions(**values), **kwargs)  # type: ignore[arg-type]
+        kwargs[packed] = TargetOptions(**values)  # type: ignore[arg-type]
+        command(**kwargs)
 
     wrapper.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
