@@ -7,33 +7,23 @@ same sequence as a change-board .ps1 that stops at the same point when run by ha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
-    AuthOpt,
-    CaOpt,
-    ConfigNameOpt,
-    HostOpt,
-    InsecureOpt,
-    LabOpt,
-    LabTopologyOpt,
-    PortOpt,
-    ProductOpt,
-    ProfileOpt,
-    SslOpt,
     Target,
     TargetOptions,
-    UserOpt,
     open_targets,
+    with_target_options,
 )
 from ocsps.errors import UsageError
 
@@ -98,9 +88,10 @@ def _server(target: Target, timeout: float) -> Server:
     return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
 
 
-def _target_options(computer: str, product: str | None, **values: Any) -> TargetOptions:
-    hosts = values.pop("hosts", None) or [computer]
-    return TargetOptions(hosts=list(hosts), product=product, **values)
+def _for_computer(options: TargetOptions, computer: str, product: str | None) -> TargetOptions:
+    """The plan's computer is the default target; --host/--hosts-file may name how to reach it instead."""
+    hosts = options.hosts or ([] if options.hosts_file else [computer])
+    return dataclasses.replace(options, hosts=list(hosts), product=product)
 
 
 def _say(text: str, *, json_out: bool) -> None:
@@ -154,13 +145,13 @@ def roles_cmd(
 
 # ---------------------------------------------------------------------------------------------- plan
 @deactivate_app.command("plan")
+@with_target_options
 def plan_cmd(
     computer: ComputerOpt,
     roles: RolesOpt = None,
     all_roles: Annotated[
         bool, typer.Option("--all", help="Every activated role, read from the server (--host or --lab)")
     ] = False,
-    product: ProductOpt = None,
     components: Annotated[
         list[str] | None, typer.Option("--components", help="Edge components to deactivate (AP, DP, MR)")
     ] = None,
@@ -172,17 +163,6 @@ def plan_cmd(
         ),
     ] = None,
     check_role: CheckRoleOpt = "SE",
-    hosts: HostOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     timeout: TimeoutOpt = "2m",
     change_id: ChangeIdOpt = "",
     reason: ReasonOpt = "",
@@ -193,6 +173,8 @@ def plan_cmd(
         Path | None, typer.Option("--emit-script", help="Also write the plan as a change-board .ps1")
     ] = None,
     json_out: JsonOpt = False,
+    *,
+    connection: TargetOptions,
 ) -> None:
     """Order the deactivation of every role on a computer, with the precautions to acknowledge.
 
@@ -204,23 +186,9 @@ def plan_cmd(
     facts = _facts()
     reading: StateReading | None = None
     services: list[str] = []
-    live = bool(lab or hosts or profile)
-    if live:
-        opts = _target_options(
-            computer,
-            product,
-            hosts=hosts,
-            profile=profile,
-            auth=auth,
-            username=username,
-            port=port,
-            ssl=ssl,
-            ca_bundle=ca_bundle,
-            no_verify_tls=no_verify_tls,
-            configuration_name=configuration_name,
-            lab=lab,
-            lab_topology=lab_topology,
-        )
+    product = connection.product
+    if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
+        opts = _for_computer(connection, computer, product)
         reading, services, product = _live_read(opts, computer, facts, check_role, timeout)
     plan = plan_deactivation(
         computer,
@@ -291,6 +259,7 @@ def _print_plan(plan: DeactivationPlan, output: Path | None) -> None:
 
 # ---------------------------------------------------------------------------------------------- run
 @deactivate_app.command("run")
+@with_target_options
 def run_cmd(
     plan_path: PlanOpt,
     reapprove: ReapproveOpt = False,
@@ -306,23 +275,13 @@ def run_cmd(
         Path | None, typer.Option("--journal", help="Run journal (default: beside the plan file)")
     ] = None,
     check_role: CheckRoleOpt = "SE",
-    hosts: HostOpt = None,
-    product: ProductOpt = None,
-    profile: ProfileOpt = None,
-    auth: AuthOpt = None,
-    username: UserOpt = None,
-    port: PortOpt = None,
-    ssl: SslOpt = None,
-    ca_bundle: CaOpt = None,
-    no_verify_tls: InsecureOpt = False,
-    configuration_name: ConfigNameOpt = None,
-    lab: LabOpt = False,
-    lab_topology: LabTopologyOpt = None,
     timeout: TimeoutOpt = "30m",
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Show each step's script and parameters; send nothing")
     ] = False,
     json_out: JsonOpt = False,
+    *,
+    connection: TargetOptions,
 ) -> None:
     """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
     from ocsps.deactivate_run import Journal
@@ -346,29 +305,16 @@ def run_cmd(
         _what_if(plan, facts, start, json_out)
         return
     acked = _acknowledge(plan, ack or [], json_out)
+    product = connection.product
     if product is not None and product != plan.product:
         raise UsageError(f"the plan is for {plan.product}, not {product}")
-    opts = _target_options(
-        plan.computer,
-        plan.product,
-        hosts=hosts,
-        profile=profile,
-        auth=auth,
-        username=username,
-        port=port,
-        ssl=ssl,
-        ca_bundle=ca_bundle,
-        no_verify_tls=no_verify_tls,
-        configuration_name=configuration_name,
-        lab=lab,
-        lab_topology=lab_topology,
-    )
+    opts = _for_computer(connection, plan.computer, plan.product)
     with open_targets(opts) as (targets, _):
         target = targets[0]
         if target.product.id != plan.product:
             raise UsageError(f"the plan is for {plan.product}; {target.host} runs {target.product.id}")
         report = _execute(target, plan, sha, facts, start, record, acked, check_role, deadline, json_out)
-    _finish(report, plan_path, lab, json_out, journal_path)
+    _finish(report, plan_path, connection, json_out, journal_path)
 
 
 def _start_step(plan: DeactivationPlan, record: Journal, resume_from: int | None, plan_path: Path) -> int:
@@ -503,11 +449,28 @@ def _resume_step(report: RunReport) -> int | None:
     return stopped
 
 
-def _finish(report: RunReport, plan_path: Path, lab: bool, json_out: bool, journal_path: Path) -> None:
+def _target_flags(options: TargetOptions) -> str:
+    """The options that chose the target, so the printed resume command reaches the same server."""
+    flags = [f"--host {h}" for h in options.hosts]
+    for flag, value in (
+        ("--hosts-file", options.hosts_file),
+        ("--profile", options.profile),
+        ("--lab-topology", options.lab_topology),
+    ):
+        if value:
+            flags.append(f"{flag} {value}")
+    if options.lab:
+        flags.append("--lab")
+    return "".join(f" {f}" for f in flags)
+
+
+def _finish(
+    report: RunReport, plan_path: Path, options: TargetOptions, json_out: bool, journal_path: Path
+) -> None:
     from ocsps.deactivate_run import log_excerpt
 
     resume = _resume_step(report)
-    command = f"ocsps deactivate run --plan {plan_path} --resume-from {resume}"
+    command = f"ocsps deactivate run --plan {plan_path} --resume-from {resume}{_target_flags(options)}"
     document: dict[str, object] = {
         "command": "deactivate run",
         "plan": str(plan_path),
@@ -550,7 +513,7 @@ def _finish(report: RunReport, plan_path: Path, lab: bool, json_out: bool, journ
             )
         else:
             out.print(f"resolve the problem on the server, then resume with: {command}", markup=False)
-        if lab:
+        if options.lab:
             out.print(
                 "note: a lab started by --lab lives for one command; to rehearse a resume, serve it with "
                 "'ocsps lab serve' and point both runs at it",
