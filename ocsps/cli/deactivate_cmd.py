@@ -22,6 +22,7 @@ from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     Target,
     TargetOptions,
+    audited_server,
     open_targets,
     with_target_options,
 )
@@ -30,7 +31,6 @@ from ocsps.errors import UsageError
 if TYPE_CHECKING:
     from ocsps.deactivate_run import Journal, RunReport, StepResult
     from ocsps.deactivation import DeactivationPlan, LcsCmdFacts, StateReading
-    from ocsps.server import Server
 
 deactivate_app = typer.Typer(
     help="Deactivate OCS 2007 / R2 server roles: plan, approve, run step by step.", no_args_is_help=True
@@ -66,26 +66,6 @@ def _facts() -> LcsCmdFacts:
 
     config = find_config(dict(os.environ))
     return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
-
-
-def _server(target: Target, timeout: float) -> Server:
-    """A Server whose state-changing calls land in the audit trail, as every ops command does."""
-    from ocsps import audit
-    from ocsps.script import RenderedScript
-    from ocsps.server import Server
-    from ocsps.session import RunResult, ServerSession
-
-    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
-        audit.record(
-            host=target.host,
-            action=rendered.action,
-            parameters=rendered.bound_parameters,
-            outcome=outcome,
-            duration=duration,
-            body_sha256=rendered.body_sha256,
-        )
-
-    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
 
 
 def _for_computer(options: TargetOptions, computer: str, product: str | None) -> TargetOptions:
@@ -227,7 +207,7 @@ def _live_read(
     deadline = parse_duration(timeout)
     with open_targets(opts) as (targets, _):
         target = targets[0]
-        with _server(target, deadline) as server:
+        with audited_server(target, deadline) as server:
             reading = read_state(server, computer, facts, lcscmd_path=facts.path, check_role=check_role)
             statuses = server.services(timeout=deadline)
     return reading, [s.display_name or s.name for s in statuses], target.product.id
@@ -411,7 +391,7 @@ def _execute(
         text = f"step {result.step}/{len(plan.steps)} {mark}: {result.label}: {result.detail}{where}"
         _say(text, json_out=True)
 
-    with _server(target, deadline) as server:
+    with audited_server(target, deadline) as server:
         audit.record(
             host=target.host,
             action="deactivate-acknowledged",

@@ -13,7 +13,7 @@ import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
-from ocsps.cli.targets import Target, TargetOptions, open_targets, with_target_options
+from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,21 +44,7 @@ def _server(target: Target, timeout: float) -> Iterator[Server]:
     Its first call opens the session, so a connection that fails while opening (a dropped Create, an
     HTTP 503) is retried inside that call's deadline like any other read, instead of failing the host.
     """
-    from ocsps import audit
-    from ocsps.server import Server
-    from ocsps.session import RunResult, ServerSession
-
-    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
-        audit.record(
-            host=target.host,
-            action=rendered.action,
-            parameters=rendered.bound_parameters,
-            outcome=outcome,
-            duration=duration,
-            body_sha256=rendered.body_sha256,
-        )
-
-    server = Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    server = audited_server(target, timeout)
     try:
         yield server
     finally:

@@ -15,6 +15,7 @@ from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     Target,
     TargetOptions,
+    audited_server,
     open_targets,
     with_target_options,
 )
@@ -136,27 +137,8 @@ def _pool_driver(
 
 
 def _server(target: Target, timeout: float) -> Server:
-    """A ``Server`` whose state-changing calls are written to the audit log."""
-    from ocsps import audit
-    from ocsps.script import RenderedScript
-    from ocsps.server import Server
-    from ocsps.session import RunResult, ServerSession
-
-    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
-        parameters = {k: v for k, v in rendered.bound_parameters.items() if k != "StepScript"}
-        lines = rendered.bound_parameters.get("StepScript")
-        if isinstance(lines, list):
-            parameters["StepScriptLines"] = len(lines)  # the script itself is the operator's file
-        audit.record(
-            host=target.host,
-            action=rendered.action,
-            parameters=parameters,
-            outcome=outcome,
-            duration=duration,
-            body_sha256=rendered.body_sha256,
-        )
-
-    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    """The step script is the operator's own file: the audit log keeps its line count, not its text."""
+    return audited_server(target, timeout, summarized=("StepScript",))
 
 
 # ------------------------------------------------------------------------------------------ status

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where used: --help must not pay for the catalog an
     from ocsps.catalog import Product
     from ocsps.connection import ConnectionSettings
     from ocsps.lab.runtime import Lab
+    from ocsps.server import Server
 
 NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
 
@@ -229,3 +230,31 @@ def open_targets(
         if opts.product and any(t.product.id != opts.product for t in targets):
             raise UsageError(f"--product {opts.product} does not match the lab servers chosen")
         yield targets, lab
+
+
+def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...] = ()) -> Server:
+    """A ``Server`` for one host whose state-changing calls are written to the audit log.
+
+    Parameters named in ``summarized`` (an operator's own script, say) are logged as a line count only.
+    """
+    from ocsps import audit
+    from ocsps.script import RenderedScript
+    from ocsps.server import Server
+    from ocsps.session import RunResult, ServerSession
+
+    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
+        parameters = dict(rendered.bound_parameters)
+        for name in summarized:
+            value = parameters.pop(name, None)
+            if isinstance(value, list):
+                parameters[f"{name}Lines"] = len(value)
+        audit.record(
+            host=target.host,
+            action=rendered.action,
+            parameters=parameters,
+            outcome=outcome,
+            duration=duration,
+            body_sha256=rendered.body_sha256,
+        )
+
+    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))

@@ -19,7 +19,7 @@ from typing import Any
 
 from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.lab.check_sim import check_handlers
-from ocsps.lab.estate import RUNNING, STOPPED, LabError, SimServer, SimService
+from ocsps.lab.estate import STOPPED, LabError, SimServer, SimService
 from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.topology import Topology
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
@@ -369,4 +369,4 @@ def _simple_command(line: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-__all__ = ["RUNNING", "STOPPED", "LabEngine", "script_problem"]
+__all__ = ["LabEngine", "script_problem"]

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 from ocsps.catalog import Catalog, Product, Role, Service, load_catalog
@@ -361,7 +361,3 @@ def build_service(
 def _ocs_short_name(key: str) -> str:
     """OCS short names are undocumented; the lab invents stable ones and ocsps finds them by display name."""
     return "RTC" + key.removeprefix("ocs-").replace("-", "").upper()
-
-
-def events_since(server: SimServer, minutes: float) -> datetime:
-    return server.now() - timedelta(minutes=minutes)
