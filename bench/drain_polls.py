@@ -47,9 +47,9 @@ def _lab(polls: int, latency_ms: int) -> tuple[Any, str, StepClock]:
 
 
 def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
-    from ocsps.drain import DrainReport, Phase, drain
-    from ocsps.server import Server
-    from ocsps.session import ServerSession
+    from ocsps.operations.drain import DrainReport, Phase, drain
+    from ocsps.remote.server import Server
+    from ocsps.remote.session import ServerSession
 
     lab, fqdn, clock = _lab(polls, latency_ms)
     with lab:

@@ -44,10 +44,10 @@ def worker(hosts: int, parallel: int, mode: str) -> dict[str, Any]:
         import threading
 
         from ocsps.catalog import load_catalog
-        from ocsps.fleet import run_parallel
+        from ocsps.operations.fleet import run_parallel
+        from ocsps.remote.server import Server
+        from ocsps.remote.session import ServerSession
         from ocsps.results import ServiceStatus
-        from ocsps.server import Server
-        from ocsps.session import ServerSession
 
         catalog = load_catalog()
         products = {h["fqdn"]: catalog.product(h["product"]) for h in info["hosts"]}
@@ -175,7 +175,7 @@ def measure(config: Config) -> dict[str, Any]:
 
 
 def _default_parallel() -> int:
-    from ocsps.fleet import DEFAULT_PARALLEL
+    from ocsps.operations.fleet import DEFAULT_PARALLEL
 
     return DEFAULT_PARALLEL
 

@@ -129,7 +129,7 @@ class LabProcess:
 
 def settings_for(info: dict[str, Any], fqdn: str) -> Any:
     """What ``Lab.settings_for`` returns, rebuilt from the lab process's description."""
-    from ocsps.connection import ConnectionSettings, Secret
+    from ocsps.remote.settings import ConnectionSettings, Secret
 
     host = next(h for h in info["hosts"] if h["fqdn"] == fqdn)
     return ConnectionSettings(

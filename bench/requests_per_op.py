@@ -32,8 +32,8 @@ def _row(operation: str, tool: str, counts: dict[str, int], note: str = "") -> d
 def _count_once() -> list[dict[str, Any]]:
     from ocsps.lab.runtime import Lab
     from ocsps.lab.topology import synthetic_topology
-    from ocsps.server import Server
-    from ocsps.session import ServerSession
+    from ocsps.remote.server import Server
+    from ocsps.remote.session import ServerSession
 
     topology = synthetic_topology(1, drain_seconds=3600)
     fqdn = topology.servers[0].fqdn

@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "connect": "ocsps.server",
-    "Server": "ocsps.server",
-    "ServerSession": "ocsps.session",
-    "Progress": "ocsps.session",
-    "RunResult": "ocsps.session",
-    "ConnectionSettings": "ocsps.connection",
-    "Secret": "ocsps.connection",
+    "connect": "ocsps.remote.server",
+    "Server": "ocsps.remote.server",
+    "ServerSession": "ocsps.remote.session",
+    "Progress": "ocsps.remote.session",
+    "RunResult": "ocsps.remote.session",
+    "ConnectionSettings": "ocsps.remote.settings",
+    "Secret": "ocsps.remote.settings",
     "OcspsError": "ocsps.errors",
     "UsageError": "ocsps.errors",
     "ConnectError": "ocsps.errors",
@@ -60,19 +60,14 @@ _EXPORTS: dict[str, str] = {
     "PrivacyLevel": "ocsps.results",
     "WmiSetting": "ocsps.results",
     "LcsCmdOutcome": "ocsps.results",
-    "DrainReport": "ocsps.drain",
-    "Phase": "ocsps.drain",
-    "Then": "ocsps.drain",
+    "DrainReport": "ocsps.operations.drain",
+    "Phase": "ocsps.operations.drain",
+    "Then": "ocsps.operations.drain",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
-    from ocsps.connection import ConnectionSettings as ConnectionSettings
-    from ocsps.connection import Secret as Secret
-    from ocsps.drain import DrainReport as DrainReport
-    from ocsps.drain import Phase as Phase
-    from ocsps.drain import Then as Then
     from ocsps.errors import AuthenticationError as AuthenticationError
     from ocsps.errors import ConnectError as ConnectError
     from ocsps.errors import ErrorRecord as ErrorRecord
@@ -82,6 +77,16 @@ if TYPE_CHECKING:
     from ocsps.errors import RemoteError as RemoteError
     from ocsps.errors import TimeoutExceeded as TimeoutExceeded
     from ocsps.errors import UsageError as UsageError
+    from ocsps.operations.drain import DrainReport as DrainReport
+    from ocsps.operations.drain import Phase as Phase
+    from ocsps.operations.drain import Then as Then
+    from ocsps.remote.server import Server as Server
+    from ocsps.remote.server import connect as connect
+    from ocsps.remote.session import Progress as Progress
+    from ocsps.remote.session import RunResult as RunResult
+    from ocsps.remote.session import ServerSession as ServerSession
+    from ocsps.remote.settings import ConnectionSettings as ConnectionSettings
+    from ocsps.remote.settings import Secret as Secret
     from ocsps.results import ActivityLevel as ActivityLevel
     from ocsps.results import EventRecord as EventRecord
     from ocsps.results import LcsCmdOutcome as LcsCmdOutcome
@@ -91,11 +96,6 @@ if TYPE_CHECKING:
     from ocsps.results import ServiceState as ServiceState
     from ocsps.results import ServiceStatus as ServiceStatus
     from ocsps.results import WmiSetting as WmiSetting
-    from ocsps.server import Server as Server
-    from ocsps.server import connect as connect
-    from ocsps.session import Progress as Progress
-    from ocsps.session import RunResult as RunResult
-    from ocsps.session import ServerSession as ServerSession
 
 
 def __getattr__(name: str) -> Any:

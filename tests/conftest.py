@@ -12,7 +12,7 @@ from ocsps.catalog import Catalog, load_catalog
 
 if TYPE_CHECKING:
     from ocsps.lab.runtime import Lab
-    from ocsps.server import Server
+    from ocsps.remote.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -43,7 +43,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
 
 def lab_server(lab: Lab, fqdn: str, **settings: object) -> Server:
     """A ``Server`` for one lab host (not yet opened: use it as a context manager)."""
-    from ocsps.server import Server
-    from ocsps.session import ServerSession
+    from ocsps.remote.server import Server
+    from ocsps.remote.session import ServerSession
 
     return Server(ServerSession(lab.settings_for(fqdn, **settings), lab.server(fqdn).product))

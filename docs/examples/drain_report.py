@@ -16,9 +16,9 @@ import sys
 
 import ocsps
 from ocsps.catalog import load_catalog
-from ocsps.config import find_config
-from ocsps.connection import resolve_settings
-from ocsps.drain import Phase, parse_duration
+from ocsps.durations import parse_duration
+from ocsps.operations.drain import Phase
+from ocsps.remote.profiles import find_config, resolve_settings
 
 
 def main() -> int:

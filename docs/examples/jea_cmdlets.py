@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 
 from ocsps.catalog import load_catalog
+from ocsps.powershell.script import actions_for, render_action, render_module_import
 from ocsps.powershell.syntax import commands
-from ocsps.script import actions_for, render_action, render_module_import
 
 
 def main() -> int:

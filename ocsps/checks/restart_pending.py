@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ocsps.checks.common import parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
 from ocsps.errors import UsageError
-from ocsps.restart import plan_restart, resolve_setting
+from ocsps.plans.restart import plan_restart, resolve_setting
 from ocsps.results import parse_service_status, parse_wmi_setting
 from ocsps.results.base import JsonValue, jsonable, to_text
 

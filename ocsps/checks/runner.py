@@ -29,7 +29,7 @@ from ocsps.errors import RemoteError
 from ocsps.results import ParseError
 
 if TYPE_CHECKING:
-    from ocsps.server import Server
+    from ocsps.remote.server import Server
 
 __all__ = [
     "context_for",
@@ -112,7 +112,7 @@ def run_checks(
     now: datetime | None = None,
     timeout: float | None = None,
 ) -> list[CheckResult]:
-    """Run the named checks on one ``ocsps.server.Server``; results in the order of ``names``."""
+    """Run the named checks on one ``ocsps.remote.server.Server``; results in the order of ``names``."""
     checks = load_checks()
     product = server.product
     moment = now or datetime.now(UTC)

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 import sys
 
+from ocsps.cli import (  # noqa: F401  (each sub-command module registers itself on import)
+    audit_cmd,
+    catalog_cmd,
+    check_cmd,
+    config_cmd,
+    deactivate_cmd,
+    lab_cmd,
+    ops_cmd,
+    plan_cmd,
+    pool_cmd,
+    render_cmd,
+)
 from ocsps.cli.app import app, print_error
 from ocsps.errors import OcspsError
 

@@ -50,18 +50,3 @@ def _root(
     ] = False,
 ) -> None:
     set_verbosity(quiet=quiet, verbose=verbose)
-
-
-# Sub-command modules register themselves on import.
-from ocsps.cli import (  # noqa: E402,F401
-    audit_cmd,
-    catalog_cmd,
-    check_cmd,
-    config_cmd,
-    deactivate_cmd,
-    lab_cmd,
-    ops_cmd,
-    plan_cmd,
-    pool_cmd,
-    render_cmd,
-)

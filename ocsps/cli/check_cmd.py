@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ocsps.checks import CheckOptions, CheckResult, CheckSpec
-    from ocsps.fleet import FleetRun
+    from ocsps.operations.fleet import FleetRun
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 
@@ -108,7 +108,7 @@ def check(
 ) -> None:
     """Run preflight checks and print pass / warn / fail with the reason, the fix and the rule cited."""
     from ocsps.checks import CheckOptions, select_checks
-    from ocsps.drain import parse_duration
+    from ocsps.durations import parse_duration
 
     selected = select_checks(names or [])
     if list_checks:
@@ -147,9 +147,9 @@ def _run(
     targets: list[Target], names: list[str], options: CheckOptions, deadline: float, parallel: int
 ) -> FleetRun[list[CheckResult]]:
     from ocsps.checks import Status, run_checks, validate_checks
-    from ocsps.fleet import run_parallel
-    from ocsps.server import Server
-    from ocsps.session import ServerSession
+    from ocsps.operations.fleet import run_parallel
+    from ocsps.remote.server import Server
+    from ocsps.remote.session import ServerSession
 
     for target in targets:  # bad input is refused for every host before anything is sent
         validate_checks(names, target.product, options)

@@ -21,7 +21,7 @@ PathOpt = Annotated[
 
 
 def _path(path: Path | None) -> Path:
-    from ocsps.config import config_path
+    from ocsps.remote.profiles import config_path
 
     return path.expanduser() if path is not None else config_path(os.environ)
 
@@ -35,7 +35,7 @@ def init_cmd(
     ] = False,
 ) -> None:
     """Write a commented config file: every key explained, a profile for the lab, an example pool member."""
-    from ocsps.config import default_config_text, write_default_config
+    from ocsps.remote.profiles import default_config_text, write_default_config
 
     if stdout:
         typer.echo(default_config_text(), nl=False)
@@ -66,9 +66,9 @@ def show_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Check the config file and show a profile's values, and which OCSPS_* variables override them."""
-    from ocsps.config import load_config
-    from ocsps.connection import ENV_PASSWORD, ENV_PROFILE, OPTIONS
     from ocsps.errors import UsageError
+    from ocsps.remote.profiles import load_config
+    from ocsps.remote.settings import ENV_PASSWORD, ENV_PROFILE, OPTIONS
 
     file = _path(path)
     exists = file.exists()

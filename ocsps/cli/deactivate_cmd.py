@@ -29,8 +29,8 @@ from ocsps.cli.targets import (
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.deactivate_run import Journal, RunReport, StepResult
-    from ocsps.deactivation import DeactivationPlan, LcsCmdFacts, StateReading
+    from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts, StateReading
+    from ocsps.deactivation.run import Journal, RunReport, StepResult
 
 deactivate_app = typer.Typer(
     help="Deactivate OCS 2007 / R2 server roles: plan, approve, run step by step.", no_args_is_help=True
@@ -61,8 +61,8 @@ TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per step, e
 
 def _facts() -> LcsCmdFacts:
     """Catalog facts with the config file's [lcscmd] overrides on top."""
-    from ocsps.config import find_config
-    from ocsps.deactivation import load_lcscmd_facts
+    from ocsps.deactivation.plan import load_lcscmd_facts
+    from ocsps.remote.profiles import find_config
 
     config = find_config(dict(os.environ))
     return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
@@ -89,7 +89,7 @@ def roles_cmd(
     from rich.table import Table
 
     from ocsps.catalog import load_catalog
-    from ocsps.deactivation import order_roles
+    from ocsps.deactivation.plan import order_roles
 
     cat = load_catalog()
     facts = _facts()
@@ -161,7 +161,7 @@ def plan_cmd(
     With --host, --profile or --lab the activated roles are read from the server (LcsCmd's state check,
     read-only); otherwise name them with --roles.
     """
-    from ocsps.deactivation import PLAN_KIND, plan_deactivation
+    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
 
     facts = _facts()
     reading: StateReading | None = None
@@ -187,7 +187,7 @@ def plan_cmd(
     if emit_script is not None:
         _write_script(plan, facts, emit_script, from_step=1)
     if output is not None:
-        from ocsps.plans import save_plan
+        from ocsps.plans.sealed import save_plan
 
         save_plan(output, PLAN_KIND, document)
         err_console().print(f"wrote {output}", markup=False)
@@ -201,8 +201,8 @@ def _live_read(
     opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
 ) -> tuple[StateReading, list[str], str]:
     """Read-only: LcsCmd's state check and the product's services; nothing on the server changes."""
-    from ocsps.deactivate_run import read_state
-    from ocsps.drain import parse_duration
+    from ocsps.deactivation.run import read_state
+    from ocsps.durations import parse_duration
 
     deadline = parse_duration(timeout)
     with open_targets(opts) as (targets, _):
@@ -264,10 +264,10 @@ def run_cmd(
     connection: TargetOptions,
 ) -> None:
     """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
-    from ocsps.deactivate_run import Journal
-    from ocsps.deactivation import PLAN_KIND, DeactivationPlan, check_plan
-    from ocsps.drain import parse_duration
-    from ocsps.plans import load_plan, seal
+    from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, check_plan
+    from ocsps.deactivation.run import Journal
+    from ocsps.durations import parse_duration
+    from ocsps.plans.sealed import load_plan, seal
 
     deadline = parse_duration(timeout)
     facts = _facts()
@@ -318,7 +318,7 @@ def _start_step(plan: DeactivationPlan, record: Journal, resume_from: int | None
 
 def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
     """Every checklist item must be acknowledged: by --ack, or one by one at an interactive prompt."""
-    from ocsps.deactivation import check_acknowledgements
+    from ocsps.deactivation.plan import check_acknowledgements
 
     acked, missing = check_acknowledgements(plan, given)
     if missing and sys.stdin.isatty() and not json_out:
@@ -338,8 +338,8 @@ def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tu
 def _what_if(plan: DeactivationPlan, facts: LcsCmdFacts, start: int, json_out: bool) -> None:
     from datetime import UTC, datetime
 
-    from ocsps.deactivation import STOP_SERVICES, choose_log_path
-    from ocsps.script import render_action
+    from ocsps.deactivation.plan import STOP_SERVICES, choose_log_path
+    from ocsps.powershell.script import render_action
 
     out = console(json_mode=json_out)
     out.rule(f"{plan.computer} ({plan.product}) - nothing is sent", style="dim")
@@ -375,7 +375,7 @@ def _execute(
     json_out: bool,
 ) -> RunReport:
     from ocsps import audit
-    from ocsps.deactivate_run import run_plan
+    from ocsps.deactivation.run import run_plan
 
     def on_step(result: StepResult) -> None:
         audit.record(
@@ -447,7 +447,7 @@ def _target_flags(options: TargetOptions) -> str:
 def _finish(
     report: RunReport, plan_path: Path, options: TargetOptions, json_out: bool, journal_path: Path
 ) -> None:
-    from ocsps.deactivate_run import log_excerpt
+    from ocsps.deactivation.run import log_excerpt
 
     resume = _resume_step(report)
     command = f"ocsps deactivate run --plan {plan_path} --resume-from {resume}{_target_flags(options)}"
@@ -517,8 +517,8 @@ def render_cmd(
     ] = None,
 ) -> None:
     """Write a plan as a change-board .ps1: checklist prompts, then the steps, up to the first failure."""
-    from ocsps.deactivation import PLAN_KIND, DeactivationPlan, check_plan
-    from ocsps.plans import load_plan
+    from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, check_plan
+    from ocsps.plans.sealed import load_plan
 
     facts = _facts()
     document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
@@ -535,9 +535,9 @@ def _write_script(
     change_id: str = "",
     reason: str = "",
 ) -> None:
-    from ocsps.changeboard import ChangeInfo, render_change_board
-    from ocsps.cli.render_cmd import write_output
-    from ocsps.deactivation import change_board_steps
+    from ocsps.cli.output import write_output
+    from ocsps.deactivation.plan import change_board_steps
+    from ocsps.powershell.changeboard import ChangeInfo, render_change_board
 
     steps = change_board_steps(plan, facts, from_step=from_step)
     info = ChangeInfo(plan.computer, change_id or plan.change_id, reason or plan.reason)
@@ -554,7 +554,7 @@ def render_for_roles(
     output: Path | None,
 ) -> None:
     """``ocsps render deactivate --computer X --roles ...``: plan offline and write the change-board .ps1."""
-    from ocsps.deactivation import plan_deactivation
+    from ocsps.deactivation.plan import plan_deactivation
 
     if not computer:
         raise UsageError("render deactivate needs --computer (the FQDN whose roles go)")

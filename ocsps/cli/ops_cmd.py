@@ -17,11 +17,11 @@ from ocsps.cli.targets import Target, TargetOptions, audited_server, open_target
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.drain import DrainReport
-    from ocsps.fleet import FleetRun
+    from ocsps.operations.drain import DrainReport
+    from ocsps.operations.fleet import FleetRun
+    from ocsps.powershell.script import RenderedScript
+    from ocsps.remote.server import Server
     from ocsps.results import ServiceStatus
-    from ocsps.script import RenderedScript
-    from ocsps.server import Server
 
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service short name, e.g. RTCMEDSRV")]
 JsonOpt = Annotated[
@@ -67,7 +67,7 @@ def _record_decision(target: Target, action: str, service: str, note: str) -> No
 
 def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, dict[str, object]]]]) -> None:
     """Print, per host, exactly what would be sent: script text and bound parameters."""
-    from ocsps.script import render_action
+    from ocsps.powershell.script import render_action
 
     out = console()
     for target in targets:
@@ -90,9 +90,9 @@ def _chosen_values(rendered: RenderedScript) -> dict[str, object]:
 
 
 def _emit(action: str, targets: list[Target], values: dict[str, object], path: Path, title: str) -> None:
-    from ocsps.changeboard import ChangeInfo, Step, render_change_board
-    from ocsps.cli.render_cmd import write_output
-    from ocsps.script import render_action
+    from ocsps.cli.output import write_output
+    from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
+    from ocsps.powershell.script import render_action
 
     products = {t.product.id for t in targets}
     if len(products) != 1:
@@ -149,8 +149,8 @@ def status(
     options: TargetOptions,
 ) -> None:
     """Services per host with their status and parsed activity."""
-    from ocsps.drain import parse_duration
-    from ocsps.fleet import run_parallel
+    from ocsps.durations import parse_duration
+    from ocsps.operations.fleet import run_parallel
 
     deadline = parse_duration(timeout)
     with open_targets(options, service=service) as (targets, _):
@@ -211,7 +211,8 @@ def drain(
     options: TargetOptions,
 ) -> None:
     """Drain a service gracefully (Stop-CsWindowsService -Graceful) and watch it to Stopped."""
-    from ocsps.drain import Phase, Then, parse_duration
+    from ocsps.durations import parse_duration
+    from ocsps.operations.drain import Phase, Then
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
     try:
@@ -279,8 +280,8 @@ def _run_drains(
     parallel: int,
     json_out: bool,
 ) -> tuple[FleetRun[DrainReport], dict[str, DrainReport]]:
-    from ocsps.drain import drain as drain_service
-    from ocsps.fleet import run_parallel, run_rolling
+    from ocsps.operations.drain import drain as drain_service
+    from ocsps.operations.fleet import run_parallel, run_rolling
 
     by_host = {t.host: t for t in targets}
     board: dict[str, DrainReport] = {}
@@ -409,8 +410,8 @@ def _service_operation(
     emit_script: Path | None,
     json_out: bool,
 ) -> None:
-    from ocsps.drain import parse_duration
-    from ocsps.fleet import run_parallel, run_rolling
+    from ocsps.durations import parse_duration
+    from ocsps.operations.fleet import run_parallel, run_rolling
 
     deadline = parse_duration(timeout)
     with open_targets(options, service=service) as (targets, _):
@@ -431,7 +432,7 @@ def _service_operation(
         last_known: dict[str, str] = {}
 
         def work(host: str, cancel: threading.Event) -> dict[str, object]:
-            from ocsps.drain import STARTING, STOPPING, apply_change
+            from ocsps.operations.change import STARTING, STOPPING, apply_change
 
             started = time.monotonic()
             with _server(by_host[host], deadline) as server:
@@ -633,9 +634,9 @@ def _run_restart_plan(
     what_if: bool,
     json_out: bool,
 ) -> None:
-    from ocsps.drain import parse_duration
-    from ocsps.fleet import run_parallel, run_rolling
-    from ocsps.plans import load_plan, restart_steps
+    from ocsps.durations import parse_duration
+    from ocsps.operations.fleet import run_parallel, run_rolling
+    from ocsps.plans.sealed import load_plan, restart_steps
 
     deadline = parse_duration(timeout)
     document_plan = load_plan(path, "restart", reapprove=reapprove)

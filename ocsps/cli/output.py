@@ -7,10 +7,14 @@ by default, errors only with ``--quiet``, informational ones too with ``--verbos
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ocsps.errors import UsageError
 
 if TYPE_CHECKING:  # rich is imported on first output, not when the command tree is built
     from rich.console import Console
@@ -66,3 +70,25 @@ def is_quiet() -> bool:
 
 def is_verbose() -> bool:
     return _state["verbose"]
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write to the file, or stdout; a file is written whole or not at all."""
+    if output is None:
+        import typer
+
+        typer.echo(text, nl=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.
+        tmp.write_text(text, encoding="utf-8-sig", newline="\n")
+        tmp.replace(output)
+    except (OSError, ValueError) as exc:  # a missing folder, a name too long, a character the OS refuses
+        from ocsps.hostname import show
+
+        with contextlib.suppress(OSError, ValueError):
+            tmp.unlink(missing_ok=True)
+        why = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise UsageError(f"cannot write {show(str(output), 200)}: {why}") from None
+    err_console().print(f"wrote {output}", markup=False)

@@ -42,22 +42,22 @@ def plan_restart_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
 ) -> None:
     """Answer from OCS 2007 / R2 Appendix C: services to stop or restart, in order, and the rule matched."""
-    from ocsps.restart import plan_restart
+    from ocsps.plans.restart import plan_restart
 
     plan = plan_restart(
         changed, product=product, certificate_renewed_same_subject=certificate_renewed_same_subject
     )
     document = plan.to_json()
     if emit_script is not None:
-        from ocsps.changeboard import ChangeInfo, render_change_board
-        from ocsps.cli.render_cmd import write_output
-        from ocsps.plans import restart_steps
+        from ocsps.cli.output import write_output
+        from ocsps.plans.sealed import restart_steps
+        from ocsps.powershell.changeboard import ChangeInfo, render_change_board
 
         steps = restart_steps(document)
         text = render_change_board("restart plan", steps, ChangeInfo(computer, change_id, reason))
         write_output(text, emit_script)
     if output is not None:
-        from ocsps.plans import save_plan
+        from ocsps.plans.sealed import save_plan
 
         save_plan(output, "restart", document)
     if json_out:

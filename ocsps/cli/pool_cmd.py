@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         StepSpec,
         UpgradeDomain,
     )
-    from ocsps.server import Server
+    from ocsps.remote.server import Server
 
 pool_app = typer.Typer(
     name="pool",
@@ -82,7 +82,7 @@ def _lab_pool_members(
 
 def _real_members(opts: TargetOptions, servers: list[str]) -> tuple[list[str], list[str] | None]:
     """(members, servers to roll or None for all): members from --host/--hosts-file, else --servers."""
-    from ocsps.hosts import load_hosts_file
+    from ocsps.remote.hosts import load_hosts_file
 
     listed = list(opts.hosts)
     if opts.hosts_file is not None:
@@ -154,7 +154,7 @@ def status(
 ) -> None:
     """Members with their services, upgrade domains, readiness, fabric state (missing replicas called
     out) and how many servers the pool can lose now."""
-    from ocsps.drain import parse_duration
+    from ocsps.durations import parse_duration
     from ocsps.pool import survey_pool
 
     deadline = parse_duration(timeout)
@@ -224,7 +224,7 @@ def _print_survey(survey: PoolSurvey) -> None:
 
 # ---------------------------------------------------------------------------------------- maintain
 def _duration(value: str | None) -> float | None:
-    from ocsps.drain import parse_duration
+    from ocsps.durations import parse_duration
 
     return None if value is None else parse_duration(value)
 
@@ -440,9 +440,9 @@ def _offline(
     plan = plan_roll(pool, product, members, domains, only=only or None)
     steps = roll_steps(plan, options)
     if emit_script is not None:
-        from ocsps.changeboard import ChangeInfo, Step, render_change_board
-        from ocsps.cli.render_cmd import write_output
-        from ocsps.script import render_action
+        from ocsps.cli.output import write_output
+        from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
+        from ocsps.powershell.script import render_action
 
         board = [Step(s.label, render_action(s.action, product, dict(s.values))) for s in steps]
         text = render_change_board(f"rolling maintenance of {pool}", board, ChangeInfo("", change_id, reason))
@@ -464,7 +464,7 @@ def _offline(
 
 
 def _print_what_if(plan: RollPlan, options: RollOptions, steps: Sequence[RollStep], product: Product) -> None:
-    from ocsps.script import render_action
+    from ocsps.powershell.script import render_action
 
     out = console()
     out.rule(f"Roll of {plan.pool} ({plan.product}, {plan.method.value}) - nothing is sent", style="dim")

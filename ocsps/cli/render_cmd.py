@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,33 +9,12 @@ import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.common import leave_running_values, parse_param_pairs
-from ocsps.cli.output import err_console
-from ocsps.errors import UsageError
+from ocsps.cli.output import write_output
 
 ProductOpt = Annotated[
     str | None,
     typer.Option("--product", "-p", help="Target product id (default sfb2019; ocs2007r2 for deactivate)"),
 ]
-
-
-def write_output(text: str, output: Path | None) -> None:
-    """Write to the file, or stdout; a file is written whole or not at all."""
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.
-        tmp.write_text(text, encoding="utf-8-sig", newline="\n")
-        tmp.replace(output)
-    except (OSError, ValueError) as exc:  # a missing folder, a name too long, a character the OS refuses
-        from ocsps.connection import show
-
-        with contextlib.suppress(OSError, ValueError):
-            tmp.unlink(missing_ok=True)
-        why = getattr(exc, "strerror", None) or exc.__class__.__name__
-        raise UsageError(f"cannot write {show(str(output), 200)}: {why}") from None
-    err_console().print(f"wrote {output}", markup=False)
 
 
 @app.command()
@@ -69,8 +47,8 @@ def render(
 ) -> None:
     """Write a change-board .ps1: header, -WhatIf support, quoted defaults, transcript, exit code."""
     from ocsps.catalog import load_catalog
-    from ocsps.changeboard import ChangeInfo, Step, render_change_board
-    from ocsps.script import render_action
+    from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
+    from ocsps.powershell.script import render_action
 
     if action == "deactivate":  # a whole ordered sequence, not one action: see ocsps deactivate
         from ocsps.cli.deactivate_cmd import render_for_roles

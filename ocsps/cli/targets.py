@@ -23,9 +23,9 @@ from ocsps.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: --help must not pay for the catalog and connection modules
     from ocsps.catalog import Product
-    from ocsps.connection import ConnectionSettings
     from ocsps.lab.runtime import Lab
-    from ocsps.server import Server
+    from ocsps.remote.server import Server
+    from ocsps.remote.settings import ConnectionSettings
 
 NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
 
@@ -132,7 +132,7 @@ class Target:
 
 
 def _host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
-    from ocsps.hosts import load_hosts_file, parse_hosts_file
+    from ocsps.remote.hosts import load_hosts_file, parse_hosts_file
 
     entries: list[tuple[str, int | None]] = []
     for given in opts.hosts:
@@ -161,8 +161,7 @@ def _product(opts: TargetOptions, settings: ConnectionSettings | None) -> Produc
 
 def resolve_targets(opts: TargetOptions) -> list[Target]:
     """Real servers from flags, environment and config; the password is resolved once."""
-    from ocsps.config import find_config
-    from ocsps.connection import resolve_settings
+    from ocsps.remote.profiles import find_config, resolve_settings
 
     entries = _host_entries(opts)
     flags: dict[str, object] = {
@@ -238,9 +237,9 @@ def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...
     Parameters named in ``summarized`` (an operator's own script, say) are logged as a line count only.
     """
     from ocsps import audit
-    from ocsps.script import RenderedScript
-    from ocsps.server import Server
-    from ocsps.session import RunResult, ServerSession
+    from ocsps.powershell.script import RenderedScript
+    from ocsps.remote.server import Server
+    from ocsps.remote.session import RunResult, ServerSession
 
     def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
         parameters = dict(rendered.bound_parameters)

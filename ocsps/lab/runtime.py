@@ -6,12 +6,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ocsps.connection import ConnectionSettings, Secret
 from ocsps.errors import UsageError
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.estate import SimServer
 from ocsps.lab.topology import Topology, load_topology
 from ocsps.lab.wsman import Faults, HostSpec, LabServer
+from ocsps.remote.settings import ConnectionSettings, Secret
 
 
 class Lab:

@@ -156,7 +156,7 @@ def parse_topology(
 
 
 def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[], float] | None) -> SimServer:
-    from ocsps.connection import check_host
+    from ocsps.hostname import check_host
 
     fqdn = check_host(entry.get("fqdn"), f"{where} fqdn")
     where = f"{where} ({fqdn})"

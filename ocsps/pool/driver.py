@@ -25,8 +25,8 @@ from ocsps.pool.model import (
     parse_transition,
 )
 from ocsps.pool.plan import StepSpec
+from ocsps.remote.server import Server
 from ocsps.results import parse_service_status
-from ocsps.server import Server
 
 __all__ = ["PoolDriver", "RemoteDriver"]
 

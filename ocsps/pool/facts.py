@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from ocsps.catalog import Catalog, CatalogError, Product, load_catalog
-from ocsps.drain import parse_duration
+from ocsps.durations import parse_duration
 from ocsps.errors import UsageError
 
 __all__ = [

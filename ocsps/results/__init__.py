@@ -9,11 +9,11 @@ the result kind and the property; fields a parser does not know are kept in ``ex
 
 from __future__ import annotations
 
-from ocsps.lcscmd_log import LcsCmdLog, LcsCmdLogError, LcsCmdTask, LogFormat, parse_lcscmd_log
 from ocsps.results.activity import ActivityLevel, Counter, CounterValue, parse_activity_level
 from ocsps.results.base import CoercionError, ParseError, prop
 from ocsps.results.events import EventRecord, parse_event_record
 from ocsps.results.lcscmd import LcsCmdOutcome, parse_lcscmd_outcome
+from ocsps.results.lcscmd_log import LcsCmdLog, LcsCmdLogError, LcsCmdTask, LogFormat, parse_lcscmd_log
 from ocsps.results.msmq import PrivacyLevel, QueuePrivacy, parse_queue_privacy
 from ocsps.results.service import ServiceState, ServiceStatus, parse_service_status
 from ocsps.results.wmi import WmiSetting, parse_wmi_instance, parse_wmi_setting

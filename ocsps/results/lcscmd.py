@@ -8,7 +8,7 @@ log is bad, so that the runner can always report what happened.
 
 Template properties: ComputerName, ExitCode, StdOut, StdErr, LogPath, LogText. StdOut/StdErr/LogText may
 arrive as a list of lines (native command output, Get-Content) or, for LogText, as bytes
-(``[IO.File]::ReadAllBytes``) in any encoding :func:`ocsps.lcscmd_log.decode_log` understands.
+(``[IO.File]::ReadAllBytes``) in any encoding :func:`ocsps.results.lcscmd_log.decode_log` understands.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ocsps.lcscmd_log import LcsCmdLog, LcsCmdTask, LogFormat, parse_lcscmd_log
 from ocsps.results.base import JsonValue, ParseError, PropertyReader, freeze, host_name, jsonable, no_extra
+from ocsps.results.lcscmd_log import LcsCmdLog, LcsCmdTask, LogFormat, parse_lcscmd_log
 
 __all__ = ["LcsCmdOutcome", "parse_lcscmd_outcome"]
 

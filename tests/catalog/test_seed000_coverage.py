@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ocsps.catalog import Catalog
-from ocsps.restart import plan_restart
+from ocsps.plans.restart import plan_restart
 from tests.conftest import seeds_dir
 
 BULLET = re.compile(r"^(?P<indent>\s*)•\s*(?P<text>.+?)\s*$")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.changeboard import verify_script
+from ocsps.powershell.changeboard import verify_script
 from tests.cli_helpers import run_cli
 
 

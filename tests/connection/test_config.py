@@ -10,16 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocsps.config import (
+from ocsps.errors import UsageError
+from ocsps.remote.profiles import (
     config_path,
     default_config_text,
     find_config,
     load_config,
     parse_config,
+    resolve_settings,
     write_default_config,
 )
-from ocsps.connection import OPTIONS, resolve_settings
-from ocsps.errors import UsageError
+from ocsps.remote.settings import OPTIONS
 
 CASES = Path(__file__).parent.parent / "data" / "config_files"
 CASE_NAMES = sorted(p.name.removesuffix(".toml") for p in CASES.glob("*.toml"))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocsps.errors import UsageError
-from ocsps.hosts import HostEntry, load_hosts_file, parse_hosts_file
+from ocsps.remote.hosts import HostEntry, load_hosts_file, parse_hosts_file
 
 CASES = Path(__file__).parent.parent / "data" / "hosts_files"
 CASE_NAMES = sorted(p.name.removesuffix(".txt") for p in CASES.glob("*.txt"))

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocsps.config import ConfigFile, parse_config
-from ocsps.connection import OPTIONS, ConnectionSettings, check_host, resolve_settings
 from ocsps.errors import UsageError
+from ocsps.remote.profiles import ConfigFile, parse_config, resolve_settings
+from ocsps.remote.settings import OPTIONS, ConnectionSettings, check_host
 
 CONFIG_TEXT = """\
 [default]

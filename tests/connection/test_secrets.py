@@ -8,9 +8,9 @@ import pickle
 
 import pytest
 
-from ocsps.config import parse_config
-from ocsps.connection import ConnectionSettings, Secret, resolve_settings
 from ocsps.errors import UsageError
+from ocsps.remote.profiles import parse_config, resolve_settings
+from ocsps.remote.settings import ConnectionSettings, Secret
 
 PASSWORD = "Tr0ub4dor&3-unique-marker"
 

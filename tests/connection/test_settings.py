@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.connection import (
+from ocsps.errors import UsageError
+from ocsps.remote.settings import (
     AUTH_METHODS,
     OPTIONS,
     PRODUCTS,
@@ -19,7 +20,6 @@ from ocsps.connection import (
     check_host,
     default_port,
 )
-from ocsps.errors import UsageError
 
 HOST = "fe01.contoso.com"
 
@@ -353,7 +353,7 @@ def test_tables_agree() -> None:
 def test_importing_does_not_load_pypsrp() -> None:
     """``ocsps --help`` must stay fast: settings, config and hosts files are plain Python."""
     code = (
-        "import sys, ocsps.connection, ocsps.config, ocsps.hosts; "
+        "import sys, ocsps.remote.settings, ocsps.remote.profiles, ocsps.remote.hosts; "
         "heavy = ('pypsrp', 'requests', 'spnego', 'psrpcore', 'platformdirs'); "
         "bad = sorted(m for m in heavy if m in sys.modules); "
         "print(','.join(bad))"

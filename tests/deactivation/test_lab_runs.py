@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from ocsps.deactivate_run import Journal, read_state, run_plan
-from ocsps.deactivation import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation
+from ocsps.deactivation.plan import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation
+from ocsps.deactivation.run import Journal, read_state, run_plan
 from ocsps.lab.runtime import Lab
-from ocsps.plans import load_plan, save_plan, seal
+from ocsps.plans.sealed import load_plan, save_plan, seal
 from tests.cli_helpers import CliResult, run_cli
 from tests.conftest import DATA, lab_server
 
@@ -302,7 +302,7 @@ def _step_order(text: str) -> list[str]:
 def test_change_board_script_enforces_order_and_stop_on_failure(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ocsps.changeboard import verify_script
+    from ocsps.powershell.changeboard import verify_script
 
     monkeypatch.setenv("OCSPS_CONFIG", str(_empty_config(tmp_path)))
     out = tmp_path / "deactivate.ps1"
@@ -375,7 +375,7 @@ def test_plan_json_is_checked_on_load(
     path, result = _plan_file(capsys, tmp_path, "--roles", "mediation", "--product", "ocs2007")
     assert result.code == 0, result.err
     plan = load_plan(path, PLAN_KIND)
-    from ocsps.deactivation import DeactivationPlan
+    from ocsps.deactivation.plan import DeactivationPlan
 
     checked = check_plan(DeactivationPlan.from_json(plan))
     assert checked.steps[1].arguments == ("/Mediation:ocs01.contoso.com", "/Action:Deactivate", "/XML")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ocsps.catalog import Catalog
-from ocsps.deactivation import (
+from ocsps.deactivation.plan import (
     DeactivationPlan,
     StateReading,
     change_board_steps,
@@ -214,7 +214,7 @@ def test_config_overrides_are_checked(table: dict[str, Any], message: str, catal
 
 
 def test_config_file_lcscmd_table(tmp_path: Path) -> None:
-    from ocsps.config import load_config
+    from ocsps.remote.profiles import load_config
 
     path = tmp_path / "config.toml"
     path.write_text(

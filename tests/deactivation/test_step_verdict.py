@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.deactivate_run import log_excerpt, step_verdict
+from ocsps.deactivation.run import log_excerpt, step_verdict
 from ocsps.results import LcsCmdOutcome
 from tests.conftest import DATA
 

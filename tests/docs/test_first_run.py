@@ -13,7 +13,7 @@ import pytest
 
 from ocsps import __version__
 from ocsps.catalog import load_catalog
-from ocsps.config import default_config_text, load_config
+from ocsps.remote.profiles import default_config_text, load_config
 from tests.cli_helpers import run_cli
 from tests.conftest import ROOT
 from tests.docs.helpers import clean_env, ocsps_command, run_ocsps

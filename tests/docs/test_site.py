@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ocsps.connection import ENV_CONFIG, ENV_PASSWORD, ENV_PROFILE, OPTIONS
 from ocsps.errors import OcspsError
+from ocsps.remote.settings import ENV_CONFIG, ENV_PASSWORD, ENV_PROFILE, OPTIONS
 from tests.conftest import ROOT
 from tests.docs.helpers import DOCS
 
@@ -50,7 +50,7 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     getting_started = (site / "getting-started" / "index.html").read_text(encoding="utf-8")
     assert "RTCMEDSRV requested" in getting_started, "the tour's drain is included from README.md"
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
-    assert 'id="ocsps.server.connect"' in api and 'id="ocsps.drain.drain"' in api
+    assert 'id="ocsps.remote.server.connect"' in api and 'id="ocsps.operations.drain.drain"' in api
     for page in site.rglob("*.html"):
         assert "--8&lt;--" not in page.read_text(encoding="utf-8"), f"unresolved snippet in {page}"
 

@@ -25,20 +25,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocsps.catalog import load_catalog
-from ocsps.changeboard import ChangeInfo, Step, render_change_board, verify_script
-from ocsps.config import parse_config
-from ocsps.connection import OPTIONS
 from ocsps.errors import UsageError
-from ocsps.hosts import parse_hosts_file
 from ocsps.lab.estate import SimServer
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import parse_topology
 from ocsps.lab.wsman import PipelineSink
 from ocsps.powershell import syntax
+from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board, verify_script
 from ocsps.powershell.quote import check_value
-from ocsps.script import RenderedScript, render_action
-from ocsps.server import Server
-from ocsps.session import ServerSession
+from ocsps.powershell.script import RenderedScript, render_action
+from ocsps.remote.hosts import parse_hosts_file
+from ocsps.remote.profiles import parse_config
+from ocsps.remote.server import Server
+from ocsps.remote.session import ServerSession
+from ocsps.remote.settings import OPTIONS
 from tests.cli_helpers import run_cli
 from tests.reliability import figures
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocsps.changeboard import ChangeInfo, Step, render_change_board, verify_script
 from ocsps.errors import UsageError
 from ocsps.powershell import syntax
-from ocsps.script import render_action
+from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board, verify_script
+from ocsps.powershell.script import render_action
 from tests.reliability import figures
 
 CORPUS: list[str] = json.loads((Path(__file__).parent / "strings.json").read_text())

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ocsps.errors import UsageError
-from ocsps.restart import plan_restart
+from ocsps.plans.restart import plan_restart
 from tests.conftest import DATA
 
 CASES = sorted((DATA / "restart_plans").glob("*.json"))

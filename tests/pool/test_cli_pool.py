@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ocsps.changeboard import verify_script
+from ocsps.powershell.changeboard import verify_script
 from tests.cli_helpers import CliResult, run_cli
 from tests.conftest import DATA
 

@@ -24,8 +24,8 @@ from ocsps.pool import (
     save_state,
     survey_pool,
 )
-from ocsps.server import Server
-from ocsps.session import ServerSession
+from ocsps.remote.server import Server
+from ocsps.remote.session import ServerSession
 from tests.conftest import DATA
 from tests.pool.fakes import options
 

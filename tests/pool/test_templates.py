@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ocsps.catalog import load_catalog
-from ocsps.changeboard import ChangeInfo, Step, render_change_board, verify_script
 from ocsps.pool import StepSpec, load_pool_facts, plan_roll, roll_steps
 from ocsps.powershell import syntax
-from ocsps.script import render_action
+from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board, verify_script
+from ocsps.powershell.script import render_action
 from tests.pool.fakes import members, options
 
 CATALOG = load_catalog()

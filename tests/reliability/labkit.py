@@ -22,8 +22,8 @@ from ocsps.lab.faults import ACTIONS
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import Topology, parse_topology
 from ocsps.lab.wsman import PipelineSink
-from ocsps.server import Server
-from ocsps.session import ServerSession
+from ocsps.remote.server import Server
+from ocsps.remote.session import ServerSession
 
 MED = "med01.contoso.com"
 

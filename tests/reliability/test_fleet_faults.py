@@ -107,7 +107,7 @@ def test_fifty_hosts_ten_percent_failing(
 
 def test_fleet_failures_per_host_exit_codes() -> None:
     """The exit code of each failing host follows its cause, even though the run as a whole says 1."""
-    from ocsps.fleet import FleetRun, HostOutcome
+    from ocsps.operations.fleet import FleetRun, HostOutcome
 
     outcomes: list[HostOutcome[object]] = [
         HostOutcome(host, state="failed", error=f"{host}: {text}", exit_code=code)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.changeboard import verify_script
 from ocsps.errors import UsageError
-from ocsps.plans import load_plan, parse_plan
+from ocsps.plans.sealed import load_plan, parse_plan
+from ocsps.powershell.changeboard import verify_script
 from tests.cli_helpers import run_cli
 from tests.reliability import figures
 from tests.reliability.labkit import ArmedLabs

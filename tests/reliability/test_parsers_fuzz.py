@@ -13,16 +13,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocsps.config import parse_config
-from ocsps.connection import OPTIONS
-from ocsps.drain import parse_duration
+from ocsps.durations import parse_duration
 from ocsps.errors import OcspsError
-from ocsps.hosts import parse_hosts_file
 from ocsps.lab import pool_sim
 from ocsps.lab import topology as lab_topology
 from ocsps.lab.topology import parse_topology
-from ocsps.lcscmd_log import parse_lcscmd_log
-from ocsps.plans import parse_plan, restart_steps, seal
+from ocsps.plans.sealed import parse_plan, restart_steps, seal
+from ocsps.remote.hosts import parse_hosts_file
+from ocsps.remote.profiles import parse_config
+from ocsps.remote.settings import OPTIONS
 from ocsps.results import (
     parse_activity_level,
     parse_event_record,
@@ -31,6 +30,7 @@ from ocsps.results import (
     parse_service_status,
     parse_wmi_setting,
 )
+from ocsps.results.lcscmd_log import parse_lcscmd_log
 from tests.reliability import figures
 
 FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from ocsps.connection import ConnectionSettings, resolve_settings
 from ocsps.errors import ConnectError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.wsman import LabServer
-from ocsps.server import Server
-from ocsps.session import ServerSession
+from ocsps.remote.profiles import resolve_settings
+from ocsps.remote.server import Server
+from ocsps.remote.session import ServerSession
+from ocsps.remote.settings import ConnectionSettings
 from tests.cli_helpers import run_cli
 from tests.reliability import figures
 from tests.reliability.labkit import MED, Recorder, quick_topology

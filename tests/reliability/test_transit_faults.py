@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import pytest
 
-from ocsps import drain as drain_module
-from ocsps.drain import Phase, Then, drain
 from ocsps.errors import AuthenticationError, OcspsError, TimeoutExceeded
 from ocsps.lab.auth import CredentialStore
 from ocsps.lab.runtime import Lab
+from ocsps.operations import drain as drain_module
+from ocsps.operations.drain import Phase, Then, drain
+from ocsps.remote.server import Server
 from ocsps.results import ServiceState
-from ocsps.server import Server
 from tests.cli_helpers import run_cli
 from tests.reliability import figures
 from tests.reliability.labkit import (

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from ocsps.catalog import Action, ActionParam, Catalog, Product, load_catalog
-from ocsps.changeboard import ChangeInfo, Step, render_change_board
 from ocsps.powershell import syntax
-from ocsps.script import RenderedScript, render_action, render_module_import
+from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
+from ocsps.powershell.script import RenderedScript, render_action, render_module_import
 
 CATALOG = load_catalog()
 

@@ -46,7 +46,7 @@ def test_prop_is_case_insensitive_and_prefers_extended() -> None:
 
 
 def test_importing_results_does_not_import_pypsrp() -> None:
-    code = "import sys, ocsps.results, ocsps.lcscmd_log; print('pypsrp' in sys.modules)"
+    code = "import sys, ocsps.results, ocsps.results.lcscmd_log; print('pypsrp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

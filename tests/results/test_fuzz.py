@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocsps.lcscmd_log import LcsCmdLog, LcsCmdLogError, parse_lcscmd_log
 from ocsps.results import ActivityLevel, Counter, LcsCmdOutcome, parse_activity_level
+from ocsps.results.lcscmd_log import LcsCmdLog, LcsCmdLogError, parse_lcscmd_log
 
 FUZZ = settings(deadline=None, max_examples=300, database=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocsps.errors import OcspsError
-from ocsps.lcscmd_log import (
+from ocsps.results.lcscmd_log import (
     LcsCmdLog,
     LcsCmdLogError,
     LcsCmdTask,

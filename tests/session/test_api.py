@@ -145,11 +145,3 @@ def test_drain_without_waiting_reports_draining(wire: WireLab) -> None:
         report = server.drain("RTCMEDSRV", timeout=60, poll=0.1, then=ocsps.Then.LEAVE, wait=False)
     assert report.phase is ocsps.Phase.DRAINING
     assert report.last is not None and report.last.status is ocsps.ServiceState.PAUSED
-
-
-def test_session_connect_alias_builds_the_same_server() -> None:
-    from ocsps.session import connect
-
-    server = connect(HOST, product="lync2013", auth="ntlm", username=USER, password=PASSWORD)
-    assert isinstance(server, ocsps.Server) and server.product.id == "lync2013"
-    assert not server.session.is_open

@@ -19,7 +19,7 @@ from pypsrp.exceptions import (
 )
 
 from ocsps.errors import AuthenticationError, ConnectError, OcspsError, UsageError
-from ocsps.session import _classify, classify_fault
+from ocsps.remote.session import _classify, classify_fault
 
 HOST = "fe01.contoso.com"
 

@@ -29,10 +29,10 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from ocsps import errors
 from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown
+from ocsps.powershell.script import RenderedScript, render_action
+from ocsps.remote.server import Server
+from ocsps.remote.session import RunResult
 from ocsps.results import ServiceState
-from ocsps.script import RenderedScript, render_action
-from ocsps.server import Server
-from ocsps.session import RunResult
 from tests.conftest import DATA
 from tests.session.wire import HOST, Override, Reply, Request, WireLab
 

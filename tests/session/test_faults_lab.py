@@ -17,9 +17,9 @@ from ocsps.lab.faults import DROPPED, HTTP_ERRORS
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import load_topology
 from ocsps.lab.wsman import HostSpec, LabServer
+from ocsps.remote.server import Server
+from ocsps.remote.session import ServerSession
 from ocsps.results import ServiceState
-from ocsps.server import Server
-from ocsps.session import ServerSession
 from tests.conftest import lab_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -88,7 +88,7 @@ def tls_lab() -> Iterator[LabServer]:
 
 
 def _tls_session(listener: LabServer, **settings: object) -> ServerSession:
-    from ocsps.connection import ConnectionSettings
+    from ocsps.remote.settings import ConnectionSettings
 
     values: dict[str, object] = {
         "host": MED,

@@ -11,10 +11,10 @@ import logging
 import pytest
 
 from ocsps.errors import ErrorRecord, RemoteError, TimeoutExceeded
+from ocsps.powershell.script import RenderedScript, render_action
+from ocsps.remote.server import Server
+from ocsps.remote.session import CLOSE_TIMEOUT, Progress
 from ocsps.results import ServiceState, ServiceStatus
-from ocsps.script import RenderedScript, render_action
-from ocsps.server import Server
-from ocsps.session import CLOSE_TIMEOUT, Progress
 from tests.session.wire import HOST, SIGNAL_CTRL_C, SIGNAL_TERMINATE, WireLab, probe
 
 pytestmark = pytest.mark.timeout(60)

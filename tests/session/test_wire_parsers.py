@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from ocsps.remote.session import ServerSession
 from ocsps.results import ParseError
-from ocsps.session import ServerSession
 from tests.results.psobjects import resolve
 from tests.results.test_parser_cases import CASE_FILES, PARSERS
 from tests.session.wire import WireLab, probe

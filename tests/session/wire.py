@@ -30,13 +30,13 @@ import responses
 from urllib3.exceptions import ProtocolError
 
 from ocsps.catalog import ActionParam, Product
-from ocsps.connection import ConnectionSettings
 from ocsps.lab.auth import ConnectionAuth
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.topology import load_topology
 from ocsps.lab.wsman import CommandCall, HostSpec, Invocation, LabServer, PipelineFailure, PipelineSink
-from ocsps.script import RenderedScript
-from ocsps.session import ServerSession
+from ocsps.powershell.script import RenderedScript
+from ocsps.remote.session import ServerSession
+from ocsps.remote.settings import ConnectionSettings
 
 USER = "LAB\\admin"
 PASSWORD = "Wire-Passw0rd"

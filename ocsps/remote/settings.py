@@ -20,7 +20,7 @@ Environment variables (empty values count as unset):
     OCSPS_CONFIGURATION_NAME, OCSPS_NEGOTIATE_SERVICE, OCSPS_PRODUCT       (one per option in ``OPTIONS``)
     OCSPS_PASSWORD   the password (the only non-interactive way to give one)
     OCSPS_PROFILE    the config profile to use when no profile is passed explicitly
-    OCSPS_CONFIG     the config file to read instead of the platform default (see ``ocsps.config``)
+    OCSPS_CONFIG     the config file to read instead of the platform default (see ``ocsps.remote.profiles``)
 
 Passwords are wrapped in ``Secret`` as soon as they are read, so that no repr, log line, JSON document or
 error message can carry them by accident. Only ``wsman_kwargs()`` reveals the password, because pypsrp needs
@@ -32,19 +32,18 @@ This module does not import pypsrp: commands such as ``--help`` must stay fast, 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import math
 import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from ocsps.errors import UsageError
+from ocsps.hostname import check_host, show
 
-if TYPE_CHECKING:
-    from ocsps.config import ConfigFile
+_ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 __all__ = [
     "AUTH_METHODS",
@@ -66,7 +65,6 @@ __all__ = [
     "check_option",
     "default_port",
     "parse_option_text",
-    "resolve_settings",
     "show",
 ]
 
@@ -98,7 +96,6 @@ ENV_PASSWORD: Final = "OCSPS_PASSWORD"
 ENV_PROFILE: Final = "OCSPS_PROFILE"
 ENV_CONFIG: Final = "OCSPS_CONFIG"
 
-MAX_HOST_LENGTH: Final = 253
 """The longest DNS name (RFC 1035, textual form without the trailing dot)."""
 
 MAX_TIMEOUT: Final = 86400.0
@@ -196,70 +193,6 @@ class Secret:
 
 
 # ------------------------------------------------------------------------------------------------ validation
-
-
-def show(value: object, limit: int = 60) -> str:
-    """Quote a user-supplied value for an error message: one line, control characters escaped, truncated.
-
-    Hostile input (newlines, NUL, terminal escapes, megabytes of text) must not be able to forge extra
-    output lines or flood the terminal through an error message.
-    """
-    if isinstance(value, str):
-        return repr(value[:limit]) + ("..." if len(value) > limit else "")
-    text = repr(value)
-    return text[:limit] + ("..." if len(text) > limit else "")
-
-
-_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?", re.ASCII)
-_ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
-_IPV4_LIKE = re.compile(r"[0-9.]+", re.ASCII)
-
-
-def check_host(value: object, what: str = "host") -> str:
-    """Validate a host: a DNS name (single label allowed), an IPv4 address or an IPv6 address.
-
-    ``[v6]`` is accepted and returned without brackets. Everything that could act as a shell or PowerShell
-    metacharacter, whitespace, non-ASCII text (use the ``xn--`` form) and IPv6 zone ids are refused: the host
-    ends up in URLs, SPNs, logs and generated scripts, and a strict alphabet is the simple way to keep it
-    harmless in all of them.
-    """
-    if not isinstance(value, str):
-        raise UsageError(f"{what}: expected a host name or address, got {type(value).__name__}")
-    host = value
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ":" not in host:
-            raise UsageError(f"{what}: brackets are only for IPv6 addresses, got {show(value)}")
-    if not host:
-        raise UsageError(f"{what}: is empty")
-    if len(host) > MAX_HOST_LENGTH:
-        raise UsageError(f"{what}: longer than {MAX_HOST_LENGTH} characters ({show(value)})")
-    if ":" in host:
-        if "%" in host:
-            raise UsageError(f"{what}: IPv6 zone ids are not supported ({show(value)})")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise UsageError(f"{what}: not a valid IPv6 address: {show(value)}") from None
-        return host
-    if _IPV4_LIKE.fullmatch(host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise UsageError(f"{what}: not a valid IPv4 address: {show(value)}") from None
-        return host
-    if not host.isascii():
-        raise UsageError(f"{what}: non-ASCII host name {show(value)}: use its xn-- (punycode) form")
-    labels = host.split(".")
-    for label in labels:
-        if not _DNS_LABEL.fullmatch(label):
-            raise UsageError(
-                f"{what}: not a valid host name: {show(value)} (letters, digits and '-' in dot-separated "
-                "labels of 1-63 characters)"
-            )
-    if _ALL_DIGITS.fullmatch(labels[-1]):
-        raise UsageError(f"{what}: not a valid host name or IPv4 address: {show(value)}")
-    return host
 
 
 _USERNAME_EXTRA = frozenset(" ._-@\\")
@@ -738,131 +671,3 @@ class ConnectionSettings:
 
 Layer = tuple[str, Mapping[str, object], Callable[[str], str]]
 """(source name, checked values, label for one key) — one source of settings."""
-
-
-def _flag_label(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def _env_label(key: str) -> str:
-    return OPTIONS[key].env
-
-
-def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for key, raw in flags.items():
-        if raw is None:
-            continue
-        if key == "password":
-            raise UsageError(
-                "passwords are not taken as options (they would show in the process list and shell "
-                f"history): set {ENV_PASSWORD} or let ocsps prompt"
-            )
-        if key not in OPTIONS:
-            raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
-        label = _flag_label(key)
-        if isinstance(raw, str) and OPTIONS[key].kind in ("bool", "int", "number"):
-            values[key] = parse_option_text(key, raw, label)
-        else:
-            values[key] = check_option(key, raw, label)
-    return values
-
-
-def _env_layer(env: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for key, option in OPTIONS.items():
-        text = env.get(option.env)
-        if text:
-            values[key] = parse_option_text(key, text, option.env)
-    return values
-
-
-def _cert_validation(layers: list[Layer]) -> bool | str:
-    """The first source that says anything about verification decides it as a whole.
-
-    So ``--no-verify`` on the command line beats a ``ca_bundle`` in the profile, and a source that both
-    disables verification and names a CA bundle is contradictory and refused.
-    """
-    for _, values, label in layers:
-        verify = values.get("verify")
-        bundle = values.get("ca_bundle")
-        if verify is False and bundle is not None:
-            raise UsageError(
-                f"{label('verify')} = false contradicts {label('ca_bundle')}: a CA bundle is only used when "
-                "certificates are validated"
-            )
-        if bundle is not None:
-            return str(bundle)
-        if verify is not None:
-            return bool(verify)
-    return True
-
-
-def resolve_settings(
-    flags: Mapping[str, object],
-    env: Mapping[str, str],
-    config: ConfigFile | None,
-    profile: str | None,
-    prompt: Callable[[str], str] | None,
-) -> ConnectionSettings:
-    """Merge flags > environment > config profile > config ``[default]`` > built-in defaults.
-
-    ``flags`` uses the keys of ``OPTIONS``; ``None`` means "not given". ``profile`` (the ``--profile`` flag)
-    beats ``OCSPS_PROFILE``; the name ``default`` means the ``[default]`` table alone. The password comes
-    only from ``OCSPS_PASSWORD`` or ``prompt``, and ``prompt`` is called only when a password is needed and
-    missing, after every other value has been validated (nobody should type a password for a host name
-    that is then refused).
-    """
-    layers: list[Layer] = [
-        ("flags", _flag_layer(flags), _flag_label),
-        ("environment", _env_layer(env), _env_label),
-    ]
-    profile_name = profile or env.get(ENV_PROFILE) or None
-    if profile_name is not None and config is None:
-        origin = "--profile" if profile else ENV_PROFILE
-        raise UsageError(
-            f"profile {show(profile_name)} was selected by {origin} but no config file was found"
-        )
-    if config is not None:
-        layers.extend(config.layers(profile_name))
-
-    def pick(key: str) -> object:
-        for _, values, _label in layers:
-            if key in values:
-                return values[key]
-        return None
-
-    host = pick("host")
-    if host is None:
-        raise UsageError(
-            f"no server given: pass --host, set {OPTIONS['host'].env}, or set host in a config profile"
-        )
-    kwargs: dict[str, object] = {"host": host, "cert_validation": _cert_validation(layers)}
-    for key in OPTIONS:
-        if key in ("host", "verify", "ca_bundle"):
-            continue
-        value = pick(key)
-        if value is not None:
-            kwargs[key] = value
-    settings = ConnectionSettings(**kwargs)  # type: ignore[arg-type]
-
-    if settings.auth == "certificate" or not settings.username:
-        return settings
-    from_env = env.get(ENV_PASSWORD)
-    if from_env:
-        return settings.with_(password=Secret(from_env))
-    if not settings.needs_password:
-        return settings
-    if prompt is None:
-        raise UsageError(
-            f"auth {settings.auth} needs a password for {settings.username}: set {ENV_PASSWORD} "
-            "or run interactively",
-            host=settings.host,
-        )
-    try:
-        typed = prompt(f"Password for {settings.username} on {settings.host}: ")
-    except EOFError:
-        raise UsageError("no password given (end of input)", host=settings.host) from None
-    if not typed:
-        raise UsageError("no password given (empty input)", host=settings.host)
-    return settings.with_(password=Secret(typed))

@@ -17,9 +17,9 @@ Schema (TOML)
 
     A third optional table, ``[lcscmd]``, corrects the undocumented LcsCmd facts role deactivation uses
     (``path``, ``log_directory``, ``extra_args``, ``state_args`` ... and ``[lcscmd.roles.<role>]
-    args = [...]``); ``ocsps.deactivation.check_lcscmd_overrides`` lists and checks its keys.
+    args = [...]``); ``ocsps.deactivation.plan.check_lcscmd_overrides`` lists and checks its keys.
 
-    Keys allowed in both tables (types are TOML types; see ``ocsps.connection.OPTIONS``):
+    Keys allowed in both tables (types are TOML types; see ``ocsps.remote.settings.OPTIONS``):
 
     =====================  ========  ==================================================================
     host                   string    server FQDN (DNS name, IPv4 or IPv6)
@@ -64,8 +64,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ocsps.connection import ENV_CONFIG, OPTIONS, Layer, check_option, show
 from ocsps.errors import UsageError
+from ocsps.remote.settings import (
+    ENV_CONFIG,
+    ENV_PASSWORD,
+    ENV_PROFILE,
+    OPTIONS,
+    ConnectionSettings,
+    Layer,
+    Secret,
+    check_option,
+    parse_option_text,
+    show,
+)
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -93,7 +104,7 @@ class ConfigFile:
     source: str
     default: Mapping[str, object]
     profiles: Mapping[str, Mapping[str, object]]
-    # [lcscmd]: overrides of the catalog's undocumented LcsCmd facts (see ocsps.deactivation).
+    # [lcscmd]: overrides of the catalog's undocumented LcsCmd facts (see ocsps.deactivation.plan).
     lcscmd: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -239,7 +250,7 @@ def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> Con
         profiles[name] = _check_table(table, f"{source} [{PROFILES_TABLE}.{name}]", base_dir)
     lcscmd: dict[str, object] = {}
     if LCSCMD_TABLE in data:
-        from ocsps.deactivation import check_lcscmd_overrides
+        from ocsps.deactivation.plan import check_lcscmd_overrides
 
         lcscmd = check_lcscmd_overrides(data[LCSCMD_TABLE], f"{source} [{LCSCMD_TABLE}]")
     return ConfigFile(source=source, default=default, profiles=profiles, lcscmd=lcscmd)
@@ -362,3 +373,134 @@ username = 'LAB\\admin'
 # ca_bundle = "contoso-root-ca.pem"
 # product = "sfb2019"
 """
+
+
+# ------------------------------------------------------------------ merging the sources
+
+
+def _flag_label(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _env_label(key: str) -> str:
+    return OPTIONS[key].env
+
+
+def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, raw in flags.items():
+        if raw is None:
+            continue
+        if key == "password":
+            raise UsageError(
+                "passwords are not taken as options (they would show in the process list and shell "
+                f"history): set {ENV_PASSWORD} or let ocsps prompt"
+            )
+        if key not in OPTIONS:
+            raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
+        label = _flag_label(key)
+        if isinstance(raw, str) and OPTIONS[key].kind in ("bool", "int", "number"):
+            values[key] = parse_option_text(key, raw, label)
+        else:
+            values[key] = check_option(key, raw, label)
+    return values
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, option in OPTIONS.items():
+        text = env.get(option.env)
+        if text:
+            values[key] = parse_option_text(key, text, option.env)
+    return values
+
+
+def _cert_validation(layers: list[Layer]) -> bool | str:
+    """The first source that says anything about verification decides it as a whole.
+
+    So ``--no-verify`` on the command line beats a ``ca_bundle`` in the profile, and a source that both
+    disables verification and names a CA bundle is contradictory and refused.
+    """
+    for _, values, label in layers:
+        verify = values.get("verify")
+        bundle = values.get("ca_bundle")
+        if verify is False and bundle is not None:
+            raise UsageError(
+                f"{label('verify')} = false contradicts {label('ca_bundle')}: a CA bundle is only used when "
+                "certificates are validated"
+            )
+        if bundle is not None:
+            return str(bundle)
+        if verify is not None:
+            return bool(verify)
+    return True
+
+
+def resolve_settings(
+    flags: Mapping[str, object],
+    env: Mapping[str, str],
+    config: ConfigFile | None,
+    profile: str | None,
+    prompt: Callable[[str], str] | None,
+) -> ConnectionSettings:
+    """Merge flags > environment > config profile > config ``[default]`` > built-in defaults.
+
+    ``flags`` uses the keys of ``OPTIONS``; ``None`` means "not given". ``profile`` (the ``--profile`` flag)
+    beats ``OCSPS_PROFILE``; the name ``default`` means the ``[default]`` table alone. The password comes
+    only from ``OCSPS_PASSWORD`` or ``prompt``, and ``prompt`` is called only when a password is needed and
+    missing, after every other value has been validated (nobody should type a password for a host name
+    that is then refused).
+    """
+    layers: list[Layer] = [
+        ("flags", _flag_layer(flags), _flag_label),
+        ("environment", _env_layer(env), _env_label),
+    ]
+    profile_name = profile or env.get(ENV_PROFILE) or None
+    if profile_name is not None and config is None:
+        origin = "--profile" if profile else ENV_PROFILE
+        raise UsageError(
+            f"profile {show(profile_name)} was selected by {origin} but no config file was found"
+        )
+    if config is not None:
+        layers.extend(config.layers(profile_name))
+
+    def pick(key: str) -> object:
+        for _, values, _label in layers:
+            if key in values:
+                return values[key]
+        return None
+
+    host = pick("host")
+    if host is None:
+        raise UsageError(
+            f"no server given: pass --host, set {OPTIONS['host'].env}, or set host in a config profile"
+        )
+    kwargs: dict[str, object] = {"host": host, "cert_validation": _cert_validation(layers)}
+    for key in OPTIONS:
+        if key in ("host", "verify", "ca_bundle"):
+            continue
+        value = pick(key)
+        if value is not None:
+            kwargs[key] = value
+    settings = ConnectionSettings(**kwargs)  # type: ignore[arg-type]
+
+    if settings.auth == "certificate" or not settings.username:
+        return settings
+    from_env = env.get(ENV_PASSWORD)
+    if from_env:
+        return settings.with_(password=Secret(from_env))
+    if not settings.needs_password:
+        return settings
+    if prompt is None:
+        raise UsageError(
+            f"auth {settings.auth} needs a password for {settings.username}: set {ENV_PASSWORD} "
+            "or run interactively",
+            host=settings.host,
+        )
+    try:
+        typed = prompt(f"Password for {settings.username} on {settings.host}: ")
+    except EOFError:
+        raise UsageError("no password given (end of input)", host=settings.host) from None
+    if not typed:
+        raise UsageError("no password given (empty input)", host=settings.host)
+    return settings.with_(password=Secret(typed))

@@ -16,9 +16,9 @@ from typing import Any
 
 from ocsps import __version__
 from ocsps.catalog import Catalog, load_catalog
-from ocsps.changeboard import Step
 from ocsps.errors import UsageError
-from ocsps.script import render_action
+from ocsps.powershell.changeboard import Step
+from ocsps.powershell.script import render_action
 
 _SEALED = ("ocsps_plan", "generated_by", "plan")
 _FIELDS = frozenset({*_SEALED, "sha256"})

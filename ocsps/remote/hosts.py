@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ocsps.connection import check_host, show
 from ocsps.errors import UsageError
+from ocsps.hostname import check_host, show
 
 __all__ = ["HostEntry", "load_hosts_file", "parse_hosts_file"]
 

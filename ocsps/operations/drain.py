@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from ocsps.catalog import Service
-from ocsps.errors import OcspsError, OutcomeUnknown, UsageError
+from ocsps.errors import OcspsError
+from ocsps.operations.change import DRAINING, STOPPING, DecisionCallback, ServiceControl, apply_change
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
-from ocsps.server import Server
 
 
 class Then(StrEnum):
@@ -97,80 +96,13 @@ class DrainReport:
 
 
 UpdateCallback = Callable[[DrainReport], None]
-DecisionCallback = Callable[[str], None]
 
 MIN_POLL_READ = 5.0
 """Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
 
-STOPPING = frozenset({ServiceState.STOPPED, ServiceState.STOP_PENDING})
-STARTING = frozenset({ServiceState.RUNNING, ServiceState.START_PENDING})
-DRAINING = frozenset(
-    {ServiceState.PAUSE_PENDING, ServiceState.PAUSED, ServiceState.STOP_PENDING, ServiceState.STOPPED}
-)
-"""Statuses that show a graceful stop was accepted: the service drains (Paused) or has stopped."""
-
-
-def apply_change(
-    server: Server,
-    service: Service | str,
-    send: Callable[[], ServiceStatus],
-    took_effect: frozenset[ServiceState] | None,
-    *,
-    what: str,
-    on_decision: DecisionCallback | None = None,
-) -> tuple[ServiceStatus, str]:
-    """Send a state-changing call; if its outcome is unknown, re-read the service and decide.
-
-    A connection lost after the call may have reached the server (``OutcomeUnknown``) is never answered
-    with a blind repeat. The service's status is read again (a read, retried inside its deadline): a status
-    in ``took_effect`` means the change happened and it is not sent again; any other status means it did
-    not happen, and it is sent once more, knowingly. With ``took_effect`` None the status cannot tell (a
-    restart ends Running either way), so the outcome stays unknown and ``OutcomeUnknown`` is raised with
-    the status read. Returns the status and a note for the operator ("" when nothing unusual happened);
-    ``on_decision`` hears the note before anything is sent again (the CLI writes it to the audit log).
-    """
-    try:
-        return send(), ""
-    except OutcomeUnknown as exc:
-        lost = exc
-    current = server.status(service)
-    state = current.status.value
-    if took_effect is None:
-        note = f"{what}: the reply was lost and a re-read shows {state}, which cannot tell; not sent again"
-        if on_decision is not None:
-            on_decision(note)
-        raise OutcomeUnknown(f"{lost.args[0]}; re-read shows {state}; not sent again", host=lost.host)
-    if current.status in took_effect:
-        note = f"{what}: the reply was lost; a re-read shows {state}, so it ran; not sent again"
-        if on_decision is not None:
-            on_decision(note)
-        return current, note
-    note = f"{what}: the connection was lost before it took effect (re-read shows {state}); sent once more"
-    if on_decision is not None:
-        on_decision(note)
-    return send(), note
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h``, ``1h30m`` to seconds; anything else is a usage error."""
-    import re
-
-    raw = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
-        seconds = float(raw)
-    else:
-        parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", raw)
-        if not raw or parts is None or not any(parts.groups()):
-            raise UsageError(f"cannot read duration {text!r}: use e.g. 90s, 15m, 1h30m")
-        h, m, s = parts.groups()
-        seconds = int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0)
-    if seconds <= 0 or seconds > 7 * 24 * 3600:
-        raise UsageError(f"duration {text!r} is out of range (more than 0, at most 7 days)")
-    return seconds
-
 
 def drain(
-    server: Server,
+    server: ServiceControl,
     service: str,
     *,
     timeout: float,
@@ -255,7 +187,7 @@ def drain(
 
 
 def _at_deadline(
-    server: Server,
+    server: ServiceControl,
     name: str,
     report: DrainReport,
     then: Then,
@@ -283,7 +215,7 @@ def _at_deadline(
         report.note = f"deadline reached; the service is still {state}"
 
 
-def _confirm_events(server: Server, ids: tuple[int, ...], since: datetime) -> list[EventRecord]:
+def _confirm_events(server: ServiceControl, ids: tuple[int, ...], since: datetime) -> list[EventRecord]:
     """Events prove the drain on products that log them; clocks differ, so look a minute back."""
     try:
         return server.events(ids, since - timedelta(minutes=1))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ocsps import __version__
 from ocsps.errors import UsageError
 from ocsps.powershell.quote import check_value, comment_safe, quote_literal
-from ocsps.script import CMDLET_BINDING, RenderedScript, render_module_import, render_template
+from ocsps.powershell.script import CMDLET_BINDING, RenderedScript, render_module_import, render_template
 
 _SCRIPT_SHA_LINE = re.compile(r"^# Script sha256: ([0-9a-f]{64}|-)$", re.MULTILINE)
 _PLACEHOLDER = "-"

@@ -19,7 +19,7 @@ of its arguments are such best-known values.
 
 Nothing here talks to a server (the only reads are the packaged data and templates): plans are built
 from a request plus facts, and checked again when they are run, so an edited (even re-approved) plan
-that breaks a rule is refused before anything is sent. ``ocsps.deactivate_run`` does the running.
+that breaks a rule is refused before anything is sent. ``ocsps.deactivation.run`` does the running.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalo
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.changeboard import Step
+    from ocsps.powershell.changeboard import Step
     from ocsps.results import LcsCmdOutcome
 
 __all__ = [
@@ -602,7 +602,7 @@ def plan_deactivation(
     names the activated roles, ``roles`` must be exactly those (or empty with ``all_roles``); without
     one, the operator names them and the checklist asks them to confirm the list is complete.
     """
-    from ocsps.connection import check_host
+    from ocsps.hostname import check_host
 
     cat = catalog or load_catalog()
     fx = facts or load_lcscmd_facts(cat)
@@ -715,7 +715,7 @@ def check_plan(
     edited, and the catalog or config file may have changed since: the runner sends nothing unless the
     plan still follows the rules and its arguments are what the current facts give.
     """
-    from ocsps.connection import check_host
+    from ocsps.hostname import check_host
 
     cat = catalog or load_catalog()
     fx = facts or load_lcscmd_facts(cat)
@@ -810,8 +810,8 @@ def change_board_steps(
     Each deactivation passes ``-RequireSuccess``, so the hand-run script stops, like the runner, at the
     first role whose log lacks Success for a task; its log path is chosen when the script runs.
     """
-    from ocsps.changeboard import Step
-    from ocsps.script import render_action
+    from ocsps.powershell.changeboard import Step
+    from ocsps.powershell.script import render_action
 
     cat = catalog or load_catalog()
     fx = facts or load_lcscmd_facts(cat)

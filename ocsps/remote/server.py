@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ocsps.catalog import Catalog, Product, Service, load_catalog
-from ocsps.connection import ConnectionSettings, Secret, show
 from ocsps.errors import OperationFailed, UsageError
+from ocsps.powershell.script import RenderedScript, render_action
+from ocsps.remote.session import AuditCallback, ProgressCallback, RunResult, ServerSession
+from ocsps.remote.settings import ConnectionSettings, Secret, show
 from ocsps.results import (
     EventRecord,
     LcsCmdOutcome,
@@ -29,11 +31,9 @@ from ocsps.results import (
     parse_service_status,
     parse_wmi_setting,
 )
-from ocsps.script import RenderedScript, render_action
-from ocsps.session import AuditCallback, ProgressCallback, RunResult, ServerSession
 
 if TYPE_CHECKING:
-    from ocsps.drain import DrainReport, Then
+    from ocsps.operations.drain import DrainReport, Then
 
 
 class Server:
@@ -167,7 +167,7 @@ class Server:
         cancel: threading.Event | None = None,
         on_decision: Callable[[str], None] | None = None,
     ) -> DrainReport:
-        """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.drain.drain`.
+        """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.operations.drain.drain`.
 
         ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often its status
         is read. At the deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
@@ -180,7 +180,7 @@ class Server:
             if not report.ok:
                 print(report.note or report.error)
         """
-        from ocsps.drain import Then, drain
+        from ocsps.operations.drain import Then, drain
 
         for name, value in (("timeout", timeout), ("poll", poll)):
             if not _positive(value):
@@ -259,9 +259,9 @@ def connect(
 
     ``product`` is a product id (``ocs2007r2``, ``lync2010``, ``lync2013``, ``sfb2015``, ``sfb2019``...).
     ``settings`` are the other connection settings (``port``, ``ssl``, ``verify``, ``ca_bundle``,
-    ``encryption``, ``connect_address``, ``read_timeout``, ...; see ``ocsps.connection.OPTIONS``).
+    ``encryption``, ``connect_address``, ``read_timeout``, ...; see ``ocsps.remote.settings.OPTIONS``).
     ``timeout`` is the default deadline of each call, in seconds; ``on_progress`` receives the remote
-    progress records as ``ocsps.session.Progress``. Settings are validated before anything is sent (a
+    progress records as ``ocsps.remote.session.Progress``. Settings are validated before anything is sent (a
     ``UsageError`` otherwise); nothing connects until the ``with`` block starts.
 
     Example::

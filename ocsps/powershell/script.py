@@ -1,8 +1,9 @@
 """Render a catalog action into the PowerShell script that runs remotely.
 
 A rendered script is a ``param()`` block plus a body. Run remotely, values are bound as PSRP parameters
-and never appear in the text; written for a change board (``ocsps.changeboard``) the very same body gets
-quoted defaults and a header carrying the body's sha256, so what the board approves is what runs.
+and never appear in the text; written for a change board (``ocsps.powershell.changeboard``) the very
+same body gets quoted defaults and a header carrying the body's sha256, so what the board approves is
+what runs.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ CMDLET_BINDING = "[CmdletBinding(SupportsShouldProcess=$true)]"
 
 def templates_dir() -> Path:
     """Installed wheels carry the templates inside the package; a source checkout keeps them at the top."""
-    packaged = Path(__file__).parent / "_templates" / "ps1"
+    packaged = Path(__file__).resolve().parents[1] / "_templates" / "ps1"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates" / "ps1"
+    return Path(__file__).resolve().parents[2] / "templates" / "ps1"
 
 
 @cache

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocsps.deactivation import (
+from ocsps.deactivation.plan import (
     DEACTIVATE,
     STOP_SERVICES,
     DeactivationPlan,
@@ -42,7 +42,7 @@ from ocsps.errors import (
 from ocsps.results import LcsCmdOutcome, ParseError, ServiceStatus, parse_lcscmd_outcome, parse_service_status
 
 if TYPE_CHECKING:
-    from ocsps.server import Server
+    from ocsps.remote.server import Server
 
 __all__ = [
     "Journal",

@@ -23,10 +23,9 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from ocsps.catalog import Product
-from ocsps.connection import ConnectionSettings
 from ocsps.errors import (
     AuthenticationError,
     ConnectError,
@@ -36,10 +35,8 @@ from ocsps.errors import (
     RemoteError,
     TimeoutExceeded,
 )
-from ocsps.script import RenderedScript, render_module_import
-
-if TYPE_CHECKING:
-    from ocsps.server import Server
+from ocsps.powershell.script import RenderedScript, render_module_import
+from ocsps.remote.settings import ConnectionSettings
 
 log = logging.getLogger("ocsps.remote")
 
@@ -717,16 +714,3 @@ def _shorten_timeouts(wsman: Any) -> None:
         return
     transport.connection_timeout = min(float(transport.connection_timeout), CLOSE_TIMEOUT)
     transport.read_timeout = min(float(transport.read_timeout), CLOSE_TIMEOUT)
-
-
-def connect(
-    host: str,
-    *,
-    product: str | Product,
-    password: str | None = None,
-    **settings: Any,
-) -> Server:
-    """Same as :func:`ocsps.connect` (a ``Server`` to use as a context manager); see there."""
-    from ocsps.server import connect as _connect
-
-    return _connect(host, product=product, password=password, **settings)
