@@ -30,3 +30,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that must react to Ctrl-C as it would at a terminal.
+
+    A background job (nohup, CI) starts with SIGINT ignored and children inherit that, so Python in the child
+    would never raise KeyboardInterrupt.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -26,6 +26,15 @@ def seeds_dir() -> Path | None:
     return None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-reliability-page",
+        action="store_true",
+        default=False,
+        help="rewrite docs/reliability.md from the figures of a full, passing run",
+    )
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from ocsps.lab.topology import default_topology_text, parse_topology
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import default_sigint, run_cli
 from tests.conftest import ROOT
 from tests.docs.helpers import clean_env, ocsps_command, run_ocsps
 
@@ -29,6 +29,8 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
+        stdin=subprocess.DEVNULL,
+        preexec_fn=default_sigint,
     )
 
 

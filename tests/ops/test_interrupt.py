@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_helpers import default_sigint
 from tests.conftest import DATA
 
 
@@ -29,10 +30,12 @@ def test_ctrl_c_during_drain_reports_last_state(tmp_path: Path) -> None:
             "--poll",
             "0.2s",
         ],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stderr is not None
