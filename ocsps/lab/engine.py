@@ -36,7 +36,8 @@ def script_problem(script: str, product_id: str) -> LabError | None:
 
     catalog = load_catalog()
     product = catalog.product(product_id)
-    errors = [f for f in syntax.parse(script) if f.grammar == "wharflab" and f.kind in ("error", "missing")]
+    grammars = syntax.RUNTIME_GRAMMARS
+    errors = [f for f in syntax.parse(script, grammars=grammars) if f.kind in ("error", "missing")]
     if errors:
         first = errors[0]
         return LabError(
@@ -44,7 +45,7 @@ def script_problem(script: str, product_id: str) -> LabError | None:
             category="ParserError",
             error_id="ParseException",
         )
-    newer = syntax.newer_constructs(script, product.powershell)
+    newer = syntax.newer_constructs(script, product.powershell, grammars=grammars)
     if newer:
         first_newer = newer[0]
         return LabError(
@@ -53,7 +54,7 @@ def script_problem(script: str, product_id: str) -> LabError | None:
             category="ParserError",
             error_id="ParseException",
         )
-    for call in syntax.commands(script):
+    for call in syntax.commands(script, grammar=grammars[0]):
         if call.native or call.invocation or call.splats:
             continue
         problem = _command_problem(catalog, product, call.name, call.parameters)

@@ -141,12 +141,13 @@ def step_from_text(name: str, text: str, product: Product | None = None) -> Step
         lines.pop()
     for number, line in enumerate(lines, 1):
         check_value(line, what=f"{name} line {number}")
-    errors = [f for f in syntax.parse(text) if f.grammar == "wharflab" and f.kind in ("error", "missing")]
+    grammars = syntax.RUNTIME_GRAMMARS
+    errors = [f for f in syntax.parse(text, grammars=grammars) if f.kind in ("error", "missing")]
     if errors:
         first = errors[0]
         raise UsageError(f"{name} does not parse as PowerShell: line {first.line} near {first.snippet!r}")
     if product is not None:
-        newer = syntax.newer_constructs(text, product.powershell)
+        newer = syntax.newer_constructs(text, product.powershell, grammars=grammars)
         if newer:
             n = newer[0]
             raise UsageError(

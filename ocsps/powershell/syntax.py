@@ -13,6 +13,10 @@ PowerShell would end it.
 
 Everything here is a pure function of the script text. Grammars are loaded on first use and cached;
 nothing here talks to a server (importing this module does not import pypsrp).
+
+At run time (the lab refusing a malformed script, a pool step script checked before a roll) one grammar is
+enough: callers pass ``grammars=RUNTIME_GRAMMARS``. The second grammar is a cross-check for the test suite
+and ships with the ``test`` extra.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ GRAMMARS: tuple[str, ...] = ("airbus", "wharflab")
 
 _GRAMMAR_MODULES = {"airbus": "tree_sitter_powershell", "wharflab": "tree_sitter_pwsh"}
 _PREFERRED = "wharflab"
+
+RUNTIME_GRAMMARS: tuple[str, ...] = (_PREFERRED,)
+"""The grammar installed with ocsps itself; ``airbus`` comes with the ``test`` extra."""
 
 # airbus spells a few node types differently; rules and walkers use the wharflab spelling.
 _TYPE_ALIASES = {
@@ -342,9 +349,12 @@ class _Analysis:
 
 
 @functools.lru_cache(maxsize=32)
-def _analyse(script: str) -> _Analysis:
+def _analyse(script: str, grammars: tuple[str, ...] = GRAMMARS) -> _Analysis:
+    unknown = [grammar for grammar in grammars if grammar not in GRAMMARS]
+    if unknown or not grammars:
+        raise ValueError(f"unknown grammar {unknown!r}; expected some of {', '.join(GRAMMARS)}")
     source = _Source(script)
-    trees = {grammar: Parser(_language(grammar)).parse(source.data) for grammar in GRAMMARS}
+    trees = {grammar: Parser(_language(grammar)).parse(source.data) for grammar in grammars}
     return _Analysis(source, trees)
 
 
@@ -606,17 +616,17 @@ def _airbus_gap(analysis: _Analysis, finding: SyntaxFinding, node: Node) -> str:
     return ""
 
 
-def parse(script: str) -> list[SyntaxFinding]:
-    """Parse ``script`` with both grammars and list every problem, each tagged with its grammar.
+def parse(script: str, *, grammars: tuple[str, ...] = GRAMMARS) -> list[SyntaxFinding]:
+    """Parse ``script`` with the grammars (both by default) and list every problem, tagged with its grammar.
 
     An empty list means both grammars parsed everything and every string literal ends where PowerShell
     would end it. ``known_gap`` explains findings caused by a known grammar limitation (set only when the
     other grammar parses that line cleanly); ``other_grammar_agrees`` says the other grammar also
     reports something on that line.
     """
-    analysis = _analyse(script)
+    analysis = _analyse(script, grammars)
     per_grammar: dict[str, list[tuple[SyntaxFinding, Node | None]]] = {}
-    for grammar in GRAMMARS:
+    for grammar in grammars:
         items: list[tuple[SyntaxFinding, Node | None]] = list(_tree_findings(analysis, grammar))
         items.extend((finding, None) for finding in _lexical_findings(analysis, grammar))
         per_grammar[grammar] = items
@@ -630,7 +640,7 @@ def parse(script: str) -> list[SyntaxFinding]:
     }
     results: set[SyntaxFinding] = set()
     for grammar, items in per_grammar.items():
-        others = set().union(*(lines[other] for other in GRAMMARS if other != grammar))
+        others = set().union(*(lines[other] for other in grammars if other != grammar))
         for finding, node in items:
             span = _lines_of(analysis, node) if node is not None else (finding.line,)
             agrees = any(line in others for line in span)
@@ -759,7 +769,7 @@ def _error_count(tree: Tree) -> int:
 
 
 def _best_grammar(analysis: _Analysis) -> str:
-    counts = {grammar: _error_count(analysis.trees[grammar]) for grammar in GRAMMARS}
+    counts = {grammar: _error_count(tree) for grammar, tree in analysis.trees.items()}
     best = min(counts.values())
     return _PREFERRED if counts[_PREFERRED] == best else min(counts, key=lambda g: counts[g])
 
@@ -771,10 +781,10 @@ def commands(script: str, *, grammar: str | None = None) -> list[CommandCall]:
     listed as commands of their own. By default the grammar with fewer parse errors is used (wharflab on
     a tie); run ``parse`` first, a command list from a script that does not parse is only a best effort.
     """
-    analysis = _analyse(script)
+    if grammar is not None and grammar not in GRAMMARS:
+        raise ValueError(f"unknown grammar {grammar!r}; expected one of {', '.join(GRAMMARS)}")
+    analysis = _analyse(script, (grammar,) if grammar else GRAMMARS)
     chosen = grammar or _best_grammar(analysis)
-    if chosen not in GRAMMARS:
-        raise ValueError(f"unknown grammar {chosen!r}; expected one of {', '.join(GRAMMARS)}")
     return [command.call for command in _commands(analysis, chosen)]
 
 
@@ -831,8 +841,7 @@ def _rule_hits(analysis: _Analysis, rules: list[Rule]) -> Iterator[tuple[Rule, i
     node_rules = [rule for rule in rules if rule.kind == "node"]
     code_rules = [rule for rule in rules if rule.kind == "code"]
     command_rules = [rule for rule in rules if rule.kind in ("command", "parameter", "argument", "bareword")]
-    for grammar in GRAMMARS:
-        tree = analysis.trees[grammar]
+    for grammar, tree in analysis.trees.items():
         if node_rules:
             for node in _walk(tree.root_node):
                 node_type = _norm(node.type)
@@ -849,22 +858,24 @@ def _rule_hits(analysis: _Analysis, rules: list[Rule]) -> Iterator[tuple[Rule, i
                         offset = source.offset(call.line, call.column)
                         yield rule, offset, call.name
     if code_rules:
-        masked = _mask(analysis, GRAMMARS, bare_words=True)
+        masked = _mask(analysis, tuple(analysis.trees), bare_words=True)
         for rule in code_rules:
             for match in _compiled(rule.pattern).finditer(masked):
                 yield rule, match.start(), source.text[match.start() : match.end()]
 
 
-def newer_constructs(script: str, ps_version: str) -> list[Finding]:
+def newer_constructs(
+    script: str, ps_version: str, *, grammars: tuple[str, ...] = GRAMMARS
+) -> list[Finding]:
     """List constructs in ``script`` that need a newer PowerShell than ``ps_version`` (e.g. ``"2.0"``).
 
-    Each finding names the rule and the version that introduced the construct (see ``RULES``). Both
-    grammars are searched and their results merged, one finding per rule and line, so a construct one
+    Each finding names the rule and the version that introduced the construct (see ``RULES``). By default
+    both grammars are searched and their results merged, one finding per rule and line, so a construct one
     grammar cannot parse is still found through the other.
     """
     target = _version(ps_version)
     rules = [rule for rule in RULES if _version(rule.min_version) > target]
-    analysis = _analyse(script)
+    analysis = _analyse(script, grammars)
     best: dict[tuple[str, int], Finding] = {}
     for rule, offset, text in _rule_hits(analysis, rules):
         line, column = analysis.source.position(offset)
