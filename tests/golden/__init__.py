@@ -1,0 +1,52 @@
+"""Golden change-board scripts: one reviewed ``.ps1`` per action and product.
+
+A template change shows up in review as a diff of these files, not only as a passing test. Refresh them
+after a deliberate change with ``python -m tests.golden`` and review the diff like code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from ocsps.catalog import Catalog, load_catalog
+from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
+from ocsps.powershell.script import render_action
+
+HERE = Path(__file__).resolve().parent
+CASES = tomllib.loads((HERE / "cases.toml").read_text(encoding="utf-8"))
+
+
+def combinations(catalog: Catalog) -> list[tuple[str, str]]:
+    """Every (action, product) pair a template exists for, in catalog order."""
+    return [
+        (action.name, product.id)
+        for action in catalog.actions.values()
+        for product in catalog.products.values()
+        if product.service_control in action.templates
+    ]
+
+
+def path_for(action: str, product: str) -> Path:
+    return HERE / action / f"{product}.ps1"
+
+
+def render(action: str, product_id: str, catalog: Catalog | None = None) -> str:
+    """The change-board script for one case, with the fixed sample values of ``cases.toml``."""
+    cat = catalog or load_catalog()
+    product = cat.product(product_id)
+    act = cat.action(action)
+    values: dict[str, object] = {}
+    label = action
+    if action in CASES["service_actions"]:
+        service = cat.find_service(product, CASES["service"][product.service_control])
+        values.update(cat.service_parameters(product, service))
+        label = f"{action} {service.name or service.key}"
+    samples = CASES["values"]
+    for param in cat.action_params(act, product):
+        if param.required and param.name not in values:
+            sample = samples[param.name]
+            values[param.name] = tuple(sample) if isinstance(sample, list) else sample
+    rendered = render_action(action, product, values, catalog=cat)
+    info = ChangeInfo(CASES["computer"], CASES["change_id"], CASES["reason"])
+    return render_change_board(label, [Step(label, rendered)], info)

@@ -1,0 +1,25 @@
+"""``python -m tests.golden``: rewrite every golden script from the current templates (review the diff)."""
+
+from __future__ import annotations
+
+import shutil
+
+from ocsps.catalog import load_catalog
+from tests.golden import HERE, combinations, path_for, render
+
+
+def main() -> None:
+    catalog = load_catalog()
+    for folder in HERE.iterdir():
+        if folder.is_dir() and folder.name != "__pycache__":
+            shutil.rmtree(folder)
+    pairs = combinations(catalog)
+    for action, product in pairs:
+        target = path_for(action, product)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(action, product, catalog), encoding="utf-8", newline="\n")
+    print(f"wrote {len(pairs)} golden scripts under {HERE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Every change-board script renders byte for byte as its reviewed golden file."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocsps.catalog import load_catalog
+from tests.golden import HERE, combinations, path_for, render
+
+CATALOG = load_catalog()
+PAIRS = combinations(CATALOG)
+
+
+@pytest.mark.parametrize(("action", "product"), PAIRS)
+def test_script_matches_golden(action: str, product: str) -> None:
+    golden = path_for(action, product)
+    assert golden.is_file(), f"no golden script for {action} on {product}: run python -m tests.golden"
+    assert render(action, product, CATALOG) == golden.read_text(encoding="utf-8"), (
+        f"{golden.relative_to(HERE.parent.parent)} differs: review the template change, then refresh with "
+        "python -m tests.golden"
+    )
+
+
+def test_no_stale_golden_files() -> None:
+    expected = {path_for(action, product) for action, product in PAIRS}
+    assert set(HERE.glob("*/*.ps1")) == expected
