@@ -287,25 +287,37 @@ def maintain(
     ] = None,
     stable_for: Annotated[
         str | None,
-        typer.Option("--stable-for", help="Ready must hold this long between units (default: pools.toml)"),
+        typer.Option(
+            "--stable-for",
+            help="Ready must hold this long between units (default 20m: pools.toml stable_for)",
+        ),
     ] = None,
     max_busy: Annotated[
         int | None,
         typer.Option(
-            "--max-busy", min=1, help="Busy answers in one wait that stop the roll (default: pools.toml)"
+            "--max-busy",
+            min=1,
+            help="Busy answers in one wait that stop the roll (default 3: pools.toml max_busy)",
         ),
     ] = None,
     busy_interval: Annotated[
-        str | None, typer.Option("--busy-interval", help="Wait after a Busy answer (default: pools.toml)")
+        str | None,
+        typer.Option(
+            "--busy-interval", help="Wait after a Busy answer (default 10m: pools.toml busy_interval)"
+        ),
     ] = None,
     ready_poll: Annotated[
         str | None,
         typer.Option(
-            "--ready-poll", help="How often readiness is read while Ready is timed (default: pools.toml)"
+            "--ready-poll",
+            help="How often readiness is read while Ready is timed (default 1m: pools.toml ready_poll)",
         ),
     ] = None,
     wait_time: Annotated[
-        str | None, typer.Option("--wait-time", help="Failover/failback -WaitTime (default: pools.toml)")
+        str | None,
+        typer.Option(
+            "--wait-time", help="Failover/failback -WaitTime (default 1h: pools.toml failover_wait_time)"
+        ),
     ] = None,
     draining_timeout: Annotated[
         str | None, typer.Option("--draining-timeout", help="Failover -DrainingTimeout (cmdlet default)")
@@ -314,13 +326,17 @@ def maintain(
         str | None,
         typer.Option(
             "--drain-timeout",
-            help="Deadline for a server to leave or come back; also the step's (default: pools.toml)",
+            help=(
+                "Deadline for a server to leave or return, and the step's "
+                "(default 1h: pools.toml drain_timeout)"
+            ),
         ),
     ] = None,
     poll: Annotated[
         str | None,
         typer.Option(
-            "--poll", help="How often services are read while a server changes (default: pools.toml)"
+            "--poll",
+            help="How often services are read while a server changes (default 10s: pools.toml service_poll)",
         ),
     ] = None,
     force_failover: Annotated[
@@ -353,7 +369,12 @@ def maintain(
     opts: TargetOptions,
 ) -> None:
     """Roll through the pool: one upgrade domain (Lync 2013, graceful drain) or one server (SfB,
-    failover/failback) at a time, waiting for a stable Ready in between, never breaking quorum."""
+    failover/failback) at a time, waiting for a stable Ready in between, never breaking quorum.
+
+    Exit codes: 0 done, or paused for the operator (--step pause without a terminal: continue with
+    --resume); 1 stopped by a safety rule or failed; 2 bad usage; 3 could not connect; 4 timed out;
+    130 interrupted. The state file keeps the position either way.
+    """
     from ocsps.catalog import load_catalog
     from ocsps.pool import RollOptions, StepResume, state_path
 
@@ -416,7 +437,7 @@ def maintain(
         return
     if not resume:
         _step_spec(step, step_script, None)  # a script that does not parse is refused before connecting
-    path = state_path(pool)
+    path = state_path(pool, simulation=opts.lab)
     deadline = _duration(timeout) or 120.0
     step_resume = StepResume.RERUN if rerun_step else StepResume.DONE if step_done else None
     _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
@@ -519,6 +540,9 @@ def _live(
         saved = load_state(path)
         if saved.plan.pool.casefold() != pool.casefold():
             raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool}")
+        if saved.simulation != opts.lab:
+            ran = "against the lab" if saved.simulation else "against real servers"
+            raise UsageError(f"{path} holds a roll that ran {ran}; it cannot be resumed {_where(opts)}")
         if wanted:
             raise UsageError("a resumed roll keeps its saved servers; drop --servers")
     elif path.exists():
@@ -549,7 +573,7 @@ def _live(
             survey = survey_pool(driver, pool, product.id, members)
             domains = survey.readiness.domains if survey.readiness is not None else ()
             plan = plan_roll(pool, product, members, domains, only=only)
-            state = RollState(plan, options)
+            state = RollState(plan, options, simulation=opts.lab)
             save_state(path, state)
         engine = RollEngine(
             driver,
@@ -581,10 +605,45 @@ def _live(
     if state.status not in (RollStatus.DONE,) and not is_quiet():
         err_console().print(
             f"the roll is {state.status.value}: {state.reason or state.position()}\n"
-            f"state saved in {path}; continue with: ocsps pool maintain --pool {state.plan.pool} --resume",
+            f"state saved in {path}; continue with: {resume_command(opts, state.plan.pool)}",
             markup=False,
         )
     raise typer.Exit(code)
+
+
+def _where(opts: TargetOptions) -> str:
+    return "with --lab" if opts.lab else "without --lab"
+
+
+def resume_command(opts: TargetOptions, pool: str) -> str:
+    """The command that continues this roll, with the target options it was started with.
+
+    Printed for the operator to copy, so it must run as printed: the lab flag, topology, profile and
+    connection options that chose the servers are repeated, each value shell-quoted.
+    """
+    import shlex
+
+    words = ["ocsps", "pool", "maintain", "--pool", pool, "--resume"]
+    flags: list[tuple[str, object]] = [
+        ("--hosts-file", opts.hosts_file),
+        ("--product", opts.product),
+        ("--profile", opts.profile),
+        ("--auth", opts.auth),
+        ("--username", opts.username),
+        ("--port", opts.port),
+        ("--configuration-name", opts.configuration_name),
+        ("--ca-bundle", opts.ca_bundle),
+        ("--lab-topology", opts.lab_topology),
+    ]
+    words += [part for host in opts.hosts for part in ("--host", host)]
+    words += [part for flag, value in flags if value is not None for part in (flag, str(value))]
+    if opts.ssl is not None:
+        words.append("--ssl" if opts.ssl else "--no-ssl")
+    if opts.no_verify_tls:
+        words.append("--no-verify-tls")
+    if opts.lab:
+        words.append("--lab")
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _print_roll(state: RollState, path: Path) -> None:

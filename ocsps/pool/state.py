@@ -94,6 +94,8 @@ class RollState:
     started: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
     runs: int = 0
+    simulation: bool = False
+    """The roll ran against the lab: its state never resumes against real servers, nor the reverse."""
 
     def __post_init__(self) -> None:
         for server in self.plan.servers:
@@ -137,6 +139,7 @@ class RollState:
             "started": self.started,
             "updated": self.updated,
             "runs": self.runs,
+            "simulation": self.simulation,
             "history": list(self.history),
         }
 
@@ -163,6 +166,7 @@ class RollState:
                 started=str(doc.get("started", "")),
                 updated=str(doc.get("updated", "")),
                 runs=int(doc.get("runs", 0)),
+                simulation=bool(doc.get("simulation", False)),
             )
         except UsageError:
             raise
@@ -171,10 +175,15 @@ class RollState:
         return state
 
 
-def state_path(pool: str, env: Mapping[str, str] | None = None) -> Path:
-    """``pool-roll-<pool>.json`` in the audit log's directory."""
+def state_path(pool: str, env: Mapping[str, str] | None = None, *, simulation: bool = False) -> Path:
+    """``pool-roll-<pool>.json`` in the audit log's directory; ``pool-roll-lab-<pool>.json`` for the lab.
+
+    A lab pool may bear the name of a real one (``pool01.contoso.com``): separate files keep a rehearsal's
+    saved roll from ever being resumed against production.
+    """
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", pool.strip().casefold())[:120] or "pool"
-    return audit_path(env).parent / f"pool-roll-{safe}.json"
+    kind = "pool-roll-lab" if simulation else "pool-roll"
+    return audit_path(env).parent / f"{kind}-{safe}.json"
 
 
 def save_state(path: Path, state: RollState) -> None:

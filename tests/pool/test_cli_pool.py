@@ -101,7 +101,7 @@ def test_lync2013_pool_rolled_by_upgrade_domain(capsys: pytest.CaptureFixture[st
     ]
     assert all(a["outcome"] == "ok" for a in audit)
     assert "StepScript" not in audit[1]["parameters"] and audit[1]["parameters"]["StepScriptLines"] == 2
-    assert Path(doc["state_file"]).name == "pool-roll-pool13.contoso.com.json"
+    assert Path(doc["state_file"]).name == "pool-roll-lab-pool13.contoso.com.json"
     assert json.loads(Path(doc["state_file"]).read_text())["status"] == "done"
 
 
@@ -297,3 +297,70 @@ def test_resume_of_a_real_pool_takes_its_members_from_the_saved_roll(
     result = run_cli(capsys, "pool", "maintain", "--pool", plan.pool, "--product", "sfb2015", "--resume")
     assert result.code == 2 and "intercepted" in result.err
     assert seen == [list(plan.members)]
+
+
+def _resume_hint(err: str) -> list[str]:
+    import shlex
+
+    (line,) = [line for line in err.splitlines() if "continue with: " in line]
+    words = shlex.split(line.split("continue with: ", 1)[1])
+    assert words[0] == "ocsps"
+    return words[1:]
+
+
+def test_a_lab_roll_is_kept_apart_and_its_resume_hint_runs_as_printed(
+    capsys: pytest.CaptureFixture[str], _audit: Path
+) -> None:
+    first = _maintain(capsys, "sfb2015-busy.toml", "pool15.contoso.com", *FAST, *STEP)
+    assert first.code == 1, first.err
+    assert first.json()["state_file"] == str(_audit.parent / "pool-roll-lab-pool15.contoso.com.json")
+    saved = json.loads(Path(first.json()["state_file"]).read_text(encoding="utf-8"))
+    assert saved["simulation"] is True
+
+    # Without --lab there is no saved roll of that name: a rehearsal never resumes against real servers.
+    real = run_cli(capsys, "pool", "maintain", "--pool", "pool15.contoso.com", "-p", "sfb2015", "--resume")
+    assert real.code == 2 and "nothing to resume" in real.err
+
+    hint = _resume_hint(first.err)
+    assert "--lab" in hint and "--lab-topology" in hint
+    resumed = run_cli(capsys, *hint)
+    assert resumed.code == 1, resumed.err  # the lab pool turns Busy again after the next server
+    assert "before unit 3 of 4" in resumed.err
+
+
+def test_a_lab_state_file_is_refused_for_real_servers(
+    capsys: pytest.CaptureFixture[str], _audit: Path
+) -> None:
+    first = _maintain(capsys, "sfb2015-busy.toml", "pool15.contoso.com", *FAST, *STEP)
+    assert first.code == 1, first.err
+    lab_file = Path(first.json()["state_file"])
+    lab_file.rename(_audit.parent / "pool-roll-pool15.contoso.com.json")
+    result = run_cli(capsys, "pool", "maintain", "--pool", "pool15.contoso.com", "-p", "sfb2015", "--resume")
+    assert result.code == 2 and "ran against the lab" in result.err
+
+
+def test_maintain_help_shows_the_defaults_pools_toml_sets() -> None:
+    """Help names each default's value and its key; the test keeps the two in step with the data."""
+    import tomllib
+    from importlib import resources
+
+    from typer.main import get_command
+
+    from ocsps.cli import app
+
+    defaults = tomllib.loads(
+        resources.files("ocsps.catalog").joinpath("data", "pools.toml").read_text(encoding="utf-8")
+    )["defaults"]
+    command = get_command(app).commands["pool"].commands["maintain"]  # type: ignore[attr-defined]
+    helps = {opt: param.help for param in command.params for opt in param.opts if param.help}
+    keyed = {
+        "--stable-for": "stable_for",
+        "--max-busy": "max_busy",
+        "--busy-interval": "busy_interval",
+        "--ready-poll": "ready_poll",
+        "--wait-time": "failover_wait_time",
+        "--drain-timeout": "drain_timeout",
+        "--poll": "service_poll",
+    }
+    for option, key in keyed.items():
+        assert f"(default {defaults[key]}: pools.toml {key})" in helps[option], option
