@@ -1,0 +1,133 @@
+"""The Ansible collection end to end: ``ansible-playbook`` runs the modules against the lab.
+
+Skipped (with the reason) where ansible-core is not installed: ``pip install -e '.[ansible]'`` brings it,
+and CI installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocsps.lab.runtime import Lab
+from tests.conftest import ROOT
+from tests.reliability.labkit import Recorder
+
+pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[ansible]')")
+
+COLLECTIONS = ROOT / "ansible"
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+MED = "med01.contoso.com"
+
+
+@pytest.fixture
+def lab_env(tmp_path: Path) -> Iterator[tuple[Lab, Recorder, dict[str, str]]]:
+    """A running lab, a recorder of what it executed, and the environment that reaches its med01."""
+    with Lab() as lab:
+        recorder = Recorder().wrap(lab)
+        settings = lab.settings_for(MED)
+        assert settings.password is not None
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("OCSPS_", "ANSIBLE_")) and key != "PYTHONPATH"
+        }
+        env.update(
+            OCSPS_CONNECT_ADDRESS=str(settings.connect_address),
+            OCSPS_PORT=str(settings.port),
+            OCSPS_PATH=settings.path,
+            OCSPS_SSL="false",
+            OCSPS_AUTH=settings.auth,
+            OCSPS_USERNAME=str(settings.username),
+            OCSPS_PASSWORD=settings.password.reveal(),
+            OCSPS_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
+            ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+            ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+            ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            HOME=str(tmp_path),
+        )
+        yield lab, recorder, env
+
+
+def _play(playbook: str, env: dict[str, str], results: Path, *extra: str) -> dict[str, dict[str, object]]:
+    """Run the playbook; return the task results it wrote to ``results``."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ansible",
+            "playbook",
+            str(PLAYBOOKS / playbook),
+            "-e",
+            f"results_file={results}",
+            *extra,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    doc: dict[str, dict[str, object]] = json.loads(results.read_text(encoding="utf-8"))
+    return doc
+
+
+def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
+    lab_env: tuple[Lab, Recorder, dict[str, str]], tmp_path: Path
+) -> None:
+    lab, recorder, env = lab_env
+    results = _play("drain_mediation.yml", env, tmp_path / "results.json")
+
+    info = results["info"]
+    assert info["changed"] is False
+    (service,) = info["services"]  # type: ignore[misc]
+    assert service["name"] == "RTCMEDSRV" and service["status"] == "Running"
+
+    rehearsal = results["rehearsal"]
+    assert rehearsal["changed"] is True
+    assert "Stop-CsWindowsService" in str(rehearsal["script"])
+    assert rehearsal["parameters"] == {"Name": "RTCMEDSRV", "NoWait": True}
+
+    drained = results["drained"]
+    assert drained["changed"] is True
+    assert drained["after"]["status"] == "Stopped"  # type: ignore[index]
+    assert drained["diff"]["before"]["status"] == "Running"  # type: ignore[index]
+
+    again = results["again"]
+    assert again["changed"] is False and again["after"]["status"] == "Stopped"  # type: ignore[index]
+
+    # The server saw exactly one graceful stop: none from check mode, none from the second run.
+    assert recorder.times(MED, "drain") == 1
+    assert lab.server(MED).find("RTCMEDSRV").status == "Stopped"
+
+
+def test_preflight_then_a_change_board_script_written_once(
+    lab_env: tuple[Lab, Recorder, dict[str, str]], tmp_path: Path
+) -> None:
+    from ocsps.powershell.changeboard import verify_script
+
+    _, recorder, env = lab_env
+    script = tmp_path / "med10-drain.ps1"
+    results = _play("preflight_and_script.yml", env, tmp_path / "results.json", "-e", f"script_file={script}")
+
+    preflight = results["preflight"]
+    assert preflight["changed"] is False and preflight["status"] == "pass"
+    assert [c["check"] for c in preflight["checks"]] == ["drain-ready"]  # type: ignore[union-attr]
+
+    assert results["written"]["changed"] is True and results["rewritten"]["changed"] is False
+    text = script.read_text(encoding="utf-8-sig")
+    assert "# Target:   med10.contoso.com" in text and "# Change:   CHG-1042" in text
+    assert verify_script(text).ok
+    assert results["written"]["body_sha256"] in text
+    assert recorder.times(MED, "drain") == 0
