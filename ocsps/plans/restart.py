@@ -70,20 +70,42 @@ class ServiceAction:
 
 
 @dataclass(frozen=True)
+class DependentService:
+    """A service no rule names, stopped only because it requires a planned one (Windows will not stop a
+    prerequisite while it runs), and started again afterwards."""
+
+    service: Service
+    product: Product
+    requires: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.service.key,
+            "name": self.service.name,
+            "display_name": self.service.display_name(self.product),
+            "requires": list(self.requires),
+        }
+
+
+@dataclass(frozen=True)
 class PlanStep:
     number: int
     verb: str  # "stop" | "start"
     service: Service
     product: Product
+    why: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "step": self.number,
             "do": self.verb,
             "key": self.service.key,
             "name": self.service.name,
             "display_name": self.service.display_name(self.product),
         }
+        if self.why:
+            doc["why"] = self.why
+        return doc
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,7 @@ class RestartPlan:
     not_needed: tuple[tuple[str, str], ...] = ()  # (setting, why no restart)
     certificate_renewed_same_subject: bool = False
     steps: tuple[PlanStep, ...] = field(default=())
+    dependents: tuple[DependentService, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -101,6 +124,7 @@ class RestartPlan:
             "changed": [c.label for c in self.changed],
             "certificate_renewed_same_subject": self.certificate_renewed_same_subject,
             "services": [s.to_json() for s in self.services],
+            "dependents": [d.to_json() for d in self.dependents],
             "steps": [s.to_json() for s in self.steps],
             "not_needed": [{"setting": s, "why": why} for s, why in self.not_needed],
         }
@@ -190,33 +214,58 @@ def plan_restart(
         action = max((m.rule.action for m in found), key=_ACTION_RANK.__getitem__)
         after = tuple(dict.fromkeys(a for m in found for a in m.rule.start_after))
         services.append(ServiceAction(cat.service_by_key(key), prod, action, tuple(found), after))
-    services.sort(key=lambda s: s.service.stop_order)
+    order = {s.key: i for i, s in enumerate(cat.stop_sequence(a.service for a in services))}
+    services.sort(key=lambda s: order[s.service.key])
+    dependents = _dependents(cat, prod, services)
     return RestartPlan(
         product=prod,
         changed=settings,
         services=tuple(services),
         not_needed=tuple(not_needed),
         certificate_renewed_same_subject=certificate_renewed_same_subject,
-        steps=tuple(_steps(cat, prod, services)),
+        steps=tuple(_steps(cat, prod, services, dependents)),
+        dependents=tuple(dependents),
     )
 
 
-def _steps(cat: Catalog, product: Product, services: Iterable[ServiceAction]) -> list[PlanStep]:
-    """Stop in the console's order, then start in reverse, prerequisites (e.g. MSSQLServer) first."""
-    ordered = list(services)
-    stops = [s.service for s in ordered]
+def _dependents(cat: Catalog, product: Product, planned: Sequence[ServiceAction]) -> list[DependentService]:
+    """Services that require a planned one: they must stop first and start again after it."""
+    keys = {a.service.key for a in planned}
+    found: dict[str, list[str]] = {}
+    for action in planned:
+        for dependent in cat.dependents_of(product, action.service):
+            if dependent.key not in keys:
+                found.setdefault(dependent.key, []).append(action.service.key)
+    return [
+        DependentService(cat.service_by_key(key), product, tuple(requires)) for key, requires in found.items()
+    ]
+
+
+def _steps(
+    cat: Catalog,
+    product: Product,
+    services: Iterable[ServiceAction],
+    dependents: Sequence[DependentService] = (),
+) -> list[PlanStep]:
+    """Stop dependents before what they require (the ``requires`` graph; the console's sequence between
+    independent services), then start in reverse, a rule's prerequisites (e.g. MSSQLServer) first."""
+    actions = {a.service.key: a for a in services}
+    why = {d.service.key: f"requires {', '.join(d.requires)}" for d in dependents}
+    stops = cat.stop_sequence([*(a.service for a in actions.values()), *(d.service for d in dependents)])
     starts: list[Service] = []
-    for s in reversed(ordered):
-        for key in s.start_after:
+    for service in reversed(stops):
+        action = actions.get(service.key)
+        for key in action.start_after if action is not None else ():
             prereq = cat.service_by_key(key)
             if prereq not in starts:
                 starts.append(prereq)
-        if s.service not in starts:
-            starts.append(s.service)
-    steps = [PlanStep(0, "stop", s, product) for s in stops] + [
-        PlanStep(0, "start", s, product) for s in starts
+        if service not in starts:
+            starts.append(service)
+    steps = [("stop", s) for s in stops] + [("start", s) for s in starts]
+    return [
+        PlanStep(i, verb, service, product, why.get(service.key, ""))
+        for i, (verb, service) in enumerate(steps, 1)
     ]
-    return [PlanStep(i, st.verb, st.service, product) for i, st in enumerate(steps, 1)]
 
 
 def _certificate_exception_text(rules: Sequence[RestartRule]) -> str:
