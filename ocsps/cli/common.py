@@ -7,6 +7,19 @@ from typing import TYPE_CHECKING
 
 from ocsps.errors import UsageError
 
+FORCE_HELP = (
+    "Send the stop cmdlet's -Force switch as is. Stop-Service (OCS 2007 / R2): stop even though "
+    "dependents run, stopping them too; Stop-CsWindowsService (Lync / SfB): its own -Force. Not needed "
+    "for dependents: 'restart' stops them first and starts them again itself"
+)
+"""One meaning for ``--force`` wherever a command stops a service: pass the cmdlet's ``-Force`` as is."""
+
+WITH_DEPENDENTS_HELP = (
+    "Stop the running services that depend on this one first, one by one in dependency order, and list "
+    "each (Windows refuses to stop a service whose dependents run)"
+)
+"""For commands that stop without starting again: take the dependents down explicitly, never by -Force."""
+
 if TYPE_CHECKING:
     from ocsps.catalog import Catalog, Product
 

@@ -7,11 +7,12 @@ so an administrator can check the answer against the source instead of trusting 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ocsps.catalog import Catalog, Product, RestartRule, Service, load_catalog
-from ocsps.errors import UsageError
+from ocsps.errors import OcspsError, UsageError
 
 # When several rules ask different things of one service, the most demanding wins.
 _ACTION_RANK = {"restart": 0, "stop": 1, "stop-then-start": 2, "stop-then-start-in-order": 3}
@@ -288,3 +289,48 @@ def _why_not(cat: Catalog, setting: ChangedSetting) -> str:
         if exempting and setting.prop:
             return f"{setting.label} is exempt from the rules that name its class ({', '.join(exempting)})"
     return f"no rule in Appendix C requires a stop or restart for {setting.label}"
+
+
+# ------------------------------------------------------------------------ steps a run executes
+@dataclass(frozen=True)
+class ServiceStep:
+    """One planned stop or start. ``only_if_stopped_here``: start it only if this run stopped it (a
+    dependent found stopped is left as found)."""
+
+    verb: str  # "stop" | "start"
+    service: Service
+    why: str = ""
+    only_if_stopped_here: bool = False
+
+
+def plan_steps(plan: Mapping[str, Any], catalog: Catalog) -> tuple[Product, list[ServiceStep]]:
+    """A sealed restart plan's steps, checked against the catalog (a usage error names what is wrong)."""
+    try:
+        product = catalog.product(str(plan["product"]))
+        steps = []
+        for item in list(plan["steps"]):
+            verb = str(item["do"])
+            if verb not in ("stop", "start"):
+                raise UsageError(f"plan step {item.get('step')}: unknown action {verb!r}")
+            service = catalog.service_by_key(str(item["key"]))
+            if product.id not in service.products:
+                raise UsageError(f"plan step {item.get('step')}: {service.key} is not a {product.id} service")
+            steps.append(ServiceStep(verb, service, str(item.get("why", ""))))
+    except (KeyError, TypeError) as exc:
+        raise UsageError(f"plan is missing a field: {exc}") from None
+    except OcspsError as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"plan names something the catalog does not know: {exc.message}") from None
+    return product, steps
+
+
+def service_restart_steps(catalog: Catalog, product: Product, service: Service) -> list[ServiceStep]:
+    """Restart ``service`` with its dependents: dependents stop first, come back last, in reverse."""
+    dependents = catalog.dependents_of(product, service)
+    why = f"requires {service.key}"
+    stops = [ServiceStep("stop", d, why) for d in dependents] + [ServiceStep("stop", service)]
+    starts = [ServiceStep("start", service)] + [
+        ServiceStep("start", d, why, only_if_stopped_here=True) for d in reversed(dependents)
+    ]
+    return stops + starts
