@@ -82,6 +82,17 @@ def render(
     for p in cat.action_params(cat.action(action), prod):
         if p.required and p.name not in values and p.name.casefold() in OWN_OPTIONS:
             raise UsageError(f"render {action} needs {OWN_OPTIONS[p.name.casefold()]}")
+    if action == "restart":  # a service with its dependents, under the rules of 'ocsps restart'
+        from ocsps.plans.restart import service_restart_steps
+        from ocsps.plans.restart_script import render_restart_board
+
+        if service is None:
+            raise UsageError("render restart needs --service")
+        steps = service_restart_steps(cat, prod, cat.find_service(prod, service))
+        info = ChangeInfo(computer, change_id, reason)
+        force = bool(values.get("Force"))
+        write_output(render_restart_board(f"restart {service}", prod, steps, info, force=force), output)
+        return
     rendered = render_action(action, prod, values)
     label = f"{action} {service}" if service else action
     text = render_change_board(label, [Step(label, rendered)], ChangeInfo(computer, change_id, reason))

@@ -320,16 +320,20 @@ def run_steps(
     restore_timeout: float = DEFAULT_RESTORE_TIMEOUT,
     on_decision: DecisionCallback | None = None,
     clock: Callable[[], float] = time.monotonic,
+    required: Iterable[str] = (),
 ) -> RestartReport:
     """Run stop/start steps on one server under the module's rules; see the module docstring.
 
     ``deadline`` (seconds) bounds the whole run before restoring; each restore call then has
     ``restore_timeout`` of its own, because leaving services down is worse than finishing late. A set
     ``cancel`` stops before the next step and restores. ``force`` sends the stop cmdlet's ``-Force``.
+    A service whose key is in ``required`` must be on the computer: if it is not, nothing is sent
+    (``OperationFailed``); any other absent service is skipped with a note.
     Connection and usage failures before the first change raise; later ones end in the report.
     """
     if deadline is not None and not deadline > 0:
         raise UsageError(f"deadline must be a positive number of seconds, not {deadline!r}")
+    needed = set(required)
     run = _Run(
         server, steps, force, on_step, on_decision, clock, None if deadline is None else clock() + deadline
     )
@@ -338,6 +342,11 @@ def run_steps(
     run.known = {k: s.status for k, s in before.items() if s is not None}
     absent = tuple((s.key, s.display_name(server.product)) for s in involved if before.get(s.key) is None)
     absent_keys = {k for k, _ in absent}
+    missing = [display for key, display in absent if key in needed]
+    if missing:
+        raise OperationFailed(
+            f"{', '.join(missing)} is not on this computer; nothing was changed", host=server.host
+        )
     computer = next((s.computer for s in before.values() if s is not None and s.computer), "") or ""
     phase, error = RunPhase.COMPLETED, ""
     notes: list[str] = [f"{d} is not on this computer: its steps are skipped" for _, d in absent]
@@ -514,4 +523,5 @@ def restart_service(
         deadline=deadline,
         restore_timeout=restore_timeout,
         on_decision=on_decision,
+        required=(svc.key,),
     )
