@@ -91,6 +91,15 @@ def _print_plan(doc: dict[str, object], out: object) -> None:
         out.print(table)
         steps = doc["steps"]
         assert isinstance(steps, list)
+        dependents = doc.get("dependents") or []
+        assert isinstance(dependents, list)
+        for dep in dependents:
+            assert isinstance(dep, dict)
+            out.print(
+                f"{dep['display_name']} is stopped first and started last: it requires "
+                + ", ".join(dep["requires"]),
+                markup=False,
+            )
         out.print(
             "Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False
         )

@@ -89,7 +89,7 @@ def restart(
     with open_targets(options, service=service) as (targets, _):
         steps_for = _steps_function(targets, service, plan_doc)
         if what_if:
-            _what_if(targets, steps_for, force)
+            _what_if(targets, steps_for, force, json_out)
             return
         if emit_script is not None:
             _emit(targets, steps_for, emit_script, service, force)
@@ -136,23 +136,47 @@ def _steps_function(
     return steps
 
 
-def _what_if(targets: list[Target], steps: dict[str, list[ServiceStep]], force: bool) -> None:
-    """Print, per host, exactly what would be sent: the look-up read, then each step's script."""
+def _what_if(targets: list[Target], steps: dict[str, list[ServiceStep]], force: bool, json_out: bool) -> None:
+    """Show, per host, exactly what would be sent: the look-up read, then each step's script."""
     from ocsps.plans.restart_script import rendered_steps
     from ocsps.powershell.script import render_action
 
+    hosts: list[dict[str, object]] = []
     out = console()
     for target in targets:
-        out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
         listing = render_action("status", target.product, {})
+        planned = rendered_steps(steps[target.host], target.product, force=force)
+        hosts.append(
+            {
+                "host": target.host,
+                "product": target.product.id,
+                "lookup": {"action": listing.action, "body_sha256": listing.body_sha256},
+                "steps": [
+                    {
+                        "step": number,
+                        "label": step.label,
+                        "action": step.rendered.action,
+                        "parameters": step.rendered.bound_parameters,
+                        "body_sha256": step.rendered.body_sha256,
+                        "script": step.rendered.script,
+                    }
+                    for number, step in enumerate(planned, 1)
+                ],
+            }
+        )
+        if json_out:
+            continue
+        out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
         out.print(f"# look up every service first: status, body sha256 {listing.body_sha256}", markup=False)
-        for step in rendered_steps(steps[target.host], target.product, force=force):
+        for step in planned:
             rendered = step.rendered
             out.print(
                 f"# {step.label}: parameters {rendered.bound_parameters}; body sha256 {rendered.body_sha256}",
                 markup=False,
             )
             out.print(rendered.script, markup=False, highlight=False)
+    if json_out:
+        emit_json({"command": "restart", "what_if": True, "force": force, "hosts": hosts, "exit_code": 0})
 
 
 def _emit(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from ocsps.lab.runtime import Lab
@@ -13,11 +15,12 @@ from ocsps.plans.restart import plan_restart
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 from tests.cli_helpers import run_cli
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 TOPOLOGIES = DATA / "lab_topologies"
 FE = "fe-r2.contoso.com"
 DEFAULT_PORT = "MSFT_SIPRoutingSetting.DefaultPort"
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "restart.schema.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +57,7 @@ def test_plan_on_expanded_front_end_skips_absent_services(
     topology = str(TOPOLOGIES / "ocs-expanded-frontend.toml")
     result = run_cli(capsys, "restart", "--plan", str(plan), "--lab", "--lab-topology", topology, "--json")
     assert result.code == 0, (result.out, result.err)
+    jsonschema.validate(result.json(), SCHEMA)
     (host,) = result.json()["hosts"]
     report = host["result"]
     assert host["state"] == "ok" and report["phase"] == "completed" and report["ok"]
@@ -106,6 +110,8 @@ def test_restart_application_host_brings_its_dependents_back(capsys: pytest.Capt
         "--json",
     )
     assert result.code == 0, (result.out, result.err)
+    jsonschema.validate(result.json(), SCHEMA)
+    assert result.json()["force"] is False
     (host,) = result.json()["hosts"]
     report = host["result"]
     dependents = [
@@ -162,3 +168,36 @@ def test_force_with_a_plan_is_refused(capsys: pytest.CaptureFixture[str], tmp_pa
     result = run_cli(capsys, "restart", "--plan", str(plan), "--force", "--lab", "--json")
     assert result.code == 2 and result.out == ""
     assert "--force applies to --service" in result.err
+
+
+def test_what_if_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys,
+        "restart",
+        "--service",
+        "ocs-application-host",
+        "--lab",
+        "--host",
+        "ocs01.contoso.com",
+        "--what-if",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["what_if"] is True
+    (host,) = doc["hosts"]
+    assert [s["action"] for s in host["steps"]] == ["stop"] * 5 + ["start"] * 5
+
+
+def test_failed_run_exits_1_and_names_what_failed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    plan = _plan_file(capsys, tmp_path)
+    topology = str(TOPOLOGIES / "ocs-frontend-stop-fails.toml")
+    result = run_cli(capsys, "restart", "--plan", str(plan), "--lab", "--lab-topology", topology, "--json")
+    assert result.code == 1, (result.out, result.err)
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    (host,) = doc["hosts"]
+    assert host["state"] == "failed" and "cannot be stopped" in host["error"]
+    assert [s["key"] for s in host["result"]["restored"]] == ["ocs-im-conferencing", "ocs-frontend"]
+    assert host["result"]["down"] == []
