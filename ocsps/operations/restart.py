@@ -30,7 +30,14 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from ocsps.catalog import Catalog, Product, Service
-from ocsps.errors import OcspsError, OperationFailed, OutcomeUnknown, RemoteError, UsageError
+from ocsps.errors import (
+    OcspsError,
+    OperationFailed,
+    OutcomeUnknown,
+    RemoteError,
+    TimeoutExceeded,
+    UsageError,
+)
 from ocsps.operations.change import STARTING, STOPPING, ServiceControl, apply_change
 from ocsps.plans.restart import ServiceStep, plan_steps, service_restart_steps
 from ocsps.results import ServiceState, ServiceStatus
@@ -255,57 +262,44 @@ class _Run:
                 return server.start(service, timeout=timeout)
 
             took_effect, wanted = STARTING, STARTING
+
+        def result(outcome: StepOutcome, status: ServiceState | None, note: str) -> StepResult:
+            return StepResult(
+                number,
+                step.verb,
+                service.key,
+                display,
+                outcome,
+                status,
+                note,
+                self.clock() - started,
+                restore,
+            )
+
         try:
             status, note = apply_change(
                 server, service, call, took_effect, what=step.verb, on_decision=self.on_decision
             )
-        except OutcomeUnknown as exc:
-            if step.verb == "stop" and service.key not in self.stopped_here:
-                self.stopped_here.append(service.key)  # it may have stopped: a start brings it back safely
-                self.ever_stopped.append(service.key)
-            return StepResult(
-                number,
-                step.verb,
-                service.key,
-                display,
-                StepOutcome.UNKNOWN,
-                None,
-                exc.message,
-                self.clock() - started,
-                restore,
-            )
+        except (OutcomeUnknown, TimeoutExceeded) as exc:
+            # the stop may have happened: count it as ours, so a restore starts it (harmless if it runs)
+            self._stopped(step)
+            return result(StepOutcome.UNKNOWN, None, exc.message)
         except OcspsError as exc:
-            return StepResult(
-                number,
-                step.verb,
-                service.key,
-                display,
-                StepOutcome.FAILED,
-                None,
-                exc.message,
-                self.clock() - started,
-                restore,
-            )
+            return result(StepOutcome.FAILED, None, exc.message)
         self.known[service.key] = status.status
         outcome = StepOutcome.DONE if status.status in wanted else StepOutcome.FAILED
         if outcome is StepOutcome.FAILED:
             note = (note + "; " if note else "") + f"status after {step.verb} is {status.status.value}"
-        if step.verb == "stop" and status.status in STOPPING and service.key not in self.stopped_here:
-            self.stopped_here.append(service.key)
-            self.ever_stopped.append(service.key)
+        if status.status in STOPPING:
+            self._stopped(step)
         if step.verb == "start" and status.status in STARTING and service.key in self.stopped_here:
             self.stopped_here.remove(service.key)
-        return StepResult(
-            number,
-            step.verb,
-            service.key,
-            display,
-            outcome,
-            status.status,
-            note,
-            self.clock() - started,
-            restore,
-        )
+        return result(outcome, status.status, note)
+
+    def _stopped(self, step: ServiceStep) -> None:
+        if step.verb == "stop" and step.service.key not in self.stopped_here:
+            self.stopped_here.append(step.service.key)
+            self.ever_stopped.append(step.service.key)
 
 
 def run_steps(
@@ -328,7 +322,9 @@ def run_steps(
     ``restore_timeout`` of its own, because leaving services down is worse than finishing late. A set
     ``cancel`` stops before the next step and restores. ``force`` sends the stop cmdlet's ``-Force``.
     A service whose key is in ``required`` must be on the computer: if it is not, nothing is sent
-    (``OperationFailed``); any other absent service is skipped with a note.
+    (``OperationFailed``); any other absent service is skipped with a note. A ``KeyboardInterrupt``
+    while a step runs counts as a cancel (the report's phase is ``interrupted``, the restore runs), so
+    that Ctrl-C in a one-host-at-a-time run never leaves stopped services behind unreported.
     Connection and usage failures before the first change raise; later ones end in the report.
     """
     if deadline is not None and not deadline > 0:
@@ -351,10 +347,11 @@ def run_steps(
     phase, error = RunPhase.COMPLETED, ""
     notes: list[str] = [f"{d} is not on this computer: its steps are skipped" for _, d in absent]
     expected: list[str] = []
+    interrupted = threading.Event()  # Ctrl-C in the thread running the steps counts as a cancel
     for number, step in enumerate(steps, 1):
         key, display = step.service.key, step.service.display_name(server.product)
         if phase is RunPhase.COMPLETED:
-            if cancel is not None and cancel.is_set():
+            if interrupted.is_set() or (cancel is not None and cancel.is_set()):
                 phase, error = RunPhase.INTERRUPTED, f"cancelled before step {number}"
             elif run.end is not None and clock() >= run.end:
                 phase, error = RunPhase.DEADLINE, f"deadline reached before step {number}"
@@ -382,8 +379,16 @@ def run_steps(
             continue
         if step.verb == "start":
             expected.append(key)
-        result = run.record(run.send(number, step, timeout=run.remaining()))
-        run.results.append(result)
+        try:
+            result = run.send(number, step, timeout=run.remaining())
+        except KeyboardInterrupt:
+            interrupted.set()
+            run._stopped(step)  # it may have been sent: a restore starts it again, harmless if it runs
+            result = StepResult(number, step.verb, key, display, StepOutcome.UNKNOWN, None, "interrupted")
+            run.results.append(run.record(result))
+            phase, error = RunPhase.INTERRUPTED, f"interrupted during step {number} ({result.label})"
+            continue
+        run.results.append(run.record(result))
         if result.outcome in (StepOutcome.FAILED, StepOutcome.UNKNOWN):
             phase, error = (
                 RunPhase.FAILED,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ocsps.catalog import Catalog, Product, Service
-from ocsps.errors import ErrorRecord, OperationFailed, OutcomeUnknown, RemoteError
+from ocsps.errors import ErrorRecord, OperationFailed, OutcomeUnknown, RemoteError, TimeoutExceeded
 from ocsps.operations.restart import (
     RestartReport,
     RunPhase,
@@ -48,6 +48,8 @@ class WindowsRulesServer:
         stop_fails: Iterable[str] = (),
         start_fails: Iterable[str] = (),
         lost_reply: Iterable[str] = (),
+        interrupt: Iterable[str] = (),
+        time_out: Iterable[str] = (),
     ) -> None:
         self.catalog, self._product = catalog, product
         gone = set(absent)
@@ -58,6 +60,7 @@ class WindowsRulesServer:
         }
         self.stop_fails, self.start_fails = set(stop_fails), set(start_fails)
         self.lost_reply = list(lost_reply)
+        self.interrupt, self.time_out = set(interrupt), set(time_out)
         self.calls: list[str] = []
 
     @property
@@ -95,6 +98,11 @@ class WindowsRulesServer:
             raise RemoteError(
                 [ErrorRecord("Cannot find any service", fully_qualified_error_id="NoServiceFound")]
             )
+        if f"{verb} {key}" in self.interrupt:
+            raise KeyboardInterrupt
+        if f"{verb} {key}" in self.time_out:
+            self._apply(verb, key)
+            raise TimeoutExceeded("no answer before the deadline", host=self.host)
         if f"{verb} {key}" in self.lost_reply:
             self.lost_reply.remove(f"{verb} {key}")
             self._apply(verb, key)
@@ -159,6 +167,8 @@ def _server(case: dict[str, Any], catalog: Catalog) -> WindowsRulesServer:
         stop_fails=case.get("stop_fails", ()),
         start_fails=case.get("start_fails", ()),
         lost_reply=case.get("lost_reply", ()),
+        interrupt=case.get("interrupt", ()),
+        time_out=case.get("time_out", ()),
     )
 
 
