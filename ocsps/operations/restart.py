@@ -400,7 +400,9 @@ def run_steps(
             restored = _restore(run, len(steps), restore_timeout)
         else:
             notes.append("not restoring what this run stopped, as asked")
-    expected += run.ever_stopped
+    # what the run stopped must run again, unless it was meant to stay stopped (a stop with no start)
+    started_later = {s.service.key for s in steps if s.verb == "start"}
+    expected += [k for k in run.ever_stopped if k in started_later or phase is not RunPhase.COMPLETED]
     seen, observed, read_error = _final_state(run, involved, before, absent_keys)
     if read_error:
         notes.append(f"the final read failed ({read_error}); states shown are the last known ones")

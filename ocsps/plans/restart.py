@@ -334,3 +334,15 @@ def service_restart_steps(catalog: Catalog, product: Product, service: Service) 
         ServiceStep("start", d, why, only_if_stopped_here=True) for d in reversed(dependents)
     ]
     return stops + starts
+
+
+def service_stop_steps(catalog: Catalog, product: Product, service: Service) -> list[ServiceStep]:
+    """Stop ``service`` and, first, the services that require it, one by one in dependency order.
+
+    For a stop that must take the dependents down (Windows refuses otherwise) without the cmdlet's
+    ``-Force``: each dependent is stopped and reported on its own.
+    """
+    why = f"requires {service.key}"
+    return [ServiceStep("stop", d, why) for d in catalog.dependents_of(product, service)] + [
+        ServiceStep("stop", service)
+    ]

@@ -201,3 +201,53 @@ def test_failed_run_exits_1_and_names_what_failed(capsys: pytest.CaptureFixture[
     assert host["state"] == "failed" and "cannot be stopped" in host["error"]
     assert [s["key"] for s in host["result"]["restored"]] == ["ocs-im-conferencing", "ocs-frontend"]
     assert host["result"]["down"] == []
+
+
+@pytest.fixture
+def windows_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab refusing, as Windows does, to stop a service whose dependents run unless forced."""
+    from ocsps.lab.estate import LabError, SimServer
+
+    original = SimServer.stop
+
+    def stop(self: SimServer, name: str, *, graceful: bool = False, force: bool = False) -> object:
+        svc = self.find(name)
+        running = [d for d in self.dependents(svc) if d.status != "Stopped"]
+        if running and not force and svc.status != "Stopped":
+            raise LabError(
+                f"Cannot stop service '{svc.display_name} ({svc.name})' because it has dependent services. "
+                "It can only be stopped if the Force flag is set.",
+                error_id="ServiceHasDependentServices",
+            )
+        return original(self, name, graceful=graceful, force=force)
+
+    monkeypatch.setattr(SimServer, "stop", stop)
+
+
+@pytest.mark.usefixtures("windows_rules")
+def test_dependency_order_holds_under_windows_rules(lab: Lab) -> None:
+    """A stop of Application Host alone is refused; the restart stops its dependents first and succeeds."""
+    from ocsps.errors import RemoteError
+
+    fqdn = "ocs01.contoso.com"
+    with _server(lab, fqdn) as server:
+        with pytest.raises(RemoteError, match="dependent services"):
+            server.stop("ocs-application-host")
+        report = restart_service(server, "ocs-application-host")
+    assert report.ok and report.phase is RunPhase.COMPLETED, report.to_json()
+    assert set(_lab_states(lab, fqdn).values()) == {"Running"}
+
+
+@pytest.mark.usefixtures("windows_rules")
+@pytest.mark.parametrize("lab_for", ["ocs-edge-r2"], indirect=True)
+def test_edge_plan_stops_av_authentication_first_under_windows_rules(lab_for: Lab) -> None:
+    plan = plan_restart(["MSFT_SIPMediaRelayNetworkInterfaceData"]).to_json()
+    with _server(lab_for, "edge-r2.contoso.com") as server:
+        report = server.run_restart_plan(plan)
+    assert report.ok, report.to_json()
+    assert [(s.verb, s.key) for s in report.steps] == [
+        ("stop", "ocs-av-authentication"),
+        ("stop", "ocs-av-edge"),
+        ("start", "ocs-av-edge"),
+        ("start", "ocs-av-authentication"),
+    ]

@@ -26,7 +26,7 @@ from ocsps.operations.restart import (
     run_restart_plan,
     run_steps,
 )
-from ocsps.plans.restart import plan_restart, service_restart_steps
+from ocsps.plans.restart import plan_restart, service_restart_steps, service_stop_steps
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 from tests.conftest import DATA
 
@@ -177,6 +177,10 @@ def _run(case: dict[str, Any], server: WindowsRulesServer, decisions: list[str])
     if "plan" in case:
         plan = plan_restart(case["plan"], product=case["product"]).to_json()
         return run_restart_plan(server, plan, restore=restore, on_decision=decisions.append)
+    if "stop_with_dependents" in case:
+        service = server.resolve(case["stop_with_dependents"])
+        steps = service_stop_steps(server.catalog, server.product, service)
+        return run_steps(server, steps, restore=restore, on_decision=decisions.append)
     return restart_service(server, case["service"], restore=restore, on_decision=decisions.append)
 
 
