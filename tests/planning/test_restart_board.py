@@ -73,3 +73,21 @@ def test_step_bodies_are_what_ocsps_sends(catalog: Catalog) -> None:
 def test_dependent_start_is_conditional_on_this_script_having_stopped_it(catalog: Catalog) -> None:
     text, _ = _board(catalog, "service-application-host")
     assert len(re.findall(r"elseif \(-not \$ocspsStopped\.Contains\('ocs-[a-z-]+'\)\)", text)) == 4
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_cmdlet_and_parameter_exists_on_the_product(catalog: Catalog, name: str) -> None:
+    from ocsps.powershell import syntax
+
+    text, _ = _board(catalog, name)
+    product = catalog.product(BOARDS[name][0])
+    problems = []
+    for call in syntax.commands(text):
+        if call.native or call.invocation or call.name == "Find-OcspsService":
+            continue
+        accepted = catalog.cmdlet_parameters(product, call.name)
+        if accepted is None:
+            problems.append(f"{call.name} does not exist on {product.id}")
+            continue
+        problems += [f"{call.name} -{p}" for p in call.parameters if p.casefold() not in accepted]
+    assert problems == []
