@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import FORCE_HELP
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import UsageError
@@ -512,7 +513,7 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
     console().print(table)
 
 
-ForceOpt = Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")]
+ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
 RollingOpt = Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")]
 
 
@@ -571,117 +572,3 @@ def start(
         emit_script=emit_script,
         json_out=json_out,
     )
-
-
-@app.command()
-@with_target_options
-def restart(
-    service: Annotated[str | None, typer.Option("--service", "-s", help="Service short name")] = None,
-    plan: Annotated[
-        Path | None, typer.Option("--plan", help="Run a plan written by 'ocsps plan restart -o'")
-    ] = None,
-    reapprove: Annotated[
-        bool, typer.Option("--reapprove", help="Accept a plan edited after it was written")
-    ] = False,
-    force: ForceOpt = False,
-    timeout: TimeoutOpt = "10m",
-    rolling: RollingOpt = False,
-    parallel: ParallelOpt = 16,
-    what_if: WhatIfOpt = False,
-    emit_script: EmitOpt = None,
-    json_out: JsonOpt = False,
-    *,
-    options: TargetOptions,
-) -> None:
-    """Stop a service, then start it again; or run a restart plan's steps in order."""
-    if (service is None) == (plan is None):
-        raise UsageError("give either --service or --plan")
-    if service is not None:
-        _service_operation(
-            "restart",
-            service,
-            options,
-            force=force,
-            timeout=timeout,
-            rolling=rolling,
-            parallel=parallel,
-            what_if=what_if,
-            emit_script=emit_script,
-            json_out=json_out,
-        )
-        return
-    assert plan is not None
-    _run_restart_plan(
-        plan,
-        options,
-        reapprove=reapprove,
-        timeout=timeout,
-        rolling=rolling,
-        parallel=parallel,
-        what_if=what_if,
-        json_out=json_out,
-    )
-
-
-def _run_restart_plan(
-    path: Path,
-    options: TargetOptions,
-    *,
-    reapprove: bool,
-    timeout: str,
-    rolling: bool,
-    parallel: int,
-    what_if: bool,
-    json_out: bool,
-) -> None:
-    from ocsps.durations import parse_duration
-    from ocsps.operations.fleet import run_parallel, run_rolling
-    from ocsps.plans.sealed import load_plan, restart_steps
-
-    deadline = parse_duration(timeout)
-    document_plan = load_plan(path, "restart", reapprove=reapprove)
-    steps = restart_steps(document_plan)
-    product_id = steps[0].rendered.product.id if steps else ""
-    if options.product is None:
-        options.product = product_id
-    with open_targets(options) as (targets, _):
-        wrong = [t.host for t in targets if t.product.id != product_id]
-        if wrong:
-            raise UsageError(f"the plan is for {product_id}; {', '.join(wrong)} run another product")
-        if what_if:
-            _what_if(targets, lambda t: [(s.rendered.action, _chosen_values(s.rendered)) for s in steps])
-            return
-        by_host = {t.host: t for t in targets}
-        reached: dict[str, str] = {}
-
-        def work(host: str, cancel: threading.Event) -> dict[str, object]:
-            done = []
-            with _server(by_host[host], deadline) as server:
-                for number, step in enumerate(steps, 1):
-                    if cancel.is_set():
-                        break
-                    reached[host] = f"step {number}/{len(steps)}: {step.label}"
-                    server.session.run(step.rendered).raise_for_errors()
-                    done.append(step.label)
-            return {"steps_done": done, "steps_total": len(steps)}
-
-        def judge(result: dict[str, object]) -> bool:
-            return result["steps_done"] == [s.label for s in steps]
-
-        if rolling:
-            run = run_rolling(list(by_host), work, judge=judge)
-        else:
-            run = run_parallel(list(by_host), work, judge=judge, parallel=parallel)
-        for outcome in run.outcomes:
-            outcome.step = reached.get(outcome.host, "not started")
-    document: dict[str, object] = {
-        "command": "restart",
-        "plan": str(path),
-        "hosts": [o.to_json(lambda r: r) for o in run.outcomes],
-    }
-    if not json_out:
-        for o in run.outcomes:
-            console().print(
-                f"{o.host}: {o.state}; reached {o.step}" + (f"; {o.error}" if o.error else ""), markup=False
-            )
-    _finish(run, document, json_out)

@@ -34,7 +34,11 @@ def plan_restart_cmd(
     change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
     emit_script: Annotated[
-        Path | None, typer.Option("--emit-script", help="Write the plan as a change-board .ps1")
+        Path | None,
+        typer.Option(
+            "--emit-script",
+            help="Write the plan as a change-board .ps1 (looks services up first, restores on failure)",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Save the plan as JSON for 'ocsps restart --plan'")
@@ -49,13 +53,15 @@ def plan_restart_cmd(
     )
     document = plan.to_json()
     if emit_script is not None:
+        from ocsps.catalog import load_catalog
         from ocsps.cli.output import write_output
-        from ocsps.plans.sealed import restart_steps
-        from ocsps.powershell.changeboard import ChangeInfo, render_change_board
+        from ocsps.plans.restart import plan_steps
+        from ocsps.plans.restart_script import render_restart_board
+        from ocsps.powershell.changeboard import ChangeInfo
 
-        steps = restart_steps(document)
-        text = render_change_board("restart plan", steps, ChangeInfo(computer, change_id, reason))
-        write_output(text, emit_script)
+        prod, steps = plan_steps(document, load_catalog())
+        info = ChangeInfo(computer, change_id, reason)
+        write_output(render_restart_board("restart plan", prod, steps, info), emit_script)
     if output is not None:
         from ocsps.plans.sealed import save_plan
 
@@ -85,6 +91,15 @@ def _print_plan(doc: dict[str, object], out: object) -> None:
         out.print(table)
         steps = doc["steps"]
         assert isinstance(steps, list)
+        dependents = doc.get("dependents") or []
+        assert isinstance(dependents, list)
+        for dep in dependents:
+            assert isinstance(dep, dict)
+            out.print(
+                f"{dep['display_name']} is stopped first and started last: it requires "
+                + ", ".join(dep["requires"]),
+                markup=False,
+            )
         out.print(
             "Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False
         )

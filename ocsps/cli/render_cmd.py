@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from ocsps.cli.app import app
-from ocsps.cli.common import leave_running_values, parse_param_pairs
+from ocsps.cli.common import OWN_OPTIONS, leave_running_values, parse_param_pairs
 from ocsps.cli.output import write_output
+from ocsps.errors import UsageError
 
 ProductOpt = Annotated[
     str | None,
@@ -35,7 +36,12 @@ def render(
     change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id shown in the header")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why the change is made")] = "",
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Extra template value NAME=VALUE")
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="Extra template value NAME=VALUE; repeat it for a list value. Values with their own "
+            "option (the service, --leave-running) are refused here",
+        ),
     ] = None,
     leave_running: Annotated[
         list[str] | None,
@@ -73,6 +79,20 @@ def render(
     if action == "drain":
         values.setdefault("NoWait", False)
     values.update(parse_param_pairs(cat, action, prod, param or []))
+    for p in cat.action_params(cat.action(action), prod):
+        if p.required and p.name not in values and p.name.casefold() in OWN_OPTIONS:
+            raise UsageError(f"render {action} needs {OWN_OPTIONS[p.name.casefold()]}")
+    if action == "restart":  # a service with its dependents, under the rules of 'ocsps restart'
+        from ocsps.plans.restart import service_restart_steps
+        from ocsps.plans.restart_script import render_restart_board
+
+        if service is None:
+            raise UsageError("render restart needs --service")
+        steps = service_restart_steps(cat, prod, cat.find_service(prod, service))
+        info = ChangeInfo(computer, change_id, reason)
+        force = bool(values.get("Force"))
+        write_output(render_restart_board(f"restart {service}", prod, steps, info, force=force), output)
+        return
     rendered = render_action(action, prod, values)
     label = f"{action} {service}" if service else action
     text = render_change_board(label, [Step(label, rendered)], ChangeInfo(computer, change_id, reason))

@@ -7,11 +7,12 @@ so an administrator can check the answer against the source instead of trusting 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ocsps.catalog import Catalog, Product, RestartRule, Service, load_catalog
-from ocsps.errors import UsageError
+from ocsps.errors import OcspsError, UsageError
 
 # When several rules ask different things of one service, the most demanding wins.
 _ACTION_RANK = {"restart": 0, "stop": 1, "stop-then-start": 2, "stop-then-start-in-order": 3}
@@ -70,20 +71,42 @@ class ServiceAction:
 
 
 @dataclass(frozen=True)
+class DependentService:
+    """A service no rule names, stopped only because it requires a planned one (Windows will not stop a
+    prerequisite while it runs), and started again afterwards."""
+
+    service: Service
+    product: Product
+    requires: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.service.key,
+            "name": self.service.name,
+            "display_name": self.service.display_name(self.product),
+            "requires": list(self.requires),
+        }
+
+
+@dataclass(frozen=True)
 class PlanStep:
     number: int
     verb: str  # "stop" | "start"
     service: Service
     product: Product
+    why: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "step": self.number,
             "do": self.verb,
             "key": self.service.key,
             "name": self.service.name,
             "display_name": self.service.display_name(self.product),
         }
+        if self.why:
+            doc["why"] = self.why
+        return doc
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,7 @@ class RestartPlan:
     not_needed: tuple[tuple[str, str], ...] = ()  # (setting, why no restart)
     certificate_renewed_same_subject: bool = False
     steps: tuple[PlanStep, ...] = field(default=())
+    dependents: tuple[DependentService, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -101,6 +125,7 @@ class RestartPlan:
             "changed": [c.label for c in self.changed],
             "certificate_renewed_same_subject": self.certificate_renewed_same_subject,
             "services": [s.to_json() for s in self.services],
+            "dependents": [d.to_json() for d in self.dependents],
             "steps": [s.to_json() for s in self.steps],
             "not_needed": [{"setting": s, "why": why} for s, why in self.not_needed],
         }
@@ -190,33 +215,58 @@ def plan_restart(
         action = max((m.rule.action for m in found), key=_ACTION_RANK.__getitem__)
         after = tuple(dict.fromkeys(a for m in found for a in m.rule.start_after))
         services.append(ServiceAction(cat.service_by_key(key), prod, action, tuple(found), after))
-    services.sort(key=lambda s: s.service.stop_order)
+    order = {s.key: i for i, s in enumerate(cat.stop_sequence(a.service for a in services))}
+    services.sort(key=lambda s: order[s.service.key])
+    dependents = _dependents(cat, prod, services)
     return RestartPlan(
         product=prod,
         changed=settings,
         services=tuple(services),
         not_needed=tuple(not_needed),
         certificate_renewed_same_subject=certificate_renewed_same_subject,
-        steps=tuple(_steps(cat, prod, services)),
+        steps=tuple(_steps(cat, prod, services, dependents)),
+        dependents=tuple(dependents),
     )
 
 
-def _steps(cat: Catalog, product: Product, services: Iterable[ServiceAction]) -> list[PlanStep]:
-    """Stop in the console's order, then start in reverse, prerequisites (e.g. MSSQLServer) first."""
-    ordered = list(services)
-    stops = [s.service for s in ordered]
+def _dependents(cat: Catalog, product: Product, planned: Sequence[ServiceAction]) -> list[DependentService]:
+    """Services that require a planned one: they must stop first and start again after it."""
+    keys = {a.service.key for a in planned}
+    found: dict[str, list[str]] = {}
+    for action in planned:
+        for dependent in cat.dependents_of(product, action.service):
+            if dependent.key not in keys:
+                found.setdefault(dependent.key, []).append(action.service.key)
+    return [
+        DependentService(cat.service_by_key(key), product, tuple(requires)) for key, requires in found.items()
+    ]
+
+
+def _steps(
+    cat: Catalog,
+    product: Product,
+    services: Iterable[ServiceAction],
+    dependents: Sequence[DependentService] = (),
+) -> list[PlanStep]:
+    """Stop dependents before what they require (the ``requires`` graph; the console's sequence between
+    independent services), then start in reverse, a rule's prerequisites (e.g. MSSQLServer) first."""
+    actions = {a.service.key: a for a in services}
+    why = {d.service.key: f"requires {', '.join(d.requires)}" for d in dependents}
+    stops = cat.stop_sequence([*(a.service for a in actions.values()), *(d.service for d in dependents)])
     starts: list[Service] = []
-    for s in reversed(ordered):
-        for key in s.start_after:
+    for service in reversed(stops):
+        action = actions.get(service.key)
+        for key in action.start_after if action is not None else ():
             prereq = cat.service_by_key(key)
             if prereq not in starts:
                 starts.append(prereq)
-        if s.service not in starts:
-            starts.append(s.service)
-    steps = [PlanStep(0, "stop", s, product) for s in stops] + [
-        PlanStep(0, "start", s, product) for s in starts
+        if service not in starts:
+            starts.append(service)
+    steps = [("stop", s) for s in stops] + [("start", s) for s in starts]
+    return [
+        PlanStep(i, verb, service, product, why.get(service.key, ""))
+        for i, (verb, service) in enumerate(steps, 1)
     ]
-    return [PlanStep(i, st.verb, st.service, product) for i, st in enumerate(steps, 1)]
 
 
 def _certificate_exception_text(rules: Sequence[RestartRule]) -> str:
@@ -239,3 +289,60 @@ def _why_not(cat: Catalog, setting: ChangedSetting) -> str:
         if exempting and setting.prop:
             return f"{setting.label} is exempt from the rules that name its class ({', '.join(exempting)})"
     return f"no rule in Appendix C requires a stop or restart for {setting.label}"
+
+
+# ------------------------------------------------------------------------ steps a run executes
+@dataclass(frozen=True)
+class ServiceStep:
+    """One planned stop or start. ``only_if_stopped_here``: start it only if this run stopped it (a
+    dependent found stopped is left as found)."""
+
+    verb: str  # "stop" | "start"
+    service: Service
+    why: str = ""
+    only_if_stopped_here: bool = False
+
+
+def plan_steps(plan: Mapping[str, Any], catalog: Catalog) -> tuple[Product, list[ServiceStep]]:
+    """A sealed restart plan's steps, checked against the catalog (a usage error names what is wrong)."""
+    try:
+        product = catalog.product(str(plan["product"]))
+        steps = []
+        for item in list(plan["steps"]):
+            verb = str(item["do"])
+            if verb not in ("stop", "start"):
+                raise UsageError(f"plan step {item.get('step')}: unknown action {verb!r}")
+            service = catalog.service_by_key(str(item["key"]))
+            if product.id not in service.products:
+                raise UsageError(f"plan step {item.get('step')}: {service.key} is not a {product.id} service")
+            steps.append(ServiceStep(verb, service, str(item.get("why", ""))))
+    except (KeyError, TypeError) as exc:
+        raise UsageError(f"plan is missing a field: {exc}") from None
+    except OcspsError as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"plan names something the catalog does not know: {exc.message}") from None
+    return product, steps
+
+
+def service_restart_steps(catalog: Catalog, product: Product, service: Service) -> list[ServiceStep]:
+    """Restart ``service`` with its dependents: dependents stop first, come back last, in reverse."""
+    dependents = catalog.dependents_of(product, service)
+    why = f"requires {service.key}"
+    stops = [ServiceStep("stop", d, why) for d in dependents] + [ServiceStep("stop", service)]
+    starts = [ServiceStep("start", service)] + [
+        ServiceStep("start", d, why, only_if_stopped_here=True) for d in reversed(dependents)
+    ]
+    return stops + starts
+
+
+def service_stop_steps(catalog: Catalog, product: Product, service: Service) -> list[ServiceStep]:
+    """Stop ``service`` and, first, the services that require it, one by one in dependency order.
+
+    For a stop that must take the dependents down (Windows refuses otherwise) without the cmdlet's
+    ``-Force``: each dependent is stopped and reported on its own.
+    """
+    why = f"requires {service.key}"
+    return [ServiceStep("stop", d, why) for d in catalog.dependents_of(product, service)] + [
+        ServiceStep("stop", service)
+    ]

@@ -18,7 +18,6 @@ from ocsps import __version__
 from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
 from ocsps.powershell.changeboard import Step
-from ocsps.powershell.script import render_action
 
 _SEALED = ("ocsps_plan", "generated_by", "plan")
 _FIELDS = frozenset({*_SEALED, "sha256"})
@@ -92,19 +91,9 @@ def load_plan(path: Path, kind: str, *, reapprove: bool = False) -> dict[str, An
 
 def restart_steps(plan: Mapping[str, Any], catalog: Catalog | None = None) -> list[Step]:
     """A restart plan's steps as rendered stop/start actions, in the plan's order."""
+    from ocsps.plans.restart import plan_steps
+    from ocsps.plans.restart_script import rendered_steps
+
     cat = catalog or load_catalog()
-    try:
-        product = cat.product(str(plan["product"]))
-        raw_steps = list(plan["steps"])
-        steps = []
-        for item in raw_steps:
-            verb = str(item["do"])
-            if verb not in ("stop", "start"):
-                raise UsageError(f"plan step {item.get('step')}: unknown action {verb!r}")
-            service = cat.service_by_key(str(item["key"]))
-            values = cat.service_parameters(product, service)
-            label = f"{verb} {service.display_name(product)}"
-            steps.append(Step(label, render_action(verb, product, values, catalog=cat)))
-    except (KeyError, TypeError) as exc:
-        raise UsageError(f"plan is missing a field: {exc}") from None
-    return steps
+    product, steps = plan_steps(plan, cat)
+    return rendered_steps(steps, product, catalog=cat)

@@ -33,7 +33,10 @@ from ocsps.results import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ocsps.operations.drain import DrainReport, Then
+    from ocsps.operations.restart import RestartReport, StepResult
 
 
 class Server:
@@ -218,6 +221,41 @@ class Server:
     ) -> ServiceStatus:
         svc = self.resolve(service)
         return self._one(self._run(self.render("restart", svc, Force=force or None), timeout), svc)
+
+    def run_restart_plan(
+        self,
+        plan: Mapping[str, Any],
+        *,
+        restore: bool = True,
+        on_step: Callable[[StepResult], None] | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        on_decision: Callable[[str], None] | None = None,
+    ) -> RestartReport:
+        """Run a sealed restart plan; see :func:`ocsps.operations.restart.run_restart_plan`.
+
+        Every planned service is looked up before anything stops (absent ones are skipped with a note);
+        after a failure, a cancel or the ``deadline`` (seconds), what the run stopped is started again
+        unless ``restore`` is False. The report lists each step and the services seen down at the end.
+
+        Example::
+
+            from ocsps.plans.sealed import load_plan
+
+            report = server.run_restart_plan(load_plan(Path("plan.json"), "restart"), deadline=1800)
+            print(report.phase.value, [s.display_name for s in report.down])
+        """
+        from ocsps.operations.restart import run_restart_plan
+
+        return run_restart_plan(
+            self,
+            plan,
+            restore=restore,
+            on_step=on_step,
+            cancel=cancel,
+            deadline=deadline,
+            on_decision=on_decision,
+        )
 
     def deactivate(
         self, arguments: Sequence[str], log_path: str, *, timeout: float | None = None

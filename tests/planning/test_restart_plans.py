@@ -37,6 +37,10 @@ def test_restart_plan_case(path: Path) -> None:
     assert [n["setting"] for n in doc["not_needed"]] == expected.get("not_needed", [])
     if "steps" in expected:
         assert [f"{s['do']} {s['key']}" for s in doc["steps"]] == expected["steps"]
+    if "dependents" in expected:
+        assert [d["key"] for d in doc["dependents"]] == expected["dependents"]
+        for step in doc["steps"]:
+            assert bool(step.get("why")) == (step["key"] in expected["dependents"]), step
     for entry in doc["services"]:
         assert entry["display_name"] and entry["rules"], entry
     if not doc["services"]:

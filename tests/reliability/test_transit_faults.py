@@ -216,27 +216,28 @@ def _with_stopped(topology: Any) -> dict[str, Any]:
     return dict(topology.__dict__)
 
 
-def test_restart_with_lost_reply_is_reported_not_repeated(
+def test_restart_with_lost_reply_is_decided_not_repeated(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, armed_lab: ArmedLabs, tmp_path: Path
 ) -> None:
-    """A restart ends Running whether it ran or not: the re-read cannot tell, so it is reported unknown."""
+    """A restart is a stop then a start: the stop's lost reply is decided by a re-read (Stopped: it ran),
+    so the stop is not sent again and the start follows."""
     recorder = Recorder()
     armed_lab.topology = quick_topology
     armed_lab.hook = recorder.wrap
     _arm_before_first(
         monkeypatch,
-        "restart",
+        "stop",
         lambda _: armed_lab.last.faults(MED).drop_next("Receive", after_processing=True),
     )
     result = run_cli(capsys, "restart", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--json")
-    assert result.code == 3, (result.out, result.err)
+    assert result.code == 0, (result.out, result.err)
     (host,) = result.json()["hosts"]
-    assert host["state"] == "failed" and "not sent again" in host["error"]
-    assert host["step"] == "last known state: Running (read before restart)"
-    assert recorder.times(MED, "restart") == 1
+    assert host["state"] == "ok"
+    assert recorder.times(MED, "stop") == 1 and recorder.times(MED, "start") == 1
     outcomes = [a["outcome"].split(":")[0] for a in _audit(tmp_path / "audit.jsonl")]
-    assert outcomes == ["unknown", "decided"]
-    _count("reported")
+    assert outcomes == ["unknown", "decided", "ok"]
+    assert "not sent again" in host["result"]["steps"][0]["note"]
+    _count("completed")
 
 
 def test_drain_request_with_lost_reply_is_not_sent_again(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
