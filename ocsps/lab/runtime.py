@@ -10,7 +10,7 @@ from ocsps.errors import UsageError
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.estate import SimServer
 from ocsps.lab.topology import Topology, load_topology
-from ocsps.lab.wsman import Faults, HostSpec, LabServer
+from ocsps.lab.wsman import DEFAULT_MAX_COMMANDS_PER_SHELL, Faults, HostSpec, LabServer
 from ocsps.remote.settings import ConnectionSettings, Secret
 
 
@@ -27,6 +27,7 @@ class Lab:
         auth: str | None = None,
         latency_ms: int = 0,
         password: str | None = None,
+        max_commands_per_shell: int = DEFAULT_MAX_COMMANDS_PER_SHELL,
     ) -> None:
         self.topology = topology or load_topology(topology_file)
         self.auth = auth or self.topology.auth
@@ -34,6 +35,8 @@ class Lab:
             raise UsageError("lab auth must be ntlm, negotiate or basic")
         self.username = self.topology.username
         self.password = password or self.topology.password or secrets.token_urlsafe(12)
+        if max_commands_per_shell < 1:
+            raise UsageError("lab: max_commands_per_shell must be at least 1")
         self.engine = LabEngine(self.topology)
         hosts = []
         for server in self.topology.servers:
@@ -48,6 +51,7 @@ class Lab:
                     protocol_version=server.product.psrp_protocol,
                     ps_version=server.product.powershell,
                     faults=faults,
+                    max_commands_per_shell=max_commands_per_shell,
                 )
             )
         try:

@@ -37,6 +37,7 @@ from ocsps.lab.faults import (
     Faults,
 )
 from ocsps.lab.wsman import (
+    DEFAULT_MAX_COMMANDS_PER_SHELL,
     FAULT_OPERATION_TIMEOUT,
     HostSpec,
     Invocation,
@@ -44,6 +45,7 @@ from ocsps.lab.wsman import (
     PipelineFailure,
     PipelineSink,
 )
+from ocsps.lab.wsman.soap import FAULT_MAX_COMMANDS_PER_SHELL
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -64,6 +66,7 @@ class LabExecutor:
         self.called = threading.Event()
         self.started = threading.Event()
         self.cancel_seen = threading.Event()
+        self.step = threading.Semaphore(0)
         self._lock = threading.Lock()
 
     def __call__(self, server: str, invocation: Invocation, out: PipelineSink) -> None:
@@ -104,6 +107,12 @@ class LabExecutor:
                 adapted={"Name": "RTCSRV", "Status": "Running", "ActivityLevel": "Active"},
                 to_string="RTCSRV",
             )
+        elif name == "Write-Stepwise":
+            # One object per step; the next is produced only once the test has seen the previous one.
+            for index in range(int(command.get("Count"))):
+                out.write(f"step {index}")
+                if not self.step.acquire(timeout=WAIT):
+                    raise PipelineFailure("the client never asked for the next step")
         elif name == "Echo-Input":
             for item in invocation.input:
                 out.write(f"in:{item}")
@@ -371,6 +380,56 @@ def test_receive_replies_respect_max_envelope_size(basic_lab: LabServer) -> None
     assert len(ps.output[1]) == 100_002
     assert basic_lab.counters(FE)["Receive"] >= 4
     assert max(sizes) <= envelope
+
+
+def test_long_pipeline_output_streams_as_it_is_produced(lab: LabServer, executor: LabExecutor) -> None:
+    """Each Receive returns what is ready while the pipeline runs: a drain watch sees every poll."""
+    with client(lab) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Write-Stepwise").add_parameter("Count", 3)
+        ps.begin_invoke()
+        for index in range(3):
+            while len(ps.output) <= index:
+                ps.poll_invoke()
+            assert ps.output == [f"step {i}" for i in range(index + 1)]
+            assert ps.state == PSInvocationState.RUNNING
+            executor.step.release()
+        ps.end_invoke()
+        assert ps.state == PSInvocationState.COMPLETED
+        assert ps.output == ["step 0", "step 1", "step 2"]
+
+
+def _invoke_open(pool: RunspacePool, command: str = "Get-CsWindowsService") -> PowerShell:
+    """Run a pipeline and leave it unterminated (no Signal terminate), as pypsrp's invoke() does."""
+    ps = PowerShell(pool)
+    ps.add_cmdlet(command)
+    ps.invoke()
+    return ps
+
+
+def test_commands_beyond_max_concurrent_commands_per_shell_are_refused(executor: LabExecutor) -> None:
+    server = make_lab(executor, hosts=[HostSpec(FE, max_commands_per_shell=3)])
+    with server, client(server) as wsman, RunspacePool(wsman) as pool:
+        held = [_invoke_open(pool) for _ in range(3)]
+        with pytest.raises(WSManFaultError) as info:
+            _invoke_open(pool)
+        assert info.value.code == FAULT_MAX_COMMANDS_PER_SHELL
+        assert "maximum number of concurrent commands per shell" in str(info.value.reason)
+        held[0].close()  # Signal terminate frees a slot; finished but unterminated commands do not
+        assert _invoke_open(pool).output[0] is not None
+
+
+def test_terminated_commands_do_not_count_against_the_quota(executor: LabExecutor) -> None:
+    server = make_lab(executor, hosts=[HostSpec(FE, max_commands_per_shell=2)])
+    with server, client(server) as wsman, RunspacePool(wsman) as pool:
+        for _ in range(5):
+            assert run(pool, "Get-CsWindowsService").output
+
+
+def test_default_quota_is_the_windows_default() -> None:
+    assert HostSpec(FE).max_commands_per_shell == DEFAULT_MAX_COMMANDS_PER_SHELL == 1000
+    with pytest.raises(ValueError, match="at least 1"):
+        HostSpec(FE, max_commands_per_shell=0)
 
 
 def test_pool_reused_for_several_pipelines(lab: LabServer) -> None:

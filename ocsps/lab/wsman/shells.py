@@ -47,6 +47,7 @@ from ocsps.lab.wsman.soap import (
     envelope,
     shell_not_found,
     timeout_fault,
+    too_many_commands,
 )
 from ocsps.lab.wsman.state import Host, Pipe, Shell
 
@@ -160,6 +161,9 @@ class ShellService:
                 raise shell_not_found(shell.id)
             if pipeline_id in shell.pipes:
                 raise WsmanFault(FAULT_FAILED, "w:AlreadyExists", f"Command {command_id} already exists.")
+            if len(shell.pipes) >= host.spec.max_commands_per_shell:
+                # Commands count until the client terminates them (Signal terminate), finished or not.
+                raise too_many_commands()
             # The ServerPipeline must exist before psrpcore sees its CreatePipeline message.
             shell.pipes[pipeline_id] = Pipe(shell, pipeline_id, command_id)
             if data:

@@ -62,6 +62,10 @@ SOAP_CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
 # WSManFault codes (HRESULTs) the client recognises.
 FAULT_OPERATION_TIMEOUT: Final = 2150858793  # 0x80338029 ERROR_WSMAN_OPERATION_TIMEDOUT
 FAULT_SHELL_NOT_FOUND: Final = 2150858843  # 0x8033805B, what WinRM answers for an unknown ShellId
+FAULT_MAX_COMMANDS_PER_SHELL: Final = 2150859241
+"""0x803381E9 ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ (Windows SDK winerror.h): the per-plugin quota
+``MaxConcurrentCommandsPerShell``; its text and ``w:InternalError`` subcode are quoted from a real Windows
+Server 2012 R2 reply in https://github.com/jborean93/pypsrp/issues/148."""
 FAULT_NOT_IMPLEMENTED: Final = 2147500033  # 0x80004001 E_NOTIMPL
 FAULT_FAILED: Final = 2147500037  # 0x80004005 E_FAIL
 
@@ -172,6 +176,15 @@ def shell_not_found(shell_id: str) -> WsmanFault:
         f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not "
         "found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
         "exists on the server. Provide the correct ShellId or create a new shell and try again.",
+    )
+
+
+def too_many_commands() -> WsmanFault:
+    return WsmanFault(
+        FAULT_MAX_COMMANDS_PER_SHELL,
+        "w:InternalError",
+        "The WS-Management service cannot process the request. The maximum number of concurrent commands per "
+        "shell has been exceeded. Retry the request later or raise the Maximum Commands per Shell quota.",
     )
 
 
