@@ -245,7 +245,7 @@ def test_ntlm_user_file_is_set_only_while_running(executor: LabExecutor) -> None
     finally:
         lab.stop()
     assert os.environ.get("NTLM_USER_FILE") == before
-    assert not os.path.exists(path)
+    assert CredentialStore.shared().path(lab) is None
 
 
 def test_two_labs_with_the_same_user_and_different_passwords(executor: LabExecutor) -> None:
