@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from pypsrp.exceptions import (
     WSManFaultError,
 )
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.shell import CommandState
 from pypsrp.wsman import WSMan
 
 from ocsps.lab.auth import AuthMode, CredentialStore
@@ -39,6 +41,7 @@ from ocsps.lab.faults import (
 from ocsps.lab.wsman import (
     DEFAULT_MAX_COMMANDS_PER_SHELL,
     FAULT_OPERATION_TIMEOUT,
+    FAULT_SHELL_NOT_FOUND,
     HostSpec,
     Invocation,
     LabServer,
@@ -430,6 +433,38 @@ def test_default_quota_is_the_windows_default() -> None:
     assert HostSpec(FE).max_commands_per_shell == DEFAULT_MAX_COMMANDS_PER_SHELL == 1000
     with pytest.raises(ValueError, match="at least 1"):
         HostSpec(FE, max_commands_per_shell=0)
+
+
+@pytest.mark.parametrize(("fqdn", "server_names_them"), [(OCS, True), (FE, False)])
+def test_winrm_2_names_shells_and_commands_itself(lab: LabServer, fqdn: str, server_names_them: bool) -> None:
+    """A PowerShell 2.0 host (WinRM 2.0) ignores the client's CommandId and ShellId; later ones keep them."""
+    with client(lab, fqdn) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-CsWindowsService")
+        ps.invoke()
+        assert ps.output and ps.state == PSInvocationState.COMPLETED
+        assert (str(ps._command_id).upper() != str(ps.id).upper()) is server_names_them
+        ps.close()
+
+
+def test_command_state_done_carries_the_exit_code(lab: LabServer) -> None:
+    with client(lab) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-CsWindowsService")
+        ps.begin_invoke()
+        states = []
+        while not states or states[-1][0] != CommandState.DONE:
+            state, rc, _ = pool.shell.receive("stdout", command_id=ps._command_id)
+            states.append((state, rc))
+        assert states[-1] == (CommandState.DONE, 0)
+        assert all(state != CommandState.RUNNING for state, _ in states)  # WinRM reports Done only
+
+
+def test_unknown_command_id_is_an_invalid_selectors_fault(lab: LabServer) -> None:
+    with client(lab) as wsman, RunspacePool(wsman) as pool, pytest.raises(WSManFaultError) as info:
+        pool.shell.receive("stdout", command_id=str(uuid.uuid4()).upper())
+    assert info.value.code == FAULT_SHELL_NOT_FOUND
+    assert "command identifier that does not exist" in str(info.value)
 
 
 def test_pool_reused_for_several_pipelines(lab: LabServer) -> None:

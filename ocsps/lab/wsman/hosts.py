@@ -52,6 +52,15 @@ class HostSpec:
         return self.ps_version or PROTOCOL_DEFAULT_PS[self.protocol_version]
 
     @property
+    def server_assigns_ids(self) -> bool:
+        """Whether the server names shells and commands itself, ignoring the client's ShellId and CommandId.
+
+        WinRM 2.0, the stack of PowerShell 2.0 hosts, does (seen in a recorded Windows 6.1.7601 exchange);
+        later WinRM keeps the client's.
+        """
+        return self.protocol_version in ("2.0", "2.1")
+
+    @property
     def effective_max_envelope_kb(self) -> int:
         if self.max_envelope_kb is not None:
             return self.max_envelope_kb

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -45,6 +46,15 @@ def split_fragments(data: bytes) -> Iterator[bytes]:
         end = offset + FRAGMENT_HEADER + length
         yield data[offset:end]
         offset = end
+
+
+def pipeline_id_in(data: bytes) -> uuid.UUID | None:
+    """The PSRP pipeline id of the first message in ``data`` (a Command's arguments), if there is one."""
+    if len(data) < FRAGMENT_HEADER + 40 or not data[16] & 0x1:  # not the start of a message
+        return None
+    message = data[FRAGMENT_HEADER:]
+    pipeline_id = uuid.UUID(bytes_le=bytes(message[24:40]))
+    return None if pipeline_id.int == 0 else pipeline_id
 
 
 def app_private_data(spec: HostSpec) -> dict[str, Any]:
@@ -192,6 +202,7 @@ def stop_pipe(pipe: Pipe) -> None:
 def close_pipe(shell: Shell, pipe: Pipe) -> None:
     pipe.ps.close()
     shell.pipes.pop(pipe.id, None)
+    shell.commands.pop(pipe.command_id, None)
     shell.outbox.pop(pipe.id, None)
 
 

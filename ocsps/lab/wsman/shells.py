@@ -22,6 +22,7 @@ from ocsps.lab.wsman.psrp import (
     close_pipe,
     close_shell,
     new_pool,
+    pipeline_id_in,
     process_events,
     pump,
     start_pipe,
@@ -31,7 +32,6 @@ from ocsps.lab.wsman.soap import (
     ENVELOPE_OVERHEAD,
     FAULT_FAILED,
     FAULT_NOT_IMPLEMENTED,
-    FAULT_SHELL_NOT_FOUND,
     NS,
     PS_RESOURCE_PREFIX,
     RESPONSE_ACTIONS,
@@ -39,7 +39,6 @@ from ocsps.lab.wsman.soap import (
     SIGNAL_CTRL_C,
     SIGNAL_TERMINATE,
     STATE_DONE,
-    STATE_RUNNING,
     Request,
     WsmanFault,
     command_uuid,
@@ -48,6 +47,7 @@ from ocsps.lab.wsman.soap import (
     shell_not_found,
     timeout_fault,
     too_many_commands,
+    unknown_command,
 )
 from ocsps.lab.wsman.state import Host, Pipe, Shell
 
@@ -118,7 +118,10 @@ class ShellService:
         creation = shell_el.find("pwsh:creationXml", NS) if shell_el is not None else None
         if shell_el is None or creation is None or not (creation.text or "").strip():
             raise WsmanFault(FAULT_FAILED, "w:InvalidParameter", "no creationXml", receiver=False)
-        shell_id = (shell_el.attrib.get("ShellId") or str(uuid.uuid4())).upper()
+        # WinRM 2.0 (PowerShell 2.0 hosts) names the shell itself; later WinRM keeps the client's ShellId.
+        client_id = shell_el.attrib.get("ShellId")
+        legacy = host.spec.server_assigns_ids
+        shell_id = (str(uuid.uuid4()) if legacy or not client_id else client_id).upper()
         data = decode_b64(creation.text or "")
         shell = Shell(host, shell_id, request.resource_uri, new_pool(host.spec))
         with shell.cond:
@@ -130,10 +133,14 @@ class ShellService:
                 raise WsmanFault(FAULT_FAILED, "w:AlreadyExists", f"Shell {shell_id} already exists.")
             host.shells[shell_id] = shell
         selector = f'<w:SelectorSet><w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
-        return (
+        created = (
             f"<x:ResourceCreated><a:Address>{escape(self._url(host.spec.fqdn))}</a:Address>"
             f"<a:ReferenceParameters><w:ResourceURI>{escape(request.resource_uri)}</w:ResourceURI>"
             f"{selector}</a:ReferenceParameters></x:ResourceCreated>"
+        )
+        if legacy:
+            return created  # WinRM 2.0 answers with the reference only, no rsp:Shell description
+        return created + (
             f"<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId>"
             f"<rsp:ResourceUri>{escape(request.resource_uri)}</rsp:ResourceUri>"
             f"<rsp:Owner>{escape(self._owner)}</rsp:Owner><rsp:ClientIP>{self._client_ip}</rsp:ClientIP>"
@@ -153,19 +160,27 @@ class ShellService:
         line = request.body.find("rsp:CommandLine", NS)
         if line is None:
             raise WsmanFault(FAULT_FAILED, "w:InvalidParameter", "no CommandLine", receiver=False)
-        command_id = (line.attrib.get("CommandId") or str(uuid.uuid4())).upper()
-        pipeline_id = command_uuid(command_id)
+        client_id = line.attrib.get("CommandId")
         data = b"".join(decode_b64(arg.text or "") for arg in line.findall("rsp:Arguments", NS))
+        # The PSRP pipeline id is the client's; the WSMan CommandId is the client's too, except on WinRM 2.0
+        # (PowerShell 2.0 hosts), which names every command itself.
+        pipeline_id = pipeline_id_in(data) or (command_uuid(client_id) if client_id else uuid.uuid4())
+        if host.spec.server_assigns_ids or not client_id:
+            command_id = str(uuid.uuid4()).upper()
+        else:
+            command_id = client_id.upper()
         with shell.cond:
             if shell.closed:
                 raise shell_not_found(shell.id)
-            if pipeline_id in shell.pipes:
+            if pipeline_id in shell.pipes or command_id in shell.commands:
                 raise WsmanFault(FAULT_FAILED, "w:AlreadyExists", f"Command {command_id} already exists.")
             if len(shell.pipes) >= host.spec.max_commands_per_shell:
                 # Commands count until the client terminates them (Signal terminate), finished or not.
                 raise too_many_commands()
             # The ServerPipeline must exist before psrpcore sees its CreatePipeline message.
-            shell.pipes[pipeline_id] = Pipe(shell, pipeline_id, command_id)
+            pipe = Pipe(shell, pipeline_id, command_id)
+            shell.pipes[pipeline_id] = pipe
+            shell.commands[command_id] = pipe
             if data:
                 shell.pool.receive_data(PSRPPayload(data, StreamType.default, pipeline_id))
                 self._process(host, shell)
@@ -183,7 +198,7 @@ class ShellService:
                 if not data:
                     continue
                 command_id = stream.attrib.get("CommandId")
-                pipeline_id = command_uuid(command_id) if command_id else None
+                pipeline_id = self._pipe(shell, command_id).id if command_id else None
                 kind = StreamType.prompt_response if stream.attrib.get("Name") == "pr" else StreamType.default
                 shell.pool.receive_data(PSRPPayload(data, kind, pipeline_id))
             self._process(host, shell)
@@ -194,7 +209,6 @@ class ShellService:
         receive = request.body.find("rsp:Receive", NS)
         desired = receive.find("rsp:DesiredStream", NS) if receive is not None else None
         command_id = desired.attrib.get("CommandId") if desired is not None else None
-        target = command_uuid(command_id) if command_id else None
         raw_budget = max(256, (request.max_envelope - ENVELOPE_OVERHEAD) * 3 // 4)
         deadline = time.monotonic() + max(0.0, request.operation_timeout)
         linger_until: float | None = None
@@ -205,13 +219,8 @@ class ShellService:
                     raise Drop()
                 if shell.closed:
                     raise shell_not_found(shell.id)
-                pipe = shell.pipes.get(target) if target is not None else None
-                if target is not None and pipe is None:
-                    raise WsmanFault(
-                        FAULT_SHELL_NOT_FOUND,
-                        "w:InvalidSelectors",
-                        f"The command {command_id} was not found in shell {shell.id}.",
-                    )
+                pipe = self._pipe(shell, command_id) if command_id else None
+                target = pipe.id if pipe is not None else None
                 stuck = pipe is not None and host.faults.is_stuck()
                 if not stuck:
                     pump(shell, raw_budget)
@@ -241,23 +250,30 @@ class ShellService:
         raw_budget: int,
         finished: bool,
     ) -> str:
-        chunks: list[bytes] = []
-        size = 0
-        while queue and (not chunks or size + len(queue[0]) <= raw_budget):
-            fragment = queue.popleft()
-            chunks.append(fragment)
-            size += len(fragment)
         command_attr = f" CommandId={quoteattr(command_id)}" if command_id else ""
         parts = ["<rsp:ReceiveResponse>"]
-        if chunks:
-            data = base64.b64encode(b"".join(chunks)).decode()
+        size = 0
+        while queue and (size == 0 or size + len(queue[0]) <= raw_budget):
+            # One rsp:Stream per PSRP fragment, as WinRM sends them.
+            fragment = queue.popleft()
+            size += len(fragment)
+            data = base64.b64encode(fragment).decode()
             parts.append(f'<rsp:Stream Name="stdout"{command_attr}>{data}</rsp:Stream>')
-        if target is not None:
-            done = finished and not queue
-            state = STATE_DONE if done else STATE_RUNNING
-            parts.append(f'<rsp:CommandState{command_attr} State="{state}"/>')
+        if target is not None and finished and not queue:
+            # WinRM reports a command's state only once it is done, with the exit code PowerShell sets.
+            parts.append(
+                f'<rsp:CommandState{command_attr} State="{STATE_DONE}"><rsp:ExitCode>0</rsp:ExitCode>'
+                "</rsp:CommandState>"
+            )
         parts.append("</rsp:ReceiveResponse>")
         return "".join(parts)
+
+    @staticmethod
+    def _pipe(shell: Shell, command_id: str) -> Pipe:
+        pipe = shell.commands.get(command_id.upper())
+        if pipe is None:
+            raise unknown_command()
+        return pipe
 
     def _signal(self, host: Host, request: Request) -> str:
         shell = self._shell_for(host, request)
@@ -271,16 +287,12 @@ class ShellService:
         if not terminate and code not in SIGNAL_CTRL_C:
             raise WsmanFault(FAULT_NOT_IMPLEMENTED, "w:InvalidParameter", f"Unsupported signal {code}.")
         with shell.cond:
-            pipe = shell.pipes.get(command_uuid(command_id)) if command_id else None
+            pipe = shell.commands.get(command_id.upper()) if command_id else None
             if pipe is None:
                 if terminate:
                     # Closing a pipeline twice (pypsrp stop() then close()) is harmless.
                     return "<rsp:SignalResponse/>"
-                raise WsmanFault(
-                    FAULT_SHELL_NOT_FOUND,
-                    "w:InvalidSelectors",
-                    f"The command {command_id} was not found in shell {shell.id}.",
-                )
+                raise unknown_command()
             stop_pipe(pipe)
             if terminate:
                 close_pipe(shell, pipe)

@@ -76,12 +76,26 @@ ENVELOPE_OVERHEAD: Final = 2048
 class WsmanFault(Exception):
     """Answered as HTTP 500 with a SOAP fault carrying a WSManFault detail."""
 
-    def __init__(self, code: int, subcode: str, message: str, *, receiver: bool = True) -> None:
+    def __init__(
+        self,
+        code: int,
+        subcode: str,
+        message: str,
+        *,
+        receiver: bool = True,
+        reason: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.subcode = subcode
         self.message = message
+        """The WSManFault message (what the shell provider says)."""
         self.receiver = receiver
+        self.reason = reason or message
+        """The SOAP Reason (what the WS-Management service says); the message when not given."""
+        self.detail = detail
+        """A ``w:FaultDetail`` URI, when WinRM sends one."""
 
 
 @dataclass
@@ -159,23 +173,48 @@ def envelope(action_uri: str, relates_to: str, body: str) -> bytes:
 
 def fault_envelope(fault: WsmanFault, relates_to: str, machine: str) -> bytes:
     role = "s:Receiver" if fault.receiver else "s:Sender"
-    message = escape(fault.message)
+    detail = f"<w:FaultDetail>{escape(fault.detail)}</w:FaultDetail>" if fault.detail else ""
     body = (
         f"<s:Fault><s:Code><s:Value>{role}</s:Value><s:Subcode><s:Value>{escape(fault.subcode)}</s:Value>"
-        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{message}</s:Text></s:Reason>'
-        f"<s:Detail><f:WSManFault Code={quoteattr(str(fault.code))} Machine={quoteattr(machine)}>"
-        f"<f:Message>{message}</f:Message></f:WSManFault></s:Detail></s:Fault>"
+        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(fault.reason)}</s:Text></s:Reason>'
+        f"<s:Detail>{detail}<f:WSManFault Code={quoteattr(str(fault.code))} Machine={quoteattr(machine)}>"
+        f"<f:Message>{escape(fault.message)}</f:Message></f:WSManFault></s:Detail></s:Fault>"
     )
     return envelope(FAULT_ACTION, relates_to, body)
 
 
+_INVALID_SELECTORS_REASON: Final = (
+    "The WS-Management service cannot process the request because the request contained invalid selectors "
+    "for the resource. "
+)
+_UNEXPECTED_SELECTORS: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors"
+
+
 def shell_not_found(shell_id: str) -> WsmanFault:
+    """What WinRM answers for a ShellId it does not know (a client error: ``s:Sender``)."""
     return WsmanFault(
         FAULT_SHELL_NOT_FOUND,
         "w:InvalidSelectors",
         f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not "
         "found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
         "exists on the server. Provide the correct ShellId or create a new shell and try again.",
+        receiver=False,
+        reason=_INVALID_SELECTORS_REASON,
+        detail=_UNEXPECTED_SELECTORS,
+    )
+
+
+def unknown_command() -> WsmanFault:
+    """What WinRM answers for a CommandId the shell does not hold (texts from a recorded real reply)."""
+    return WsmanFault(
+        FAULT_SHELL_NOT_FOUND,
+        "w:InvalidSelectors",
+        "The Windows Remote Shell received a request to perform an operation on a command identifier that "
+        "does not exist. Either the command has completed execution or the client specified an invalid "
+        "command identifier. ",
+        receiver=False,
+        reason=_INVALID_SELECTORS_REASON,
+        detail=_UNEXPECTED_SELECTORS,
     )
 
 

@@ -52,6 +52,9 @@ class Shell:
         self.pool = pool
         self.cond = threading.Condition(threading.RLock())
         self.pipes: dict[uuid.UUID, Pipe] = {}
+        """Commands by PSRP pipeline id (what psrpcore addresses)."""
+        self.commands: dict[str, Pipe] = {}
+        """The same commands by WSMan CommandId, upper-cased (what the client addresses)."""
         self.outbox: dict[uuid.UUID | None, deque[bytes]] = {}
         self.closed = False
         self.created = time.time()
