@@ -447,6 +447,35 @@ def test_winrm_2_names_shells_and_commands_itself(lab: LabServer, fqdn: str, ser
         ps.close()
 
 
+def test_pool_opens_in_two_receives_like_a_real_server(basic_lab: LabServer) -> None:
+    """Capability exchange first, then the pool Opened in the next Receive: every recorded server does so."""
+    with client(basic_lab) as wsman:
+        pool = RunspacePool(wsman)
+        pool.open()
+        assert basic_lab.counters(FE)["Receive"] == 2
+        pool.close()
+
+
+def test_set_max_and_min_runspaces_as_the_specification_spells_them(basic_lab: LabServer) -> None:
+    with client(basic_lab) as wsman, RunspacePool(wsman) as pool:
+        pool.max_runspaces = 5  # pypsrp sends SET_MAX_RUNSPACES with the call id "CI"
+        assert pool.get_available_runspaces() == 5
+        pool.min_runspaces = 2
+        assert pool.min_runspaces == 2
+        with pytest.raises(InvalidPSRPOperation):
+            pool.min_runspaces = -1
+        with pytest.raises(InvalidPSRPOperation):
+            pool.max_runspaces = 1  # below the minimum
+
+
+def test_reset_runspace_state_needs_a_pipeline_to_have_run(basic_lab: LabServer) -> None:
+    with client(basic_lab) as wsman, RunspacePool(wsman) as pool:
+        with pytest.raises(InvalidPSRPOperation):
+            pool.reset_runspace_state()
+        run(pool, "Get-CsWindowsService")
+        pool.reset_runspace_state()  # raises when the server refuses
+
+
 def test_command_state_done_carries_the_exit_code(lab: LabServer) -> None:
     with client(lab) as wsman, RunspacePool(wsman) as pool:
         ps = PowerShell(pool)

@@ -25,7 +25,7 @@ from psrpcore import (
     SetMaxRunspacesEvent,
     SetMinRunspacesEvent,
 )
-from psrpcore.types import PSInvocationState, PSVersion, RunspacePoolState, SessionCapability
+from psrpcore.types import PSInvocationState, PSRPMessageType, PSVersion, RunspacePoolState, SessionCapability
 
 from ocsps.lab.wsman.executor import Executor
 from ocsps.lab.wsman.hosts import HostSpec
@@ -48,6 +48,14 @@ def split_fragments(data: bytes) -> Iterator[bytes]:
         offset = end
 
 
+def opens_pool_state(fragment: bytes) -> bool:
+    """Whether a fragment starts a RUNSPACEPOOL_STATE message."""
+    if len(fragment) < FRAGMENT_HEADER + 8 or not fragment[16] & 0x1:
+        return False
+    kind = int.from_bytes(fragment[FRAGMENT_HEADER + 4 : FRAGMENT_HEADER + 8], "little")
+    return kind == PSRPMessageType.RunspacePoolState.value
+
+
 def pipeline_id_in(data: bytes) -> uuid.UUID | None:
     """The PSRP pipeline id of the first message in ``data`` (a Command's arguments), if there is one."""
     if len(data) < FRAGMENT_HEADER + 40 or not data[16] & 0x1:  # not the start of a message
@@ -55,6 +63,20 @@ def pipeline_id_in(data: bytes) -> uuid.UUID | None:
     message = data[FRAGMENT_HEADER:]
     pipeline_id = uuid.UUID(bytes_le=bytes(message[24:40]))
     return None if pipeline_id.int == 0 else pipeline_id
+
+
+_SPEC_CALL_ID: Final = b'<I64 N="CI">'
+_PSRPCORE_CALL_ID: Final = b'<I64 N="ci">'
+
+
+def spec_call_ids(data: bytes) -> bytes:
+    """Let psrpcore read the call id of SET_MAX/MIN_RUNSPACES as MS-PSRP 2.2.2.8/2.2.2.9 spell it.
+
+    The specification (and pypsrp) name the property ``CI``; psrpcore 0.3 looks up ``ci`` only and fails on
+    the message. Both spellings have the same length, so fragment lengths stay valid. Applied to pool-level
+    data only, where no user object travels.
+    """
+    return data.replace(_SPEC_CALL_ID, _PSRPCORE_CALL_ID)
 
 
 def app_private_data(spec: HostSpec) -> dict[str, Any]:
@@ -114,8 +136,16 @@ def process_events(shell: Shell, start: Callable[[Pipe], None]) -> None:
                     error_id="LabNotImplemented",
                     terminating=True,
                 )
-        elif isinstance(event, (SetMaxRunspacesEvent, SetMinRunspacesEvent, ResetRunspaceStateEvent)):
-            pool.runspace_availability_response(event.ci, True)
+        elif isinstance(event, SetMaxRunspacesEvent):
+            # As RunspacePool.SetMaxRunspaces: never below the minimum (nor below one).
+            pool.runspace_availability_response(event.ci, event.count >= max(1, pool.min_runspaces))
+        elif isinstance(event, SetMinRunspacesEvent):
+            # As RunspacePool.SetMinRunspaces: at least one, never above the maximum.
+            pool.runspace_availability_response(event.ci, 1 <= event.count <= pool.max_runspaces)
+        elif isinstance(event, ResetRunspaceStateEvent):
+            # A real server resets the runspace its pipelines ran in: with none run yet (or several
+            # runspaces) it refuses. Inferred from two recorded exchanges, one of each.
+            pool.runspace_availability_response(event.ci, shell.ran_pipeline and pool.max_runspaces == 1)
         elif isinstance(event, GetAvailableRunspacesEvent):
             pool.runspace_availability_response(event.ci, max(1, pool.max_runspaces))
     shell.cond.notify_all()
@@ -126,6 +156,7 @@ def start_pipe(spec: HostSpec, shell: Shell, pipe: Pipe, executor: Executor) -> 
     # A real server does not send a Running PipelineState; emitting one would cost short commands an
     # extra Receive round trip, so the state changes silently.
     pipe.ps._change_state(PSInvocationState.Running, emit=False)
+    shell.ran_pipeline = True
     commands = tuple(
         CommandCall(
             text=str(cmd.command_text),

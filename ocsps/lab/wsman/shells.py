@@ -22,9 +22,11 @@ from ocsps.lab.wsman.psrp import (
     close_pipe,
     close_shell,
     new_pool,
+    opens_pool_state,
     pipeline_id_in,
     process_events,
     pump,
+    spec_call_ids,
     start_pipe,
     stop_pipe,
 )
@@ -199,6 +201,8 @@ class ShellService:
                     continue
                 command_id = stream.attrib.get("CommandId")
                 pipeline_id = self._pipe(shell, command_id).id if command_id else None
+                if pipeline_id is None:
+                    data = spec_call_ids(data)
                 kind = StreamType.prompt_response if stream.attrib.get("Name") == "pr" else StreamType.default
                 shell.pool.receive_data(PSRPPayload(data, kind, pipeline_id))
             self._process(host, shell)
@@ -254,6 +258,10 @@ class ShellService:
         parts = ["<rsp:ReceiveResponse>"]
         size = 0
         while queue and (size == 0 or size + len(queue[0]) <= raw_budget):
+            if size and target is None and opens_pool_state(queue[0]):
+                # A real server answers the capability exchange first and reports the pool Opened in the
+                # next Receive (opening the runspace takes a moment): every recorded session does so.
+                break
             # One rsp:Stream per PSRP fragment, as WinRM sends them.
             fragment = queue.popleft()
             size += len(fragment)

@@ -208,6 +208,10 @@ class PipelineSink:
     def write_debug(self, message: str) -> bool:
         return self._emit(lambda: self._pipeline.write_debug(message))
 
+    def write_information(self, message: Any, source: str = "") -> bool:
+        """An information record (``Write-Information``, or ``Write-Host`` on PowerShell 5.0 and later)."""
+        return self._emit(lambda: self._pipeline.write_information(message, source))
+
     def write_progress(
         self,
         activity: str,

@@ -57,6 +57,8 @@ class Shell:
         """The same commands by WSMan CommandId, upper-cased (what the client addresses)."""
         self.outbox: dict[uuid.UUID | None, deque[bytes]] = {}
         self.closed = False
+        self.ran_pipeline = False
+        """Whether a pipeline has run in this pool (what ResetRunspaceState needs)."""
         self.created = time.time()
 
 
