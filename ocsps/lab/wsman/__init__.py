@@ -15,19 +15,23 @@ Protocol details that matter to pypsrp (each one breaks the client when wrong):
   with WSManFault 2150858793, which pypsrp treats as "poll again";
 * a PSRP fragment is never split across two Receive replies and a reply never exceeds the request's
   MaxEnvelopeSize (pypsrp announces 153600 bytes and 512000 after negotiating protocol 2.2 or newer);
-* the ``ServerPipeline`` (id = WSMan CommandId) exists before its CreatePipeline message is fed;
+* the ``ServerPipeline`` (id = the client's PSRP pipeline id) exists before its CreatePipeline message is
+  fed; the WSMan CommandId is the client's too, except on WinRM 2.0 (PowerShell 2.0 hosts), which names
+  shells and commands itself;
 * on Delete, pipelines are stopped and closed before the pool;
 * psrpcore objects are not thread-safe, so each shell has one lock (a condition variable that also wakes
   waiting Receives).
 
 The PSRP protocol version announced in SESSION_CAPABILITY comes from :class:`HostSpec`: "2.1" for a
-PowerShell 2.0 product makes pypsrp limit itself exactly as against a real PowerShell 2.0 host.
+PowerShell 2.0 product makes pypsrp limit itself exactly as against a real PowerShell 2.0 host. Where the
+lab's replies were checked against exchanges recorded from real servers is told in ``docs/lab.md``.
 
 Where each concern lives: :mod:`~ocsps.lab.wsman.http` (sockets, HTTP/1.1, TLS in
 :mod:`~ocsps.lab.wsman.tls`), :mod:`~ocsps.lab.wsman.gate` (routing, authentication, encryption, injected
 faults), :mod:`~ocsps.lab.wsman.soap` (WS-Management envelopes and faults), :mod:`~ocsps.lab.wsman.shells`
 and :mod:`~ocsps.lab.wsman.state` (WSMan shells and commands), :mod:`~ocsps.lab.wsman.psrp` (the psrpcore
-bridge), :mod:`~ocsps.lab.wsman.sink` and :mod:`~ocsps.lab.wsman.invocation` (what an executor sees), and
+bridge), :mod:`~ocsps.lab.wsman.executor`, :mod:`~ocsps.lab.wsman.invocation` and
+:mod:`~ocsps.lab.wsman.sink` (what an executor is given and writes to), and
 :mod:`~ocsps.lab.wsman.server` (the listener that ties them together).
 """
 
