@@ -185,7 +185,7 @@ class Replay:
 
     def run(self) -> list[Step]:
         executor = ReplayExecutor()
-        lab = LabServer([self.spec], executor=executor, credentials=(USER, PASSWORD), auth="basic", port=1)
+        lab = LabServer([self.spec], executor=executor, credentials=(USER, PASSWORD), auth="basic")
         ids: dict[str, str] = {}
         recorded_defrag: dict[str, Defragmenter] = {}
         lab_defrag: dict[str, Defragmenter] = {}
