@@ -47,6 +47,7 @@ def _lab(polls: int, latency_ms: int) -> tuple[Any, str, StepClock]:
 
 
 def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
+    from ocsps.cli.targets import lab_settings
     from ocsps.operations.drain import DrainReport, Phase, drain
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
@@ -61,7 +62,7 @@ def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
                 clock.set(report.polls + 1)
 
         started = time.perf_counter()
-        server = Server(ServerSession(lab.settings_for(fqdn), lab.server(fqdn).product))
+        server = Server(ServerSession(lab_settings(lab, fqdn), lab.server(fqdn).product))
         with server:
             report = drain(server, SERVICE, timeout=3600, poll=0.0, on_update=on_update)
         wall = time.perf_counter() - started

@@ -30,6 +30,7 @@ def _row(operation: str, tool: str, counts: dict[str, int], note: str = "") -> d
 
 
 def _count_once() -> list[dict[str, Any]]:
+    from ocsps.cli.targets import lab_settings
     from ocsps.lab.runtime import Lab
     from ocsps.lab.topology import synthetic_topology
     from ocsps.remote.server import Server
@@ -45,7 +46,7 @@ def _count_once() -> list[dict[str, Any]]:
             action()
             return lab.requests(fqdn)
 
-        server = Server(ServerSession(lab.settings_for(fqdn), lab.server(fqdn).product))
+        server = Server(ServerSession(lab_settings(lab, fqdn), lab.server(fqdn).product))
         rows.append(
             _row("open", "ocsps", counted(server.session.open), "NTLM handshake, pool, module import")
         )

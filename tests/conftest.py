@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ocsps.catalog import Catalog, load_catalog
+from ocsps.cli.targets import lab_settings
 
 if TYPE_CHECKING:
     from ocsps.lab.runtime import Lab
@@ -55,4 +56,4 @@ def lab_server(lab: Lab, fqdn: str, **settings: object) -> Server:
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
 
-    return Server(ServerSession(lab.settings_for(fqdn, **settings), lab.server(fqdn).product))
+    return Server(ServerSession(lab_settings(lab, fqdn, **settings), lab.server(fqdn).product))

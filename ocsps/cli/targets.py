@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -225,10 +225,20 @@ def open_targets(
             raise UsageError(
                 f"no lab server runs {service}" if service else "the lab topology has no servers"
             )
-        targets = [Target(lab.settings_for(n), lab.server(n).product) for n in names]
+        targets = [Target(lab_settings(lab, n), lab.server(n).product) for n in names]
         if opts.product and any(t.product.id != opts.product for t in targets):
             raise UsageError(f"--product {opts.product} does not match the lab servers chosen")
         yield targets, lab
+
+
+def lab_settings(lab: Lab, fqdn: str, **overrides: Any) -> ConnectionSettings:
+    """Client settings for one lab server, built here from the plain values the lab hands out."""
+    from ocsps.remote.settings import ConnectionSettings, Secret
+
+    values = {**lab.connection(fqdn), **overrides}
+    if isinstance(values.get("password"), str):
+        values["password"] = Secret(values["password"])
+    return ConnectionSettings(**values)
 
 
 def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...] = ()) -> Server:

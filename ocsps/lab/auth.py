@@ -1,11 +1,17 @@
 """Server side of WinRM authentication for the lab: Basic, NTLM and Negotiate, plus message encryption.
 
 pyspnego's NTLM acceptor validates passwords against the file named by the environment variable
-``NTLM_USER_FILE``. That variable is **process-global**: while a lab runs, :class:`CredentialStore` sets
-it (to a temporary file of that lab's credentials), switches it between labs under a lock around each
-acceptor step, and restores the previous value when the last lab stops. Other code in the same process
-that relies on ``NTLM_USER_FILE`` will see the lab's value meanwhile. After the handshake the connection
-also checks that the authenticated principal is the user its own lab was configured with.
+``NTLM_USER_FILE`` (it accepts no credential object on the accepting side). That variable is
+**process-global**: while a lab runs, :class:`CredentialStore` sets it to that lab's credentials, switches it
+between labs under a lock around each acceptor step, and restores the previous value when the last lab stops.
+Other code in the same process that relies on ``NTLM_USER_FILE`` will see the lab's value meanwhile. After the
+handshake the connection also checks that the authenticated principal is the user its own lab was configured
+with.
+
+The credentials never touch the disk where the platform allows it: on Linux they live in an anonymous
+in-memory file (``memfd_create``) reached as ``/proc/self/fd/N``, which disappears with the process, even one
+killed with SIGKILL. Elsewhere they go to a 0600 temporary file named after the owning process id, removed
+when the lab stops, and a later lab removes such files whose process is gone.
 
 Message encryption is the ``multipart/encrypted`` format with protocol
 ``application/HTTP-SPNEGO-session-encrypted`` that pypsrp and Windows use over plain HTTP. The security
@@ -21,15 +27,18 @@ import contextlib
 import hmac
 import os
 import re
+import stat
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import spnego
 from spnego.channel_bindings import GssChannelBindings
+
+from ocsps.lab.credentials import credential_problem
 
 AuthMode = Literal["ntlm", "negotiate", "basic"]
 AUTH_MODES: Final[tuple[str, ...]] = ("ntlm", "negotiate", "basic")
@@ -54,22 +63,25 @@ def split_username(username: str) -> tuple[str, str]:
 
 
 class CredentialStore:
-    """Per-lab NTLM credential files behind the one process-global ``NTLM_USER_FILE``.
+    """Per-lab NTLM credentials behind the one process-global ``NTLM_USER_FILE``.
 
-    Each registered lab gets its own file (mode 0600). pyspnego reads the variable when an acceptor is
-    created and when it checks the client's NTLM response, so :meth:`active` points the variable at the
-    right lab's file and holds a process-wide lock for the duration of one acceptor step. While any lab is
-    registered the variable names one of their files; the previous value is restored when the last one
-    unregisters.
+    Each registered lab gets its own in-memory file (or, without ``memfd_create``, a 0600 temporary
+    file). pyspnego reads the variable when an acceptor is created and when it checks the client's NTLM
+    response, so :meth:`active` points the variable at the right lab's credentials and holds a process-wide
+    lock for the duration of one acceptor step. While any lab is registered the variable names one of
+    theirs; the previous value is restored when the last one unregisters.
     """
 
     _instance: CredentialStore | None = None
     _instance_lock = threading.Lock()
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_memory: bool | None = None) -> None:
         self._lock = threading.RLock()
         self._files: dict[int, str] = {}
+        self._releases: dict[int, Callable[[], None]] = {}
         self._previous: str | None = None
+        self.in_memory = _memfd_usable() if in_memory is None else in_memory
+        """Whether credentials live in anonymous memory (Linux) rather than a temporary file."""
 
     @classmethod
     def shared(cls) -> CredentialStore:
@@ -84,32 +96,32 @@ class CredentialStore:
             return self._files.get(id(owner))
 
     def register(self, owner: object, username: str, password: str) -> str:
-        """Write ``owner``'s credential file (``DOMAIN:user:password`` lines); returns its path."""
+        """Store ``owner``'s credentials (``DOMAIN:user:password`` lines); returns the path pyspnego reads."""
+        problem = credential_problem(username, password)
+        if problem is not None:
+            raise ValueError(problem)
         domain, user = split_username(username)
-        if any(c in part for part in (domain, user, password) for c in ":\r\n"):
-            # pyspnego splits each line on ':' and ignores lines that do not have exactly three fields.
-            raise ValueError("NTLM lab credentials must not contain ':' or line breaks")
         lines = [f"{domain}:{user}:{password}"]
         if domain:
             # Windows accepts a bare user name for an account of the server's own domain.
             lines.append(f":{user}:{password}")
-        fd, path = tempfile.mkstemp(prefix="ocsps-lab-ntlm-", suffix=".txt")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+        path, release = _store_credentials("\n".join(lines) + "\n", in_memory=self.in_memory)
         with self._lock:
             old = self._files.pop(id(owner), None)
+            old_release = self._releases.pop(id(owner), None)
             if not self._files and old is None:
                 self._previous = os.environ.get("NTLM_USER_FILE")
             self._files[id(owner)] = path
+            self._releases[id(owner)] = release
             os.environ["NTLM_USER_FILE"] = path
-        if old is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(old)
+        if old_release is not None:
+            old_release()
         return path
 
     def unregister(self, owner: object) -> None:
         with self._lock:
             path = self._files.pop(id(owner), None)
+            release = self._releases.pop(id(owner), None)
             if path is None:
                 return
             if self._files:
@@ -118,8 +130,8 @@ class CredentialStore:
                 os.environ.pop("NTLM_USER_FILE", None)
             else:
                 os.environ["NTLM_USER_FILE"] = self._previous
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        if release is not None:
+            release()
 
     @contextlib.contextmanager
     def active(self, path: str) -> Iterator[None]:
@@ -128,6 +140,83 @@ class CredentialStore:
             if os.environ.get("NTLM_USER_FILE") != path:
                 os.environ["NTLM_USER_FILE"] = path
             yield
+
+
+CREDENTIAL_FILE_PREFIX: Final = "ocsps-lab-ntlm-"
+_STALE_NAME = re.compile(r"^ocsps-lab-ntlm-(\d+)-[A-Za-z0-9_]+\.txt$")
+
+
+def _memfd_usable() -> bool:
+    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
+
+
+def _store_credentials(text: str, *, in_memory: bool) -> tuple[str, Callable[[], None]]:
+    """Write ``text`` where pyspnego can read it by path; returns (path, release)."""
+    data = text.encode("utf-8")
+    if in_memory:
+        fd = os.memfd_create("ocsps-lab-ntlm", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            path = f"/proc/self/fd/{fd}"
+            if os.path.isfile(path):  # pyspnego checks isfile() before reading
+                return path, lambda: os.close(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    remove_stale_credential_files()
+    fd, path = tempfile.mkstemp(prefix=f"{CREDENTIAL_FILE_PREFIX}{os.getpid()}-", suffix=".txt")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+    def release() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    return path, release
+
+
+def remove_stale_credential_files(directory: str | None = None) -> list[str]:
+    """Delete credential files a killed lab left behind: ours by name, owned by this user, process gone.
+
+    Only regular files named ``ocsps-lab-ntlm-<pid>-<random>.txt`` in the temporary directory count, and only
+    when ``<pid>`` no longer runs; symbolic links and other users' files are never touched.
+    """
+    folder = directory or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _STALE_NAME.match(name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt" or pid <= 0:  # os.kill(pid, 0) terminates the process on Windows
+        return True  # not a real process id: leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def principal_matches(principal: str | None, username: str) -> bool:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from ocsps.errors import UsageError
+from ocsps.lab.credentials import credential_problem
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.estate import SimServer
 from ocsps.lab.topology import Topology, load_topology
-from ocsps.lab.wsman import Faults, HostSpec, LabServer
-from ocsps.remote.settings import ConnectionSettings, Secret
+from ocsps.lab.wsman import DEFAULT_MAX_COMMANDS_PER_SHELL, Faults, HostSpec, LabServer
 
 
 class Lab:
@@ -27,6 +27,7 @@ class Lab:
         auth: str | None = None,
         latency_ms: int = 0,
         password: str | None = None,
+        max_commands_per_shell: int = DEFAULT_MAX_COMMANDS_PER_SHELL,
     ) -> None:
         self.topology = topology or load_topology(topology_file)
         self.auth = auth or self.topology.auth
@@ -34,6 +35,11 @@ class Lab:
             raise UsageError("lab auth must be ntlm, negotiate or basic")
         self.username = self.topology.username
         self.password = password or self.topology.password or secrets.token_urlsafe(12)
+        problem = credential_problem(self.username, self.password)
+        if problem is not None:
+            raise UsageError(f"lab: {problem}")
+        if max_commands_per_shell < 1:
+            raise UsageError("lab: max_commands_per_shell must be at least 1")
         self.engine = LabEngine(self.topology)
         hosts = []
         for server in self.topology.servers:
@@ -48,6 +54,7 @@ class Lab:
                     protocol_version=server.product.psrp_protocol,
                     ps_version=server.product.powershell,
                     faults=faults,
+                    max_commands_per_shell=max_commands_per_shell,
                 )
             )
         try:
@@ -99,10 +106,14 @@ class Lab:
                 total[key] = total.get(key, 0) + value
         return total
 
-    def settings_for(self, fqdn: str, **overrides: Any) -> ConnectionSettings:
-        """Connection settings that reach ``fqdn`` inside this lab (http on loopback, lab credentials)."""
+    def connection(self, fqdn: str) -> dict[str, Any]:
+        """Plain values that reach ``fqdn`` inside this lab (http on loopback, lab credentials).
+
+        The keys are those of the client's connection settings; the lab hands out data only and the client
+        side builds its own settings from them (the simulated server knows nothing of the client's types).
+        """
         server = self.topology.server(fqdn)
-        values: dict[str, Any] = {
+        return {
             "host": server.fqdn,
             "connect_address": self.listener.address,
             "port": self.port,
@@ -110,13 +121,11 @@ class Lab:
             "path": self.listener.path(server.fqdn),
             "auth": self.auth,
             "username": self.username,
-            "password": Secret(self.password),
+            "password": self.password,
             "encryption": "never" if self.auth == "basic" else "auto",
             "product": server.product.id,
             "no_proxy": True,
         }
-        values.update(overrides)
-        return ConnectionSettings(**values)
 
     def describe(self) -> list[dict[str, str]]:
         """One line per simulated server, as ``ocsps lab serve`` prints them."""

@@ -35,6 +35,7 @@ from typing import Any
 from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
 from ocsps.lab.check_sim import CHECK_SERVER_KEYS, apply_check_fields
+from ocsps.lab.credentials import credential_problem
 from ocsps.lab.estate import STOPPED, SimServer, build_service, default_services
 from ocsps.lab.pool_sim import SimPool, parse_pools
 
@@ -144,6 +145,9 @@ def parse_topology(
         _known(f, {"latency_ms", "stuck"}, f"{where} faults")
         latency = int(_number(f.get("latency_ms", 0), f"{where} faults.latency_ms"))
         faults[server.fqdn] = LabFaults(latency, _flag(f.get("stuck", False), f"{where} faults.stuck"))
+    problem = credential_problem(str(lab.get("username", "LAB\\admin")), str(lab.get("password", "")))
+    if problem is not None:
+        raise UsageError(f"{source} [lab]: {problem}")
     return Topology(
         servers=servers,
         username=str(lab.get("username", "LAB\\admin")),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from tests.conftest import ROOT
 from tests.reliability.labkit import Recorder
@@ -31,7 +32,7 @@ def lab_env(tmp_path: Path) -> Iterator[tuple[Lab, Recorder, dict[str, str]]]:
     """A running lab, a recorder of what it executed, and the environment that reaches its med01."""
     with Lab() as lab:
         recorder = Recorder().wrap(lab)
-        settings = lab.settings_for(MED)
+        settings = lab_settings(lab, MED)
         assert settings.password is not None
         env = {
             key: value

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.deactivation.plan import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation
 from ocsps.deactivation.run import Journal, read_state, run_plan
 from ocsps.lab.runtime import Lab
@@ -26,7 +27,7 @@ SE_ORDER = ["av-conferencing", "web-conferencing", "web-components", "front-end"
 
 
 def _connect_env(lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    settings = lab.settings_for(OCS01)
+    settings = lab_settings(lab, OCS01)
     env = {
         "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
         "OCSPS_PORT": str(lab.port),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import parse_topology
 from tests.conftest import ROOT
@@ -43,7 +44,7 @@ def lab() -> Iterator[Lab]:
 
 
 def _env(tmp_path: Path, lab: Lab, fqdn: str) -> dict[str, str]:
-    settings = lab.settings_for(fqdn)
+    settings = lab_settings(lab, fqdn)
     return clean_env(
         tmp_path,
         OCSPS_CONNECT_ADDRESS=str(settings.connect_address),

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocsps.catalog import load_catalog
+from ocsps.cli.targets import lab_settings
 from ocsps.errors import UsageError
 from ocsps.lab.estate import SimServer
 from ocsps.lab.runtime import Lab
@@ -327,7 +328,7 @@ def arrival() -> Iterator[Arrival]:
         servers: dict[str, Server] = {}
         for fqdn in (MED, OCS):
             product = lab.server(fqdn).product
-            session = ServerSession(lab.settings_for(fqdn), product, retry_backoff=0.05)
+            session = ServerSession(lab_settings(lab, fqdn), product, retry_backoff=0.05)
             servers[product.id] = Server(session).open()
         usable = []
         for case in CASES:
@@ -450,7 +451,7 @@ def test_topology_wmi_class_and_queue_arrive_through_the_engine() -> None:
     text = "".join(lines).replace(default_queue, "[servers.queues]\n" + queues)
     topology = parse_topology(text, source="hostile.toml")
     with Lab(topology) as lab:
-        server = Server(ServerSession(lab.settings_for(MED), lab.server(MED).product, retry_backoff=0.05))
+        server = Server(ServerSession(lab_settings(lab, MED), lab.server(MED).product, retry_backoff=0.05))
         with server:
             # The engine looks each name up exactly as it arrives: finding it proves the value is intact.
             # (The result parsers trim surrounding white space, so the echo is compared trimmed.)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from pypsrp.exceptions import (
     WSManFaultError,
 )
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.shell import CommandState
 from pypsrp.wsman import WSMan
 
 from ocsps.lab.auth import AuthMode, CredentialStore
@@ -37,13 +39,16 @@ from ocsps.lab.faults import (
     Faults,
 )
 from ocsps.lab.wsman import (
+    DEFAULT_MAX_COMMANDS_PER_SHELL,
     FAULT_OPERATION_TIMEOUT,
+    FAULT_SHELL_NOT_FOUND,
     HostSpec,
     Invocation,
     LabServer,
     PipelineFailure,
     PipelineSink,
 )
+from ocsps.lab.wsman.soap import FAULT_MAX_COMMANDS_PER_SHELL
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -64,6 +69,7 @@ class LabExecutor:
         self.called = threading.Event()
         self.started = threading.Event()
         self.cancel_seen = threading.Event()
+        self.step = threading.Semaphore(0)
         self._lock = threading.Lock()
 
     def __call__(self, server: str, invocation: Invocation, out: PipelineSink) -> None:
@@ -104,6 +110,12 @@ class LabExecutor:
                 adapted={"Name": "RTCSRV", "Status": "Running", "ActivityLevel": "Active"},
                 to_string="RTCSRV",
             )
+        elif name == "Write-Stepwise":
+            # One object per step; the next is produced only once the test has seen the previous one.
+            for index in range(int(command.get("Count"))):
+                out.write(f"step {index}")
+                if not self.step.acquire(timeout=WAIT):
+                    raise PipelineFailure("the client never asked for the next step")
         elif name == "Echo-Input":
             for item in invocation.input:
                 out.write(f"in:{item}")
@@ -236,7 +248,7 @@ def test_ntlm_user_file_is_set_only_while_running(executor: LabExecutor) -> None
     finally:
         lab.stop()
     assert os.environ.get("NTLM_USER_FILE") == before
-    assert not os.path.exists(path)
+    assert CredentialStore.shared().path(lab) is None
 
 
 def test_two_labs_with_the_same_user_and_different_passwords(executor: LabExecutor) -> None:
@@ -371,6 +383,117 @@ def test_receive_replies_respect_max_envelope_size(basic_lab: LabServer) -> None
     assert len(ps.output[1]) == 100_002
     assert basic_lab.counters(FE)["Receive"] >= 4
     assert max(sizes) <= envelope
+
+
+def test_long_pipeline_output_streams_as_it_is_produced(lab: LabServer, executor: LabExecutor) -> None:
+    """Each Receive returns what is ready while the pipeline runs: a drain watch sees every poll."""
+    with client(lab) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Write-Stepwise").add_parameter("Count", 3)
+        ps.begin_invoke()
+        for index in range(3):
+            while len(ps.output) <= index:
+                ps.poll_invoke()
+            assert ps.output == [f"step {i}" for i in range(index + 1)]
+            assert ps.state == PSInvocationState.RUNNING
+            executor.step.release()
+        ps.end_invoke()
+        assert ps.state == PSInvocationState.COMPLETED
+        assert ps.output == ["step 0", "step 1", "step 2"]
+
+
+def _invoke_open(pool: RunspacePool, command: str = "Get-CsWindowsService") -> PowerShell:
+    """Run a pipeline and leave it unterminated (no Signal terminate), as pypsrp's invoke() does."""
+    ps = PowerShell(pool)
+    ps.add_cmdlet(command)
+    ps.invoke()
+    return ps
+
+
+def test_commands_beyond_max_concurrent_commands_per_shell_are_refused(executor: LabExecutor) -> None:
+    server = make_lab(executor, hosts=[HostSpec(FE, max_commands_per_shell=3)])
+    with server, client(server) as wsman, RunspacePool(wsman) as pool:
+        held = [_invoke_open(pool) for _ in range(3)]
+        with pytest.raises(WSManFaultError) as info:
+            _invoke_open(pool)
+        assert info.value.code == FAULT_MAX_COMMANDS_PER_SHELL
+        assert "maximum number of concurrent commands per shell" in str(info.value.reason)
+        held[0].close()  # Signal terminate frees a slot; finished but unterminated commands do not
+        assert _invoke_open(pool).output[0] is not None
+
+
+def test_terminated_commands_do_not_count_against_the_quota(executor: LabExecutor) -> None:
+    server = make_lab(executor, hosts=[HostSpec(FE, max_commands_per_shell=2)])
+    with server, client(server) as wsman, RunspacePool(wsman) as pool:
+        for _ in range(5):
+            assert run(pool, "Get-CsWindowsService").output
+
+
+def test_default_quota_is_the_windows_default() -> None:
+    assert HostSpec(FE).max_commands_per_shell == DEFAULT_MAX_COMMANDS_PER_SHELL == 1000
+    with pytest.raises(ValueError, match="at least 1"):
+        HostSpec(FE, max_commands_per_shell=0)
+
+
+@pytest.mark.parametrize(("fqdn", "server_names_them"), [(OCS, True), (FE, False)])
+def test_winrm_2_names_shells_and_commands_itself(lab: LabServer, fqdn: str, server_names_them: bool) -> None:
+    """A PowerShell 2.0 host (WinRM 2.0) ignores the client's CommandId and ShellId; later ones keep them."""
+    with client(lab, fqdn) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-CsWindowsService")
+        ps.invoke()
+        assert ps.output and ps.state == PSInvocationState.COMPLETED
+        assert (str(ps._command_id).upper() != str(ps.id).upper()) is server_names_them
+        ps.close()
+
+
+def test_pool_opens_in_two_receives_like_a_real_server(basic_lab: LabServer) -> None:
+    """Capability exchange first, then the pool Opened in the next Receive: every recorded server does so."""
+    with client(basic_lab) as wsman:
+        pool = RunspacePool(wsman)
+        pool.open()
+        assert basic_lab.counters(FE)["Receive"] == 2
+        pool.close()
+
+
+def test_set_max_and_min_runspaces_as_the_specification_spells_them(basic_lab: LabServer) -> None:
+    with client(basic_lab) as wsman, RunspacePool(wsman) as pool:
+        pool.max_runspaces = 5  # pypsrp sends SET_MAX_RUNSPACES with the call id "CI"
+        assert pool.get_available_runspaces() == 5
+        pool.min_runspaces = 2
+        assert pool.min_runspaces == 2
+        with pytest.raises(InvalidPSRPOperation):
+            pool.min_runspaces = -1
+        with pytest.raises(InvalidPSRPOperation):
+            pool.max_runspaces = 1  # below the minimum
+
+
+def test_reset_runspace_state_needs_a_pipeline_to_have_run(basic_lab: LabServer) -> None:
+    with client(basic_lab) as wsman, RunspacePool(wsman) as pool:
+        with pytest.raises(InvalidPSRPOperation):
+            pool.reset_runspace_state()
+        run(pool, "Get-CsWindowsService")
+        pool.reset_runspace_state()  # raises when the server refuses
+
+
+def test_command_state_done_carries_the_exit_code(lab: LabServer) -> None:
+    with client(lab) as wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-CsWindowsService")
+        ps.begin_invoke()
+        states = []
+        while not states or states[-1][0] != CommandState.DONE:
+            state, rc, _ = pool.shell.receive("stdout", command_id=ps._command_id)
+            states.append((state, rc))
+        assert states[-1] == (CommandState.DONE, 0)
+        assert all(state != CommandState.RUNNING for state, _ in states)  # WinRM reports Done only
+
+
+def test_unknown_command_id_is_an_invalid_selectors_fault(lab: LabServer) -> None:
+    with client(lab) as wsman, RunspacePool(wsman) as pool, pytest.raises(WSManFaultError) as info:
+        pool.shell.receive("stdout", command_id=str(uuid.uuid4()).upper())
+    assert info.value.code == FAULT_SHELL_NOT_FOUND
+    assert "command identifier that does not exist" in str(info.value)
 
 
 def test_pool_reused_for_several_pipelines(lab: LabServer) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from tests.cli_helpers import run_cli
 from tests.conftest import DATA, ROOT
@@ -137,7 +138,7 @@ def test_twenty_host_status_in_parallel(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_what_if_sends_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     with Lab() as lab:
-        settings = lab.settings_for("med01.contoso.com")
+        settings = lab_settings(lab, "med01.contoso.com")
         env = {
             "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
             "OCSPS_PORT": str(lab.port),

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from ocsps.operations.restart import RunPhase, StepOutcome, restart_service
 from ocsps.plans.restart import plan_restart
@@ -35,7 +36,7 @@ def lab_for(request: pytest.FixtureRequest) -> Iterator[Lab]:
 
 
 def _server(lab: Lab, fqdn: str = FE) -> Server:
-    return Server(ServerSession(lab.settings_for(fqdn), lab.server(fqdn).product))
+    return Server(ServerSession(lab_settings(lab, fqdn), lab.server(fqdn).product))
 
 
 def _lab_states(lab: Lab, fqdn: str = FE) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.errors import RemoteError, UsageError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import load_topology, parse_topology
@@ -49,7 +50,7 @@ def test_default_topology_pool() -> None:
 
 def _driver(lab: Lab, timeout: float = 30.0) -> RemoteDriver:
     def factory(host: str) -> Server:
-        return Server(ServerSession(lab.settings_for(host), lab.server(host).product, retry_backoff=0.01))
+        return Server(ServerSession(lab_settings(lab, host), lab.server(host).product, retry_backoff=0.01))
 
     return RemoteDriver(factory, call_timeout=timeout)
 

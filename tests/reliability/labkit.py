@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.lab import runtime
 from ocsps.lab.estate import SimServer
 from ocsps.lab.faults import ACTIONS
@@ -98,7 +99,7 @@ def drop_everything(lab: Lab, fqdn: str, count: int = 10_000) -> None:
 def server_for(lab: Lab, fqdn: str = MED, *, timeout: float = 15.0, **settings: Any) -> Server:
     """A ``Server`` for one lab host with a short retry backoff (not opened yet)."""
     session = ServerSession(
-        lab.settings_for(fqdn, **settings),
+        lab_settings(lab, fqdn, **settings),
         lab.server(fqdn).product,
         default_timeout=timeout,
         retry_backoff=0.05,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.errors import OcspsError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import Topology
@@ -158,7 +159,7 @@ def test_wrong_password_and_its_error_text(
     wrong = "wrong-" + CANARY
     (tmp_path / "none.toml").write_text("", encoding="utf-8")
     with Lab(quick_topology(), password=CANARY) as lab:
-        settings = lab.settings_for(MED)
+        settings = lab_settings(lab, MED)
         env = {
             "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
             "OCSPS_PORT": str(lab.port),

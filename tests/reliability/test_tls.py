@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ocsps.cli.targets import lab_settings
 from ocsps.errors import ConnectError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.wsman import LabServer
@@ -97,7 +98,7 @@ def test_unknown_certificate_is_refused_before_anything_runs(
 
 def test_library_refuses_the_unknown_certificate(https_lab: tuple[Lab, Recorder]) -> None:
     lab, recorder = https_lab
-    settings = lab.settings_for(MED, ssl=True, cert_validation=True, encryption="auto")
+    settings = lab_settings(lab, MED, ssl=True, cert_validation=True, encryption="auto")
     server = Server(ServerSession(settings, lab.server(MED).product, retry_backoff=0.05))
     with pytest.raises(ConnectError) as caught:
         server.status("RTCMEDSRV")

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import ocsps
+from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from tests.session.wire import ADDRESS, HOST, PASSWORD, PORT, USER, WireLab
 
@@ -103,7 +104,7 @@ def test_connect_returns_a_server_and_sends_nothing_until_used(wire: WireLab) ->
 
 def test_documented_example_against_the_lab(lab: Lab) -> None:
     """The README/docstring example, over NTLM with message encryption on a real socket."""
-    settings = lab.settings_for(HOST)
+    settings = lab_settings(lab, HOST)
     progress: list[ocsps.Progress] = []
     with ocsps.connect(
         HOST,
