@@ -5,7 +5,13 @@ reject before running anything (a parse error, a construct newer than the produc
 unknown cmdlet, a parameter the product's cmdlet lacks), then simulates the outcome of each ocsps
 template (recognised by its ``# ocsps:action=`` line) and of a handful of plain cmdlets that scripts and
 the unmodified pypsrp client send (``Get-CsWindowsService``, ``Stop-CsWindowsService``,
-``Start-CsWindowsService``, ``Get-Service``). Anything else fails as "not recognized", as it should.
+``Start-CsWindowsService``, ``Get-Service``, ``Stop-Service``, ``Start-Service``, ``Set-Service``,
+``Test-Path``). Anything else fails as "not recognized", as it should.
+
+OCS 2007 / R2 templates control services with ``Stop-Service`` / ``Start-Service``, so the engine applies
+Windows' service-control rules there (see ``ocsps.lab.estate``); Lync / SfB templates get the
+``Stop-CsWindowsService`` rules. What a server reports about itself (``ComputerName``) is its
+``computer_name`` knob, so a test can make one computer answer as another.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ SERVICE_CONTROLLER = "System.ServiceProcess.ServiceController"
 @lru_cache(maxsize=512)
 def script_problem(script: str, product_id: str) -> LabError | None:
     """What a server of this product would refuse in ``script`` before running it (cached per text)."""
-    from ocsps.powershell import syntax
+    import ocsps.powershell.syntax as syntax  # the grammar only: no product decision
 
     catalog = load_catalog()
     product = catalog.product(product_id)
@@ -91,7 +97,7 @@ def _fail(error: LabError) -> PipelineFailure:
 def _template_view(server: SimServer, svc: SimService, *, activity: bool = True) -> dict[str, Any]:
     """A service as ocsps's templates shape it (PSCustomObject, stable names)."""
     return {
-        "ComputerName": server.fqdn,
+        "ComputerName": server.reported_name,
         "Name": svc.name,
         "DisplayName": svc.display_name,
         "Status": svc.status,
@@ -121,8 +127,8 @@ class LabEngine:
             "lcscmd-state": self._deactivate,  # same LCSCmd.exe stand-in; the action argument decides
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
-            **pool_handlers(topology),
-            **check_handlers(topology),  # check-* templates, and module-import (honours module_loads)
+            **pool_handlers(topology.pools, topology.servers),
+            **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }
         self.invocations = 0
 
@@ -172,6 +178,15 @@ class LabEngine:
             sim.stop(str(target), graceful="graceful" in lowered, force="force" in lowered)
         elif folded == "start-cswindowsservice":
             sim.start(str(target))
+        elif folded == "stop-service":
+            sim.stop_service(str(target), force=bool(lowered.get("force")))
+        elif folded == "start-service":
+            sim.start(str(target), windows=True)
+        elif folded == "set-service" and "startuptype" in lowered:
+            sim.set_startup(str(target), str(lowered["startuptype"]))
+        elif folded == "test-path":
+            path = lowered.get("literalpath", lowered.get("path"))
+            out.write(sim.file_exists(str(path)))
         elif folded == "get-service":
             for svc in sim.list_services(str(target) if target else None):
                 out.write_object(
@@ -215,11 +230,15 @@ class LabEngine:
                 "Unable to read performance counters: the user is not in Performance Monitor Users."
             )
             activity = False
+        windows = sim.product.service_control == "windows"  # ocs-service: Stop-Service / Start-Service
         for svc in services:
             if operation in ("Stop", "Restart"):
-                sim.stop(svc.name, force=bool(params.get("Force")))
+                if windows:
+                    sim.stop_service(svc.name, force=bool(params.get("Force")))
+                else:
+                    sim.stop(svc.name, force=bool(params.get("Force")))
             if operation in ("Start", "Restart"):
-                sim.start(svc.name)
+                sim.start(svc.name, windows=windows)
             out.write(_template_view(sim, svc, activity=activity))
 
     def _drain(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
@@ -261,13 +280,13 @@ class LabEngine:
                     "LevelDisplayName": event.level,
                     "ProviderName": event.source,
                     "Message": event.message,
-                    "MachineName": sim.fqdn,
+                    "MachineName": sim.reported_name,
                     "LogName": event.log,
                 }
             )
 
     def _deactivate(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
-        if str(params["LcsCmdPath"]).casefold() != self.catalog.lcscmd_path.casefold():
+        if not sim.lcscmd_at(str(params["LcsCmdPath"])):
             raise LabError(f"LCSCmd.exe was not found at {params['LcsCmdPath']}", category="ObjectNotFound")
         log_path = str(params.get("LogPath") or "")
         if not log_path:  # chosen when the script runs, as the template does
@@ -283,7 +302,7 @@ class LabEngine:
         code, text = sim.lcscmd([str(a) for a in _as_list(params.get("Arguments"))], log_path)
         out.write(
             {
-                "ComputerName": sim.fqdn,
+                "ComputerName": sim.reported_name,
                 "ExitCode": code,
                 "StdOut": text,
                 "StdErr": "",
@@ -297,7 +316,7 @@ class LabEngine:
         privacy = sim.queues.get(path) if sim.msmq_installed else None
         out.write(
             {
-                "ComputerName": sim.fqdn,
+                "ComputerName": sim.reported_name,
                 "QueuePath": path,
                 "PrivacyLevel": privacy,
                 "MsmqInstalled": sim.msmq_installed,
@@ -318,7 +337,7 @@ class LabEngine:
             for prop in wanted or list(instance):
                 out.write(
                     {
-                        "ComputerName": sim.fqdn,
+                        "ComputerName": sim.reported_name,
                         "Class": cls,
                         "Property": prop,
                         "Value": instance.get(prop),

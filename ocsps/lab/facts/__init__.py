@@ -1,0 +1,106 @@
+"""The lab's own facts: pool quorum, readiness states, service dependencies and file locations.
+
+The lab checks ocsps, so it must not decide with ocsps's tables. These facts are written from the
+documentation into the TOML files beside this module (each cites its source) and loaded here, once; the
+catalog stays the lab's dictionary for names and display names only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["LabFacts", "PoolRule", "load_lab_facts"]
+
+
+class LabFactsError(ValueError):
+    """A lab facts file is malformed: a packaging or editing mistake, caught at load time."""
+
+
+@dataclass(frozen=True)
+class PoolRule:
+    """For pools of one of ``sizes`` servers, ``up`` must run among the first ``first`` (0: among all)."""
+
+    sizes: tuple[int, ...]
+    up: int
+    first: int = 0
+
+    def enough(self, members: Sequence[str], down: set[str]) -> bool:
+        """Whether the pool keeps quorum with the casefolded names in ``down`` not running."""
+        counted = members[: self.first] if self.first else members
+        return sum(1 for m in counted if m.casefold() not in down) >= self.up
+
+
+@dataclass(frozen=True)
+class LabFacts:
+    pool_rules: tuple[PoolRule, ...]
+    ready: str
+    busy: str
+    insufficient: str
+    readiness_products: frozenset[str]
+    front_end_service: str
+    dependencies: Mapping[str, Mapping[str, tuple[str, ...]]]  # product id -> service key -> prerequisites
+    lcscmd_path: str
+    program_files: str
+
+    def pool_rule(self, size: int) -> PoolRule | None:
+        return next((r for r in self.pool_rules if size in r.sizes), None)
+
+    def requires(self, product: str, service_key: str) -> tuple[str, ...]:
+        return self.dependencies.get(product, {}).get(service_key, ())
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = resources.files("ocsps.lab.facts").joinpath(name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _texts(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise LabFactsError(f"{where}: expected a non-empty list of text values")
+    return tuple(value)
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LabFactsError(f"{where}: expected a whole number of at least 0")
+    return value
+
+
+@cache
+def load_lab_facts() -> LabFacts:
+    quorum, services, windows = _read("quorum.toml"), _read("services.toml"), _read("windows.toml")
+    rules = []
+    for index, raw in enumerate(quorum["pool_quorum"], 1):
+        where = f"quorum.toml pool_quorum #{index}"
+        sizes = raw["sizes"]
+        if not isinstance(sizes, list) or not sizes:
+            raise LabFactsError(f"{where}: sizes must list pool sizes")
+        rule = PoolRule(
+            tuple(_count(s, where) for s in sizes), _count(raw["up"], where), _count(raw["first"], where)
+        )
+        if rule.up < 1 or (rule.first and rule.first < rule.up):
+            raise LabFactsError(f"{where}: up must be at least 1 and no more than first")
+        rules.append(rule)
+    readiness = quorum["readiness"]
+    dependencies: dict[str, dict[str, tuple[str, ...]]] = {}
+    for index, raw in enumerate(services["dependency"], 1):
+        where = f"services.toml dependency #{index}"
+        for product in _texts(raw["products"], where):
+            needs = dependencies.setdefault(product, {}).setdefault(str(raw["service"]), ())
+            dependencies[product][str(raw["service"])] = needs + _texts(raw["requires"], where)
+    return LabFacts(
+        pool_rules=tuple(rules),
+        ready=str(readiness["ready"]),
+        busy=str(readiness["busy"]),
+        insufficient=str(readiness["insufficient"]),
+        readiness_products=frozenset(_texts(readiness["products"], "quorum.toml readiness")),
+        front_end_service=str(quorum["front_end_service"]),
+        dependencies=dependencies,
+        lcscmd_path=str(windows["lcscmd_path"]),
+        program_files=str(windows["program_files"]),
+    )
