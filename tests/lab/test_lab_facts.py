@@ -1,0 +1,117 @@
+"""The lab's own facts (ocsps/lab/facts/): written from the documentation, used for every lab decision.
+
+The cross-checks against the product's catalog are the point of having two tables: if the product's quorum
+table or dependency list drifts from the documentation, these tests fail, which they could not if the lab
+read the product's tables.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ocsps.catalog import Catalog
+from ocsps.lab.engine import LabEngine
+from ocsps.lab.facts import load_lab_facts
+from tests.lab.sim import action, topology
+
+# From the documentation (domain reference, section 6), typed out again here on purpose.
+DOCUMENTED_QUORUM = {
+    2: (1, 0),
+    3: (2, 0),
+    4: (2, 0),
+    5: (3, 0),
+    6: (3, 0),
+    7: (4, 0),
+    8: (4, 7),
+    9: (4, 7),
+    10: (5, 9),
+    11: (5, 9),
+    12: (5, 9),
+}
+
+
+@pytest.mark.parametrize("size", range(1, 14))
+def test_the_lab_quorum_table_is_the_documented_one(size: int) -> None:
+    rule = load_lab_facts().pool_rule(size)
+    assert (None if rule is None else (rule.up, rule.first)) == DOCUMENTED_QUORUM.get(size)
+
+
+@pytest.mark.parametrize("size", sorted(DOCUMENTED_QUORUM))
+def test_the_product_quorum_table_agrees_with_the_lab(size: int) -> None:
+    from ocsps.pool.facts import load_pool_facts
+
+    product = load_pool_facts().quorum_rule(size)
+    lab = load_lab_facts().pool_rule(size)
+    assert lab is not None
+    assert (product.must_run, product.of_first or 0) == (lab.up, lab.first)
+
+
+def _pool(size: int, down: set[int]) -> LabEngine:
+    servers = "".join(
+        f'[[servers]]\nfqdn = "fe{i:02d}.contoso.com"\nproduct = "sfb2015"\nroles = ["FrontEnd"]\n'
+        f'pool = "pool01.contoso.com"\n' + ('stopped = ["RTCSRV"]\n' if i in down else "")
+        for i in range(1, size + 1)
+    )
+    return LabEngine(topology(servers))
+
+
+@pytest.mark.parametrize(
+    ("size", "down", "state"),
+    [
+        (3, set(), "Ready"),
+        (3, {3}, "InsufficientActiveFrontEnds"),  # 2 of 3 must run: none more may go
+        (4, {4}, "Ready"),
+        (5, {4, 5}, "InsufficientActiveFrontEnds"),
+        (7, {5, 6}, "Ready"),
+        (8, {8}, "Ready"),
+        (8, {5, 6, 7}, "InsufficientActiveFrontEnds"),  # 4 of the first 7 up: none of them may go
+        (8, {6, 7, 8}, "Ready"),  # 5 of the first 7 up
+        (10, {6, 7, 8, 9}, "InsufficientActiveFrontEnds"),
+        (10, {10}, "Ready"),
+    ],
+)
+def test_pool_readiness_follows_the_lab_table(size: int, down: set[int], state: str) -> None:
+    engine = _pool(size, down)
+    pool = action(engine, "fe01.contoso.com", "pool-readiness", {})
+    assert pool[0]["PoolUpgradeState"] == state
+
+
+def test_failover_refuses_to_break_quorum_unless_forced() -> None:
+    from ocsps.lab.estate import LabError
+
+    engine = _pool(3, {3})
+    with pytest.raises(LabError) as refused:
+        action(engine, "fe01.contoso.com", "pool-failover", {"ComputerName": "fe02.contoso.com"})
+    assert refused.value.error_id == "InsufficientPoolCapacity"
+    assert "must keep 2 running" in refused.value.message
+    action(engine, "fe01.contoso.com", "pool-failover", {"ComputerName": "fe02.contoso.com", "Force": True})
+    assert engine.topology.server("fe02.contoso.com").find("RTCSRV").status == "Stopped"
+
+
+def test_dependencies_name_catalog_services_of_their_products(catalog: Catalog) -> None:
+    """The catalog is the lab's dictionary: a misspelt key would silently mean no dependency."""
+    for product_id, table in load_lab_facts().dependencies.items():
+        product = catalog.product(product_id)
+        keys = {s.key for s in catalog.services_for(product)}
+        for service, needs in table.items():
+            assert {service, *needs} <= keys, (product_id, service)
+
+
+def test_the_catalog_knows_every_documented_dependency(catalog: Catalog) -> None:
+    """The product plans stop and start orders from ``requires``: it must include what the lab enforces."""
+    for product_id, table in load_lab_facts().dependencies.items():
+        product = catalog.product(product_id)
+        requires = {s.key: set(s.requires) for s in catalog.services_for(product)}
+        for service, needs in table.items():
+            assert set(needs) <= requires[service], (product_id, service)
+
+
+def test_the_lab_takes_dependencies_from_its_own_facts(catalog: Catalog) -> None:
+    """The catalog says RTCMRAUTH requires RTCMEDIARELAY on SfB; no source here documents it, so the lab
+    does not assume it (a topology can, with ``dependencies``)."""
+    sfb = catalog.product("sfb2015")
+    assert "RTCMEDIARELAY" in next(s for s in catalog.services_for(sfb) if s.key == "RTCMRAUTH").requires
+    edge = topology('[[servers]]\nfqdn = "edge01.contoso.com"\nproduct = "sfb2015"\nroles = ["Edge"]\n')
+    assert edge.server("edge01.contoso.com").find("RTCMRAUTH").requires == ()
+    r2 = topology('[[servers]]\nfqdn = "ocs01.contoso.com"\nproduct = "ocs2007r2"\nroles = ["FrontEnd"]\n')
+    assert r2.server("ocs01.contoso.com").find("RTCRESPONSEGROUP").requires == ("ocs-application-host",)
