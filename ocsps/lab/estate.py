@@ -438,12 +438,16 @@ class SimServer:
         return next((r for r in self.catalog.roles.values() if _signature(r.lcscmd) == given), None)
 
     def _blocking_roles(self, role: Role) -> list[str]:
-        """Roles on this computer that must go first: lower order in the same group, and 'after' rules."""
-        active = [self.catalog.roles[k] for k in self.activated_roles if k in self.catalog.roles]
+        """Roles on this computer that must go first, by the lab's documented sequence (never the
+        catalog's order, which is what the lab checks)."""
+        facts = load_lab_facts()
+        step = facts.deactivation_step(role.key)
+        if step is None:
+            return []
         return [
-            r.key
-            for r in active
-            if r.key != role.key and ((r.group == role.group and r.order < role.order) or r.key in role.after)
+            key
+            for key in self.activated_roles
+            if key != role.key and (earlier := facts.deactivation_step(key)) is not None and earlier < step
         ]
 
 

@@ -115,3 +115,42 @@ def test_the_lab_takes_dependencies_from_its_own_facts(catalog: Catalog) -> None
     assert edge.server("edge01.contoso.com").find("RTCMRAUTH").requires == ()
     r2 = topology('[[servers]]\nfqdn = "ocs01.contoso.com"\nproduct = "ocs2007r2"\nroles = ["FrontEnd"]\n')
     assert r2.server("ocs01.contoso.com").find("RTCRESPONSEGROUP").requires == ("ocs-application-host",)
+
+
+def test_the_catalog_deactivation_order_follows_the_documented_sequence(catalog: Catalog) -> None:
+    """Roles of one computer that the lab orders must come in that order in the product's plan too."""
+    facts = load_lab_facts()
+    ordered = [r for r in catalog.roles.values() if facts.deactivation_step(r.key) is not None]
+    assert {r.key for r in ordered} == {k for step in facts.deactivation_sequence for k in step}
+    for a in ordered:
+        for b in ordered:
+            step_a, step_b = facts.deactivation_step(a.key), facts.deactivation_step(b.key)
+            assert step_a is not None and step_b is not None
+            if a.group == b.group and step_a < step_b:
+                assert a.order < b.order, (a.key, b.key)
+
+
+@pytest.mark.parametrize(
+    ("role_args", "activated", "accepted"),
+    [
+        (["/Server:ocs01.contoso.com", "/Role:SE"], ["web-components", "front-end"], False),
+        (["/Web:ocs01.contoso.com"], ["web-conferencing", "web-components", "front-end"], False),
+        (
+            ["/Server:ocs01.contoso.com", "/Role:DataMCU"],
+            ["web-conferencing", "web-components", "front-end"],
+            True,
+        ),
+        (["/Server:ocs01.contoso.com", "/Role:SE"], ["front-end", "archiving-cdr"], True),
+    ],
+)
+def test_lcscmd_accepts_roles_in_the_documented_sequence_only(
+    role_args: list[str], activated: list[str], accepted: bool
+) -> None:
+    text = (
+        '[[servers]]\nfqdn = "ocs01.contoso.com"\nproduct = "ocs2007r2"\nroles = ["FrontEnd"]\n'
+        f"activated_roles = {activated!r}\n".replace("'", '"')
+    )
+    sim = topology(text).server("ocs01.contoso.com")
+    code, _ = sim.lcscmd([*role_args, "/Action:Deactivate"], r"C:\Windows\Temp\t.log")
+    assert (code == 0) is accepted
+    assert ("Deactivate first" in sim.files[r"C:\Windows\Temp\t.log"]) is not accepted

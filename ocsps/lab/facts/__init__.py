@@ -1,4 +1,4 @@
-"""The lab's own facts: pool quorum, readiness states, service dependencies and file locations.
+"""The lab's own facts: pool quorum, readiness, service dependencies, deactivation order, file locations.
 
 The lab checks ocsps, so it must not decide with ocsps's tables. These facts are written from the
 documentation into the TOML files beside this module (each cites its source) and loaded here, once; the
@@ -46,12 +46,17 @@ class LabFacts:
     dependencies: Mapping[str, Mapping[str, tuple[str, ...]]]  # product id -> service key -> prerequisites
     lcscmd_path: str
     program_files: str
+    deactivation_sequence: tuple[tuple[str, ...], ...]  # role keys, step by step (deactivation.toml)
 
     def pool_rule(self, size: int) -> PoolRule | None:
         return next((r for r in self.pool_rules if size in r.sizes), None)
 
     def requires(self, product: str, service_key: str) -> tuple[str, ...]:
         return self.dependencies.get(product, {}).get(service_key, ())
+
+    def deactivation_step(self, role_key: str) -> int | None:
+        """Where ``role_key`` comes in the documented deactivation sequence (None: not in it)."""
+        return next((i for i, step in enumerate(self.deactivation_sequence) if role_key in step), None)
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -74,6 +79,9 @@ def _count(value: object, where: str) -> int:
 @cache
 def load_lab_facts() -> LabFacts:
     quorum, services, windows = _read("quorum.toml"), _read("services.toml"), _read("windows.toml")
+    sequence = _read("deactivation.toml")["sequence"]
+    if not isinstance(sequence, list):
+        raise LabFactsError("deactivation.toml: sequence must be a list of steps")
     rules = []
     for index, raw in enumerate(quorum["pool_quorum"], 1):
         where = f"quorum.toml pool_quorum #{index}"
@@ -103,4 +111,7 @@ def load_lab_facts() -> LabFacts:
         dependencies=dependencies,
         lcscmd_path=str(windows["lcscmd_path"]),
         program_files=str(windows["program_files"]),
+        deactivation_sequence=tuple(
+            _texts(step, f"deactivation.toml step #{i}") for i, step in enumerate(sequence, 1)
+        ),
     )
