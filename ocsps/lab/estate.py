@@ -163,10 +163,11 @@ class SimServer:
     ) -> None:
         source = "LS Mediation Server" if 25000 <= event_id < 26000 else "LS Server"
         when = self.now() if at is None else datetime.fromtimestamp(at, UTC)
-        self.events.append(SimEvent(event_id, when, log or self.product.event_log, source, level, message))
+        log = log or load_lab_facts().event_logs.get(self.product.id, self.product.event_log)
+        self.events.append(SimEvent(event_id, when, log, source, level, message))
 
     def _service_event(self, svc: SimService, meaning: str, at: float | None = None) -> None:
-        """Log the event the catalog documents for this service and meaning, if there is one."""
+        """Log the event the lab's facts document for this service and moment, if there is one."""
         event_id = svc.events.get(meaning)
         if event_id is not None:
             self.log_event(event_id, f"{svc.display_name}: {meaning.replace('-', ' ')}.", at=at)
@@ -495,7 +496,9 @@ def build_service(
     *,
     activity: Mapping[str, float] | None = None,
     status: str = RUNNING,
+    server_roles: Iterable[str] = (),
 ) -> SimService:
+    """A service as the lab runs it: names from the catalog, dependencies and events from the lab's facts."""
     name = service.name or _ocs_short_name(service.key)
     return SimService(
         key=service.key,
@@ -505,7 +508,7 @@ def build_service(
         status=status,
         activity=dict(activity or {}),
         requires=load_lab_facts().requires(product.id, service.key),
-        events={e.meaning: e.id for e in catalog.events_for_service(service.key)},
+        events=load_lab_facts().events_for(name, tuple(server_roles)),
     )
 
 

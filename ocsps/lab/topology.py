@@ -195,7 +195,7 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
     for svc in chosen:
         counters = _table(activity.get(svc.name or svc.key, {}), f"{where} activity.{svc.name}")
         values = {str(k): _number(v, f"{where} activity.{svc.name}.{k}") for k, v in counters.items()}
-        sim = build_service(cat, product, svc, activity=values)
+        sim = build_service(cat, product, svc, activity=values, server_roles=roles)
         if sim.name.casefold() in stopped or svc.key.casefold() in stopped:
             sim.status = STOPPED
         sim.fails_to_stop = sim.name in _list(entry.get("fails_to_stop", []), f"{where} fails_to_stop")

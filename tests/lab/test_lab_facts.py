@@ -154,3 +154,22 @@ def test_lcscmd_accepts_roles_in_the_documented_sequence_only(
     code, _ = sim.lcscmd([*role_args, "/Action:Deactivate"], r"C:\Windows\Temp\t.log")
     assert (code == 0) is accepted
     assert ("Deactivate first" in sim.files[r"C:\Windows\Temp\t.log"]) is not accepted
+
+
+def test_the_catalog_looks_for_the_events_the_lab_logs(catalog: Catalog) -> None:
+    """The product confirms drains and stops by these ids, in this log: they must be the documented ones."""
+    facts = load_lab_facts()
+    for entry in facts.service_events:
+        known = {e.meaning: e.id for e in catalog.events_for_service(entry.service)}
+        assert {m: known.get(m) for m in entry.events} == dict(entry.events), entry.service
+    for product in catalog.products.values():
+        assert facts.event_logs[product.id] == product.event_log, product.id
+
+
+@pytest.mark.parametrize(("roles", "stopped_event"), [('["Edge"]', 12289), ('["FrontEnd"]', None)])
+def test_rtcsrv_logs_the_edge_events_on_an_edge_server_only(roles: str, stopped_event: int | None) -> None:
+    text = f'[[servers]]\nfqdn = "s01.contoso.com"\nproduct = "sfb2015"\nroles = {roles}\n'
+    sim = topology(text).server("s01.contoso.com")
+    sim.stop("RTCSRV", force=True)
+    assert [e.id for e in sim.events] == ([stopped_event] if stopped_event else [])
+    assert all(e.log == "Lync Server" for e in sim.events)

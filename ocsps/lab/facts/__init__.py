@@ -1,4 +1,4 @@
-"""The lab's own facts: pool quorum, readiness, service dependencies, deactivation order, file locations.
+"""The lab's own facts: pool quorum, readiness, service dependencies and events, deactivation order, files.
 
 The lab checks ocsps, so it must not decide with ocsps's tables. These facts are written from the
 documentation into the TOML files beside this module (each cites its source) and loaded here, once; the
@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["LabFacts", "PoolRule", "load_lab_facts"]
+__all__ = ["LabFacts", "PoolRule", "ServiceEvents", "load_lab_facts"]
 
 
 class LabFactsError(ValueError):
@@ -36,6 +36,15 @@ class PoolRule:
 
 
 @dataclass(frozen=True)
+class ServiceEvents:
+    """The events one service logs, by moment; ``roles``: only on servers of these roles (empty: all)."""
+
+    service: str
+    roles: tuple[str, ...]
+    events: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class LabFacts:
     pool_rules: tuple[PoolRule, ...]
     ready: str
@@ -47,12 +56,22 @@ class LabFacts:
     lcscmd_path: str
     program_files: str
     deactivation_sequence: tuple[tuple[str, ...], ...]  # role keys, step by step (deactivation.toml)
+    event_logs: Mapping[str, str]  # product id -> the log its services write to
+    service_events: tuple[ServiceEvents, ...]
 
     def pool_rule(self, size: int) -> PoolRule | None:
         return next((r for r in self.pool_rules if size in r.sizes), None)
 
     def requires(self, product: str, service_key: str) -> tuple[str, ...]:
         return self.dependencies.get(product, {}).get(service_key, ())
+
+    def events_for(self, service_name: str, roles: Sequence[str]) -> dict[str, int]:
+        """Moment (drain-started, stopped...) -> event id that ``service_name`` logs on such a server."""
+        folded = service_name.casefold()
+        for entry in self.service_events:
+            if entry.service.casefold() == folded and (not entry.roles or set(entry.roles) & set(roles)):
+                return dict(entry.events)
+        return {}
 
     def deactivation_step(self, role_key: str) -> int | None:
         """Where ``role_key`` comes in the documented deactivation sequence (None: not in it)."""
@@ -80,6 +99,13 @@ def _count(value: object, where: str) -> int:
 def load_lab_facts() -> LabFacts:
     quorum, services, windows = _read("quorum.toml"), _read("services.toml"), _read("windows.toml")
     sequence = _read("deactivation.toml")["sequence"]
+    events = _read("events.toml")
+    service_events = []
+    for index, raw in enumerate(events["service_events"], 1):
+        where = f"events.toml service_events #{index}"
+        moments = {k: _count(v, f"{where} {k}") for k, v in raw.items() if k not in ("service", "roles")}
+        roles = _texts(raw["roles"], where) if "roles" in raw else ()
+        service_events.append(ServiceEvents(str(raw["service"]), roles, moments))
     if not isinstance(sequence, list):
         raise LabFactsError("deactivation.toml: sequence must be a list of steps")
     rules = []
@@ -111,6 +137,8 @@ def load_lab_facts() -> LabFacts:
         dependencies=dependencies,
         lcscmd_path=str(windows["lcscmd_path"]),
         program_files=str(windows["program_files"]),
+        event_logs={str(k): str(v) for k, v in events["logs"].items()},
+        service_events=tuple(service_events),
         deactivation_sequence=tuple(
             _texts(step, f"deactivation.toml step #{i}") for i, step in enumerate(sequence, 1)
         ),
