@@ -34,8 +34,8 @@ Knobs for behaviour a real server may show (each defaults to the plain behaviour
                                 # replacing the lab's documented ones (ocsps/lab/facts/services.toml)
     disabled = ["RTCMEDSRV"]    # services whose start-up type is Disabled: Start-Service refuses them
 
-Service dependencies, pool quorum and LCSCmd.exe's default place come from ``ocsps/lab/facts``, never
-from the catalog the product decides with.
+Service dependencies and events, pool quorum, the role deactivation order and LCSCmd.exe's default place
+come from ``ocsps/lab/facts``, never from the catalog the product decides with.
 
 Errors name the file, the server and the key, and list what is valid.
 """
@@ -273,7 +273,8 @@ def _apply_dependencies(services: Mapping[str, SimService], table: Mapping[str, 
     """Per-server prerequisites replace the lab's documented ones; a cycle is refused, as Windows does."""
     for name, listed in table.items():
         svc = _on_server(services, name, f"{where} dependencies")
-        needs = [_on_server(services, n, f"{where} dependencies.{name}") for n in _list(listed, where)]
+        at = f"{where} dependencies.{name}"
+        needs = [_on_server(services, n, at) for n in _list(listed, at)]
         svc.requires = tuple(n.key for n in needs)
     by_key = {s.key: s for s in services.values()}
 
