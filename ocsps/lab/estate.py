@@ -391,6 +391,16 @@ class SimServer:
                 self.files[log_path] = _lcscmd_log([("Parse command line", "Failure", text)])
                 return 1, text
             tasks: list[tuple[str, str, str]] = []
+            named = _context_value(arguments)
+            if named and named.casefold() not in (self.fqdn.casefold(), self.reported_name.casefold()):
+                tasks.append(
+                    (
+                        f"Check {role.label}",
+                        "Failure",
+                        f"{named} is not this computer ({self.reported_name}): roles are deactivated on "
+                        "the computer that holds them.",
+                    )
+                )
             if role.key not in self.activated_roles:
                 tasks.append(
                     (f"Check {role.label}", "Failure", f"{role.label} is not activated on {self.fqdn}")
@@ -435,8 +445,16 @@ class SimServer:
         return 0, "Success"
 
     def _role_for(self, arguments: list[str]) -> Role | None:
-        given = _signature(a for a in arguments if a.partition(":")[0].casefold() not in _COMMON_SWITCHES)
-        return next((r for r in self.catalog.roles.values() if _signature(r.lcscmd) == given), None)
+        """The role a command line deactivates, by the forms the lab's facts accept (any order)."""
+        given = sorted(
+            _signature(a for a in arguments if a.partition(":")[0].casefold() not in _COMMON_SWITCHES)
+        )
+        for key, forms in load_lab_facts().lcscmd_forms.items():
+            role = self.catalog.roles.get(key)
+            accepted = any(sorted(_signature(form)) == given for form in forms)
+            if accepted and role is not None and self.product.id in role.products:
+                return role
+        return None
 
     def _blocking_roles(self, role: Role) -> list[str]:
         """Roles on this computer that must go first, by the lab's documented sequence (never the
@@ -454,6 +472,15 @@ class SimServer:
 
 # Switches LcsCmd accepts with every action; they do not name a role.
 _COMMON_SWITCHES = frozenset({"/xml", "/l", "/force", "/nostart"})
+
+
+def _context_value(arguments: list[str]) -> str:
+    """The FQDN a command line's context names (``/Server:<FQDN>``), or "" when it names none."""
+    for token in arguments:
+        head, _, value = token.partition(":")
+        if head.casefold() not in (*_COMMON_SWITCHES, "/role", "/action", "/components") and value:
+            return value
+    return ""
 
 
 def _signature(tokens: Iterable[str]) -> list[str]:

@@ -173,3 +173,55 @@ def test_rtcsrv_logs_the_edge_events_on_an_edge_server_only(roles: str, stopped_
     sim.stop("RTCSRV", force=True)
     assert [e.id for e in sim.events] == ([stopped_event] if stopped_event else [])
     assert all(e.log == "Lync Server" for e in sim.events)
+
+
+def _form(tokens: list[str] | tuple[str, ...]) -> list[str]:
+    """A command line as a form: /Role and /Action keep their value, other tokens lose theirs."""
+    return sorted(
+        t.casefold() if t.casefold().startswith(("/role:", "/action:")) else t.partition(":")[0].casefold()
+        for t in tokens
+    )
+
+
+def test_the_product_sends_an_lcscmd_form_the_lab_accepts(catalog: Catalog) -> None:
+    """For every role ocsps deactivates, its command line is one the lab's LCSCmd.exe knows."""
+    forms = load_lab_facts().lcscmd_forms
+    assert set(forms) == set(catalog.roles)
+    for role in catalog.roles.values():
+        assert _form(role.lcscmd) in [_form(f) for f in forms[role.key]], role.key
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "detail"),
+    [
+        (["/Server:ocs01.contoso.com", "/Role:SE", "/Action:Deactivate"], 0, None),
+        (
+            ["/Action:Deactivate", "/Role:se", "/SERVER:ocs01.contoso.com", "/XML"],
+            0,
+            None,
+        ),  # any order, any case
+        (["/Server", "/Role:SE", "/Action:Deactivate"], 0, None),  # no FQDN: this computer
+        (
+            ["/Server:ocs02.contoso.com", "/Role:SE", "/Action:Deactivate"],
+            1,
+            "ocs02.contoso.com is not this computer",
+        ),
+        (
+            ["/Server:ocs01.contoso.com", "/Role:Nonsense", "/Action:Deactivate"],
+            1,
+            "Unrecognized command line",
+        ),
+    ],
+)
+def test_lcscmd_deactivates_roles_of_the_computer_it_runs_on(
+    arguments: list[str], code: int, detail: str | None
+) -> None:
+    text = (
+        '[[servers]]\nfqdn = "ocs01.contoso.com"\nproduct = "ocs2007r2"\nroles = ["FrontEnd"]\n'
+        'activated_roles = ["front-end"]\n'
+    )
+    sim = topology(text).server("ocs01.contoso.com")
+    assert sim.lcscmd(arguments, r"C:\Windows\Temp\t.log")[0] == code
+    assert ("front-end" in sim.activated_roles) is (code != 0)
+    if detail:
+        assert detail in sim.files[r"C:\Windows\Temp\t.log"]

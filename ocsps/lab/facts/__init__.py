@@ -1,4 +1,4 @@
-"""The lab's own facts: pool quorum, readiness, service dependencies and events, deactivation order, files.
+"""The lab's own facts: pool quorum, readiness, services (dependencies, events), LCSCmd.exe, files.
 
 The lab checks ocsps, so it must not decide with ocsps's tables. These facts are written from the
 documentation into the TOML files beside this module (each cites its source) and loaded here, once; the
@@ -56,6 +56,7 @@ class LabFacts:
     lcscmd_path: str
     program_files: str
     deactivation_sequence: tuple[tuple[str, ...], ...]  # role keys, step by step (deactivation.toml)
+    lcscmd_forms: Mapping[str, tuple[tuple[str, ...], ...]]  # role key -> accepted forms (lcscmd.toml)
     event_logs: Mapping[str, str]  # product id -> the log its services write to
     service_events: tuple[ServiceEvents, ...]
 
@@ -100,6 +101,10 @@ def load_lab_facts() -> LabFacts:
     quorum, services, windows = _read("quorum.toml"), _read("services.toml"), _read("windows.toml")
     sequence = _read("deactivation.toml")["sequence"]
     events = _read("events.toml")
+    forms: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for index, raw in enumerate(_read("lcscmd.toml")["deactivate"], 1):
+        where = f"lcscmd.toml deactivate #{index}"
+        forms[str(raw["role"])] = tuple(_texts(form, where) for form in raw["forms"])
     service_events = []
     for index, raw in enumerate(events["service_events"], 1):
         where = f"events.toml service_events #{index}"
@@ -137,6 +142,7 @@ def load_lab_facts() -> LabFacts:
         dependencies=dependencies,
         lcscmd_path=str(windows["lcscmd_path"]),
         program_files=str(windows["program_files"]),
+        lcscmd_forms=forms,
         event_logs={str(k): str(v) for k, v in events["logs"].items()},
         service_events=tuple(service_events),
         deactivation_sequence=tuple(
