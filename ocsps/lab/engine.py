@@ -293,7 +293,7 @@ class LabEngine:
             stamp = sim.now().strftime("%Y%m%d-%H%M%S-%f")
             directory = str(params.get("LogDirectory") or "C:\\Windows\\Temp").rstrip("\\")
             log_path = f"{directory}\\{params.get('LogPrefix') or 'ocsps-lcscmd'}-{stamp}Z.log"
-        if log_path in sim.files:
+        if sim.file_exists(log_path):
             raise LabError(
                 f"The log {log_path} exists already: an old log must never be read as the result of this "
                 "run. Choose a new path.",

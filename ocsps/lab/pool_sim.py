@@ -2,9 +2,10 @@
 
 A model, not a copy: readiness is computed from the members' actual services (a pool that could not lose
 one more server answers InsufficientActiveFrontEnds, the lab's own quorum table in
-``ocsps/lab/facts/quorum.toml`` deciding, never ocsps's), a server that has just
-come back makes the pool answer Busy for ``busy_polls`` readings, failover refuses to break quorum
-unless forced, and the fabric reports whatever ``missing_replicas`` the topology declares. Topology keys
+``ocsps/lab/facts/quorum.toml`` deciding, never ocsps's), a server that has just come back makes the pool
+answer Busy for ``busy_polls`` readings, failover refuses to break quorum unless forced and leaves the
+server's services stopped and Disabled until failback, and the fabric reports whatever
+``missing_replicas`` the topology declares. Topology keys
 (under ``[[pools]]``)::
 
     fqdn, site, product
@@ -61,6 +62,7 @@ class SimPool:
     missing_replicas: list[str] = field(default_factory=list)
     failover_seconds: float = 0.0
     failed_over: set[str] = field(default_factory=set)
+    startup_before: dict[str, dict[str, str]] = field(default_factory=dict)  # fqdn -> service start-up types
     busy_left: int = 0
     readings: int = 0
     operations: list[str] = field(default_factory=list)
@@ -363,8 +365,10 @@ class PoolSim:
         if pool.failover_seconds and out.wait_cancelled(pool.failover_seconds):
             return
         with pool.lock:
+            pool.startup_before[target.fqdn] = {s.name: s.startup for s in target.services.values()}
             for svc in list(target.services.values()):
                 target.stop(svc.name, force=True)
+                svc.startup = "Disabled"  # failover disables them, so that a reboot does not start them
             pool.failed_over.add(target.fqdn)
             pool.operations.append(f"failover {target.fqdn}")
         out.write({"ComputerName": target.fqdn, "Operation": "FailOver", "Invoked": True})
@@ -378,6 +382,9 @@ class PoolSim:
         )
         target, pool = self._target(params)
         with pool.lock:
+            before = pool.startup_before.pop(target.fqdn, {})
+            for svc in list(target.services.values()):
+                svc.startup = before.get(svc.name, svc.startup)
             for svc in list(target.services.values()):
                 target.start(svc.name)
             pool.failed_over.discard(target.fqdn)

@@ -12,7 +12,7 @@ import pytest
 from ocsps.catalog import Catalog
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.facts import load_lab_facts
-from tests.lab.sim import action, topology
+from tests.lab.sim import action, cmdlet, topology
 
 # From the documentation (domain reference, section 6), typed out again here on purpose.
 DOCUMENTED_QUORUM = {
@@ -225,3 +225,19 @@ def test_lcscmd_deactivates_roles_of_the_computer_it_runs_on(
     assert ("front-end" in sim.activated_roles) is (code != 0)
     if detail:
         assert detail in sim.files[r"C:\Windows\Temp\t.log"]
+
+
+def test_a_failed_over_server_keeps_its_services_disabled_until_failback() -> None:
+    """Invoke-CsComputerFailOver stops and disables the services: starting them instead of failing back
+    is refused, as a reboot would not start them either."""
+    from ocsps.lab.wsman import PipelineFailure
+
+    engine = _pool(3, set())
+    action(engine, "fe01.contoso.com", "pool-failover", {"ComputerName": "fe02.contoso.com"})
+    with pytest.raises(PipelineFailure) as refused:
+        cmdlet(engine, "fe02.contoso.com", "Start-CsWindowsService", Name="RTCSRV")
+    assert refused.value.error_id == "CouldNotStartService"
+    action(engine, "fe01.contoso.com", "pool-failback", {"ComputerName": "fe02.contoso.com"})
+    sim = engine.topology.server("fe02.contoso.com")
+    assert {s.status for s in sim.services.values()} == {"Running"}
+    assert {s.startup for s in sim.services.values()} == {"Automatic"}
