@@ -174,12 +174,14 @@ class LabEngine:
                 out.write_object(
                     [NTSERVICE], adapted=_ntservice(svc, activity="excludeactivitylevel" not in lowered)
                 )
-        elif folded == "stop-cswindowsservice":
-            sim.stop(str(target), graceful="graceful" in lowered, force="force" in lowered)
+        elif folded == "stop-cswindowsservice":  # without -Name: every service of the computer
+            for name in [str(target)] if target else [s.name for s in sim.list_services()]:
+                sim.stop(name, graceful=_switch(lowered, "graceful"), force=_switch(lowered, "force"))
         elif folded == "start-cswindowsservice":
-            sim.start(str(target))
+            for name in [str(target)] if target else [s.name for s in sim.list_services()]:
+                sim.start(name)
         elif folded == "stop-service":
-            sim.stop_service(str(target), force=bool(lowered.get("force")))
+            sim.stop_service(str(target), force=_switch(lowered, "force"))
         elif folded == "start-service":
             sim.start(str(target), windows=True)
         elif folded == "set-service" and "startuptype" in lowered:
@@ -354,6 +356,14 @@ def _ntservice(svc: SimService, *, activity: bool) -> dict[str, Any]:
         "RoleName": ",".join(r for r in svc.roles if r != "All"),
         "ActivityLevel": svc.activity_text() if activity else None,
     }
+
+
+def _switch(params: Mapping[str, Any], name: str) -> bool:
+    """A switch parameter: present without a value (``-Force``) is on; ``-Force:$false`` is off."""
+    if name not in params:
+        return False
+    value = params[name]
+    return value is None or bool(value)
 
 
 def _as_list(value: Any) -> list[Any]:

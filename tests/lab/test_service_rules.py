@@ -78,6 +78,12 @@ def test_the_refusal_reaches_an_unmodified_client_as_windows_writes_it() -> None
             record.exception.adapted_properties["Message"]
         )
         assert lab.server("edge01.contoso.com").find("RTCAVEDGE").status == "Running"
+        forced = PowerShell(pool)
+        forced.add_cmdlet("Stop-Service").add_parameter("Name", "RTCAVEDGE").add_parameter("Force")
+        forced.invoke()  # a switch sent without a value is on
+        assert not forced.had_errors
+        edge = lab.server("edge01.contoso.com")
+        assert [edge.find(n).status for n in ("RTCAVEDGE", "RTCAVAUTHENTICATION")] == ["Stopped", "Stopped"]
 
 
 def test_every_case_file_names_services_the_server_has() -> None:
