@@ -16,9 +16,10 @@ Windows' service-control rules there (see ``ocsps.lab.estate``); Lync / SfB temp
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -181,16 +182,21 @@ class LabEngine:
             for name in [str(target)] if target else [s.name for s in sim.list_services()]:
                 sim.start(name)
         elif folded == "stop-service":
-            sim.stop_service(str(target), force=_switch(lowered, "force"))
+            with _windows_errors("StopServiceCommand"):
+                sim.stop_service(str(target), force=_switch(lowered, "force"))
         elif folded == "start-service":
-            sim.start(str(target), windows=True)
+            with _windows_errors("StartServiceCommand"):
+                sim.start(str(target), windows=True)
         elif folded == "set-service" and "startuptype" in lowered:
-            sim.set_startup(str(target), str(lowered["startuptype"]))
+            with _windows_errors("SetServiceCommand"):
+                sim.set_startup(str(target), str(lowered["startuptype"]))
         elif folded == "test-path":
             path = lowered.get("literalpath", lowered.get("path"))
             out.write(sim.file_exists(str(path)))
         elif folded == "get-service":
-            for svc in sim.list_services(str(target) if target else None):
+            with _windows_errors("GetServiceCommand"):
+                found = sim.list_services(str(target) if target else None)
+            for svc in found:
                 out.write_object(
                     [SERVICE_CONTROLLER, "System.ComponentModel.Component"],
                     adapted={
@@ -208,16 +214,20 @@ class LabEngine:
     # ------------------------------------------------------------------ ocsps templates
     def _select(self, sim: SimServer, params: Mapping[str, Any]) -> list[SimService]:
         name, pattern = params.get("Name"), params.get("DisplayPattern")
-        if name:
-            return [sim.find(str(name))]
-        if pattern:
-            found = sim.find_display(str(pattern))
-            if not found:
-                raise LabError(
-                    f"Cannot find any service with display name '{pattern}'.",
-                    error_id="NoServiceFoundForGivenDisplayName",
-                )
-            return found
+        # OCS templates look services up with Get-Service: its errors carry the cmdlet in their id.
+        windows = sim.product.service_control == "windows"
+        with _windows_errors("GetServiceCommand") if windows else contextlib.nullcontext():
+            if name:
+                return [sim.find(str(name))]
+            if pattern:
+                found = sim.find_display(str(pattern))
+                if not found:
+                    raise LabError(
+                        f"Cannot find any service with display name '{pattern}'.",
+                        category="ObjectNotFound",
+                        error_id="NoServiceFoundForGivenDisplayName",
+                    )
+                return found
         return sim.list_services()
 
     def _status(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
@@ -236,11 +246,13 @@ class LabEngine:
         for svc in services:
             if operation in ("Stop", "Restart"):
                 if windows:
-                    sim.stop_service(svc.name, force=bool(params.get("Force")))
+                    with _windows_errors("StopServiceCommand"):
+                        sim.stop_service(svc.name, force=bool(params.get("Force")))
                 else:
                     sim.stop(svc.name, force=bool(params.get("Force")))
             if operation in ("Start", "Restart"):
-                sim.start(svc.name, windows=windows)
+                with _windows_errors("StartServiceCommand") if windows else contextlib.nullcontext():
+                    sim.start(svc.name, windows=windows)
             out.write(_template_view(sim, svc, activity=activity))
 
     def _drain(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
@@ -356,6 +368,18 @@ def _ntservice(svc: SimService, *, activity: bool) -> dict[str, Any]:
         "RoleName": ",".join(r for r in svc.roles if r != "All"),
         "ActivityLevel": svc.activity_text() if activity else None,
     }
+
+
+@contextlib.contextmanager
+def _windows_errors(command: str) -> Iterator[None]:
+    """Errors as a Windows PowerShell service cmdlet writes them: the id names the cmdlet's class
+    (``ServiceHasDependentServices,Microsoft.PowerShell.Commands.StopServiceCommand``)."""
+    try:
+        yield
+    except LabError as exc:
+        if "," not in exc.error_id:
+            exc.error_id = f"{exc.error_id},Microsoft.PowerShell.Commands.{command}"
+        raise
 
 
 def _switch(params: Mapping[str, Any], name: str) -> bool:

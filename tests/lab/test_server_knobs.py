@@ -121,7 +121,11 @@ def test_an_expanded_r2_front_end_has_no_web_conferencing_service() -> None:
     pattern = "Office Communications Server Web Conferencing"
     with pytest.raises(LabError) as missing:
         action(engine, "ocsfe01.contoso.com", "status", {"Operation": "Stop", "DisplayPattern": pattern})
-    assert missing.value.error_id == "NoServiceFoundForGivenDisplayName"
+    assert (
+        missing.value.error_id
+        == "NoServiceFoundForGivenDisplayName,Microsoft.PowerShell.Commands.GetServiceCommand"
+    )
+    assert missing.value.category == "ObjectNotFound"
     front_end = action(
         engine, "ocsfe01.contoso.com", "status", {"DisplayPattern": "Office Communications Server Front*End"}
     )
