@@ -195,7 +195,10 @@ class LabEngine:
             out.write(sim.file_exists(str(path)))
         elif folded == "get-service":
             with _windows_errors("GetServiceCommand"):
-                found = sim.list_services(str(target) if target else None)
+                if "displayname" in lowered:
+                    found = self._select(sim, {"DisplayPattern": str(lowered["displayname"])})
+                else:
+                    found = sim.list_services(str(target) if target else None)
             for svc in found:
                 out.write_object(
                     [SERVICE_CONTROLLER, "System.ComponentModel.Component"],
