@@ -6,6 +6,8 @@ property names), from topology data. Keys it adds under ``[[servers]]``::
     module_loads = true            # false: importing the product module fails, so no session opens
     powershell = "5.1"             # what $PSVersionTable.PSVersion reports (default: the product's level)
     lcscmd_installed = true        # false: LCSCmd.exe is missing
+    lcscmd_path = '%ProgramFiles%\\Common Files\\Microsoft Office Communications Server 2007\\LCSCmd.exe'
+                                   # where LCSCmd.exe is (the default above; R2 variant: "...Server 2007 R2")
     [servers.certificate_assignments]   # Lync / SfB: Get-CsCertificate Use = thumbprint
     Default = "AB12..."
     [[servers.certificates]]       # the Personal store (LocalMachine\\My), archived ones included
@@ -23,6 +25,7 @@ The lab's user is modelled as a non-administrator whose Performance Monitor User
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,7 +35,6 @@ from ocsps.errors import UsageError
 from ocsps.lab.estate import LabError, SimCertificate, SimEvent, SimServer
 
 if TYPE_CHECKING:
-    from ocsps.lab.topology import Topology
     from ocsps.lab.wsman import PipelineSink
 
 __all__ = ["CHECK_SERVER_KEYS", "apply_check_fields", "check_handlers"]
@@ -41,6 +43,7 @@ CHECK_SERVER_KEYS = {
     "module_loads",
     "powershell",
     "lcscmd_installed",
+    "lcscmd_path",
     "certificate_assignments",
     "certificates",
     "events",
@@ -105,6 +108,14 @@ def apply_check_fields(catalog: Catalog, server: SimServer, entry: Mapping[str, 
     """Read this module's ``[[servers]]`` keys into ``server``; times are relative to the lab's clock now."""
     server.module_loads = _bool(entry, "module_loads", where, True)
     server.lcscmd_installed = _bool(entry, "lcscmd_installed", where, True)
+    if "lcscmd_path" in entry:
+        path = _text(entry, "lcscmd_path", where)
+        if not re.fullmatch(r"(?i)([a-z]:|%programfiles%)\\.*\\lcscmd\.exe", path):
+            raise UsageError(
+                f"{where}: lcscmd_path must be a full path to LCSCmd.exe (C:\\... or %ProgramFiles%\\...), "
+                f"not {path!r}"
+            )
+        server.lcscmd_path = path
     if "powershell" in entry:
         version = _text(entry, "powershell", where)
         if not all(part.isdigit() for part in version.split(".")):
@@ -176,7 +187,7 @@ def _module_import(sim: SimServer, params: Mapping[str, Any], out: PipelineSink)
 
 def _tls_certificate(sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
     with sim.lock:
-        out.write({"Kind": "Now", "ComputerName": sim.fqdn, "ServerTime": sim.now().isoformat()})
+        out.write({"Kind": "Now", "ComputerName": sim.reported_name, "ServerTime": sim.now().isoformat()})
         if sim.product.service_control == "cs":
             for use, thumbprint in sim.certificate_assignments.items():
                 cert = next((c for c in sim.certificates if c.thumbprint == thumbprint.upper()), None)
@@ -250,7 +261,7 @@ def _drain_ready(username: str) -> Handler:
                     activity = svc.activity_text() if sim.in_perfmon_group else ""
         out.write(
             {
-                "ComputerName": sim.fqdn,
+                "ComputerName": sim.reported_name,
                 "UserName": username,
                 "InPerfmonGroup": sim.in_perfmon_group,
                 "IsAdministrator": False,
@@ -268,15 +279,14 @@ def _drain_ready(username: str) -> Handler:
 
 def _deactivation_ready(sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
     path = str(params["LcsCmdPath"])
-    present = sim.lcscmd_installed and path.casefold() == sim.catalog.lcscmd_path.casefold()
-    out.write({"ComputerName": sim.fqdn, "LcsCmdPath": path, "LcsCmdPresent": present})
+    out.write({"ComputerName": sim.reported_name, "LcsCmdPath": path, "LcsCmdPresent": sim.file_exists(path)})
 
 
-def check_handlers(topology: Topology) -> dict[str, Handler]:
+def check_handlers(username: str) -> dict[str, Handler]:
     """Handlers for the check templates, and a module import that honours ``module_loads``."""
     return {
         "module-import": _module_import,
         "check-tls-certificate": _tls_certificate,
-        "check-drain-ready": _drain_ready(topology.username),
+        "check-drain-ready": _drain_ready(username),
         "check-deactivation-ready": _deactivation_ready,
     }

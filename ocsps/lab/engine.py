@@ -5,14 +5,21 @@ reject before running anything (a parse error, a construct newer than the produc
 unknown cmdlet, a parameter the product's cmdlet lacks), then simulates the outcome of each ocsps
 template (recognised by its ``# ocsps:action=`` line) and of a handful of plain cmdlets that scripts and
 the unmodified pypsrp client send (``Get-CsWindowsService``, ``Stop-CsWindowsService``,
-``Start-CsWindowsService``, ``Get-Service``). Anything else fails as "not recognized", as it should.
+``Start-CsWindowsService``, ``Get-Service``, ``Stop-Service``, ``Start-Service``, ``Set-Service``,
+``Test-Path``). Anything else fails as "not recognized", as it should.
+
+OCS 2007 / R2 templates control services with ``Stop-Service`` / ``Start-Service``, so the engine applies
+Windows' service-control rules there (see ``ocsps.lab.estate``); Lync / SfB templates get the
+``Stop-CsWindowsService`` rules. What a server reports about itself (``ComputerName``) is its
+``computer_name`` knob, so a test can make one computer answer as another.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -32,7 +39,7 @@ SERVICE_CONTROLLER = "System.ServiceProcess.ServiceController"
 @lru_cache(maxsize=512)
 def script_problem(script: str, product_id: str) -> LabError | None:
     """What a server of this product would refuse in ``script`` before running it (cached per text)."""
-    from ocsps.powershell import syntax
+    import ocsps.powershell.syntax as syntax  # the grammar only: no product decision
 
     catalog = load_catalog()
     product = catalog.product(product_id)
@@ -92,7 +99,7 @@ def _fail(error: LabError) -> PipelineFailure:
 def _template_view(server: SimServer, svc: SimService, *, activity: bool = True) -> dict[str, Any]:
     """A service as ocsps's templates shape it (PSCustomObject, stable names)."""
     return {
-        "ComputerName": server.fqdn,
+        "ComputerName": server.reported_name,
         "Name": svc.name,
         "DisplayName": svc.display_name,
         "Status": svc.status,
@@ -122,8 +129,8 @@ class LabEngine:
             "lcscmd-state": self._deactivate,  # same LCSCmd.exe stand-in; the action argument decides
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
-            **pool_handlers(topology),
-            **check_handlers(topology),  # check-* templates, and module-import (honours module_loads)
+            **pool_handlers(topology.pools, topology.servers),
+            **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }
         self.invocations = 0
 
@@ -169,12 +176,31 @@ class LabEngine:
                 out.write_object(
                     [NTSERVICE], adapted=_ntservice(svc, activity="excludeactivitylevel" not in lowered)
                 )
-        elif folded == "stop-cswindowsservice":
-            sim.stop(str(target), graceful="graceful" in lowered, force="force" in lowered)
+        elif folded == "stop-cswindowsservice":  # without -Name: every service of the computer
+            for name in [str(target)] if target else [s.name for s in sim.list_services()]:
+                sim.stop(name, graceful=_switch(lowered, "graceful"), force=_switch(lowered, "force"))
         elif folded == "start-cswindowsservice":
-            sim.start(str(target))
+            for name in [str(target)] if target else [s.name for s in sim.list_services()]:
+                sim.start(name)
+        elif folded == "stop-service":
+            with _windows_errors("StopServiceCommand"):
+                sim.stop_service(str(target), force=_switch(lowered, "force"))
+        elif folded == "start-service":
+            with _windows_errors("StartServiceCommand"):
+                sim.start(str(target), windows=True)
+        elif folded == "set-service" and "startuptype" in lowered:
+            with _windows_errors("SetServiceCommand"):
+                sim.set_startup(str(target), str(lowered["startuptype"]))
+        elif folded == "test-path":
+            path = lowered.get("literalpath", lowered.get("path"))
+            out.write(sim.file_exists(str(path)))
         elif folded == "get-service":
-            for svc in sim.list_services(str(target) if target else None):
+            with _windows_errors("GetServiceCommand"):
+                if "displayname" in lowered:
+                    found = self._select(sim, {"DisplayPattern": str(lowered["displayname"])})
+                else:
+                    found = sim.list_services(str(target) if target else None)
+            for svc in found:
                 out.write_object(
                     [SERVICE_CONTROLLER, "System.ComponentModel.Component"],
                     adapted={
@@ -192,16 +218,20 @@ class LabEngine:
     # ------------------------------------------------------------------ ocsps templates
     def _select(self, sim: SimServer, params: Mapping[str, Any]) -> list[SimService]:
         name, pattern = params.get("Name"), params.get("DisplayPattern")
-        if name:
-            return [sim.find(str(name))]
-        if pattern:
-            found = sim.find_display(str(pattern))
-            if not found:
-                raise LabError(
-                    f"Cannot find any service with display name '{pattern}'.",
-                    error_id="NoServiceFoundForGivenDisplayName",
-                )
-            return found
+        # OCS templates look services up with Get-Service: its errors carry the cmdlet in their id.
+        windows = sim.product.service_control == "windows"
+        with _windows_errors("GetServiceCommand") if windows else contextlib.nullcontext():
+            if name:
+                return [sim.find(str(name))]
+            if pattern:
+                found = sim.find_display(str(pattern))
+                if not found:
+                    raise LabError(
+                        f"Cannot find any service with display name '{pattern}'.",
+                        category="ObjectNotFound",
+                        error_id="NoServiceFoundForGivenDisplayName",
+                    )
+                return found
         return sim.list_services()
 
     def _status(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
@@ -216,11 +246,17 @@ class LabEngine:
                 "Unable to read performance counters: the user is not in Performance Monitor Users."
             )
             activity = False
+        windows = sim.product.service_control == "windows"  # ocs-service: Stop-Service / Start-Service
         for svc in services:
             if operation in ("Stop", "Restart"):
-                sim.stop(svc.name, force=bool(params.get("Force")))
+                if windows:
+                    with _windows_errors("StopServiceCommand"):
+                        sim.stop_service(svc.name, force=bool(params.get("Force")))
+                else:
+                    sim.stop(svc.name, force=bool(params.get("Force")))
             if operation in ("Start", "Restart"):
-                sim.start(svc.name)
+                with _windows_errors("StartServiceCommand") if windows else contextlib.nullcontext():
+                    sim.start(svc.name, windows=windows)
             out.write(_template_view(sim, svc, activity=activity))
 
     def _drain(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
@@ -262,20 +298,20 @@ class LabEngine:
                     "LevelDisplayName": event.level,
                     "ProviderName": event.source,
                     "Message": event.message,
-                    "MachineName": sim.fqdn,
+                    "MachineName": sim.reported_name,
                     "LogName": event.log,
                 }
             )
 
     def _deactivate(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
-        if str(params["LcsCmdPath"]).casefold() != self.catalog.lcscmd_path.casefold():
+        if not sim.lcscmd_at(str(params["LcsCmdPath"])):
             raise LabError(f"LCSCmd.exe was not found at {params['LcsCmdPath']}", category="ObjectNotFound")
         log_path = str(params.get("LogPath") or "")
         if not log_path:  # chosen when the script runs, as the template does
             stamp = sim.now().strftime("%Y%m%d-%H%M%S-%f")
             directory = str(params.get("LogDirectory") or "C:\\Windows\\Temp").rstrip("\\")
             log_path = f"{directory}\\{params.get('LogPrefix') or 'ocsps-lcscmd'}-{stamp}Z.log"
-        if log_path in sim.files:
+        if sim.file_exists(log_path):
             raise LabError(
                 f"The log {log_path} exists already: an old log must never be read as the result of this "
                 "run. Choose a new path.",
@@ -284,7 +320,7 @@ class LabEngine:
         code, text = sim.lcscmd([str(a) for a in _as_list(params.get("Arguments"))], log_path)
         out.write(
             {
-                "ComputerName": sim.fqdn,
+                "ComputerName": sim.reported_name,
                 "ExitCode": code,
                 "StdOut": text,
                 "StdErr": "",
@@ -298,7 +334,7 @@ class LabEngine:
         privacy = sim.queues.get(path) if sim.msmq_installed else None
         out.write(
             {
-                "ComputerName": sim.fqdn,
+                "ComputerName": sim.reported_name,
                 "QueuePath": path,
                 "PrivacyLevel": privacy,
                 "MsmqInstalled": sim.msmq_installed,
@@ -319,7 +355,7 @@ class LabEngine:
             for prop in wanted or list(instance):
                 out.write(
                     {
-                        "ComputerName": sim.fqdn,
+                        "ComputerName": sim.reported_name,
                         "Class": cls,
                         "Property": prop,
                         "Value": instance.get(prop),
@@ -336,6 +372,26 @@ def _ntservice(svc: SimService, *, activity: bool) -> dict[str, Any]:
         "RoleName": ",".join(r for r in svc.roles if r != "All"),
         "ActivityLevel": svc.activity_text() if activity else None,
     }
+
+
+@contextlib.contextmanager
+def _windows_errors(command: str) -> Iterator[None]:
+    """Errors as a Windows PowerShell service cmdlet writes them: the id names the cmdlet's class
+    (``ServiceHasDependentServices,Microsoft.PowerShell.Commands.StopServiceCommand``)."""
+    try:
+        yield
+    except LabError as exc:
+        if "," not in exc.error_id:
+            exc.error_id = f"{exc.error_id},Microsoft.PowerShell.Commands.{command}"
+        raise
+
+
+def _switch(params: Mapping[str, Any], name: str) -> bool:
+    """A switch parameter: present without a value (``-Force``) is on; ``-Force:$false`` is off."""
+    if name not in params:
+        return False
+    value = params[name]
+    return value is None or bool(value)
 
 
 def _as_list(value: Any) -> list[Any]:

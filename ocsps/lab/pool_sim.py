@@ -1,9 +1,11 @@
 """Pool-level simulation: upgrade domains, readiness, fabric state, computer failover and failback.
 
 A model, not a copy: readiness is computed from the members' actual services (a pool that could not lose
-one more server answers InsufficientActiveFrontEnds, the quorum table deciding), a server that has just
-come back makes the pool answer Busy for ``busy_polls`` readings, failover refuses to break quorum
-unless forced, and the fabric reports whatever ``missing_replicas`` the topology declares. Topology keys
+one more server answers InsufficientActiveFrontEnds, the lab's own quorum table in
+``ocsps/lab/facts/quorum.toml`` deciding, never ocsps's), a server that has just come back makes the pool
+answer Busy for ``busy_polls`` readings, failover refuses to break quorum unless forced and leaves the
+server's services stopped and Disabled until failback, and the fabric reports whatever
+``missing_replicas`` the topology declares. Topology keys
 (under ``[[pools]]``)::
 
     fqdn, site, product
@@ -20,18 +22,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocsps.catalog import Product
 from ocsps.errors import UsageError
 from ocsps.lab.estate import RUNNING, STOPPED, LabError, SimServer, SimService
-from ocsps.pool.facts import load_pool_facts
-from ocsps.pool.quorum import may_take_down, spare
+from ocsps.lab.facts import load_lab_facts
 
 if TYPE_CHECKING:
-    from ocsps.lab.topology import Topology
     from ocsps.lab.wsman import PipelineSink
 
 __all__ = ["POOL_KEYS", "PoolSim", "SimPool", "parse_pools", "pool_handlers"]
@@ -62,6 +62,7 @@ class SimPool:
     missing_replicas: list[str] = field(default_factory=list)
     failover_seconds: float = 0.0
     failed_over: set[str] = field(default_factory=set)
+    startup_before: dict[str, dict[str, str]] = field(default_factory=dict)  # fqdn -> service start-up types
     busy_left: int = 0
     readings: int = 0
     operations: list[str] = field(default_factory=list)
@@ -78,22 +79,37 @@ class SimPool:
     def down(self) -> list[str]:
         return [m.fqdn for m in self.members if not self.is_up(m)]
 
+    def quorum_after(self, leaving: str | None = None) -> tuple[bool, str]:
+        """Whether the pool keeps quorum once ``leaving`` (if any) is down too, and a reason in words."""
+        names = [m.fqdn for m in self.members]
+        rule = load_lab_facts().pool_rule(len(names))
+        if rule is None:
+            return False, f"no documented quorum rule for a pool of {len(names)} servers"
+        down = {n.casefold() for n in self.down()} | ({leaving.casefold()} if leaving else set())
+        among = f" of the first {rule.first}" if rule.first else ""
+        if rule.enough(names, down):
+            return True, f"a pool of {len(names)} keeps {rule.up}{among} running"
+        return False, f"a pool of {len(names)} must keep {rule.up}{among} running"
+
     def reading(self) -> str:
         """The PoolUpgradeState a member would report now; a Busy reading is used up."""
-        facts = load_pool_facts()
+        facts = load_lab_facts()
         with self.lock:
             self.readings += 1
-            names = [m.fqdn for m in self.members]
-            try:
-                rule = facts.quorum_rule(len(names))
-            except UsageError:
-                return "InsufficientActiveFrontEnds"
-            if spare(names, self.down(), rule) < 1:
-                return "InsufficientActiveFrontEnds"
+            if self._spare() < 1:
+                return facts.insufficient
             if self.busy_left > 0:
                 self.busy_left -= 1
-                return facts.busy_state
-            return facts.ready_state
+                return facts.busy
+            return facts.ready
+
+    def _spare(self) -> int:
+        """How many more counted servers could go down now (negative: quorum lost; no rule: -1)."""
+        rule = load_lab_facts().pool_rule(len(self.members))
+        if rule is None:
+            return -1
+        counted = self.members[: rule.first] if rule.first else self.members
+        return sum(1 for m in counted if self.is_up(m)) - rule.up
 
     def came_back(self) -> None:
         with self.lock:
@@ -101,7 +117,7 @@ class SimPool:
 
 
 def _front_end(server: SimServer) -> SimService | None:
-    name = load_pool_facts().defaults.front_end_service.casefold()
+    name = load_lab_facts().front_end_service.casefold()
     return next((s for s in server.services.values() if name in (s.name.casefold(), s.key.casefold())), None)
 
 
@@ -210,8 +226,9 @@ def _view(server: SimServer, svc: SimService) -> dict[str, Any]:
 class PoolSim:
     """The handlers for ocsps's pool templates, over the pools of one topology."""
 
-    def __init__(self, topology: Topology) -> None:
-        self.topology = topology
+    def __init__(self, pools: Mapping[str, SimPool], servers: Sequence[SimServer]) -> None:
+        self.pools = pools  # by casefolded pool FQDN
+        self.servers = servers
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -225,7 +242,7 @@ class PoolSim:
         }
 
     def _pool_of(self, server: SimServer) -> SimPool:
-        pool = self.topology.pools.get(server.pool.casefold()) if server.pool else None
+        pool = self.pools.get(server.pool.casefold()) if server.pool else None
         if pool is None:
             raise LabError(
                 f"{server.fqdn} is not a member of a Front End pool.",
@@ -236,14 +253,13 @@ class PoolSim:
 
     def _target(self, params: Mapping[str, Any]) -> tuple[SimServer, SimPool]:
         name = str(params.get("ComputerName") or "")
-        try:
-            server = self.topology.server(name)
-        except UsageError:
+        server = next((s for s in self.servers if s.fqdn.casefold() == name.casefold()), None)
+        if server is None:
             raise LabError(
                 f"Cannot connect to computer '{name}'.",
                 category="ObjectNotFound",
                 error_id="ComputerNotFound",
-            ) from None
+            )
         return server, self._pool_of(server)
 
     @staticmethod
@@ -252,8 +268,7 @@ class PoolSim:
             raise LabError(f"{server.product.name} {message}", error_id="RuntimeException")
 
     def _readiness(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
-        roll = load_pool_facts().products.get(sim.product.id)
-        if roll is None:
+        if sim.product.id not in load_lab_facts().readiness_products:
             raise LabError(
                 f"{sim.product.name} has no upgrade domains: pool upgrade readiness arrived with "
                 "Lync Server 2013.",
@@ -273,7 +288,7 @@ class PoolSim:
             out.write(
                 {
                     "Kind": "pool",
-                    "ComputerName": sim.fqdn,
+                    "ComputerName": sim.reported_name,
                     "PoolFqdn": pool.fqdn,
                     "PoolUpgradeState": state,
                     "TotalFrontEnds": str(len(pool.members)),
@@ -284,7 +299,7 @@ class PoolSim:
                 out.write(
                     {
                         "Kind": "upgrade-domain",
-                        "ComputerName": sim.fqdn,
+                        "ComputerName": sim.reported_name,
                         "UpgradeDomain": name,
                         "FrontEnds": ",".join(servers),
                         "IsReadyForUpgrade": "True" if ready else "False",
@@ -294,16 +309,19 @@ class PoolSim:
     def _fabric(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
         self._needs(sim, "Get-CsPoolFabricState", "has no Windows Fabric.")
         wanted = str(params.get("PoolFqdn") or "")
-        pool = self.topology.pools.get(wanted.casefold())
+        pool = self.pools.get(wanted.casefold())
         if pool is None:
             raise LabError(f"Pool '{wanted}' was not found in the topology.", error_id="PoolNotFound")
         with pool.lock:
             for member in pool.members:
                 text = f"Front End {member.fqdn}: {'Up' if pool.is_up(member) else 'Down'}"
-                out.write({"Kind": "state", "ComputerName": sim.fqdn, "PoolFqdn": pool.fqdn, "Text": text})
+                out.write(
+                    {"Kind": "state", "ComputerName": sim.reported_name, "PoolFqdn": pool.fqdn, "Text": text}
+                )
             for group in pool.missing_replicas:
                 text = f"Routing group {group}: missing replicas (no secondary replica is up)."
-                out.write({"Kind": "warning", "ComputerName": sim.fqdn, "PoolFqdn": pool.fqdn, "Text": text})
+                warning = {"Kind": "warning", "PoolFqdn": pool.fqdn, "Text": text}
+                out.write({**warning, "ComputerName": sim.reported_name})
 
     def _drain_server(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
         target, pool = self._target(params)
@@ -337,20 +355,20 @@ class PoolSim:
             if target.fqdn in pool.failed_over:
                 raise LabError(f"{target.fqdn} is already failed over.", error_id="AlreadyFailedOver")
             if not params.get("Force"):
-                names = [m.fqdn for m in pool.members]
-                rule = load_pool_facts().quorum_rule(len(names))
-                verdict = may_take_down(names, pool.down(), target.fqdn, rule)
-                if not verdict.allowed:
+                allowed, reason = pool.quorum_after(target.fqdn)
+                if not allowed:
                     raise LabError(
                         f"Cannot fail over {target.fqdn}: the pool does not have the capacity to absorb its "
-                        f"workload ({verdict.reason}).",
+                        f"workload ({reason}).",
                         error_id="InsufficientPoolCapacity",
                     )
         if pool.failover_seconds and out.wait_cancelled(pool.failover_seconds):
             return
         with pool.lock:
+            pool.startup_before[target.fqdn] = {s.name: s.startup for s in target.services.values()}
             for svc in list(target.services.values()):
                 target.stop(svc.name, force=True)
+                svc.startup = "Disabled"  # failover disables them, so that a reboot does not start them
             pool.failed_over.add(target.fqdn)
             pool.operations.append(f"failover {target.fqdn}")
         out.write({"ComputerName": target.fqdn, "Operation": "FailOver", "Invoked": True})
@@ -364,6 +382,9 @@ class PoolSim:
         )
         target, pool = self._target(params)
         with pool.lock:
+            before = pool.startup_before.pop(target.fqdn, {})
+            for svc in list(target.services.values()):
+                svc.startup = before.get(svc.name, svc.startup)
             for svc in list(target.services.values()):
                 target.start(svc.name)
             pool.failed_over.discard(target.fqdn)
@@ -386,13 +407,15 @@ class PoolSim:
             said = re.match(r"\s*Write-Output\s+['\"](.*)['\"]\s*$", line, re.IGNORECASE)
             if said:
                 echoed.append(said.group(1))
-        out.write({"ComputerName": sim.fqdn, "StepName": name, "Ran": True, "Output": "\n".join(echoed)})
+        out.write(
+            {"ComputerName": sim.reported_name, "StepName": name, "Ran": True, "Output": "\n".join(echoed)}
+        )
 
 
 def _is_ready(state: str) -> bool:
-    return state == load_pool_facts().ready_state
+    return state == load_lab_facts().ready
 
 
-def pool_handlers(topology: Topology) -> dict[str, Handler]:
+def pool_handlers(pools: Mapping[str, SimPool], servers: Sequence[SimServer]) -> dict[str, Handler]:
     """The handlers the lab engine adds for the pool templates."""
-    return PoolSim(topology).handlers()
+    return PoolSim(pools, servers).handlers()

@@ -10,7 +10,8 @@ Schema (every table optional except ``servers``)::
                      stopped (short names initially stopped), drain_seconds, in_perfmon_group,
                      activated_roles (OCS role keys), lcscmd_fail_roles, msmq_installed,
                      msmq_ad_integrated, fails_to_stop, stuck_drain, module_loads, powershell,
-                     lcscmd_installed (see ocsps.lab.check_sim)
+                     lcscmd_installed, lcscmd_path (see ocsps.lab.check_sim),
+                     ack_delay, computer_name, answer_as, dependencies, disabled (below)
       [[servers.certificates]]      thumbprint, serial, subject, issuer, valid_from_days, valid_to_days,
                                     has_private_key, archived, key_readers (see ocsps.lab.check_sim)
       [servers.certificate_assignments]  Use = thumbprint (Lync / SfB)
@@ -19,6 +20,22 @@ Schema (every table optional except ``servers``)::
       [servers.queues]              "<queue path>" = "None" | "Optional" | "Body"
       [servers.wmi.<Class>]         Property = value
       [servers.faults]              latency_ms, stuck (bool)
+
+Knobs for behaviour a real server may show (each defaults to the plain behaviour)::
+
+    roles = ["FrontEnd"]        # an expanded OCS 2007 R2 topology: no Web Conferencing service here
+    ack_delay = 0               # seconds: a graceful stop is acknowledged this long after the request;
+                                # until then the service stays Running, then Paused, and 25049 is
+                                # logged at acknowledgement time
+    computer_name = "fe01..."   # the FQDN the server reports about itself (default: its own fqdn)
+    answer_as = { RTCMEDSRV = "RTCSRV" }   # asked about one service, the server answers (and acts) on
+                                # another: for testing that the answer is compared with the question
+    dependencies = { RTCMRAUTH = ["RTCMEDIARELAY"] }   # prerequisites per service on this server,
+                                # replacing the lab's documented ones (ocsps/lab/facts/services.toml)
+    disabled = ["RTCMEDSRV"]    # services whose start-up type is Disabled: Start-Service refuses them
+
+Service dependencies and events, pool quorum, the role deactivation order and LCSCmd.exe's default place
+come from ``ocsps/lab/facts``, never from the catalog the product decides with.
 
 Errors name the file, the server and the key, and list what is valid.
 """
@@ -34,9 +51,10 @@ from typing import Any
 
 from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
+from ocsps.hostname import check_host
 from ocsps.lab.check_sim import CHECK_SERVER_KEYS, apply_check_fields
 from ocsps.lab.credentials import credential_problem
-from ocsps.lab.estate import STOPPED, SimServer, build_service, default_services
+from ocsps.lab.estate import STOPPED, SimServer, SimService, build_service, default_services
 from ocsps.lab.pool_sim import SimPool, parse_pools
 
 _SERVER_KEYS = {
@@ -59,6 +77,11 @@ _SERVER_KEYS = {
     "queues",
     "wmi",
     "faults",
+    "ack_delay",
+    "computer_name",
+    "answer_as",
+    "dependencies",
+    "disabled",
 } | CHECK_SERVER_KEYS  # certificates, events, module_loads, powershell...: see ocsps.lab.check_sim
 _TOP_KEYS = {"lab", "sites", "pools", "servers"}
 _PRIVACY = {"None", "Optional", "Body"}
@@ -160,8 +183,6 @@ def parse_topology(
 
 
 def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[], float] | None) -> SimServer:
-    from ocsps.hostname import check_host
-
     fqdn = check_host(entry.get("fqdn"), f"{where} fqdn")
     where = f"{where} ({fqdn})"
     product = cat.product(str(entry.get("product", "")))
@@ -178,7 +199,7 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
     for svc in chosen:
         counters = _table(activity.get(svc.name or svc.key, {}), f"{where} activity.{svc.name}")
         values = {str(k): _number(v, f"{where} activity.{svc.name}.{k}") for k, v in counters.items()}
-        sim = build_service(cat, product, svc, activity=values)
+        sim = build_service(cat, product, svc, activity=values, server_roles=roles)
         if sim.name.casefold() in stopped or svc.key.casefold() in stopped:
             sim.status = STOPPED
         sim.fails_to_stop = sim.name in _list(entry.get("fails_to_stop", []), f"{where} fails_to_stop")
@@ -191,6 +212,17 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
         raise UsageError(
             f"{where}: activity for services it does not run: {', '.join(sorted(unknown_activity))}"
         )
+    _apply_dependencies(services, _table(entry.get("dependencies", {}), f"{where} dependencies"), where)
+    for name in _list(entry.get("disabled", []), f"{where} disabled"):
+        _on_server(services, name, f"{where} disabled").startup = "Disabled"
+    answer_as: dict[str, str] = {}
+    for asked, answering in _table(entry.get("answer_as", {}), f"{where} answer_as").items():
+        if not isinstance(answering, str):
+            raise UsageError(f"{where} answer_as.{asked}: expected a service name")
+        answer_as[str(asked).casefold()] = _on_server(services, answering, f"{where} answer_as.{asked}").name
+    computer_name = entry.get("computer_name", "")
+    if computer_name:
+        computer_name = check_host(computer_name, f"{where} computer_name")
     queues = {str(k): str(v) for k, v in _table(entry.get("queues", {}), f"{where} queues").items()}
     bad = [v for v in queues.values() if v not in _PRIVACY]
     if bad:
@@ -220,11 +252,45 @@ def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[],
         lcscmd_fail_roles={
             str(r) for r in _list(entry.get("lcscmd_fail_roles", []), f"{where} lcscmd_fail_roles")
         },
+        ack_delay=_number(entry.get("ack_delay", 0), f"{where} ack_delay"),
+        computer_name=computer_name,
+        answer_as=answer_as,
         catalog=cat,
     )
     if clock is not None:
         server.clock = clock
     return server
+
+
+def _on_server(services: Mapping[str, SimService], name: object, where: str) -> SimService:
+    """The service ``name`` (short name or catalog key) among this server's services."""
+    folded = str(name).casefold()
+    found = next((s for s in services.values() if folded in (s.name.casefold(), s.key.casefold())), None)
+    if found is None:
+        raise UsageError(
+            f"{where}: {name!r} is not a service of this server; valid: {', '.join(sorted(services))}"
+        )
+    return found
+
+
+def _apply_dependencies(services: Mapping[str, SimService], table: Mapping[str, Any], where: str) -> None:
+    """Per-server prerequisites replace the lab's documented ones; a cycle is refused, as Windows does."""
+    for name, listed in table.items():
+        svc = _on_server(services, name, f"{where} dependencies")
+        at = f"{where} dependencies.{name}"
+        needs = [_on_server(services, n, at) for n in _list(listed, at)]
+        svc.requires = tuple(n.key for n in needs)
+    by_key = {s.key: s for s in services.values()}
+
+    def visit(svc: SimService, path: tuple[str, ...]) -> None:
+        if svc.key in path:
+            raise UsageError(f"{where} dependencies: a cycle ({' -> '.join((*path, svc.key))})")
+        for key in svc.requires:
+            if key in by_key:
+                visit(by_key[key], (*path, svc.key))
+
+    for svc in services.values():
+        visit(svc, ())
 
 
 def synthetic_topology(count: int, *, product: str = "sfb2015", drain_seconds: float = 2.0) -> Topology:
