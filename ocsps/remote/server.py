@@ -167,13 +167,18 @@ class Server:
         result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout)
         if not result.output:
             raise OperationFailed("the queue privacy read returned nothing", host=self.host)
-        return parse_queue_privacy(result.output[0])
+        privacy = parse_queue_privacy(result.output[0])
+        self.check_computer(privacy.computer)
+        return privacy
 
     def wmi_setting(
         self, wmi_class: str, properties: Sequence[str] = (), *, timeout: float | None = None
     ) -> list[WmiSetting]:
         rendered = self.render("wmi-setting", Class=wmi_class, Property=tuple(properties) or None)
-        return [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        for setting in settings:
+            self.check_computer(setting.computer)
+        return settings
 
     # ------------------------------------------------------------------ changes
     def begin_drain(

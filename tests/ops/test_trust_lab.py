@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ocsps.errors import OperationFailed, UsageError
@@ -21,7 +22,7 @@ from ocsps.operations.change import change_service
 from ocsps.operations.drain import Phase
 from ocsps.remote.server import Server, answering_computer_ok
 from tests.cli_helpers import run_cli
-from tests.conftest import lab_server
+from tests.conftest import ROOT, lab_server
 
 MED = "med01.contoso.com"
 MED10 = "med10.contoso.com"
@@ -61,6 +62,11 @@ def _mediation_topology(tmp_path: Path, count: int, *, stuck: bool = False, perf
     path = tmp_path / f"mediation-{count}.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _schema(name: str) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((ROOT / "docs" / "schemas" / f"{name}.schema.json").read_text())
+    return loaded
 
 
 def _sent(lab: Lab, fqdn: str) -> int:
@@ -267,6 +273,7 @@ def test_what_if_json_is_one_document(capsys: pytest.CaptureFixture[str], comman
     result = run_cli(capsys, command, "-s", "RTCMEDSRV", "--lab", "-H", MED, "--what-if", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
+    jsonschema.validate(doc, _schema("what-if"))
     assert doc["command"] == command and doc["what_if"] is True and doc["exit_code"] == 0
     (host,) = doc["hosts"]
     assert host["host"] == MED and [s["action"] for s in host["steps"]] == ["status", command]
@@ -277,6 +284,7 @@ def test_what_if_json_is_one_document(capsys: pytest.CaptureFixture[str], comman
 def test_no_wait_drain_that_was_accepted_exits_zero(capsys: pytest.CaptureFixture[str], lab: Lab) -> None:
     result = run_cli(capsys, "drain", "-s", "RTCMEDSRV", "--lab", "-H", MED, "--no-wait", "--json")
     assert result.code == 0, result.err
+    jsonschema.validate(result.json(), _schema("drain"))
     report = result.json()["hosts"][0]["result"]
     assert report["ok"] is True and report["waited"] is False and report["status"] == "Paused"
 
@@ -303,6 +311,7 @@ def test_a_plain_stop_of_a_busy_service_without_a_terminal_is_refused(
     assert refused.json()["hosts"][0]["step"] == "last known state: Running (read before stop)"
     done = run_cli(capsys, *args, "--yes")
     assert done.code == 0, done.err
+    jsonschema.validate(done.json(), _schema("operation"))
     assert "cuts 2 active sessions (--yes)" in done.err
 
 
