@@ -492,7 +492,13 @@ def _print_operation(action: str, run: FleetRun[ServiceChange]) -> None:
     console().print(table)
 
 
-ForceOpt = Annotated[bool, typer.Option("--force", help="Stop without waiting for sessions")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Pass -Force to the stop cmdlet (OCS: stop dependent services too); do not ask about sessions",
+    ),
+]
 RollingOpt = Annotated[
     bool, typer.Option("--rolling", help="One host at a time; stop at the first failure (the default)")
 ]

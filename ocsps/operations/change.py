@@ -138,8 +138,9 @@ def apply_change(
             found, events_note = _evidence(server, evidence, requested)
             if found is not None:
                 note = (
-                    f"{what}: the reply was lost; event {found.id} at {found.time:%H:%M:%S} since the "
-                    f"request shows it ran (re-read shows {state}); not sent again"
+                    f"{what}: the reply was lost; event {found.id} logged at {found.time:%H:%M:%S} (server "
+                    f"clock, since the request allowing {CLOCK_SKEW.seconds}s of skew) shows it ran "
+                    f"(re-read shows {state}); not sent again"
                 )
                 decided(note)
                 return current, note

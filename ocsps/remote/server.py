@@ -33,6 +33,7 @@ from ocsps.results import (
 )
 
 if TYPE_CHECKING:
+    from ocsps.operations.change import Action, Confirm, ServiceChange
     from ocsps.operations.drain import DrainReport, Then
 
 
@@ -244,6 +245,31 @@ class Server:
             on_decision=on_decision,
             start_again=start_again,
         )
+
+    def change(
+        self,
+        service: str,
+        action: Action,
+        *,
+        force: bool = False,
+        confirm: Confirm | None = None,
+        on_decision: Callable[[str], None] | None = None,
+    ) -> ServiceChange:
+        """Stop, start or restart ``service`` as ``ocsps stop|start|restart`` does; see
+        :func:`ocsps.operations.change.change_service`.
+
+        The service is read first (already in the wanted state: nothing is sent), a plain stop of a
+        service with active sessions needs ``confirm`` to answer True, and a lost reply is settled from
+        evidence, never repeated on a guess. ``stop``/``start``/``restart`` below send the call as is.
+
+        Example::
+
+            done = server.change("RTCMEDSRV", "start")
+            print(done.before.status.value, "->", done.after.status.value, done.note)
+        """
+        from ocsps.operations.change import change_service
+
+        return change_service(self, service, action, force=force, confirm=confirm, on_decision=on_decision)
 
     def stop(
         self, service: str | Service, *, force: bool = False, timeout: float | None = None

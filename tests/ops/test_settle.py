@@ -45,7 +45,7 @@ CASES = [
         60.0,
         25049,
         1,
-        ("event 25049", "since the request", "not sent again"),
+        ("event 25049 logged at", "since the request", "not sent again"),
     ),
     Case(
         "drain request that never arrived",

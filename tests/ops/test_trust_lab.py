@@ -390,7 +390,7 @@ def test_library_stop_reads_first_and_says_already_stopped(lab: Lab) -> None:
     lab.server(MED).services["RTCMEDSRV"].status = "Stopped"
     before = _sent(lab, MED)
     with lab_server(lab, MED) as server:
-        done = change_service(server, "RTCMEDSRV", "stop")
+        done = server.change("RTCMEDSRV", "stop")
     assert done.ok and not done.changed and done.note == "already stopped: nothing to do"
     assert done.before is not None and done.before.computer == MED
     assert _sent(lab, MED) - before <= 2, "a module import and one status read; no stop"
