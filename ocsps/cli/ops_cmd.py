@@ -272,6 +272,15 @@ def drain(
             f"--poll {poll} is longer than --timeout {timeout}: the drain would be judged after its "
             "deadline; poll more often or give it more time"
         ) from None
+    if rolling and no_wait:
+        raise UsageError(
+            "--rolling waits for each drain to end before starting it again; --no-wait contradicts it"
+        )
+    if rolling and policy is Then.LEAVE:
+        raise UsageError(
+            "--rolling starts each service again once stopped; "
+            "--then leave would move on while it still drains"
+        )
     width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, "drain")

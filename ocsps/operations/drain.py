@@ -119,6 +119,17 @@ MIN_POLL_READ = 5.0
 """Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
 
 
+def check_start_again(start_again: bool, *, wait: bool, then: Then) -> None:
+    """A drain that starts the service again must see it stop: not without waiting, not left draining."""
+    if start_again and not wait:
+        raise UsageError("starting the service again needs the drain watched to its end; not with no-wait")
+    if start_again and then is Then.LEAVE:
+        raise UsageError(
+            "starting the service again needs it stopped; 'leave' at the deadline would move on while it "
+            "still drains"
+        )
+
+
 def check_timing(timeout: float, poll: float) -> None:
     """Refuse a poll interval longer than the deadline: the first read would come after the deadline."""
     if poll > timeout:
@@ -154,6 +165,7 @@ def drain(
     ``last`` is the status after that start (``drained`` keeps the one before).
     """
     check_timing(timeout, poll)
+    check_start_again(start_again, wait=wait, then=then)
     svc = server.resolve(service)
     report = DrainReport(server.host, svc.name or svc.key, waited=wait)
     cancel = cancel or threading.Event()
