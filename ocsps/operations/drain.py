@@ -208,7 +208,8 @@ def drain(
         while True:
             verdict = decide(report.last or before, clock() - started, timeout)
             if verdict == "done":
-                update(phase=Phase.STOPPED)
+                if report.phase is not Phase.STOPPED:
+                    update(phase=Phase.STOPPED)
                 break
             if verdict == "deadline":
                 _at_deadline(server, svc.name or svc.key, report, then, update, decided)
@@ -219,7 +220,8 @@ def drain(
                 return _finish(report)
             report.polls += 1
             budget = max(timeout - (clock() - started), MIN_POLL_READ)
-            update(server.status(svc, timeout=budget))
+            polled = server.status(svc, timeout=budget)
+            update(polled, Phase.STOPPED if polled.is_stopped else None)
         if report.phase is Phase.STOPPED and svc.drain_events:
             first = server.event_ids(svc, "drain-started")
             report.events = _confirm_events(server, svc.drain_events, first, requested_at)

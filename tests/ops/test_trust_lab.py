@@ -339,10 +339,11 @@ def test_a_second_drain_reports_only_its_own_events(lab: Lab) -> None:
     assert min(e.time for e in second.events) > max(e.time for e in first.events)
 
 
-def test_progress_never_says_draining_about_a_stopped_service(
-    capsys: pytest.CaptureFixture[str], lab: Lab
-) -> None:
-    lab.server(MED).services["RTCMEDSRV"].activity = {}
+@pytest.mark.parametrize("idle", [True, False], ids=["stops-at-once", "stops-while-polled"])
+def test_progress_never_says_draining_about_a_stopped_service(lab: Lab, idle: bool) -> None:
+    if idle:
+        lab.server(MED).services["RTCMEDSRV"].activity = {}
+    lab.server(MED).drain_seconds = 0.5
     seen: list[tuple[str, str]] = []
     with lab_server(lab, MED) as server:
         report = server.drain(
