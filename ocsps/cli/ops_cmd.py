@@ -284,6 +284,12 @@ def drain(
     width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, "drain")
+        if no_wait and width is None and len(targets) > 1 and not (what_if or emit_script):
+            raise UsageError(
+                f"--no-wait on {len(targets)} hosts would take them all out of service at once, since "
+                "nothing waits for one to end before the next: name one host, or say --parallel "
+                f"{len(targets)}"
+            )
         leave = tuple(leave_running or ())
         leave_values = {t.host: _leave_values(t, leave) for t in targets}
 

@@ -264,6 +264,18 @@ def test_contradictory_timing_and_width_are_refused(
     assert result.err.count("\n") == 1, "one clear line"
 
 
+def test_no_wait_on_several_hosts_needs_an_explicit_width(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    topology = _mediation_topology(tmp_path, 2)
+    args = ["drain", "-s", "RTCMEDSRV", "--lab", "--lab-topology", str(topology), "--no-wait", "--json"]
+    refused = run_cli(capsys, *args)
+    assert refused.code == 2 and "--no-wait on 2 hosts would take them all out" in refused.err
+    asked = run_cli(capsys, *args, "--parallel", "2")
+    assert asked.code == 0, asked.err
+    assert [h["result"]["status"] for h in asked.json()["hosts"]] == ["Paused", "Paused"]
+
+
 def test_the_library_refuses_a_poll_longer_than_the_deadline(lab: Lab) -> None:
     with lab_server(lab, MED) as server, pytest.raises(UsageError, match="longer than the 60s timeout"):
         server.drain("RTCMEDSRV", timeout=60, poll=600)
