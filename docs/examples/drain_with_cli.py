@@ -1,8 +1,9 @@
 """Drain a service on several servers with the ocsps command and act on its JSON document.
 
-    python drain_with_cli.py RTCMEDSRV --hosts-file mediation.txt --product sfb2019
+    python drain_with_cli.py RTCMEDSRV --hosts-file mediation.txt --product sfb2019 --rolling
 
-Every argument after the service name is passed to ``ocsps drain`` unchanged. The script prints one line
+Every argument after the service name is passed to ``ocsps drain`` unchanged (``--rolling``: one server at
+a time, each started again before the next). The script prints one line
 per host and exits with ocsps's own exit code (0 all ok, 1 a host failed, 2 bad input, 3 connection,
 4 deadline, 130 interrupted).
 """

@@ -1,10 +1,14 @@
-"""``ocsps status | drain | stop | start | restart``: service operations on one server or many."""
+"""``ocsps status | drain | stop | start | restart``: service operations on one server or many.
+
+Each command parses its arguments, calls one library operation per host (``ocsps.operations``) through
+the fleet runner, and renders what came back; live displays live in ``ocsps.cli.live``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +22,8 @@ from ocsps.cli.targets import Target, TargetOptions, audited_server, open_target
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.operations.drain import DrainReport
+    from ocsps.operations.change import ServiceChange
+    from ocsps.operations.drain import DrainReport, Then
     from ocsps.operations.fleet import FleetRun
     from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
@@ -29,6 +34,15 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
 ]
 ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once")]
+ChangeParallelOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        min=1,
+        max=256,
+        help="Hosts changed at once. Default: one at a time, stopping at the first failure",
+    ),
+]
 WhatIfOpt = Annotated[
     bool, typer.Option("--what-if", help="Show the scripts and parameters per host; send nothing")
 ]
@@ -66,20 +80,46 @@ def _record_decision(target: Target, action: str, service: str, note: str) -> No
     )
 
 
-def _what_if(targets: list[Target], steps: Callable[[Target], list[tuple[str, dict[str, object]]]]) -> None:
-    """Print, per host, exactly what would be sent: script text and bound parameters."""
+def _what_if(
+    targets: list[Target],
+    steps: Callable[[Target], list[tuple[str, dict[str, object]]]],
+    *,
+    json_out: bool = False,
+    command: str = "",
+) -> None:
+    """Show, per host, exactly what would be sent: script text and bound parameters.
+
+    With ``json_out`` the same goes out as one JSON document on stdout (``what_if`` true), as every
+    ``--json`` command promises.
+    """
     from ocsps.powershell.script import render_action
 
-    out = console()
+    out = console(json_mode=json_out)
+    hosts: list[dict[str, object]] = []
     for target in targets:
-        out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
+        shown: list[dict[str, object]] = []
+        if not json_out:
+            out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
         for action, values in steps(target):
             rendered = render_action(action, target.product, values)
+            shown.append(
+                {
+                    "action": action,
+                    "parameters": dict(rendered.bound_parameters),
+                    "body_sha256": rendered.body_sha256,
+                    "script": rendered.script,
+                }
+            )
+            if json_out:
+                continue
             out.print(
                 f"# {action}: parameters {rendered.bound_parameters}; body sha256 {rendered.body_sha256}",
                 markup=False,
             )
             out.print(rendered.script, markup=False, highlight=False)
+        hosts.append({"host": target.host, "product": target.product.id, "steps": shown})
+    if json_out:
+        emit_json({"command": command, "what_if": True, "hosts": hosts, "exit_code": 0})
 
 
 def _chosen_values(rendered: RenderedScript) -> dict[str, object]:
@@ -132,12 +172,6 @@ def _finish(run: FleetRun[Any], document: dict[str, object], json_out: bool) -> 
     raise typer.Exit(run.exit_code)
 
 
-def _activity_text(status: ServiceStatus) -> str:
-    if status.activity is None or not len(status.activity):
-        return "-"
-    return ", ".join(f"{c.name}={c.value}" for c in status.activity)
-
-
 # ---------------------------------------------------------------------------------------------- status
 @app.command()
 @with_target_options
@@ -149,12 +183,13 @@ def status(
     *,
     options: TargetOptions,
 ) -> None:
-    """Services per host with their status and parsed activity."""
+    """Services per host with their status and parsed activity (read in parallel)."""
+    from ocsps.cli.live import say_once
     from ocsps.durations import parse_duration
     from ocsps.operations.fleet import run_parallel
 
     deadline = parse_duration(timeout)
-    with open_targets(options, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _), say_once():
         _check_service(targets, service, "status")
         by_host = {t.host: t for t in targets}
 
@@ -175,6 +210,8 @@ def status(
 def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
     from rich.table import Table
 
+    from ocsps.cli.live import activity_text
+
     table = Table(title="Service status")
     for col in ("host", "service", "status", "activity"):
         table.add_column(col)
@@ -184,7 +221,7 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
             continue
         for s in outcome.result:
             colour = {"Running": "green", "Stopped": "red", "Paused": "yellow"}.get(s.status.value, "white")
-            table.add_row(outcome.host, s.name, f"[{colour}]{s.status.value}[/{colour}]", _activity_text(s))
+            table.add_row(outcome.host, s.name, f"[{colour}]{s.status.value}[/{colour}]", activity_text(s))
     console().print(table)
 
 
@@ -194,58 +231,97 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
 def drain(
     service: ServiceOpt,
     timeout: TimeoutOpt = "30m",
-    poll: Annotated[str, typer.Option("--poll", help="How often to read status and activity")] = "5s",
+    poll: Annotated[
+        str, typer.Option("--poll", help="How often to read status and activity (at most --timeout)")
+    ] = "5s",
     then: Annotated[str, typer.Option("--then", help="At the deadline: force-stop, fail or leave")] = "fail",
     leave_running: Annotated[
         list[str] | None,
         typer.Option("--leave-running", help="Keep a service running (2013+: RTCCLSAGT, W3SVC)"),
     ] = None,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Request the drain and return at once")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Request the drain and return at once (exit 0 once accepted)")
+    ] = False,
     rolling: Annotated[
         bool, typer.Option("--rolling", help="One host at a time: drain, start again, next")
     ] = False,
-    parallel: ParallelOpt = 16,
+    parallel: ChangeParallelOpt = None,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
     *,
     options: TargetOptions,
 ) -> None:
-    """Drain a service gracefully (Stop-CsWindowsService -Graceful) and watch it to Stopped."""
+    """Drain a service gracefully (Stop-CsWindowsService -Graceful) and watch it to Stopped.
+
+    New sessions are refused and the service stops once the existing ones end. Several hosts drain one
+    at a time unless --parallel N is given.
+    """
     from ocsps.durations import parse_duration
-    from ocsps.operations.drain import Phase, Then
+    from ocsps.operations.drain import Phase, Then, check_timing
+    from ocsps.operations.fleet import change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
     try:
         policy = Then(then)
     except ValueError:
         raise UsageError(f"--then must be one of: {', '.join(t.value for t in Then)}") from None
+    try:
+        check_timing(deadline, interval)
+    except UsageError:
+        raise UsageError(
+            f"--poll {poll} is longer than --timeout {timeout}: the drain would be judged after its "
+            "deadline; poll more often or give it more time"
+        ) from None
+    if rolling and no_wait:
+        raise UsageError(
+            "--rolling waits for each drain to end before starting it again; --no-wait contradicts it"
+        )
+    if rolling and policy is Then.LEAVE:
+        raise UsageError(
+            "--rolling starts each service again once stopped; "
+            "--then leave would move on while it still drains"
+        )
+    width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, "drain")
+        if no_wait and width is None and len(targets) > 1 and not (what_if or emit_script):
+            raise UsageError(
+                f"--no-wait on {len(targets)} hosts would take them all out of service at once, since "
+                "nothing waits for one to end before the next: name one host, or say --parallel "
+                f"{len(targets)}"
+            )
         leave = tuple(leave_running or ())
         leave_values = {t.host: _leave_values(t, leave) for t in targets}
 
         def drain_values(target: Target) -> dict[str, object]:
             return {**_service_values(target, service), "NoWait": True, **leave_values[target.host]}
 
-        if what_if:
-            _what_if(targets, lambda t: [("status", _service_values(t, service)), ("drain", drain_values(t))])
-            return
         if emit_script is not None:
             values = {**drain_values(targets[0]), "NoWait": False}
             _emit("drain", targets, values, emit_script, f"drain {service}")
+        if what_if:
+            _what_if(
+                targets,
+                lambda t: [("status", _service_values(t, service)), ("drain", drain_values(t))],
+                json_out=json_out,
+                command="drain",
+            )
             return
-        reports = _run_drains(
-            targets, service, deadline, interval, policy, leave, not no_wait, rolling, parallel, json_out
+        if emit_script is not None:
+            return
+        run = _run_drains(
+            targets, service, deadline, interval, policy, leave, not no_wait, rolling, width, json_out
         )
-    run, board = reports
     document: dict[str, object] = {
         "command": "drain",
         "service": service,
         "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
     }
     if not json_out:
-        _print_drain_summary(board)
+        from ocsps.cli.live import print_drain_summary
+
+        print_drain_summary([o.result for o in run.outcomes if o.result is not None])
     for outcome in run.outcomes:
         report = outcome.result
         if report is not None and report.phase is Phase.DEADLINE:
@@ -274,130 +350,70 @@ def _run_drains(
     service: str,
     deadline: float,
     interval: float,
-    policy: Any,
+    policy: Then,
     leave: tuple[str, ...],
     wait: bool,
     rolling: bool,
-    parallel: int,
+    width: int | None,
     json_out: bool,
-) -> tuple[FleetRun[DrainReport], dict[str, DrainReport]]:
-    from ocsps.operations.drain import drain as drain_service
-    from ocsps.operations.fleet import run_parallel, run_rolling
+) -> FleetRun[DrainReport]:
+    from ocsps.cli.live import DrainBoard, say_once
+    from ocsps.operations.fleet import run_changes
 
     by_host = {t.host: t for t in targets}
-    board: dict[str, DrainReport] = {}
-    lock = threading.Lock()
-
-    printed: dict[str, str] = {}
-
-    def update(report: DrainReport) -> None:
-        with lock:
-            board[report.host] = report
-            changed = printed.get(report.host) != report.phase.value
-            printed[report.host] = report.phase.value
-        if changed and (json_out or not _live_ok()) and not is_quiet():
-            status = report.last.status.value if report.last else "unknown"
-            err_console().print(f"{report.host}: {service} {report.phase.value} ({status})", markup=False)
+    board = DrainBoard(service, json_out=json_out)
 
     def work(host: str, cancel: threading.Event) -> DrainReport:
         with _server(by_host[host], deadline + 120) as server:
-            report = drain_service(
-                server,
+            return server.drain(
                 service,
                 timeout=deadline,
                 poll=interval,
                 then=policy,
                 leave_running=leave,
                 wait=wait,
-                on_update=update,
+                on_update=board.update,
                 cancel=cancel,
                 on_decision=lambda note: _record_decision(by_host[host], "drain", service, note),
+                start_again=rolling,
             )
-            if rolling and report.ok and report.phase.value in ("stopped", "forced"):
-                started = server.start(service)
-                report.note = (
-                    report.note + "; " if report.note else ""
-                ) + f"started again: {started.status.value}"
-                if not started.is_running:
-                    report.error = f"{service} did not come back to Running ({started.status.value})"
-            return report
 
-    def judge(report: DrainReport) -> bool:
-        return report.ok and not report.error
-
-    with _live_board(board, lock, service, enabled=not json_out and _live_ok()):
-        if rolling:
-            run = run_rolling(list(by_host), work, judge=judge)
-        else:
-            run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+    with board, say_once():
+        run = run_changes(list(by_host), work, parallel=width, judge=lambda report: report.ok)
     for outcome in run.outcomes:
-        if outcome.result is None and outcome.host in board:
-            outcome.result = board[outcome.host]
-    return run, board
-
-
-def _live_ok() -> bool:
-    import sys
-
-    return sys.stdout.isatty() and not is_quiet()
-
-
-class _live_board:
-    """A live per-host display while drains run: phase, status, activity, elapsed time."""
-
-    def __init__(
-        self, board: dict[str, DrainReport], lock: threading.Lock, service: str, *, enabled: bool
-    ) -> None:
-        self.board, self.lock, self.service, self.enabled = board, lock, service, enabled
-        self.live: Any = None
-
-    def render(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"Draining {self.service}")
-        for col in ("host", "phase", "status", "activity", "elapsed"):
-            table.add_column(col)
-        with self.lock:
-            reports = list(self.board.values())
-        for r in reports:
-            status = r.last.status.value if r.last else "-"
-            table.add_row(
-                r.host, r.phase.value, status, _activity_text(r.last) if r.last else "-", f"{r.elapsed:.0f}s"
-            )
-        return table
-
-    def __enter__(self) -> _live_board:
-        if self.enabled:
-            from rich.live import Live
-
-            self.live = Live(
-                get_renderable=self.render, console=console(), refresh_per_second=4, transient=True
-            )
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
-
-
-def _print_drain_summary(board: dict[str, DrainReport]) -> None:
-    from rich.table import Table
-
-    table = Table(title="Drain summary")
-    for col in ("host", "service", "result", "status", "elapsed", "events", "note"):
-        table.add_column(col)
-    for r in board.values():
-        events = ", ".join(f"{e.id} at {e.time.strftime('%H:%M:%S')}" for e in r.events) or "-"
-        result = "[green]ok[/green]" if r.ok and not r.error else f"[red]{r.phase.value}[/red]"
-        status = r.last.status.value if r.last else "unknown"
-        table.add_row(
-            r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, r.error or r.note or "-"
-        )
-    console().print(table)
+        if outcome.result is None and outcome.host in board.board:
+            outcome.result = board.board[outcome.host]
+    return run
 
 
 # ------------------------------------------------------------------------------- stop / start / restart
+def _confirm_stop(service: str, yes: bool) -> Callable[[ServiceStatus], bool]:
+    """Whether to stop a service that still carries sessions: --yes, else ask on a terminal, else no."""
+    lock = threading.Lock()
+
+    def confirm(before: ServiceStatus) -> bool:
+        from ocsps.operations.change import active_sessions
+
+        where = before.computer or "the server"
+        count = active_sessions(before)
+        if yes:
+            err_console().print(
+                f"{where}: stopping {service} cuts {count:g} active sessions (--yes)", markup=False
+            )
+            return True
+        if not sys.stdin.isatty():
+            return False
+        with lock:
+            return typer.confirm(
+                f"{where}: {service} carries {count:g} active sessions; a stop cuts them "
+                "('ocsps drain' lets them end). Stop anyway?",
+                default=False,
+                err=True,
+            )
+
+    return confirm
+
+
 def _service_operation(
     action: str,
     service: str,
@@ -406,15 +422,18 @@ def _service_operation(
     force: bool,
     timeout: str,
     rolling: bool,
-    parallel: int,
+    parallel: int | None,
     what_if: bool,
     emit_script: Path | None,
     json_out: bool,
+    yes: bool = False,
 ) -> None:
     from ocsps.durations import parse_duration
-    from ocsps.operations.fleet import run_parallel, run_rolling
+    from ocsps.operations.change import ServiceChange, change_service
+    from ocsps.operations.fleet import change_width, run_changes
 
     deadline = parse_duration(timeout)
+    width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _):
         _check_service(targets, service, action)
 
@@ -422,99 +441,79 @@ def _service_operation(
             extra: dict[str, object] = {"Force": True} if force and action != "start" else {}
             return {**_service_values(target, service), **extra}
 
-        if what_if:
-            _what_if(targets, lambda t: [("status", _service_values(t, service)), (action, values(t))])
-            return
         if emit_script is not None:
             _emit(action, targets, values(targets[0]), emit_script, f"{action} {service}")
+        if what_if:
+            _what_if(
+                targets,
+                lambda t: [("status", _service_values(t, service)), (action, values(t))],
+                json_out=json_out,
+                command=action,
+            )
+            return
+        if emit_script is not None:
             return
         by_host = {t.host: t for t in targets}
-        wanted = "Stopped" if action == "stop" else "Running"
-        last_known: dict[str, str] = {}
+        reports = {host: ServiceChange(host, service, action) for host in by_host}
+        confirm = _confirm_stop(service, yes)
 
-        def work(host: str, cancel: threading.Event) -> dict[str, object]:
-            from ocsps.operations.change import STARTING, STOPPING, apply_change
-
-            started = time.monotonic()
+        def work(host: str, cancel: threading.Event) -> ServiceChange:
             with _server(by_host[host], deadline) as server:
-                before = server.status(service)
-                last_known[host] = f"last known state: {before.status.value} (read before {action})"
-                if action != "restart" and before.status.value == wanted:
-                    return {
-                        "before": before.to_json(),
-                        "after": before.to_json(),
-                        "changed": False,
-                        "note": f"already {wanted.lower()}: nothing to do",
-                        "seconds": 0.0,
-                    }
-                if action == "stop":
-                    send, took_effect = (lambda: server.stop(service, force=force)), STOPPING
-                elif action == "start":
-                    send, took_effect = (lambda: server.start(service)), STARTING
-                else:
-                    send, took_effect = (lambda: server.restart(service, force=force)), None
-                after, note = apply_change(
+                return change_service(
                     server,
                     service,
-                    send,
-                    took_effect,
-                    what=action,
+                    action,  # type: ignore[arg-type]
+                    force=force,
+                    confirm=confirm,
                     on_decision=lambda text: _record_decision(by_host[host], action, service, text),
+                    report=reports[host],
+                    cancel=cancel,
                 )
-                last_known[host] = f"last known state: {after.status.value} (after {action})"
-                return {
-                    "before": before.to_json(),
-                    "after": after.to_json(),
-                    "changed": True,
-                    "note": note,
-                    "seconds": round(time.monotonic() - started, 3),
-                }
 
-        def judge(result: dict[str, object]) -> bool:
-            after = result["after"]
-            return isinstance(after, dict) and after.get("status") == wanted
+        from ocsps.cli.live import say_once
 
-        if rolling:
-            run = run_rolling(list(by_host), work, judge=judge)
-        else:
-            run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+        with say_once():
+            run = run_changes(list(by_host), work, parallel=width, judge=lambda r: r.ok)
         for outcome in run.outcomes:
             if outcome.state in ("failed", "interrupted"):
-                outcome.step = last_known.get(outcome.host, "last known state: unknown (never read)")
+                outcome.step = reports[outcome.host].last_known
     document: dict[str, object] = {
         "command": action,
         "service": service,
-        "hosts": [o.to_json(lambda r: r) for o in run.outcomes],
+        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
     }
     if not json_out:
         _print_operation(action, run)
     _finish(run, document, json_out)
 
 
-def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
+def _print_operation(action: str, run: FleetRun[ServiceChange]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{action} summary")
     for col in ("host", "result", "before", "after", "note"):
         table.add_column(col)
     for o in run.outcomes:
-        r = o.result or {}
-        before = r.get("before") if isinstance(r.get("before"), dict) else {}
-        after = r.get("after") if isinstance(r.get("after"), dict) else {}
-        assert isinstance(before, dict) and isinstance(after, dict)
+        r = o.result
         colour = "green" if o.state == "ok" else "red"
         table.add_row(
             o.host,
             f"[{colour}]{o.state}[/{colour}]",
-            str(before.get("status", "-")),
-            str(after.get("status", "-")),
-            str(r.get("note") or "; ".join(x for x in (o.error, o.step) if x) or "-"),
+            r.before.status.value if r and r.before else "-",
+            r.after.status.value if r and r.after else "-",
+            (r.note if r else "") or "; ".join(x for x in (o.error, o.step) if x) or "-",
         )
     console().print(table)
 
 
-ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
-RollingOpt = Annotated[bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")]
+ForceOpt = Annotated[bool, typer.Option("--force", help=FORCE_HELP + "; also: do not ask about sessions")]
+RollingOpt = Annotated[
+    bool, typer.Option("--rolling", help="One host at a time; stop at the first failure (the default)")
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Stop even when the service carries active sessions (they are cut)"),
+]
 
 
 @app.command()
@@ -522,16 +521,21 @@ RollingOpt = Annotated[bool, typer.Option("--rolling", help="One host at a time;
 def stop(
     service: ServiceOpt,
     force: ForceOpt = False,
+    yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     rolling: RollingOpt = False,
-    parallel: ParallelOpt = 16,
+    parallel: ChangeParallelOpt = None,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
     *,
     options: TargetOptions,
 ) -> None:
-    """Stop a service and the services that depend on it; already stopped is success."""
+    """Stop a service now, and the services that depend on it; already stopped is success.
+
+    A stop cuts the sessions the service carries: when its ActivityLevel shows any, ocsps asks first
+    (--yes to go ahead without asking; without a terminal it refuses). 'ocsps drain' lets them end.
+    """
     _service_operation(
         "stop",
         service,
@@ -543,6 +547,7 @@ def stop(
         what_if=what_if,
         emit_script=emit_script,
         json_out=json_out,
+        yes=yes,
     )
 
 
@@ -552,7 +557,7 @@ def start(
     service: ServiceOpt,
     timeout: TimeoutOpt = "10m",
     rolling: RollingOpt = False,
-    parallel: ParallelOpt = 16,
+    parallel: ChangeParallelOpt = None,
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,

@@ -48,9 +48,17 @@ def restart(
     ] = False,
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")] = "10m",
     rolling: Annotated[
-        bool, typer.Option("--rolling", help="One host at a time; stop at the first failure")
+        bool, typer.Option("--rolling", help="One host at a time; stop at the first failure (the default)")
     ] = False,
-    parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts worked on at once")] = 16,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            min=1,
+            max=256,
+            help="Hosts changed at once. Default: one at a time, stopping at the first failure",
+        ),
+    ] = None,
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Show the scripts and parameters per host; send nothing")
     ] = False,
@@ -213,10 +221,10 @@ def _run(
     restore: bool,
     deadline: float,
     rolling: bool,
-    parallel: int,
+    parallel: int | None,
     json_out: bool,
 ) -> FleetRun[RestartReport]:
-    from ocsps.operations.fleet import run_parallel, run_rolling
+    from ocsps.operations.fleet import change_width, run_changes
     from ocsps.operations.restart import RunPhase, restart_service, run_restart_plan
 
     by_host = {t.host: t for t in targets}
@@ -262,10 +270,7 @@ def _run(
     def judge(report: RestartReport) -> bool:
         return report.ok
 
-    if rolling:
-        run = run_rolling(list(by_host), work, judge=judge)
-    else:
-        run = run_parallel(list(by_host), work, parallel=parallel, judge=judge)
+    run = run_changes(list(by_host), work, parallel=change_width(parallel, rolling=rolling), judge=judge)
     for outcome in run.outcomes:
         report = outcome.result
         outcome.step = reached.get(outcome.host, "not started")

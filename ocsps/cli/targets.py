@@ -194,6 +194,11 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         if port is not None:
             changes["port"] = port
         targets.append(Target(first.with_(**changes), product))
+    from ocsps.operations.fleet import check_distinct_endpoints
+
+    check_distinct_endpoints(
+        [(t.host, t.settings.address, t.settings.port, t.settings.path) for t in targets]
+    )
     return targets
 
 

@@ -8,15 +8,20 @@ so that tests can drive them with a fake.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
 from ocsps.catalog import Service
-from ocsps.errors import OutcomeUnknown
+from ocsps.errors import OcspsError, OperationFailed, OutcomeUnknown
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
 DecisionCallback = Callable[[str], None]
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
 
 
 class ServiceControl(Protocol):
@@ -26,6 +31,8 @@ class ServiceControl(Protocol):
     def host(self) -> str: ...
 
     def resolve(self, service: str | Service) -> Service: ...
+
+    def event_ids(self, service: Service, *meanings: str) -> tuple[int, ...]: ...
 
     def status(self, service: str | Service, *, timeout: float | None = None) -> ServiceStatus: ...
 
@@ -38,6 +45,10 @@ class ServiceControl(Protocol):
     ) -> ServiceStatus: ...
 
     def start(self, service: str | Service, *, timeout: float | None = None) -> ServiceStatus: ...
+
+    def restart(
+        self, service: str | Service, *, force: bool = False, timeout: float | None = None
+    ) -> ServiceStatus: ...
 
     def events(
         self,
@@ -57,6 +68,18 @@ DRAINING = frozenset(
 )
 """Statuses that show a graceful stop was accepted: the service drains (Paused) or has stopped."""
 
+SETTLE_SECONDS = 20.0
+"""How long a re-read after a lost reply keeps watching before it may conclude "did not happen".
+
+A service acknowledges a request some time after the cmdlet ran (a graceful stop shows Paused a moment
+later), so one re-read that still shows the old state proves nothing. Read at call time, so a caller (or
+a test against a server that acknowledges at once) can change it.
+"""
+SETTLE_INTERVAL = 2.0
+"""Seconds between the re-reads of the settle window."""
+CLOCK_SKEW = timedelta(minutes=1)
+"""How far before the request (by our clock) an event may be stamped by the server's clock."""
+
 
 def apply_change(
     server: ServiceControl,
@@ -66,34 +89,195 @@ def apply_change(
     *,
     what: str,
     on_decision: DecisionCallback | None = None,
+    evidence: tuple[int, ...] = (),
+    settle: float | None = None,
+    interval: float | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
 ) -> tuple[ServiceStatus, str]:
-    """Send a state-changing call; if its outcome is unknown, re-read the service and decide.
+    """Send a state-changing call; if its outcome is unknown, watch the service and decide from evidence.
 
     A connection lost after the call may have reached the server (``OutcomeUnknown``) is never answered
-    with a blind repeat. The service's status is read again (a read, retried inside its deadline): a status
-    in ``took_effect`` means the change happened and it is not sent again; any other status means it did
-    not happen, and it is sent once more, knowingly. With ``took_effect`` None the status cannot tell (a
-    restart ends Running either way), so the outcome stays unknown and ``OutcomeUnknown`` is raised with
-    the status read. Returns the status and a note for the operator ("" when nothing unusual happened);
-    ``on_decision`` hears the note before anything is sent again (the CLI writes it to the audit log).
+    with a blind repeat. The service is re-read for up to ``settle`` seconds (every ``interval``), because
+    a real service takes a moment to acknowledge: a status in ``took_effect``, or one of the ``evidence``
+    events (e.g. 25049 "drain started") logged since the request, means the change happened and it is not
+    sent again. Only when the whole window shows the old state and no such event is the change sent once
+    more, knowingly. With ``took_effect`` None the status cannot tell (a restart ends Running either way),
+    so the outcome stays unknown and ``OutcomeUnknown`` is raised with the status read. Returns the status
+    and a note saying what the decision was based on ("" when nothing unusual happened); ``on_decision``
+    hears the note before anything is sent again (the CLI writes it to the audit log).
     """
+    requested = datetime.now(UTC)
     try:
         return send(), ""
     except OutcomeUnknown as exc:
         lost = exc
-    current = server.status(service)
-    state = current.status.value
+
+    def decided(note: str) -> None:
+        if on_decision is not None:
+            on_decision(note)
+
     if took_effect is None:
-        note = f"{what}: the reply was lost and a re-read shows {state}, which cannot tell; not sent again"
-        if on_decision is not None:
-            on_decision(note)
+        state = server.status(service).status.value
+        decided(f"{what}: the reply was lost and a re-read shows {state}, which cannot tell; not sent again")
         raise OutcomeUnknown(f"{lost.args[0]}; re-read shows {state}; not sent again", host=lost.host)
-    if current.status in took_effect:
-        note = f"{what}: the reply was lost; a re-read shows {state}, so it ran; not sent again"
+    window = SETTLE_SECONDS if settle is None else settle
+    step = SETTLE_INTERVAL if interval is None else interval
+    end = clock() + window
+    reads = 0
+    events_note = ""
+    while True:
+        current = server.status(service)
+        reads += 1
+        state = current.status.value
+        if current.status in took_effect:
+            note = f"{what}: the reply was lost; a re-read shows {state}, so it ran; not sent again"
+            decided(note)
+            return current, note
+        if evidence:
+            found, events_note = _evidence(server, evidence, requested)
+            if found is not None:
+                note = (
+                    f"{what}: the reply was lost; event {found.id} logged at {found.time:%H:%M:%S} (server "
+                    f"clock, since the request allowing {CLOCK_SKEW.seconds}s of skew) shows it ran "
+                    f"(re-read shows {state}); not sent again"
+                )
+                decided(note)
+                return current, note
+        left = end - clock()
+        if left <= 0:
+            break
+        sleep(min(step, left))
+    seen = f"{reads} re-read{'s' if reads != 1 else ''} over {window:g}s"
+    events_part = f"; {events_note}" if events_note else ""
+    note = (
+        f"{what}: the request did not take effect (re-read shows {state} after {seen}{events_part}); "
+        "sent once more"
+    )
+    decided(note)
+    return send(), note
+
+
+def _evidence(
+    server: ServiceControl, ids: tuple[int, ...], requested: datetime
+) -> tuple[EventRecord | None, str]:
+    """The first of ``ids`` logged since the request, and a note on what the event search saw."""
+    try:
+        found = server.events(ids, requested - CLOCK_SKEW)
+    except OcspsError as exc:
+        return None, f"events could not be read ({exc.message})"
+    listed = ", ".join(map(str, ids))
+    return (found[0] if found else None), f"no event {listed} since the request"
+
+
+# ------------------------------------------------------------------------------------ stop / start
+Action = Literal["stop", "start", "restart"]
+WANTED: dict[str, ServiceState | None] = {
+    "stop": ServiceState.STOPPED,
+    "start": ServiceState.RUNNING,
+    "restart": ServiceState.RUNNING,
+}
+Confirm = Callable[[ServiceStatus], bool]
+"""Asked before a plain stop that would cut active sessions; True goes ahead."""
+
+
+@dataclass
+class ServiceChange:
+    """One stop, start or restart on one server: what was read before, what came back, and why."""
+
+    host: str
+    service: str
+    action: str
+    before: ServiceStatus | None = None
+    after: ServiceStatus | None = None
+    changed: bool = False
+    note: str = ""
+    seconds: float = 0.0
+    decisions: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        wanted = WANTED[self.action]
+        return self.after is not None and self.after.status is wanted
+
+    @property
+    def last_known(self) -> str:
+        """The last state read, and when: shown for a host that failed or was interrupted."""
+        if self.after is not None:
+            return f"last known state: {self.after.status.value} (after {self.action})"
+        if self.before is not None:
+            return f"last known state: {self.before.status.value} (read before {self.action})"
+        return "last known state: unknown (never read)"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "before": self.before.to_json() if self.before else None,
+            "after": self.after.to_json() if self.after else None,
+            "changed": self.changed,
+            "note": self.note,
+            "seconds": round(self.seconds, 3),
+            "decisions": list(self.decisions),
+        }
+
+
+def active_sessions(status: ServiceStatus) -> int | float:
+    """The sessions a service still carries by its ActivityLevel counters (0 when none are known)."""
+    return status.activity.total if status.activity is not None else 0
+
+
+def change_service(
+    server: ServiceControl,
+    service: str,
+    action: Action,
+    *,
+    force: bool = False,
+    confirm: Confirm | None = None,
+    on_decision: DecisionCallback | None = None,
+    report: ServiceChange | None = None,
+    cancel: threading.Event | None = None,
+    clock: Clock = time.monotonic,
+) -> ServiceChange:
+    """Stop, start or restart ``service``: read it first, change it only if needed, settle a lost reply.
+
+    Already in the wanted state is success with nothing sent. A plain stop (no ``force``) of a service
+    whose ActivityLevel shows sessions asks ``confirm`` first; without one (or when it answers no) the
+    stop is refused, since a stop cuts those sessions and ``drain`` would not. ``report`` may be passed
+    in so that a caller keeps the last state read if a later call raises.
+    """
+    svc = server.resolve(service)
+    done = report or ServiceChange(server.host, svc.name or svc.key, action)
+    started = clock()
+    done.before = before = server.status(svc)
+    wanted = WANTED[action]
+    if action != "restart" and before.status is wanted:
+        done.after = before
+        done.note = f"already {before.status.value.lower()}: nothing to do"
+        return done
+    if action == "stop" and not force and active_sessions(before) > 0:
+        count = active_sessions(before)
+        if confirm is None or (cancel is not None and cancel.is_set()) or not confirm(before):
+            raise OperationFailed(
+                f"{done.service} carries {count:g} active sessions by its ActivityLevel; a stop cuts them. "
+                "Use 'ocsps drain' to let them end, or confirm the stop (--yes)",
+                host=server.host,
+            )
+
+    def decided(note: str) -> None:
+        done.decisions.append(note)
         if on_decision is not None:
             on_decision(note)
-        return current, note
-    note = f"{what}: the connection was lost before it took effect (re-read shows {state}); sent once more"
-    if on_decision is not None:
-        on_decision(note)
-    return send(), note
+
+    if action == "stop":
+        send: Callable[[], ServiceStatus] = lambda: server.stop(svc, force=force)  # noqa: E731
+        took_effect: frozenset[ServiceState] | None = STOPPING
+        evidence = server.event_ids(svc, "stopped")
+    elif action == "start":
+        send, took_effect, evidence = (lambda: server.start(svc)), STARTING, server.event_ids(svc, "started")
+    else:
+        send, took_effect, evidence = (lambda: server.restart(svc, force=force)), None, ()
+    done.after, done.note = apply_change(
+        server, svc, send, took_effect, what=action, on_decision=decided, evidence=evidence
+    )
+    done.changed = True
+    done.seconds = clock() - started
+    return done

@@ -11,11 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from ocsps.errors import OcspsError
-from ocsps.operations.change import DRAINING, STOPPING, DecisionCallback, ServiceControl, apply_change
+from ocsps.errors import OcspsError, UsageError
+from ocsps.operations.change import (
+    CLOCK_SKEW,
+    DRAINING,
+    STOPPING,
+    DecisionCallback,
+    ServiceControl,
+    apply_change,
+)
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
 
@@ -61,10 +68,19 @@ class DrainReport:
     note: str = ""
     error: str = ""
     decisions: list[str] = field(default_factory=list)
-    """What was decided after a lost reply (re-read state, sent again or not), in order."""
+    """What was decided after a lost reply (re-read state, sent again or not), and on what evidence."""
+    waited: bool = True
+    """False for ``wait=False``: the drain was requested and accepted, and nobody watches it end."""
+    drained: ServiceStatus | None = None
+    """The status the drain ended in, kept when the service is started again afterwards (``last`` then
+    shows the status after the start)."""
 
     @property
     def ok(self) -> bool:
+        if self.error:
+            return False
+        if not self.waited and self.phase in (Phase.DRAINING, Phase.STOPPED):
+            return True
         return self.phase in (Phase.STOPPED, Phase.FORCED, Phase.LEFT_DRAINING)
 
     @property
@@ -92,6 +108,8 @@ class DrainReport:
             "note": self.note,
             "error": self.error,
             "decisions": list(self.decisions),
+            "waited": self.waited,
+            "drained_status": self.drained.status.value if self.drained else None,
         }
 
 
@@ -99,6 +117,26 @@ UpdateCallback = Callable[[DrainReport], None]
 
 MIN_POLL_READ = 5.0
 """Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
+
+
+def check_start_again(start_again: bool, *, wait: bool, then: Then) -> None:
+    """A drain that starts the service again must see it stop: not without waiting, not left draining."""
+    if start_again and not wait:
+        raise UsageError("starting the service again needs the drain watched to its end; not with no-wait")
+    if start_again and then is Then.LEAVE:
+        raise UsageError(
+            "starting the service again needs it stopped; 'leave' at the deadline would move on while it "
+            "still drains"
+        )
+
+
+def check_timing(timeout: float, poll: float) -> None:
+    """Refuse a poll interval longer than the deadline: the first read would come after the deadline."""
+    if poll > timeout:
+        raise UsageError(
+            f"poll every {poll:g}s is longer than the {timeout:g}s timeout: the drain would be judged "
+            "after its deadline; poll more often or give it more time"
+        )
 
 
 def drain(
@@ -114,17 +152,22 @@ def drain(
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_decision: DecisionCallback | None = None,
+    start_again: bool = False,
 ) -> DrainReport:
     """Drain ``service`` on ``server`` and report; never raises for the drain's own outcome.
 
-    A drain request or forced stop whose reply is lost is settled by ``apply_change`` (re-read, then
-    decide); the decisions are in ``report.decisions`` and go to ``on_decision`` as they are made. Status
-    polls get the time left before the deadline (at least ``MIN_POLL_READ``) for their retries, so a
-    server that stops answering fails the drain, with the last status read, instead of holding the
-    operator for the session's whole timeout.
+    A drain request or forced stop whose reply is lost is settled by ``apply_change`` (re-read and look
+    for its event for a settle time, then decide); the decisions are in ``report.decisions`` and go to
+    ``on_decision`` as they are made. Status polls get the time left before the deadline (at least
+    ``MIN_POLL_READ``) for their retries, so a server that stops answering fails the drain, with the last
+    status read, instead of holding the operator for the session's whole timeout. With ``start_again``
+    (a rolling drain) a service this drain stopped is started again at the end, and the report's
+    ``last`` is the status after that start (``drained`` keeps the one before).
     """
+    check_timing(timeout, poll)
+    check_start_again(start_again, wait=wait, then=then)
     svc = server.resolve(service)
-    report = DrainReport(server.host, svc.name or svc.key)
+    report = DrainReport(server.host, svc.name or svc.key, waited=wait)
     cancel = cancel or threading.Event()
 
     def decided(note: str) -> None:
@@ -148,6 +191,7 @@ def drain(
             update(phase=Phase.STOPPED)
             return _finish(report)
         started = clock()
+        requested_at = datetime.now(UTC)
         requested, _ = apply_change(
             server,
             svc,
@@ -155,15 +199,17 @@ def drain(
             DRAINING,
             what="drain request",
             on_decision=decided,
+            evidence=server.event_ids(svc, "drain-started"),
         )
-        update(requested, Phase.DRAINING)
+        update(requested, Phase.STOPPED if requested.is_stopped else Phase.DRAINING)
         if not wait:
             report.note = "drain requested; not waiting (--no-wait)"
             return _finish(report)
         while True:
             verdict = decide(report.last or before, clock() - started, timeout)
             if verdict == "done":
-                update(phase=Phase.STOPPED)
+                if report.phase is not Phase.STOPPED:
+                    update(phase=Phase.STOPPED)
                 break
             if verdict == "deadline":
                 _at_deadline(server, svc.name or svc.key, report, then, update, decided)
@@ -174,12 +220,16 @@ def drain(
                 return _finish(report)
             report.polls += 1
             budget = max(timeout - (clock() - started), MIN_POLL_READ)
-            update(server.status(svc, timeout=budget))
+            polled = server.status(svc, timeout=budget)
+            update(polled, Phase.STOPPED if polled.is_stopped else None)
         if report.phase is Phase.STOPPED and svc.drain_events:
-            report.events = _confirm_events(server, svc.drain_events, report.started)
+            first = server.event_ids(svc, "drain-started")
+            report.events = _confirm_events(server, svc.drain_events, first, requested_at)
             missing = sorted(set(svc.drain_events) - {e.id for e in report.events})
             if missing:
                 report.note = f"stopped; events not found: {', '.join(map(str, missing))}"
+        if start_again and report.phase in (Phase.STOPPED, Phase.FORCED):
+            _start_again(server, svc.name or svc.key, report, update, decided)
     except OcspsError as exc:
         report.error = exc.message
         update(phase=Phase.FAILED)
@@ -204,6 +254,7 @@ def _at_deadline(
             STOPPING,
             what="forced stop",
             on_decision=decided,
+            evidence=server.event_ids(server.resolve(name), "stopped"),
         )
         update(stopped, Phase.FORCED if stopped.is_stopped else Phase.FAILED)
         report.note = f"deadline reached while {state}; forced stop -> {stopped.status.value}"
@@ -215,10 +266,51 @@ def _at_deadline(
         report.note = f"deadline reached; the service is still {state}"
 
 
-def _confirm_events(server: ServiceControl, ids: tuple[int, ...], since: datetime) -> list[EventRecord]:
-    """Events prove the drain on products that log them; clocks differ, so look a minute back."""
+def _start_again(
+    server: ServiceControl,
+    name: str,
+    report: DrainReport,
+    update: Callable[..., None],
+    decided: DecisionCallback,
+) -> None:
+    """A rolling drain brings the service back before the next host; the report shows both states."""
+    from ocsps.operations.change import STARTING
+
+    report.drained = report.last
+    drained = report.last.status.value if report.last else "unknown"
+    started, _ = apply_change(
+        server,
+        name,
+        lambda: server.start(name),
+        STARTING,
+        what="start again",
+        on_decision=decided,
+        evidence=server.event_ids(server.resolve(name), "started"),
+    )
+    update(started)
+    done = f"drained to {drained}, then started again: {started.status.value}"
+    report.note = f"{report.note}; {done}" if report.note else done
+    if not started.is_running:
+        report.error = f"{name} did not come back to Running ({started.status.value})"
+
+
+def only_this_drain(events: list[EventRecord], first: tuple[int, ...]) -> list[EventRecord]:
+    """The events of the latest drain: from the last "drain started" on.
+
+    The search looks back ``CLOCK_SKEW`` because the server's clock is not ours, so it can also find an
+    earlier drain of the same service (drain, start, drain again within a minute); those are dropped.
+    """
+    ordered = sorted(events, key=lambda e: e.time)
+    starts = [i for i, e in enumerate(ordered) if e.id in first]
+    return ordered[starts[-1] :] if starts else ordered
+
+
+def _confirm_events(
+    server: ServiceControl, ids: tuple[int, ...], first: tuple[int, ...], since: datetime
+) -> list[EventRecord]:
+    """Events prove the drain on products that log them; only this drain's are kept."""
     try:
-        return server.events(ids, since - timedelta(minutes=1))
+        return only_this_drain(server.events(ids, since - CLOCK_SKEW), first)
     except OcspsError:
         return []
 

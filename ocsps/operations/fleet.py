@@ -1,7 +1,9 @@
 """Running one operation on many servers: in parallel for independent work, or rolling one at a time.
 
 A failing host never hides the others: every host ends with an outcome (ok, failed, skipped, interrupted)
-and the step it reached, so an administrator knows what state the estate is in after any stop.
+and the step it reached, so an administrator knows what state the estate is in after any stop. Reads run
+in parallel; state changes run one host at a time unless the caller asks for a width (``run_changes``):
+taking every Mediation server out of service at once must be a decision, never a default.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ocsps.errors import OcspsError
+from ocsps.errors import OcspsError, UsageError
 
 T = TypeVar("T")
 DEFAULT_PARALLEL = 16
+"""Hosts read at once; state changes default to one at a time."""
 
 
 @dataclass
@@ -115,19 +118,81 @@ def run_rolling(
     judge: Judge[T] = lambda _: True,
     cancel: threading.Event | None = None,
 ) -> FleetRun[T]:
-    """One host at a time; the first failure stops the roll and the rest are reported as skipped."""
+    """One host at a time; the first failure stops the roll and the rest are reported as skipped.
+
+    The work runs in a worker thread so that Ctrl-C reaches the caller's thread: the host at work is
+    told to stop (``cancel``) and reports its own last state, as in ``run_parallel``.
+    """
     run: FleetRun[T] = FleetRun([HostOutcome(h) for h in hosts], cancel=cancel or threading.Event())
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocsps-host")
     try:
         for outcome in run.outcomes:
             if run.cancel.is_set():
                 break
-            _record(outcome, work, judge, run.cancel)
+            future = pool.submit(_record, outcome, work, judge, run.cancel)
+            try:
+                while not future.done():
+                    wait({future}, timeout=0.2)
+            except KeyboardInterrupt:
+                run.interrupted = True
+                run.cancel.set()
+                wait({future}, timeout=10)
+                if outcome.state == "pending":
+                    outcome.state = "interrupted"
+                break
             if outcome.state != "ok":
                 break
-    except KeyboardInterrupt:
-        run.interrupted = True
-        run.cancel.set()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     for outcome in run.outcomes:
         if outcome.state == "pending":
             outcome.state = "interrupted" if run.interrupted else "skipped"
     return run
+
+
+def change_width(parallel: int | None, *, rolling: bool = False) -> int | None:
+    """The width a state change runs at: None (one at a time, stop at the first failure) unless asked.
+
+    ``rolling`` is one host at a time by definition, so an explicit width above one contradicts it.
+    """
+    if parallel is not None and parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, not {parallel}")
+    if rolling and parallel is not None and parallel > 1:
+        raise UsageError(
+            f"--rolling works on one host at a time; --parallel {parallel} contradicts it: choose one"
+        )
+    return None if rolling else parallel
+
+
+def run_changes(
+    hosts: Sequence[str],
+    work: Work[T],
+    *,
+    parallel: int | None = None,
+    judge: Judge[T] = lambda _: True,
+    cancel: threading.Event | None = None,
+) -> FleetRun[T]:
+    """A state change on many hosts: one at a time (stopping at the first failure) unless ``parallel``
+    is given, in which case up to that many at once and every host is tried."""
+    if parallel is None:
+        return run_rolling(hosts, work, judge=judge, cancel=cancel)
+    return run_parallel(hosts, work, parallel=parallel, judge=judge, cancel=cancel)
+
+
+def check_distinct_endpoints(endpoints: Sequence[tuple[str, str, int, str]]) -> None:
+    """Refuse several hosts that would all be reached at the same address, port and path.
+
+    Each entry is (host, address dialled, port, path). One ``connect_address`` given for several hosts
+    makes one server answer for all of them; its answers would be reported (and audited) as theirs.
+    """
+    reached: dict[tuple[str, int, str], list[str]] = {}
+    for host, address, port, path in endpoints:
+        names = reached.setdefault((address.casefold(), port, path.strip("/").casefold()), [])
+        if host.casefold() not in (n.casefold() for n in names):
+            names.append(host)
+    for (address, port, path), names in reached.items():
+        if len(names) > 1:
+            raise UsageError(
+                f"{', '.join(names)} would all be reached at {address}:{port}/{path}: one connect_address "
+                "answers for one host. Give each host its own connect_address (or port), or name one host"
+            )

@@ -24,6 +24,7 @@ Schema (TOML)
     =====================  ========  ==================================================================
     host                   string    server FQDN (DNS name, IPv4 or IPv6)
     connect_address        string    address actually dialled when it differs from host
+    expect_computer        string    computer name the server reports, when it differs from host
     port                   integer   1-65535; default 5986 with ssl, 5985 without
     ssl                    boolean   https (default true)
     path                   string    listener URL path (default "wsman")
@@ -339,6 +340,7 @@ _DEFAULT_CONFIG_TEXT: Final = """\
 [default]
 # host = "fe01.contoso.com"         # server FQDN: the name certificates and Kerberos know it by
 # connect_address = "10.0.0.15"     # address actually dialled, if it differs from host (NAT, tunnel, lab)
+# expect_computer = "srv7.corp.local" # name the server reports for itself, if not host (alias, NAT)
 # port = 5986                       # WinRM port: 5986 for https, 5985 for http unless set
 # ssl = true                        # https; false means http, with WinRM message encryption
 # path = "wsman"                    # URL path of the WinRM listener

@@ -35,6 +35,7 @@ from ocsps.results import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ocsps.operations.change import Action, Confirm, ServiceChange
     from ocsps.operations.drain import DrainReport, Then
     from ocsps.operations.restart import RestartReport, StepResult
 
@@ -88,16 +89,47 @@ class Server:
     def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         return self.session.run(rendered, timeout=timeout).raise_for_errors()
 
-    def _statuses(self, result: RunResult) -> list[ServiceStatus]:
-        return [parse_service_status(obj) for obj in result.output]
+    def check_computer(self, computer: str | None) -> None:
+        """Refuse an answer from another computer than the one named (see :func:`answering_computer_ok`).
+
+        One ``connect_address`` shared by several hosts, a DNS alias or a port forward to the wrong
+        machine would otherwise make every answer look like the named host's.
+        """
+        expected = self.session.settings.expect_computer
+        if not answering_computer_ok(self.host, computer, expected):
+            named = f"{self.host} (expect_computer {expected})" if expected else self.host
+            raise OperationFailed(
+                f"the computer that answered is {computer}, not {named}; nothing is assumed from its answer. "
+                "Behind NAT or an alias, set expect_computer to the name the server reports",
+                host=self.host,
+            )
+
+    def _statuses(self, result: RunResult, service: Service | None = None) -> list[ServiceStatus]:
+        found = [parse_service_status(obj) for obj in result.output]
+        for status in found:
+            self.check_computer(status.computer)
+            if service is not None and not _same_service(
+                self.catalog.service_parameters(self.product, service), status
+            ):
+                asked = service.name or service.key
+                raise OperationFailed(
+                    f"asked about {asked}, the server answered about {status.name} ({status.status.value}); "
+                    "the answer is not used",
+                    host=self.host,
+                )
+        return found
 
     def _one(self, result: RunResult, service: Service) -> ServiceStatus:
-        found = self._statuses(result)
+        found = self._statuses(result, service)
         if not found:
             raise OperationFailed(
                 f"{service.name or service.key} was not found on the server", host=self.host
             )
         return found[0]
+
+    def event_ids(self, service: Service, *meanings: str) -> tuple[int, ...]:
+        """The catalog's event ids for ``service`` with these meanings (``drain-started``, ``stopped``...)."""
+        return tuple(e.id for e in self.catalog.events_for_service(service.key) if e.meaning in meanings)
 
     # ------------------------------------------------------------------ reads
     def services(
@@ -106,7 +138,8 @@ class Server:
         values: dict[str, object] = {}
         if self.product.service_control == "cs" and not activity:
             values["ExcludeActivityLevel"] = True
-        return self._statuses(self._run(self.render("status", service, **values), timeout))
+        svc = None if service is None else self.resolve(service)
+        return self._statuses(self._run(self.render("status", svc, **values), timeout), svc)
 
     def status(self, service: str | Service, *, timeout: float | None = None) -> ServiceStatus:
         svc = self.resolve(service)
@@ -130,19 +163,26 @@ class Server:
             MaxEvents=max_events,
         )
         records = [parse_event_record(obj) for obj in self._run(rendered, timeout).output]
+        for record in records:
+            self.check_computer(record.computer)
         return sorted(records, key=lambda e: e.time)
 
     def queue_privacy(self, queue_path: str, *, timeout: float | None = None) -> QueuePrivacy:
         result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout)
         if not result.output:
             raise OperationFailed("the queue privacy read returned nothing", host=self.host)
-        return parse_queue_privacy(result.output[0])
+        privacy = parse_queue_privacy(result.output[0])
+        self.check_computer(privacy.computer)
+        return privacy
 
     def wmi_setting(
         self, wmi_class: str, properties: Sequence[str] = (), *, timeout: float | None = None
     ) -> list[WmiSetting]:
         rendered = self.render("wmi-setting", Class=wmi_class, Property=tuple(properties) or None)
-        return [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        for setting in settings:
+            self.check_computer(setting.computer)
+        return settings
 
     # ------------------------------------------------------------------ changes
     def begin_drain(
@@ -169,13 +209,15 @@ class Server:
         on_update: Callable[[DrainReport], None] | None = None,
         cancel: threading.Event | None = None,
         on_decision: Callable[[str], None] | None = None,
+        start_again: bool = False,
     ) -> DrainReport:
         """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.operations.drain.drain`.
 
         ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often its status
         is read. At the deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
-        ``"leave"`` (let it stop on its own). The drain's own outcome is in the returned
-        ``DrainReport`` (``report.ok``, ``report.phase``); only bad arguments raise.
+        ``"leave"`` (let it stop on its own). ``start_again`` starts the service again once drained (a
+        rolling drain). The drain's own outcome is in the returned ``DrainReport`` (``report.ok``,
+        ``report.phase``); only bad arguments raise (a ``poll`` longer than ``timeout`` is one).
 
         Example::
 
@@ -204,7 +246,33 @@ class Server:
             on_update=on_update,
             cancel=cancel,
             on_decision=on_decision,
+            start_again=start_again,
         )
+
+    def change(
+        self,
+        service: str,
+        action: Action,
+        *,
+        force: bool = False,
+        confirm: Confirm | None = None,
+        on_decision: Callable[[str], None] | None = None,
+    ) -> ServiceChange:
+        """Stop, start or restart ``service`` as ``ocsps stop|start|restart`` does; see
+        :func:`ocsps.operations.change.change_service`.
+
+        The service is read first (already in the wanted state: nothing is sent), a plain stop of a
+        service with active sessions needs ``confirm`` to answer True, and a lost reply is settled from
+        evidence, never repeated on a guess. ``stop``/``start``/``restart`` below send the call as is.
+
+        Example::
+
+            done = server.change("RTCMEDSRV", "start")
+            print(done.before.status.value, "->", done.after.status.value, done.note)
+        """
+        from ocsps.operations.change import change_service
+
+        return change_service(self, service, action, force=force, confirm=confirm, on_decision=on_decision)
 
     def stop(
         self, service: str | Service, *, force: bool = False, timeout: float | None = None
@@ -267,6 +335,49 @@ class Server:
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])
+
+
+def answering_computer_ok(host: str, computer: str | None, expected: str | None = None) -> bool:
+    """Whether ``computer`` (the name the server reports) is the host that was named.
+
+    Equal names match, and so do equal first labels when one side is a short name (``med01`` for
+    ``med01.contoso.com``). ``expected`` (the ``expect_computer`` setting) replaces ``host`` for a server
+    reached by an alias. An answer without a name, or a host named by its IP address, cannot be compared
+    and passes: set ``expect_computer`` to have it checked.
+    """
+    if not computer:
+        return True
+    name = (expected or host).casefold().rstrip(".")
+    got = computer.casefold().rstrip(".")
+    if name == got:
+        return True
+    if expected is None and _is_address(name):
+        return True
+    if "." in name and "." in got:
+        return False
+    return name.split(".")[0] == got.split(".")[0]
+
+
+def _is_address(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _same_service(asked: dict[str, str], status: ServiceStatus) -> bool:
+    """Whether a status object is about the service asked for: by short name, else by display pattern."""
+    import fnmatch
+
+    if "Name" in asked:
+        return status.name.casefold() == asked["Name"].casefold()
+    pattern = asked.get("DisplayPattern")
+    if pattern and status.display_name:
+        return fnmatch.fnmatchcase(status.display_name.casefold(), pattern.casefold())
+    return True
 
 
 def _positive(value: object) -> bool:

@@ -126,6 +126,7 @@ OPTIONS: Final[Mapping[str, Option]] = {
     for o in (
         Option("host", "str", "server FQDN, as certificates and Kerberos know it"),
         Option("connect_address", "str", "address actually dialled when it differs from host"),
+        Option("expect_computer", "str", "computer name the server reports, when it differs from host"),
         Option("port", "int", "TCP port; default 5986 with ssl, 5985 without"),
         Option("ssl", "bool", "use https (default true)"),
         Option("path", "str", "URL path of the WinRM listener (default wsman)"),
@@ -343,6 +344,7 @@ def _check_timeout(value: object, what: str) -> float:
 _CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "host": check_host,
     "connect_address": check_host,
+    "expect_computer": check_host,
     "port": _check_port,
     "ssl": _check_bool,
     "path": _check_url_path,
@@ -452,6 +454,7 @@ class ConnectionSettings:
     configuration_name: str = DEFAULT_CONFIGURATION_NAME
     negotiate_service: str = DEFAULT_NEGOTIATE_SERVICE
     product: str | None = None
+    expect_computer: str | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
@@ -489,6 +492,8 @@ class ConnectionSettings:
         check_option("negotiate_service", self.negotiate_service)
         if self.product is not None:
             put("product", check_option("product", self.product))
+        if self.expect_computer is not None:
+            put("expect_computer", check_host(self.expect_computer, "expect_computer"))
         self._check_combinations()
 
     def _check_combinations(self) -> None:
@@ -637,6 +642,7 @@ class ConnectionSettings:
             "configuration_name": self.configuration_name,
             "negotiate_service": self.negotiate_service,
             "product": self.product,
+            "expect_computer": self.expect_computer,
         }
 
     def with_(self, **changes: object) -> ConnectionSettings:

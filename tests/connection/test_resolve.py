@@ -110,6 +110,7 @@ def test_every_option_follows_the_precedence(key: str) -> None:
     samples: dict[str, tuple[object, object, object, object]] = {
         "host": ("a.example", "b.example", "c.example", "d.example"),
         "connect_address": ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"),
+        "expect_computer": ("e1.example", "e2.example", "e3.example", "e4.example"),
         "port": (1001, 1002, 1003, 1004),
         "ssl": (True, False, True, False),
         "path": ("p1", "p2", "p3", "p4"),

@@ -11,7 +11,7 @@ capture_tour = load_script("capture_tour")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 QUICK_START = [
-    "python -m pip install . && ocsps drain --service RTCMEDSRV --lab",
+    "python -m pip install . && ocsps drain --service RTCMEDSRV --lab --host med01.contoso.com",
     'python -m pip install ".[test]" && python -m pytest',
 ]
 

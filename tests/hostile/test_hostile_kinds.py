@@ -260,6 +260,7 @@ def cli_env(env_lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> La
         "OCSPS_PORT": str(env_lab.port),
         "OCSPS_SSL": "false",
         "OCSPS_PATH": f"wsman/{MED}",
+        "OCSPS_EXPECT_COMPUTER": MED,  # every host name given is answered by med01: declared as an alias
         "OCSPS_AUTH": "ntlm",
         "OCSPS_USERNAME": env_lab.username,
         "OCSPS_PASSWORD": env_lab.password,

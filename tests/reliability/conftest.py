@@ -18,6 +18,14 @@ from tests.reliability.labkit import armed_lab, cli_built_once
 
 __all__ = ["armed_lab", "cli_built_once"]
 
+
+@pytest.fixture(autouse=True)
+def _lab_acknowledges_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default lab changes state in the instant it is asked, so a short settle window suffices."""
+    monkeypatch.setattr("ocsps.operations.change.SETTLE_SECONDS", 0.5)
+    monkeypatch.setattr("ocsps.operations.change.SETTLE_INTERVAL", 0.1)
+
+
 _outcome: dict[str, str] = {}
 
 

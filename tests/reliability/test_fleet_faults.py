@@ -62,6 +62,7 @@ def test_fifty_hosts_ten_percent_failing(
     result = run_cli(
         capsys,
         "stop",
+        "--yes",
         "--service",
         "RTCMEDSRV",
         "--lab",

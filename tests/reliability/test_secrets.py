@@ -94,9 +94,9 @@ RUNS: list[tuple[str, list[str], str, int]] = [
     ("status passes, verbose", ["-v", "status"], "", 0),
     ("status passes, quiet", ["-q", "status", "--json"], "", 0),
     ("drain passes", ["drain", "--service", "RTCMEDSRV", "--poll", "0.1s", "--json"], "", 0),
-    ("stop fails", ["-v", "stop", "--service", "RTCMEDSRV", "--json"], "fails_to_stop", 1),
-    ("stop fails, human output", ["stop", "--service", "RTCMEDSRV"], "fails_to_stop", 1),
-    ("stop times out", ["-v", "stop", "--service", "RTCMEDSRV", "--timeout", "1s", "--json"], "stuck", 4),
+    ("stop fails", ["-v", "stop", "-y", "--service", "RTCMEDSRV", "--json"], "fails_to_stop", 1),
+    ("stop fails, human output", ["stop", "-y", "--service", "RTCMEDSRV"], "fails_to_stop", 1),
+    ("stop times out", ["-v", "stop", "-y", "-s", "RTCMEDSRV", "--timeout", "1s", "--json"], "stuck", 4),
     ("what-if", ["drain", "--service", "RTCMEDSRV", "--what-if"], "", 0),
     ("refused input", ["stop", "--service", "RTCNOPE"], "", 2),
 ]
@@ -174,7 +174,7 @@ def test_wrong_password_and_its_error_text(
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        for words in (["status", "--json"], ["-v", "stop", "--service", "RTCMEDSRV"]):
+        for words in (["status", "--json"], ["-v", "stop", "-y", "--service", "RTCMEDSRV"]):
             result = run_cli(capsys, *words, "--host", MED)
             assert result.code == 3, (result.out, result.err)
             scanner.cli(result, "wrong password")
@@ -246,7 +246,19 @@ def test_a_crash_prints_no_password(scanner: Scanner, tmp_path: Path) -> None:
     )
     log = tmp_path / "crash.log"
     env = {**os.environ, "OCSPS_AUDIT_LOG": str(tmp_path / "audit.jsonl"), "COLUMNS": "200"}
-    words = ["-v", "stop", "-s", "RTCMEDSRV", "--lab", "--lab-topology", str(topology), "-H", MED, "--json"]
+    words = [
+        "-v",
+        "stop",
+        "-y",
+        "-s",
+        "RTCMEDSRV",
+        "--lab",
+        "--lab-topology",
+        str(topology),
+        "-H",
+        MED,
+        "--json",
+    ]
     done = subprocess.run(
         [sys.executable, "-c", CRASH, str(log), *words],
         capture_output=True,

@@ -175,7 +175,7 @@ def test_stop_runs_exactly_once(
         _arm(armed_lab.last, action, kind)
 
     _arm_before_first(monkeypatch, "stop", arm)
-    result = run_cli(capsys, "stop", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--json")
+    result = run_cli(capsys, "stop", "--yes", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--json")
     lab = armed_lab.last
     assert result.code == 0, result.err
     (host,) = result.json()["hosts"]
@@ -295,7 +295,7 @@ def test_stuck_receive_times_out_with_state_reported(
     armed_lab.topology = quick_topology
     armed_lab.hook = lambda lab: lab.faults(MED).set_stuck(True)
     result = run_cli(
-        capsys, "stop", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--timeout", "2s", "--json"
+        capsys, "stop", "-y", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--timeout", "2s", "--json"
     )
     assert result.code == 4, (result.out, result.err)
     (host,) = result.json()["hosts"]
@@ -354,7 +354,7 @@ def test_authentication_failing_halfway_through_a_stop(
         armed_lab.last.faults(MED).drop_next("Command")
 
     _arm_before_first(monkeypatch, "stop", arm)
-    result = run_cli(capsys, "stop", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--json")
+    result = run_cli(capsys, "stop", "--yes", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--json")
     assert result.code == 3, (result.out, result.err)
     (host,) = result.json()["hosts"]
     assert host["state"] == "failed" and "credentials" in host["error"]

@@ -146,3 +146,37 @@ def test_drain_without_waiting_reports_draining(wire: WireLab) -> None:
         report = server.drain("RTCMEDSRV", timeout=60, poll=0.1, then=ocsps.Then.LEAVE, wait=False)
     assert report.phase is ocsps.Phase.DRAINING
     assert report.last is not None and report.last.status is ocsps.ServiceState.PAUSED
+    assert report.ok and not report.waited, "a drain requested and accepted is a success"
+
+
+def test_drain_refuses_a_poll_longer_than_its_deadline(wire: WireLab) -> None:
+    with ocsps.Server(wire.session()) as server, pytest.raises(ocsps.UsageError, match="longer than"):
+        server.drain("RTCMEDSRV", timeout=60, poll=600)
+    assert wire.count("Command") == 1, "only the module import ran"
+
+
+def _alias(lab: Lab, **settings: object) -> ocsps.Server:
+    """A server reached under another name (an alias, NAT): the lab's med01 answers as med01."""
+    reached = lab.connection(HOST)
+    return ocsps.connect(
+        "gateway.contoso.com",
+        product="sfb2015",
+        auth="ntlm",
+        username=lab.username,
+        password=lab.password,
+        connect_address=reached["connect_address"],
+        port=reached["port"],
+        ssl=False,
+        path=reached["path"],
+        no_proxy=True,
+        **settings,
+    )
+
+
+def test_an_answer_from_another_computer_is_refused_unless_declared(lab: Lab) -> None:
+    with _alias(lab) as server, pytest.raises(ocsps.OperationFailed) as caught:
+        server.services()
+    assert f"the computer that answered is {HOST}, not gateway.contoso.com" in caught.value.message
+    assert "expect_computer" in caught.value.message
+    with _alias(lab, expect_computer=HOST) as server:
+        assert all(s.computer == HOST for s in server.services())
