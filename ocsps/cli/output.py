@@ -73,12 +73,19 @@ def is_verbose() -> bool:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Write to the file, or stdout; a file is written whole or not at all."""
-    if output is None:
+    """Write to the file, or stdout (no file, or ``-``); a file is written whole or not at all.
+
+    Only a regular file (or a new name) is replaced: the write goes to a temporary file renamed onto the
+    target, and renaming onto a device or a FIFO would replace it, not write to it.
+    """
+    if output is None or str(output) == "-":
         import typer
 
         typer.echo(text, nl=False)
         return
+    from ocsps.localfiles import check_output_target
+
+    check_output_target(output)
     tmp = output.with_name(output.name + ".tmp")
     try:
         # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.

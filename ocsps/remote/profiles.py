@@ -271,13 +271,10 @@ def config_path(env: Mapping[str, str]) -> Path:
 
 def load_config(path: str | os.PathLike[str]) -> ConfigFile:
     """Read and check one config file; relative paths inside it are anchored at its directory."""
+    from ocsps.localfiles import read_text_bounded
+
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not UTF-8 text (TOML files must be UTF-8)") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    text = read_text_bounded(file, what="config file", encoding="utf-8-sig")
     return parse_config(text, source=str(file), base_dir=file.resolve().parent)
 
 
