@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ocsps import audit
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
@@ -234,6 +235,7 @@ def drain(
             values = {**drain_values(targets[0]), "NoWait": False}
             _emit("drain", targets, values, emit_script, f"drain {service}")
             return
+        audit.require_writable(f"drain {service}", [t.host for t in targets])
         reports = _run_drains(
             targets, service, deadline, interval, policy, leave, not no_wait, rolling, parallel, json_out
         )
@@ -427,6 +429,7 @@ def _service_operation(
         if emit_script is not None:
             _emit(action, targets, values(targets[0]), emit_script, f"{action} {service}")
             return
+        audit.require_writable(f"{action} {service}", [t.host for t in targets])
         by_host = {t.host: t for t in targets}
         wanted = "Stopped" if action == "stop" else "Running"
         last_known: dict[str, str] = {}
@@ -651,6 +654,7 @@ def _run_restart_plan(
         if what_if:
             _what_if(targets, lambda t: [(s.rendered.action, _chosen_values(s.rendered)) for s in steps])
             return
+        audit.require_writable("restart --plan", [t.host for t in targets])
         by_host = {t.host: t for t in targets}
         reached: dict[str, str] = {}
 

@@ -551,6 +551,9 @@ def _live(
             plan = plan_roll(pool, product, members, domains, only=only)
             state = RollState(plan, options)
             save_state(path, state)
+        from ocsps import audit
+
+        audit.require_writable(f"pool maintain {pool}", list(state.plan.members))
         engine = RollEngine(
             driver,
             state,

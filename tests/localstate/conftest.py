@@ -10,6 +10,9 @@ import pytest
 @pytest.fixture(autouse=True)
 def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCSPS_AUDIT_LOG", str(tmp_path / "state" / "audit.jsonl"))
-    monkeypatch.setenv("OCSPS_CONFIG", str(tmp_path / "state" / "config.toml"))
+    config = tmp_path / "state" / "config.toml"
+    config.parent.mkdir()
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("OCSPS_CONFIG", str(config))
     for name in ("OCSPS_PROFILE", "OCSPS_HOST", "OCSPS_USERNAME", "OCSPS_PASSWORD", "OCSPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
