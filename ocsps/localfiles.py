@@ -111,10 +111,8 @@ def check_output_target(path: str | os.PathLike[str]) -> None:
     file = Path(path)
     try:
         info = os.stat(file)
-    except FileNotFoundError:
+    except OSError:  # missing, or a parent that is not a folder: the write itself reports it
         return
-    except OSError as exc:
-        raise UsageError(f"cannot write {_label(file)}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(
             f"cannot write {_label(file)}: it is {_kind(info.st_mode)}; only regular files are replaced "

@@ -51,6 +51,12 @@ def register_from(values: Iterable[str]) -> None:
             _secrets.update(found)
 
 
+def register_inputs(argv: Iterable[str], environ: Mapping[str, str]) -> None:
+    """Remember credential-shaped parts of the command line and of the connection variables."""
+    names = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+    register_from([*argv, *(v for k, v in environ.items() if k.startswith("OCSPS_") or k in names)])
+
+
 def register_secret(value: str) -> None:
     """Remember one secret to mask wherever it appears (ignored when too short to mask safely)."""
     if len(value) >= _MIN_LITERAL:

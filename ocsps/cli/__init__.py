@@ -27,6 +27,11 @@ __all__ = ["app", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    from ocsps.redact import register_inputs
+
+    register_inputs(sys.argv[1:] if argv is None else argv, os.environ)  # masked wherever echoed
     try:
         app(args=argv, prog_name="ocsps")
     except OcspsError as exc:

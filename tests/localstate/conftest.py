@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,12 @@ def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCSPS_CONFIG", str(config))
     for name in ("OCSPS_PROFILE", "OCSPS_HOST", "OCSPS_USERNAME", "OCSPS_PASSWORD", "OCSPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_secrets() -> Iterator[None]:
+    from ocsps.redact import forget_all
+
+    forget_all()
+    yield
+    forget_all()
