@@ -14,6 +14,7 @@ def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "state" / "config.toml"
     config.parent.mkdir()
     config.write_text("", encoding="utf-8")
+    config.chmod(0o600)
     monkeypatch.setenv("OCSPS_CONFIG", str(config))
     for name in ("OCSPS_PROFILE", "OCSPS_HOST", "OCSPS_USERNAME", "OCSPS_PASSWORD", "OCSPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
