@@ -19,6 +19,7 @@ from ocsps.cli import (  # noqa: F401  (each sub-command module registers itself
     plan_cmd,
     pool_cmd,
     render_cmd,
+    verify_cmd,
 )
 from ocsps.cli.app import app, print_error
 from ocsps.errors import OcspsError
