@@ -52,3 +52,9 @@ def test_a_regular_file_is_still_replaced(capsys: pytest.CaptureFixture[str], tm
     result = run_cli(capsys, *RENDER, "-o", str(target))
     assert result.code == 0, result.err
     assert "Stop-CsWindowsService" in target.read_text(encoding="utf-8-sig")
+
+
+def test_a_missing_parameter_says_how_to_give_it(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "render", "events", "-p", "sfb2015")
+    assert result.code == 2
+    assert "needs parameter LogName" in result.err and "--param LogName=" in result.err
