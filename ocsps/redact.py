@@ -27,7 +27,11 @@ _MIN_LITERAL = 4  # shorter "secrets" would mask ordinary words; the shapes stil
 
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@'\"]*):([^/\s@'\"]*)@")
 _DOMAIN_USER = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*\\{1,2}[A-Za-z0-9._$-]+):(?=[^\s'\"])([^\s'\"]+)")
-_BARE_USERINFO = re.compile(r"(?<![\w/:.\\-])([A-Za-z0-9._$-]+):([^\s@'\"/:]+)@(?=[A-Za-z0-9\[])")
+# user:password@host, but not the URIs Lync and Skype for Business servers print (sip:alice@contoso.com)
+_BARE_USERINFO = re.compile(
+    r"(?<![\w/:.\\-])(?!(?:sips?|mailto|tel|im|pres|urn):)([A-Za-z0-9._$-]+):([^\s@'\"/:]+)@(?=[A-Za-z0-9\[])",
+    re.IGNORECASE,
+)
 
 _secrets: set[str] = set()
 _lock = threading.Lock()

@@ -76,6 +76,8 @@ def test_the_audit_log_masks_credentials_in_parameters_and_outcomes(tmp_path: Pa
         ("CONTOSO\\admin: access denied", True),
         ("https://fe01.contoso.com:5986/wsman", True),
         ("admin@contoso.com", True),
+        ("sip:alice@contoso.com joined; SIPS:bob@contoso.com left", True),
+        ("mailto:ops@contoso.com", True),
         ("2026-01-01T10:20:30+00:00", True),
         (f"https://u:{SECRET}@h/", False),
     ],
