@@ -70,6 +70,23 @@ def _why(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or exc.__class__.__name__
 
 
+def _read_at(fd: int, length: int, offset: int) -> bytes:
+    """``os.pread`` where it exists (POSIX); seek and read elsewhere (Windows)."""
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        data: bytes = pread(fd, length, offset)
+        return data
+    os.lseek(fd, offset, os.SEEK_SET)
+    chunks = []
+    while length > 0:
+        chunk = os.read(fd, length)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        length -= len(chunk)
+    return b"".join(chunks)
+
+
 def _append(target: Path, line: str) -> None:
     """Append one line with one write; start a new line first if the file ends mid-line.
 
@@ -78,13 +95,17 @@ def _append(target: Path, line: str) -> None:
     """
     if not target.parent.exists():
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOCTTY", 0), 0o600)
+    fd = os.open(
+        target,
+        os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0),
+        0o600,
+    )
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(21, "it is a directory")
         data = line.encode("utf-8")
-        if stat.S_ISREG(info.st_mode) and info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _read_at(fd, 1, info.st_size - 1) != b"\n":
             _warn_once(
                 f"partial:{target}",
                 f"audit log {target} ended in the middle of a line (cut short earlier); "
@@ -229,7 +250,13 @@ def read_entries(last: int, path: Path | None = None) -> list[Entry]:
     """
     target = path or audit_path()
     try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        fd = os.open(
+            target,
+            os.O_RDONLY
+            | getattr(os, "O_NONBLOCK", 0)
+            | getattr(os, "O_NOCTTY", 0)
+            | getattr(os, "O_BINARY", 0),
+        )
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -240,7 +267,7 @@ def read_entries(last: int, path: Path | None = None) -> list[Entry]:
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise UsageError(f"cannot read the audit log {target}: it is {kind}")
         start = max(0, info.st_size - TAIL_LIMIT)
-        data = os.pread(fd, info.st_size - start, start)
+        data = _read_at(fd, info.st_size - start, start)
     except OSError as exc:
         raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
     finally:

@@ -54,7 +54,9 @@ def _label(path: Path) -> str:
 def read_bytes_bounded(path: str | os.PathLike[str], *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The whole content of a regular file no bigger than ``limit``; anything else is a ``UsageError``."""
     file = Path(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    )
     try:
         fd = os.open(file, flags)
     except IsADirectoryError:

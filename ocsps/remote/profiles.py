@@ -319,12 +319,12 @@ def write_default_config(path: str | os.PathLike[str], force: bool = False) -> P
         if force:
             tmp = file.with_name(file.name + ".tmp")
             tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(_DEFAULT_CONFIG_TEXT)
             os.replace(tmp, file)
             return file
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_MODE)
         handle = os.fdopen(fd, "w", encoding="utf-8")
     except FileExistsError:
         if file.exists():
