@@ -104,8 +104,10 @@ def _append(target: Path, line: str) -> None:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(21, "it is a directory")
+        if not stat.S_ISREG(info.st_mode):  # /dev/null, a FIFO: nothing is kept, or a write may block
+            raise OSError(22, "not a regular file")
         data = line.encode("utf-8")
-        if stat.S_ISREG(info.st_mode) and info.st_size > 0 and _read_at(fd, 1, info.st_size - 1) != b"\n":
+        if info.st_size > 0 and _read_at(fd, 1, info.st_size - 1) != b"\n":
             _warn_once(
                 f"partial:{target}",
                 f"audit log {target} ended in the middle of a line (cut short earlier); "
@@ -182,6 +184,8 @@ def warn_if_unwritable(path: Path | None = None) -> None:
         if target.exists():
             if target.is_dir():
                 problem = "it is a directory"
+            elif not target.is_file():
+                problem = "it is not a regular file"
             elif not os.access(target, os.W_OK):
                 problem = "it is not writable"
         else:

@@ -26,12 +26,21 @@ UNUSABLE: dict[str, Callable[[Path], Path]] = {
 }
 if os.path.exists("/dev/full"):
     UNUSABLE["disk-full"] = lambda _tmp: Path("/dev/full")
+if os.path.exists("/dev/null"):
+    UNUSABLE["dev-null"] = lambda _tmp: Path("/dev/null")
+if hasattr(os, "mkfifo"):
+    UNUSABLE["fifo"] = lambda tmp: _fifo(tmp / "audit.fifo")
 
 CHANGES = {
     "stop": ["stop", "--service", "RTCMEDSRV", "--host", MED01, "-p", "sfb2015"],
     "start": ["start", "--service", "RTCMEDSRV", "--host", MED01, "-p", "sfb2015"],
     "drain": ["drain", "--service", "RTCMEDSRV", "--host", MED01, "-p", "sfb2015", "--poll", "0.2s"],
 }
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
 
 
 def _file(path: Path) -> Path:
