@@ -223,6 +223,7 @@ def test_bad_input_is_refused_before_sending(
         monkeypatch.delenv(var, raising=False)
     empty = tmp_path / "config.toml"
     empty.write_text("")
+    empty.chmod(0o600)  # a config others can read is warned about: not what this test counts
     monkeypatch.setenv("OCSPS_CONFIG", str(empty))
     result = run_cli(capsys, *args)
     assert result.code == 2, (result.out, result.err)
