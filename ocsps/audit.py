@@ -1,21 +1,45 @@
 """The audit trail: one JSON line per state-changing call, in the operator's data directory.
 
 A change board wants to know who did what, where and with what result. Lines never carry a password:
-only parameters that were bound to scripts, and those never include credentials.
+only parameters that were bound to scripts, and those never include credentials; anything shaped like a
+credential (``user:password@`` in a URL, ``DOMAIN\\user:password``) is redacted before it is written.
+
+The order matters: a command that changes state calls ``require_writable`` first, which writes an intent
+record. If that fails, nothing is sent (exit 2): a change nobody can account for afterwards is worse than a
+change not made. After that, a record that cannot be written is reported as an error but does not turn a
+change the server made into a "failed" report: the report must say what happened on the server.
+
+The file is created ``0600`` (its directory ``0700``): it names operators, hosts and what they did, which is
+nobody else's business on a shared admin host.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
+import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ocsps.errors import UsageError
+from ocsps.redact import redact, redact_value
+
 ENV_AUDIT_LOG = "OCSPS_AUDIT_LOG"
 _lock = threading.Lock()
+_warned: set[str] = set()
+log = logging.getLogger("ocsps.audit")
+
+TAIL_LIMIT = 4 * 1024 * 1024
+"""``audit show`` reads at most this much from the end of the log: enough for thousands of entries."""
+
+
+class AuditUnavailable(UsageError):
+    """The audit log cannot be written, so no change is sent."""
 
 
 def audit_path(env: Mapping[str, str] | None = None) -> Path:
@@ -34,6 +58,151 @@ def _operator() -> str:
         return "unknown"
 
 
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory"
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
+
+
+def _read_at(fd: int, length: int, offset: int) -> bytes:
+    """``os.pread`` where it exists (POSIX); seek and read elsewhere (Windows)."""
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        data: bytes = pread(fd, length, offset)
+        return data
+    os.lseek(fd, offset, os.SEEK_SET)
+    chunks = []
+    while length > 0:
+        chunk = os.read(fd, length)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        length -= len(chunk)
+    return b"".join(chunks)
+
+
+def _append(target: Path, line: str) -> None:
+    """Append one line with one write; start a new line first if the file ends mid-line.
+
+    A log cut mid-line (a full disk, a killed process) would otherwise swallow the next record into the
+    broken one. ``O_APPEND`` keeps concurrent writers from overwriting each other.
+    """
+    if not target.parent.exists():
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(
+        target,
+        os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0),
+        0o600,
+    )
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "it is a directory")
+        if not stat.S_ISREG(info.st_mode):  # /dev/null, a FIFO: nothing is kept, or a write may block
+            raise OSError(22, "not a regular file")
+        data = line.encode("utf-8")
+        if info.st_size > 0 and _read_at(fd, 1, info.st_size - 1) != b"\n":
+            _warn_once(
+                f"partial:{target}",
+                f"audit log {target} ended in the middle of a line (cut short earlier); "
+                "the new record starts on a line of its own",
+            )
+            data = b"\n" + data
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(28, f"short write ({written} of {len(data)} bytes)")
+    finally:
+        os.close(fd)
+
+
+def _line(
+    *,
+    host: str,
+    action: str,
+    parameters: Mapping[str, object],
+    outcome: str,
+    duration: float,
+    detail: str,
+    body_sha256: str,
+) -> str:
+    document = {
+        "time": datetime.now(UTC).isoformat(),
+        "operator": redact(_operator()),
+        "host": redact(host),
+        "action": action,
+        "parameters": {
+            k: redact_value(v if isinstance(v, str | int | bool | list) else str(v))
+            for k, v in parameters.items()
+        },
+        "outcome": redact(outcome),
+        "duration_seconds": round(duration, 3),
+        "detail": redact(detail),
+        "body_sha256": body_sha256,
+    }
+    return json.dumps(document, ensure_ascii=False) + "\n"
+
+
+def require_writable(command: str, hosts: Sequence[str], *, path: Path | None = None) -> None:
+    """Write the intent record of a state-changing command; refuse the command if that is impossible.
+
+    Called before anything is sent, so that every change that reaches a server has a line in the log.
+    """
+    target = path or audit_path()
+    line = _line(
+        host=hosts[0] if len(hosts) == 1 else f"{len(hosts)} hosts",
+        action=command,
+        parameters={"hosts": list(hosts)},
+        outcome="starting",
+        duration=0.0,
+        detail="intent: recorded before anything is sent",
+        body_sha256="",
+    )
+    try:
+        with _lock:
+            _append(target, line)
+    except (OSError, ValueError) as exc:
+        raise AuditUnavailable(
+            f"cannot write the audit log {target}: {_why(exc)}; nothing was sent",
+            hint=f"fix the file or point {ENV_AUDIT_LOG} at a writable file; changes are not made unaudited",
+        ) from None
+
+
+def warn_if_unwritable(path: Path | None = None) -> None:
+    """Once per process, warn that the audit log could not take a record (reads go on; changes would not).
+
+    Nothing is written: a read-only command leaves no trace in the log.
+    """
+    target = path or audit_path()
+    problem = ""
+    try:
+        if target.exists():
+            if target.is_dir():
+                problem = "it is a directory"
+            elif not target.is_file():
+                problem = "it is not a regular file"
+            elif not os.access(target, os.W_OK):
+                problem = "it is not writable"
+        else:
+            parent = target.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                problem = f"{parent} does not allow creating it"
+    except OSError as exc:
+        problem = _why(exc)
+    if problem:
+        _warn_once(
+            f"unwritable:{target}",
+            f"the audit log {target} cannot be written ({problem}): reads go on, changes will be refused",
+        )
+
+
 def record(
     *,
     host: str,
@@ -44,22 +213,89 @@ def record(
     detail: str = "",
     body_sha256: str = "",
     path: Path | None = None,
-) -> None:
-    """Append one line; failures to write are reported, never swallowed (an unaudited change is a problem)."""
-    line = {
-        "time": datetime.now(UTC).isoformat(),
-        "operator": _operator(),
-        "host": host,
-        "action": action,
-        "parameters": {
-            k: v if isinstance(v, str | int | bool | list) else str(v) for k, v in parameters.items()
-        },
-        "outcome": outcome,
-        "duration_seconds": round(duration, 3),
-        "detail": detail,
-        "body_sha256": body_sha256,
-    }
+) -> bool:
+    """Append one line; a failure is logged as an error (with the record), never raised.
+
+    By the time an outcome is recorded the server has acted: raising here would turn a change that happened
+    into a reported failure. ``require_writable`` already refused to start when the log was unusable.
+    """
+    line = _line(
+        host=host,
+        action=action,
+        parameters=parameters,
+        outcome=outcome,
+        duration=duration,
+        detail=detail,
+        body_sha256=body_sha256,
+    )
     target = path or audit_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock, target.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    try:
+        with _lock:
+            _append(target, line)
+    except (OSError, ValueError) as exc:
+        log.error("cannot write the audit log %s (%s); the record was: %s", target, _why(exc), line.strip())
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the log: its fields, or why it could not be read."""
+
+    fields: Mapping[str, object]
+    corrupt: str = ""
+    raw: str = ""
+
+
+def read_entries(last: int, path: Path | None = None) -> list[Entry]:
+    """The newest ``last`` lines, each parsed or flagged; a log that cannot be read is a ``UsageError``.
+
+    Only the end of the log is read (at most ``TAIL_LIMIT`` bytes): a long log shows as fast as a new one.
+    """
+    target = path or audit_path()
+    try:
+        fd = os.open(
+            target,
+            os.O_RDONLY
+            | getattr(os, "O_NONBLOCK", 0)
+            | getattr(os, "O_NOCTTY", 0)
+            | getattr(os, "O_BINARY", 0),
+        )
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise UsageError(f"cannot read the audit log {target}: it is {kind}")
+        start = max(0, info.st_size - TAIL_LIMIT)
+        data = _read_at(fd, info.st_size - start, start)
+    except OSError as exc:
+        raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
+    finally:
+        os.close(fd)
+    raw_lines = data.split(b"\n")
+    if start > 0:
+        raw_lines = raw_lines[1:]  # the first one is probably a fragment
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    entries: list[Entry] = []
+    for raw in raw_lines[-last:]:
+        entries.append(_parse_line(raw))
+    return entries
+
+
+def _parse_line(raw: bytes) -> Entry:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Entry({}, f"not UTF-8 (byte {exc.start})", raw.decode("utf-8", "backslashreplace")[:200])
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return Entry({}, "not a JSON record (cut short or edited)", text[:200])
+    if not isinstance(value, dict):
+        return Entry({}, "not a JSON object", text[:200])
+    return Entry(value)

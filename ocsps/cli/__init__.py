@@ -20,6 +20,7 @@ from ocsps.cli import (  # noqa: F401  (each sub-command module registers itself
     pool_cmd,
     render_cmd,
     restart_cmd,
+    verify_cmd,
 )
 from ocsps.cli.app import app, print_error
 from ocsps.errors import OcspsError
@@ -28,6 +29,11 @@ __all__ = ["app", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    from ocsps.redact import register_inputs
+
+    register_inputs(sys.argv[1:] if argv is None else argv, os.environ)  # masked wherever echoed
     try:
         app(args=argv, prog_name="ocsps")
     except OcspsError as exc:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ocsps.cli.app import app
-from ocsps.cli.output import emit_json, err_console, is_quiet
+from ocsps.cli.output import emit_json, err_console, human, is_quiet
 
 config_app = typer.Typer(help="The config file of connection profiles.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -104,14 +104,16 @@ def show_cmd(
     if json_out:
         emit_json(document)
         return
-    typer.echo(f"config file: {file}" + ("" if exists else " (none yet: 'ocsps config init' writes one)"))
-    typer.echo("profiles: " + (", ".join(profiles) or "none"))
-    typer.echo(f"values ({'[default]' if chosen is None else f'[profiles.{chosen}] over [default]'}):")
+    typer.echo(
+        human(f"config file: {file}" + ("" if exists else " (none yet: 'ocsps config init' writes one)"))
+    )
+    typer.echo(human("profiles: " + (", ".join(profiles) or "none")))
+    typer.echo(human(f"values ({'[default]' if chosen is None else f'[profiles.{chosen}] over [default]'}):"))
     for key, value in values.items():
-        typer.echo(f"  {key} = {value!r}")
+        typer.echo(human(f"  {key} = {value!r}"))
     if not values:
         typer.echo("  (none)")
     if environment:
         typer.echo("environment (wins over the file):")
         for key, value in environment.items():
-            typer.echo(f"  {key}={value}")
+            typer.echo(human(f"  {key}={value}"))

@@ -391,6 +391,7 @@ def _execute(
         text = f"step {result.step}/{len(plan.steps)} {mark}: {result.label}: {result.detail}{where}"
         _say(text, json_out=True)
 
+    audit.require_writable(f"deactivate run {plan.computer}", [target.host])
     with audited_server(target, deadline) as server:
         audit.record(
             host=target.host,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ocsps import audit
 from ocsps.cli.app import app
 from ocsps.cli.common import FORCE_HELP
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
@@ -310,6 +311,7 @@ def drain(
             return
         if emit_script is not None:
             return
+        audit.require_writable(f"drain {service}", [t.host for t in targets])
         run = _run_drains(
             targets, service, deadline, interval, policy, leave, not no_wait, rolling, width, json_out
         )
@@ -453,6 +455,7 @@ def _service_operation(
             return
         if emit_script is not None:
             return
+        audit.require_writable(f"{action} {service}", [t.host for t in targets])
         by_host = {t.host: t for t in targets}
         reports = {host: ServiceChange(host, service, action) for host in by_host}
         confirm = _confirm_stop(service, yes)

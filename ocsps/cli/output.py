@@ -8,9 +8,11 @@ by default, errors only with ``--quiet``, informational ones too with ``--verbos
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,21 +24,87 @@ if TYPE_CHECKING:  # rich is imported on first output, not when the command tree
 _state: dict[str, bool] = {"quiet": False, "verbose": False}
 
 
+@functools.cache
+def _console_class() -> type[Console]:
+    """A rich ``Console`` that shows text safely and never cuts a table cell.
+
+    Every string it renders (plain prints, table cells, titles) is redacted, its control characters made
+    visible: server text (ActivityLevel, warnings, error records) must not drive the terminal, and an echoed
+    credential must not reach a recorded session. Table columns fold instead of ending in an ellipsis: a host
+    or service name cut at 80 columns (or in a pipe) is a name an administrator cannot copy.
+    """
+    from rich.console import (
+        Console,
+        ConsoleOptions,
+        HighlighterType,
+        JustifyMethod,
+        OverflowMethod,
+        RenderableType,
+    )
+    from rich.segment import Segment
+    from rich.style import Style
+    from rich.table import Table
+    from rich.text import Text
+
+    from ocsps.redact import safe_text
+
+    class SafeConsole(Console):
+        def render_str(
+            self,
+            text: str,
+            *,
+            style: str | Style = "",
+            justify: JustifyMethod | None = None,
+            overflow: OverflowMethod | None = None,
+            emoji: bool | None = None,
+            markup: bool | None = None,
+            highlight: bool | None = None,
+            highlighter: HighlighterType | None = None,
+        ) -> Text:
+            return super().render_str(
+                safe_text(text),
+                style=style,
+                justify=justify,
+                overflow=overflow,
+                emoji=emoji,
+                markup=markup,
+                highlight=highlight,
+                highlighter=highlighter,
+            )
+
+        def render(
+            self, renderable: RenderableType, options: ConsoleOptions | None = None
+        ) -> Iterable[Segment]:
+            if isinstance(renderable, Table):
+                for column in renderable.columns:
+                    column.overflow = "fold"
+                    column.no_wrap = False
+            return super().render(renderable, options)
+
+    return SafeConsole
+
+
 def console(*, json_mode: bool = False) -> Console:
     """Human output: stdout normally, stderr when stdout carries JSON."""
-    from rich.console import Console
-
-    return Console(stderr=json_mode, highlight=False, soft_wrap=True)
+    return _console_class()(stderr=json_mode, highlight=False, soft_wrap=True)
 
 
 def err_console() -> Console:
-    from rich.console import Console
+    return _console_class()(stderr=True, highlight=False, soft_wrap=True)
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+def human(text: str) -> str:
+    """Text for ``typer.echo``: redacted, control characters visible (what the console does by itself)."""
+    from ocsps.redact import safe_text
+
+    return safe_text(text)
 
 
 def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+    """One JSON document on stdout; credential-shaped strings are masked (JSON escapes control characters)."""
+    from ocsps.redact import redact_value
+
+    sys.stdout.write(json.dumps(redact_value(document), indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -45,7 +113,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(f"{record.levelname.lower()}: {self.format(record)}\n")
+            sys.stderr.write(f"{record.levelname.lower()}: {human(self.format(record))}\n")
             sys.stderr.flush()
         except Exception:
             self.handleError(record)
@@ -73,12 +141,19 @@ def is_verbose() -> bool:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Write to the file, or stdout; a file is written whole or not at all."""
-    if output is None:
+    """Write to the file, or stdout (no file, or ``-``); a file is written whole or not at all.
+
+    Only a regular file (or a new name) is replaced: the write goes to a temporary file renamed onto the
+    target, and renaming onto a device or a FIFO would replace it, not write to it.
+    """
+    if output is None or str(output) == "-":
         import typer
 
         typer.echo(text, nl=False)
         return
+    from ocsps.localfiles import check_output_target
+
+    check_output_target(output)
     tmp = output.with_name(output.name + ".tmp")
     try:
         # Windows PowerShell reads a BOM-less script in the ANSI code page: the BOM keeps non-ASCII intact.

@@ -575,6 +575,9 @@ def _live(
             plan = plan_roll(pool, product, members, domains, only=only)
             state = RollState(plan, options, simulation=opts.lab)
             save_state(path, state)
+        from ocsps import audit
+
+        audit.require_writable(f"pool maintain {pool}", list(state.plan.members))
         engine = RollEngine(
             driver,
             state,

@@ -224,9 +224,12 @@ def _run(
     parallel: int | None,
     json_out: bool,
 ) -> FleetRun[RestartReport]:
+    from ocsps import audit
     from ocsps.operations.fleet import change_width, run_changes
     from ocsps.operations.restart import RunPhase, restart_service, run_restart_plan
 
+    width = change_width(parallel, rolling=rolling)
+    audit.require_writable(f"restart {service or '--plan'}", [t.host for t in targets])
     by_host = {t.host: t for t in targets}
     reached: dict[str, str] = {}
     lock = threading.Lock()
@@ -270,7 +273,7 @@ def _run(
     def judge(report: RestartReport) -> bool:
         return report.ok
 
-    run = run_changes(list(by_host), work, parallel=change_width(parallel, rolling=rolling), judge=judge)
+    run = run_changes(list(by_host), work, parallel=width, judge=judge)
     for outcome in run.outcomes:
         report = outcome.result
         outcome.step = reached.get(outcome.host, "not started")

@@ -271,4 +271,5 @@ def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...
             body_sha256=rendered.body_sha256,
         )
 
+    audit.warn_if_unwritable()  # reads go on; a change calls audit.require_writable before sending
     return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))

@@ -128,10 +128,9 @@ def default_topology_text() -> str:
 def load_topology(path: Path | None = None, *, clock: Callable[[], float] | None = None) -> Topology:
     if path is None:
         return parse_topology(default_topology_text(), source="default topology", clock=clock)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read topology {path}: {exc.__class__.__name__}") from None
+    from ocsps.localfiles import read_text_bounded
+
+    text = read_text_bounded(path, what="topology", encoding="utf-8")
     return parse_topology(text, source=str(path), clock=clock)
 
 

@@ -42,6 +42,9 @@ def _file_text(doc: Mapping[str, Any]) -> str:
 
 
 def save_plan(path: Path, kind: str, plan: Mapping[str, Any]) -> None:
+    from ocsps.localfiles import check_output_target
+
+    check_output_target(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(_file_text(seal(kind, plan)), encoding="utf-8")
@@ -82,10 +85,9 @@ def parse_plan(text: str, kind: str, *, source: str, reapprove: bool = False) ->
 
 
 def load_plan(path: Path, kind: str, *, reapprove: bool = False) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read plan {path}: {exc.__class__.__name__}") from None
+    from ocsps.localfiles import read_text_bounded
+
+    text = read_text_bounded(path, what="plan", encoding="utf-8")
     return parse_plan(text, kind, source=str(path), reapprove=reapprove)
 
 

@@ -2,15 +2,24 @@
 
 The file carries two hashes: each step body's sha256 (equal to what ocsps sends when it runs the same
 action, so an approval can be matched to an audit entry) and the sha256 of the whole file with that hash
-blanked, so that a one-byte edit after approval is detected by ``verify_script``.
+blanked, so that a one-byte edit after approval is detected by ``verify_script`` and by the script itself.
+
+The whole-file hash is taken over the text with LF line endings and without a byte-order mark: saving the
+file on Windows (CRLF, a BOM) changes its bytes but not what it does, and must not look like an edit. The
+script checks itself the same way before it changes anything, with .NET's SHA256 class so that it works on
+PowerShell 2.0 (``Get-FileHash`` only exists from 4.0 on).
+
+What the hash proves: the file is what ocsps generated, so an accidental or unreviewed edit shows. What it
+does not prove: who generated it. Anyone who can edit the file can run ocsps (or compute a sha256) and
+reseal it; for tamper evidence, sign the file (Authenticode, or a detached signature the board keeps).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ocsps import __version__
 from ocsps.errors import UsageError
@@ -85,6 +94,11 @@ def _header(title: str, steps: Sequence[Step], info: ChangeInfo) -> list[str]:
 
 
 def _with_script_sha(text: str) -> str:
+    """``text`` (LF line endings) with its ``Script sha256`` line set to the hash of the blanked text.
+
+    The embedded self-check in ``_changeboard.ps1.j2`` computes the same thing in PowerShell 2.0: keep
+    the two in step.
+    """
     blank = _SCRIPT_SHA_LINE.sub(f"# Script sha256: {_PLACEHOLDER}", text, count=1)
     digest = hashlib.sha256(blank.encode("utf-8")).hexdigest()
     return _SCRIPT_SHA_LINE.sub(f"# Script sha256: {digest}", blank, count=1)
@@ -136,19 +150,57 @@ def _safe_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]
 
 
+_HEADER_FIELD = re.compile(r"^# (Action|Product|Target|Change|Reason):\s+(.*)$", re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class Verification:
+    """Whether a change-board script is intact, and what it says it does (read from its header)."""
+
     ok: bool
     reason: str
     body_hashes: tuple[str, ...] = ()
+    is_ocsps: bool = True
+    line_endings: str = "LF"
+    header: Mapping[str, str] = field(default_factory=dict)
+
+
+def _line_endings(text: str) -> str:
+    crlf = text.count("\r\n")
+    lf = text.count("\n") - crlf
+    if crlf and lf:
+        return "mixed"
+    return "CRLF" if crlf else "LF"
 
 
 def verify_script(text: str) -> Verification:
-    """Check that a change-board script is byte-for-byte what ocsps wrote."""
-    match = _SCRIPT_SHA_LINE.search(text)
+    """Check that a change-board script is what ocsps wrote, up to line endings and a byte-order mark.
+
+    CRLF line endings (a file saved on Windows) are accepted and reported; any other change is not.
+    """
+    text = text.removeprefix("\ufeff")
+    endings = _line_endings(text)
+    normal = text.replace("\r\n", "\n")
+    match = _SCRIPT_SHA_LINE.search(normal)
     if match is None or match.group(1) == _PLACEHOLDER:
-        return Verification(False, "no 'Script sha256' line: not an ocsps change-board script")
-    if _with_script_sha(text) != text:
-        return Verification(False, "the script was changed after it was generated (sha256 mismatch)")
-    hashes = tuple(re.findall(r"body sha256 ([0-9a-f]{64})", text.split("#Requires", 1)[0]))
-    return Verification(True, "script matches its sha256", hashes)
+        return Verification(
+            False,
+            "no 'Script sha256' line: not an ocsps change-board script",
+            is_ocsps=False,
+            line_endings=endings,
+        )
+    head = normal.split("#Requires", 1)[0]
+    header = {m.group(1): m.group(2) for m in _HEADER_FIELD.finditer(head)}
+    hashes = tuple(re.findall(r"body sha256 ([0-9a-f]{64})", head))
+    if _with_script_sha(normal) != normal:
+        return Verification(
+            False,
+            "the script was changed after it was generated (sha256 mismatch)",
+            hashes,
+            line_endings=endings,
+            header=header,
+        )
+    note = {"LF": "", "CRLF": " (line endings converted to CRLF; content unchanged)"}.get(
+        endings, " (line endings partly converted to CRLF; content unchanged)"
+    )
+    return Verification(True, f"script matches its sha256{note}", hashes, line_endings=endings, header=header)

@@ -152,7 +152,10 @@ def render_action(
         coerced[param.name] = _coerce(action, param, value)
     for p in params:
         if p.required and p.name not in coerced:
-            raise UsageError(f"{action.name} on {prod.id} needs parameter {p.name} ({p.help})")
+            raise UsageError(
+                f"{action.name} on {prod.id} needs parameter {p.name} ({p.help})",
+                hint=f"give it on the command line as --param {p.name}=VALUE",
+            )
     coerced.update(fixed)
     body = render_template(
         template,

@@ -106,16 +106,10 @@ def load_hosts_file(path: str | os.PathLike[str]) -> list[HostEntry]:
     An empty target list would make a command succeed while doing nothing, which in a maintenance window
     reads as "done" when it was not.
     """
+    from ocsps.localfiles import read_text_bounded
+
     file = Path(path)
-    try:
-        size = file.stat().st_size
-        if size > MAX_HOSTS_FILE_BYTES:
-            raise UsageError(f"{file}: {size} bytes is too big for a hosts file")
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not UTF-8 text") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read hosts file {file}: {exc.strerror or exc}") from None
+    text = read_text_bounded(file, what="hosts file", limit=MAX_HOSTS_FILE_BYTES)
     entries = parse_hosts_file(text, source=str(file))
     if not entries:
         raise UsageError(f"{file}: no hosts in the file (only comments or blank lines)")

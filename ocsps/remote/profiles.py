@@ -57,6 +57,7 @@ file, table and key, instead of surfacing as a connection failure on the night t
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -270,15 +271,20 @@ def config_path(env: Mapping[str, str]) -> Path:
     return platformdirs.user_config_path(APP_NAME, appauthor=False) / CONFIG_FILE_NAME
 
 
+_mode_warned: set[str] = set()  # one warning per file and process, not one per command step
+
+
 def load_config(path: str | os.PathLike[str]) -> ConfigFile:
     """Read and check one config file; relative paths inside it are anchored at its directory."""
+    from ocsps.localfiles import others_can_read, read_text_bounded
+
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{file}: not UTF-8 text (TOML files must be UTF-8)") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    text = read_text_bounded(file, what="config file", encoding="utf-8-sig")
+    if others_can_read(file) and str(file) not in _mode_warned:
+        _mode_warned.add(str(file))
+        logging.getLogger("ocsps.config").warning(
+            "%s can be read by other users; it names hosts, accounts and proxies: chmod 600 it", file
+        )
     return parse_config(text, source=str(file), base_dir=file.resolve().parent)
 
 
@@ -305,15 +311,22 @@ def write_default_config(path: str | os.PathLike[str], force: bool = False) -> P
 
     Overwriting someone's profiles by running ``config init`` twice would lose real work, hence the refusal.
     """
+    from ocsps.localfiles import PRIVATE_MODE, check_output_target
+
     file = Path(path)
+    check_output_target(file)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         if force:
             tmp = file.with_name(file.name + ".tmp")
-            tmp.write_text(_DEFAULT_CONFIG_TEXT, encoding="utf-8")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_MODE)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(_DEFAULT_CONFIG_TEXT)
             os.replace(tmp, file)
             return file
-        handle = file.open("x", encoding="utf-8")
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_MODE)
+        handle = os.fdopen(fd, "w", encoding="utf-8")
     except FileExistsError:
         if file.exists():
             raise UsageError(f"{file} already exists; pass --force to overwrite it") from None

@@ -9,7 +9,8 @@ Parsing rules, chosen so that a drain decision never rests on a misread value:
 
 * Pairs are separated by commas or line breaks; blank fragments (doubled or trailing commas) are ignored.
 * Spaces around names and values are dropped; runs of spaces inside a name become one space.
-* A value that is a plain integer becomes ``int``; one with a ``.`` decimal point (or an exponent)
+* A value that is a plain integer becomes ``int`` (more than 20 digits, beyond any 64-bit counter, is a
+  ``ParseError`` naming the counter); one with a ``.`` decimal point (or an exponent)
   becomes ``float``; anything else, including the empty string, ``NaN`` and ``1 234``, stays text.
 * A comma is never read as a decimal separator: in this format it separates pairs, and a server that
   formats ``0,5`` with its culture cannot be told from one that writes a thousands separator (``1,234``).
@@ -119,8 +120,16 @@ class ActivityLevel:
         }
 
 
-def _value(text: str) -> CounterValue:
+_MAX_COUNTER_DIGITS = 20  # a performance counter is at most 64 bits: 18446744073709551615
+
+
+def _value(name: str, text: str) -> CounterValue:
     if _INT_RE.fullmatch(text):
+        digits = len(text.lstrip("+-"))
+        if digits > _MAX_COUNTER_DIGITS:
+            raise ParseError(
+                "ActivityLevel", name, f"has a value of {digits} digits; no counter holds more than 64 bits"
+            )
         return int(text)
     if _FLOAT_RE.fullmatch(text):
         number = float(text)
@@ -134,8 +143,9 @@ def parse_activity_level(value: object) -> ActivityLevel:
 
     ``value`` is normally a string, but a list of strings (one pair each) and an object whose
     ``to_string`` is the text are accepted too, because the cmdlet's property type is not documented.
-    This function never raises for text: everything it cannot read lands in ``unparsed``. Only a value
-    with no text form at all (binary data, an object without ToString) raises :class:`ParseError`.
+    This function never raises for ordinary text: everything it cannot read lands in ``unparsed``. A value
+    with no text form at all (binary data, an object without ToString, a list nested too deeply or
+    containing itself) or a counter beyond 64 bits raises :class:`ParseError`.
     """
     if isinstance(value, list | tuple):
         parts = [_text_or_empty(item) for item in value]
@@ -153,7 +163,7 @@ def parse_activity_level(value: object) -> ActivityLevel:
         if not sep or not name:
             unparsed.append(piece)
             continue
-        counters.append(Counter(name, _value(rest.strip())))
+        counters.append(Counter(name, _value(name, rest.strip())))
     return ActivityLevel(raw=raw, counters=tuple(counters), unparsed=tuple(unparsed))
 
 

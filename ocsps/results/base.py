@@ -166,11 +166,35 @@ def enum_token(value: object) -> str | int | None:
     raise CoercionError(f"has type {type(value).__name__}, expected an enum name or number")
 
 
-def to_text(value: object) -> str | None:
+MAX_DIGITS: Final = 4300
+"""Longest integer text read as a number: Python's own limit for int/str conversion (``sys.int_info``).
+
+No field of these cmdlets comes near it; a server that sends more is malformed, and converting such text
+raises a bare ``ValueError`` that would surface as an internal error instead of a ParseError naming the
+field."""
+
+MAX_NESTING: Final = 16
+"""Lists nested deeper than this (or a list that contains itself) are malformed, not text to join."""
+
+
+def _check_int_size(value: int) -> int:
+    if value.bit_length() > MAX_DIGITS * 3:  # about 900 digits per 3,000 bits: well inside the limit
+        raise CoercionError(f"is an integer of about {int(value.bit_length() * 0.30103)} digits, too long")
+    return value
+
+
+def _check_digits(text: str) -> None:
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_DIGITS:
+        raise CoercionError(f"is a number of {digits} digits, more than the {MAX_DIGITS} any field can hold")
+
+
+def to_text(value: object, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> str | None:
     """Render a scalar as text the way PowerShell would show it; None stays None.
 
     Lists are joined with ", " because that is how a multi-valued property reads in the console, and an
-    object without a ToString is rejected rather than turned into an unhelpful type name.
+    object without a ToString is rejected rather than turned into an unhelpful type name. A list nested
+    deeper than ``MAX_NESTING`` or containing itself is refused (it would otherwise exhaust the stack).
     """
     if value is None:
         return None
@@ -178,14 +202,21 @@ def to_text(value: object) -> str | None:
         return value
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, int | float | Decimal | uuid.UUID):
+    if isinstance(value, int):
+        return str(_check_int_size(value))
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > MAX_DIGITS:
+        raise CoercionError(f"is a number of {value.adjusted() + 1} digits, too long")
+    if isinstance(value, float | Decimal | uuid.UUID):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, list | tuple):
-        parts = [to_text(item) for item in value]
+        if _depth >= MAX_NESTING or id(value) in _seen:
+            raise CoercionError("is a list nested too deeply (or containing itself), expected text")
+        seen = _seen | {id(value)}
+        parts = [to_text(item, _depth + 1, seen) for item in value]
         return ", ".join(part for part in parts if part is not None)
     if isinstance(value, bytes):
         raise CoercionError("is binary data, expected text")
@@ -200,7 +231,7 @@ def to_text(value: object) -> str | None:
 def to_multiline(value: object) -> str | None:
     """Like :func:`to_text`, but a list of lines (native command output) is joined with newlines."""
     if isinstance(value, list | tuple):
-        lines = [to_text(item) for item in value]
+        lines = [to_text(item, 1, frozenset({id(value)})) for item in value]
         return "\n".join(line if line is not None else "" for line in lines)
     return to_text(value)
 
@@ -216,22 +247,32 @@ def to_int(value: object) -> int | None:
     if isinstance(value, bool):
         raise CoercionError(f"is a boolean ({value}), expected an integer")
     if isinstance(value, int):
-        return value
+        return _check_int_size(value)
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > MAX_DIGITS:
+        raise CoercionError(f"is a number of {value.adjusted() + 1} digits, expected an integer")
     if isinstance(value, float | Decimal):
         if math.isfinite(value) and value == int(value):
             return int(value)
-        raise CoercionError(f"has value {value!r}, expected an integer")
+        raise CoercionError(f"has value {_shown(value)}, expected an integer")
     if isinstance(value, str):
         text = value.strip()
         if _INT_RE.fullmatch(text):
+            _check_digits(text)
             return int(text)
         if _HEX_RE.fullmatch(text):
-            return int(text, 16)
-        raise CoercionError(f"has value {value!r}, expected an integer")
+            _check_digits(text[2:] if text[:1] not in "+-" else text[3:])
+            return _check_int_size(int(text, 16))
+        raise CoercionError(f"has value {_shown(value)}, expected an integer")
     token = enum_token(value)
     if isinstance(token, int):
-        return token
-    raise CoercionError(f"has value {token!r}, expected an integer")
+        return _check_int_size(token)
+    raise CoercionError(f"has value {_shown(token)}, expected an integer")
+
+
+def _shown(value: object) -> str:
+    """A value quoted in an error: at most 60 characters, so a megabyte answer is not echoed whole."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 10_000 else "(a huge integer)"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _TRUE: Final = frozenset({"true", "$true", "1", "yes", "y", "on"})
@@ -305,6 +346,7 @@ def to_datetime(value: object) -> tuple[datetime, bool] | None:
         return parsed, False
     match = _MSJSON_RE.fullmatch(text)
     if match:
+        _check_digits(match.group(1))
         millis = int(match.group(1))
         try:
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis), False
@@ -319,6 +361,9 @@ def jsonable(value: object, _depth: int = 0, _seen: frozenset[int] = frozenset()
     Objects from pypsrp can reference each other (CLIXML ``Ref``), so recursion is bounded by depth and
     by identity; past the bound an object is shown by its text form.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_DIGITS * 3:
+        # json.dumps cannot write it (and str() refuses past 4,300 digits): say what it was instead
+        return f"(an integer of about {int(value.bit_length() * 0.30103)} digits)"
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -461,6 +506,8 @@ class PropertyReader:
             return convert(value)
         except CoercionError as exc:
             raise ParseError(self.kind, name, str(exc)) from None
+        except (ValueError, OverflowError, RecursionError) as exc:  # a malformed value no rule foresaw
+            raise ParseError(self.kind, name, f"cannot be read ({exc.__class__.__name__})") from None
 
     def extra(self) -> Mapping[str, object]:
         return freeze({name: value for key, (name, value) in self.props.items() if key not in self._used})

@@ -13,7 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "ocsps"
 
-LAB_MAY_IMPORT = ("ocsps.lab", "ocsps.errors", "ocsps.catalog", "ocsps.hostname", "ocsps.powershell.syntax")
+LAB_MAY_IMPORT = (
+    "ocsps.lab",
+    "ocsps.errors",
+    "ocsps.catalog",
+    "ocsps.hostname",
+    "ocsps.powershell.syntax",
+    "ocsps.localfiles",
+)
 """What the simulated server may use from the product: errors, the product list and names (data), host-name
 syntax and the grammar used to refuse malformed scripts. Never a decision (quorum, order, verdicts)."""
 

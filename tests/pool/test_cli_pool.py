@@ -94,6 +94,7 @@ def test_lync2013_pool_rolled_by_upgrade_domain(capsys: pytest.CaptureFixture[st
         "after the last unit",
     ]
     audit = [json.loads(line) for line in _audit.read_text().splitlines()]
+    audit = [a for a in audit if a["outcome"] != "starting"]  # intent records precede each change
     assert [a["action"] for a in audit if a["host"] == names[0]] == [
         "pool-drain-server",
         "pool-step",
@@ -112,6 +113,7 @@ def test_sfb2015_pool_rolled_one_server_at_a_time(capsys: pytest.CaptureFixture[
     names = [f"fe15{c}.contoso.com" for c in "abcd"]
     assert doc["status"] == "done" and [u["servers"] for u in doc["plan"]["units"]] == [[n] for n in names]
     audit = [json.loads(line) for line in _audit.read_text().splitlines()]
+    audit = [a for a in audit if a["outcome"] != "starting"]  # intent records precede each change
     assert [(a["host"], a["action"]) for a in audit] == [
         (n, action) for n in names for action in ("pool-failover", "pool-step", "pool-failback")
     ]

@@ -88,6 +88,30 @@ def test_every_one_byte_change_to_a_script_is_detected(
     assert missed == []
 
 
+def test_a_script_saved_with_crlf_verifies_and_every_edit_of_it_is_still_detected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Windows line endings are not an edit; any one-byte change of the converted file still is."""
+    path = tmp_path / "change.ps1"
+    result = run_cli(
+        capsys, "render", "stop", "-s", "RTCMEDSRV", "-p", "sfb2015", "--change-id", "CHG-2", "-o", str(path)
+    )
+    assert result.code == 0, result.err
+    crlf = path.read_bytes().replace(b"\n", b"\r\n")
+    verdict = verify_script(crlf.decode("utf-8-sig"))
+    assert verdict.ok and verdict.line_endings == "CRLF", verdict.reason
+    same = crlf.replace(b"\r\n", b"\n")
+    # Dropping one CR of a CRLF pair leaves the content as it was (mixed line endings): not an edit.
+    changes = [
+        (label, c) for label, c in one_byte_changes(crlf, every=3) if c.replace(b"\r\n", b"\n") != same
+    ]
+    missed = [label for label, changed in changes if not _script_refused(changed)]
+    figures.add("integrity", "script_cases", len(changes))
+    figures.add("integrity", "script_detected", len(changes) - len(missed))
+    figures.add("integrity", "undetected", len(missed))
+    assert missed == []
+
+
 @pytest.fixture
 def plan_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
     path = tmp_path / "restart-plan.json"

@@ -304,6 +304,46 @@ def test_server_output(obj: Any, parse: Any) -> None:
     _typed(section, parse, obj)
 
 
+def _deep(depth: int) -> Any:
+    nested: Any = "x"
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+def _looped(items: list[Any]) -> list[Any]:
+    items = list(items)
+    items.append(items)
+    return items
+
+
+# Values no server should send but a broken or hostile one can: numbers past Python's int/str limit
+# (4,300 digits), lists nested past the recursion limit, lists that contain themselves.
+_MALFORMED = st.one_of(
+    st.integers(4301, 6000).map(lambda n: "9" * n),
+    st.integers(4301, 6000).map(lambda n: "/Date(" + "1" * n + ")/"),
+    st.integers(4301, 6000).map(lambda n: "Inbound Calls=" + "7" * n),
+    st.integers(21, 400).map(lambda n: "Inbound Calls=" + "7" * n),
+    st.integers(13_000, 20_000).map(lambda bits: 2**bits),
+    st.integers(2_000, 50_000).map(_deep),
+    st.lists(st.text(max_size=5), max_size=3).map(_looped),
+)
+
+
+@FUZZ
+@given(
+    st.dictionaries(st.sampled_from(_PS_FIELDS), _MALFORMED, min_size=1, max_size=3),
+    st.sampled_from(_OUTPUT_PARSERS),
+)
+def test_server_output_with_malformed_values(fields: dict[str, Any], parse: Any) -> None:
+    base = {"Name": "RTCMEDSRV", "Status": "Running", "Id": 25003, "TimeCreated": "2011-06-14T22:05:00Z"}
+    section = "activity" if parse is parse_activity_level else "output"
+    obj = fields.get("ActivityLevel") if parse is parse_activity_level else {**base, **fields}
+    result = _typed(section, parse, obj)
+    if result is not None:
+        json.dumps(result.to_json())  # what was accepted must still print as JSON
+
+
 @FUZZ
 @given(st.one_of(st.text(max_size=200), st.lists(st.text(max_size=30), max_size=5)))
 def test_activity_level_text(value: Any) -> None:

@@ -134,6 +134,61 @@ def test_cli_runs_never_show_the_password(
     scanner.files(debug_log, tmp_path / "audit.jsonl")
 
 
+CREDENTIAL_SHAPED: list[tuple[str, dict[str, str], list[str]]] = [
+    # (name, environment, CLI words): the password typed where it does not belong; each run is refused
+    ("username with :password", {}, ["status", "--host", MED, "-u", f"{USER}:{CANARY}", "-p", "sfb2015"]),
+    ("username with :password, json", {}, ["status", "--host", MED, "-u", f"{USER}:{CANARY}", "--json"]),
+    (
+        "https://user:password@host",
+        {},
+        ["status", "--host", f"https://admin:{CANARY}@{MED}", "-p", "sfb2015"],
+    ),
+    (
+        "user:password@host",
+        {},
+        ["stop", "-s", "RTCMEDSRV", "--host", f"admin:{CANARY}@{MED}", "-p", "sfb2015"],
+    ),
+    ("proxy URL, config show", {"OCSPS_PROXY": f"http://bob:{CANARY}@proxy:3128"}, ["config", "show"]),
+    (
+        "proxy URL, config show json",
+        {"OCSPS_PROXY": f"http://bob:{CANARY}@proxy:3128"},
+        ["config", "show", "--json"],
+    ),
+    ("username variable, status", {"OCSPS_USERNAME": f"{USER}:{CANARY}"}, ["status", "--host", MED]),
+]
+
+
+@pytest.mark.parametrize(("name", "env", "words"), CREDENTIAL_SHAPED, ids=[c[0] for c in CREDENTIAL_SHAPED])
+def test_credential_shaped_input_is_not_echoed(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    scanner: Scanner,
+    debug_log: Path,
+    tmp_path: Path,
+    name: str,
+    env: dict[str, str],
+    words: list[str],
+) -> None:
+    """A password pasted into ``-u``, ``--host`` or a proxy URL is refused without being printed back."""
+    from ocsps.redact import forget_all
+
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    config.chmod(0o600)
+    monkeypatch.setenv("OCSPS_CONFIG", str(config))
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    forget_all()
+    try:
+        result = run_cli(capsys, *words)
+    finally:
+        forget_all()
+    assert result.code in (0, 2), (result.out, result.err)
+    scanner.cli(result, name)
+    scanner.files(debug_log, tmp_path / "audit.jsonl")
+
+
 def test_emitted_scripts_and_plans_never_hold_the_password(
     capsys: pytest.CaptureFixture[str], armed_lab: ArmedLabs, scanner: Scanner, tmp_path: Path
 ) -> None:

@@ -11,7 +11,10 @@ A case input is one of:
 
 Property values are JSON, plus these markers: ``{"$enum": "Running", "value": 4}`` (an enum as pypsrp
 returns it), ``{"$object": <input>}`` (a nested object), ``{"$bytes_b64": "..."}``,
-``{"$file": "lcscmd_logs/x.xml", "encoding": "utf-8"}`` (file text) and ``{"$bytes_file": "..."}``.
+``{"$file": "lcscmd_logs/x.xml", "encoding": "utf-8"}`` (file text), ``{"$bytes_file": "..."}``, and for
+malformed answers ``{"$repeat": "9", "times": 5000}`` (long text), ``{"$big_int": 5000}`` (an int of that many
+digits), ``{"$nested": 100000, "leaf": "x"}`` (nested lists) and ``{"$self_list": ["a"]}`` (a list that
+contains itself).
 """
 
 from __future__ import annotations
@@ -52,6 +55,21 @@ def resolve(value: Any) -> Any:
         )
     if "$bytes_file" in value:
         return (DATA / value["$bytes_file"]).read_bytes()
+    if (
+        "$repeat" in value
+    ):  # long text without a long file: {"$repeat": "9", "times": 5000, "before": "", "after": ""}
+        return value.get("before", "") + value["$repeat"] * int(value["times"]) + value.get("after", "")
+    if "$big_int" in value:  # an int of that many digits (JSON itself cannot carry one past 4,300)
+        return 10 ** int(value["$big_int"]) - 1
+    if "$nested" in value:  # a list nested that deep around "leaf"
+        nested: Any = resolve(value.get("leaf"))
+        for _ in range(int(value["$nested"])):
+            nested = [nested]
+        return nested
+    if "$self_list" in value:  # a list that contains itself after the given items
+        items: list[Any] = [resolve(item) for item in value["$self_list"]]
+        items.append(items)
+        return items
     return {key: resolve(item) for key, item in value.items()}
 
 

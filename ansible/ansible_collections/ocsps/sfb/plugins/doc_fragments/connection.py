@@ -12,6 +12,9 @@ options:
   connect_address:
     description: "Address actually dialled when it differs from host. Unset: C(OCSPS_CONNECT_ADDRESS), then the config profile."
     type: str
+  expect_computer:
+    description: "Computer name the server reports, when it differs from host. Unset: C(OCSPS_EXPECT_COMPUTER), then the config profile."
+    type: str
   port:
     description: "TCP port; default 5986 with ssl, 5985 without. Unset: C(OCSPS_PORT), then the config profile."
     type: int

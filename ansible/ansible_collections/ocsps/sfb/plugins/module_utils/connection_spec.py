@@ -6,6 +6,7 @@ from __future__ import annotations
 CONNECTION_ARGUMENT_SPEC = {
     'host': {'type': 'str'},
     'connect_address': {'type': 'str'},
+    'expect_computer': {'type': 'str'},
     'port': {'type': 'int'},
     'ssl': {'type': 'bool'},
     'path': {'type': 'str'},
