@@ -24,16 +24,14 @@ that breaks a rule is refused before anything is sent. ``ocsps.deactivation.run`
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalog
+from ocsps.catalog import Catalog, CatalogError, Precondition, Role, lcscmd_data, load_catalog
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
@@ -69,6 +67,10 @@ _ROLE_PLACEHOLDERS = frozenset({"fqdn", "components"})
 _STATE_PLACEHOLDERS = frozenset({"fqdn", "check_role"})
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _TEXT_KEYS = ("path", "log_directory", "log_prefix")
+# PowerShell 2.0 passes an argument holding a double quote to a native program split at the quote, so
+# such an argument would not reach LcsCmd as the one token a plan shows and a change board approves.
+_NATIVE_UNSAFE = '"'
+
 _LIST_KEYS = (
     "extra_args",
     "state_args",
@@ -111,6 +113,10 @@ class LcsCmdFacts:
     group_conflicts: Mapping[str, tuple[str, ...]]
     pool_of_one: frozenset[str]
     overridden: tuple[str, ...] = ()
+    # Where LCSCmd.exe is looked for at run time, ``path`` first (one entry when the config names it).
+    locations: tuple[str, ...] = ()
+    # Edge components and the catalog services that show each one is present on a computer.
+    component_services: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def role_arguments(self, role: Role, computer: str, components: Sequence[str] = ()) -> tuple[str, ...]:
         """The deactivation arguments for ``role`` on ``computer``, common switches appended."""
@@ -132,13 +138,6 @@ class LcsCmdFacts:
         )
 
 
-@cache
-def _roles_data() -> dict[str, Any]:
-    """roles.toml as written: the catalog loader keeps only the fields every command needs."""
-    text = resources.files("ocsps.catalog").joinpath("data", "roles.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
 def _strings(value: object, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: expected an array of strings")
@@ -147,6 +146,14 @@ def _strings(value: object, where: str, *, allow_empty: bool = True) -> tuple[st
     if any(not v.strip() for v in value):
         raise UsageError(f"{where}: contains an empty string")
     return tuple(value)
+
+
+def _check_native(token: str, where: str) -> None:
+    if _NATIVE_UNSAFE in token:
+        raise UsageError(
+            f"{where}: {token!r} holds a double quote; PowerShell 2.0 splits such an argument when it "
+            "passes it to LCSCmd.exe, so it would not run as the plan shows it"
+        )
 
 
 def _check_placeholders(tokens: Iterable[str], allowed: frozenset[str], where: str) -> None:
@@ -182,6 +189,8 @@ def check_lcscmd_overrides(table: object, where: str, catalog: Catalog | None = 
             items = _strings(value, at, allow_empty=key == "extra_args")
             for item in items:
                 check_value(item, what=at)
+                if key in ("extra_args", "state_args"):
+                    _check_native(item, at)
             if key == "state_args":
                 _check_placeholders(items, _STATE_PLACEHOLDERS, at)
             result[key] = items
@@ -211,6 +220,8 @@ def _check_role_overrides(value: object, where: str, cat: Catalog) -> dict[str, 
             tokens = _strings(items, f"{at} {key}", allow_empty=False)
             for token in tokens:
                 check_value(token, what=f"{at} {key}")
+                if key == "args":
+                    _check_native(token, f"{at} args")
             if key == "args":
                 _check_placeholders(tokens, _ROLE_PLACEHOLDERS, f"{at} args")
             checked[key] = tokens
@@ -223,9 +234,12 @@ def load_lcscmd_facts(
 ) -> LcsCmdFacts:
     """The facts a plan is built from: packaged data, then the config file's ``[lcscmd]`` table on top."""
     cat = catalog or load_catalog()
-    raw = _roles_data()
+    raw = lcscmd_data()
     table: dict[str, Any] = dict(raw.get("lcscmd", {}))
     table["path"] = cat.lcscmd_path
+    known_locations = tuple(str(p) for p in table.pop("locations", ()) or (cat.lcscmd_path,))
+    if known_locations[0] != cat.lcscmd_path:
+        raise CatalogError("roles.toml: [lcscmd] locations must start with lcscmd_path")
     checked = check_lcscmd_overrides(dict(overrides or {}), "[lcscmd]", cat) if overrides else {}
     overridden = [k for k in checked if k != "roles"]
     merged = {**table, **checked}
@@ -273,6 +287,12 @@ def load_lcscmd_facts(
         group_conflicts=conflicts,
         pool_of_one=frozenset(k for k, r in role_extras.items() if r.get("pool_of_one")),
         overridden=tuple(overridden),
+        locations=(str(merged["path"]),) if "path" in checked else known_locations,
+        component_services={
+            str(c): tuple(str(s) for s in keys)
+            for r in role_extras.values()
+            for c, keys in dict(r.get("component_services", {})).items()
+        },
     )
 
 
@@ -590,9 +610,11 @@ def plan_deactivation(
     reading: StateReading | None = None,
     services_found: Sequence[str] = (),
     components: Sequence[str] = (),
+    components_found: Sequence[str] | None = None,
     last_in_pool: bool | None = None,
     change_id: str = "",
     reason: str = "",
+    lcscmd_path: str | None = None,
     catalog: Catalog | None = None,
     facts: LcsCmdFacts | None = None,
 ) -> DeactivationPlan:
@@ -601,6 +623,8 @@ def plan_deactivation(
     ``reading`` is what a live state check told (None: there was no connection); with a reading that
     names the activated roles, ``roles`` must be exactly those (or empty with ``all_roles``); without
     one, the operator names them and the checklist asks them to confirm the list is complete.
+    ``components_found`` are the Edge components whose services a live read found (None: not read);
+    ``lcscmd_path`` is where a live read found LCSCmd.exe (None: the first known location).
     """
     from ocsps.hostname import check_host
 
@@ -650,12 +674,14 @@ def plan_deactivation(
                 "or read them from the server with --host or --lab and --all"
             )
         chosen, source = given, "operator"
+        _check_roles(chosen, prod.id, cat, fx)
+        _check_dependencies(chosen, cat)
         if reading is not None and reading.reason:
             notes.append(f"The live state check could not tell the activated roles: {reading.reason}.")
         notes.append("The roles were named by the operator, not read from the server.")
     _check_roles(chosen, prod.id, cat, fx)
     ordered = order_roles(chosen, cat, fx)
-    chosen_components = _components(components, ordered, cat)
+    chosen_components = _components(components, ordered, cat, components_found)
     steps = [PlanStep(number=1, do=STOP_SERVICES, label=stop_services_label(prod.service_prefix))]
     for key in ordered:
         steps.append(_deactivate_step(len(steps) + 1, cat.roles[key], computer, chosen_components, fx))
@@ -672,12 +698,14 @@ def plan_deactivation(
             )
     if "path" in fx.overridden:
         notes.append("The LCSCmd.exe path comes from the config file.")
+    if lcscmd_path is not None and lcscmd_path not in fx.locations:
+        raise UsageError(f"LCSCmd.exe at {lcscmd_path!r} is not one of the known locations")
     return DeactivationPlan(
         computer=computer,
         product=prod.id,
         roles=tuple(ordered),
         roles_source=source,
-        lcscmd_path=fx.path,
+        lcscmd_path=lcscmd_path or fx.path,
         steps=tuple(steps),
         checklist=_checklist(ordered, source, last_in_pool, cat, fx),
         last_in_pool=last_in_pool,
@@ -688,19 +716,66 @@ def plan_deactivation(
     )
 
 
-def _components(given: Sequence[str], ordered: Sequence[str], catalog: Catalog) -> tuple[str, ...]:
+def _check_dependencies(keys: Sequence[str], catalog: Catalog) -> None:
+    """A role others depend on goes only with them, unless the server showed they are not activated.
+
+    Seed 001: Web Conferencing depends on Web Components, so Web Components cannot be deactivated while
+    Web Conferencing is still activated. A plan whose roles were named by the operator cannot tell, so it
+    must name the dependent role too; a live read (which shows it is not activated) is the other way.
+    """
+    for key in keys:
+        role = catalog.roles[key]
+        left = [a for a in role.after if a not in keys and catalog.roles[a].group == role.group]
+        if left:
+            names = ", ".join(catalog.roles[a].label for a in left)
+            raise UsageError(
+                f"{names} depends on {role.label} and must be deactivated first (seed 001); the plan "
+                f"leaves out {', '.join(left)}: add it to --roles, or read the activated roles from the "
+                "server (--host or --lab with --all) so that ocsps can confirm it is not activated"
+            )
+
+
+def _components(
+    given: Sequence[str], ordered: Sequence[str], catalog: Catalog, found: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The Edge components to deactivate: all of the server's, because an Edge server goes whole.
+
+    Seed 001: deactivating an Edge server deactivates every edge role it runs. Without a live read the
+    plan takes all three; a subset is accepted only when it is exactly what the server was seen to run.
+    """
     chosen = _role_list(given)
-    if not chosen:
-        return ()
     with_components = [catalog.roles[k] for k in ordered if catalog.roles[k].components]
     if not with_components:
-        raise UsageError("--components applies to the Edge Server role only")
+        if chosen:
+            raise UsageError("--components applies to the Edge Server role only")
+        return ()
     valid = with_components[0].components
     folded = [c.upper() for c in chosen]
     unknown = [c for c in folded if c not in valid]
     if unknown:
         raise UsageError(f"unknown Edge component {unknown[0]!r}; valid: {', '.join(valid)}")
-    return tuple(c for c in valid if c in folded)
+    present = [c for c in valid if c in {f.upper() for f in found or ()}]
+    runs = tuple(present) if present else tuple(valid)
+    if not chosen:
+        return () if runs == tuple(valid) else runs
+    picked = tuple(c for c in valid if c in folded)
+    if picked != runs:
+        left = [c for c in runs if c not in picked]
+        where = (
+            f"the server runs {', '.join(runs)}"
+            if present
+            else "without a live read every edge role counts as present"
+        )
+        detail = (
+            f"--components {','.join(picked)} leaves out {', '.join(left)}"
+            if left
+            else f"--components {','.join(picked)} names edge roles the server does not run"
+        )
+        raise UsageError(
+            f"deactivating an Edge server deactivates all its edge roles (seed 001); {detail} ({where}): "
+            "omit --components, or read the server live (--host or --lab) to see which edge roles it runs"
+        )
+    return () if picked == tuple(valid) else picked
 
 
 # ---------------------------------------------------------------------------------------------- checking
@@ -739,6 +814,8 @@ def check_plan(
     _check_roles(roles, prod.id, cat, fx)
     if plan.roles_source not in ("live", "operator"):
         raise UsageError(f"unknown roles_source {plan.roles_source!r}")
+    if plan.roles_source == "operator":
+        _check_dependencies(roles, cat)
     canonical = order_roles(roles, cat, fx)
     if roles != canonical:
         index = next(i for i, (a, b) in enumerate(zip(roles, canonical, strict=True)) if a != b)
@@ -748,16 +825,22 @@ def check_plan(
             f"out of order: step {step.number} deactivates {cat.roles[roles[index]].label} while "
             f"{must} must go first; the order is {', '.join(canonical)}"
         )
-    if plan.lcscmd_path != fx.path:
+    if plan.lcscmd_path not in fx.locations:
         raise UsageError(
-            f"the plan runs LCSCmd.exe from {plan.lcscmd_path!r}, the catalog and config give {fx.path!r}; "
-            "write the plan again"
+            f"the plan runs LCSCmd.exe from {plan.lcscmd_path!r}, the catalog and config give "
+            f"{' or '.join(repr(p) for p in fx.locations)}; write the plan again"
         )
     for step in plan.deactivations:
         role = cat.roles[str(step.role)]
         components = step.components if role.components else ()
         if components and any(c not in role.components for c in components):
             raise UsageError(f"step {step.number}: unknown Edge components {', '.join(components)}")
+        if plan.roles_source == "operator" and components and components != role.components:
+            raise UsageError(
+                f"step {step.number}: an Edge server goes whole (seed 001); a plan not read from the "
+                f"server deactivates every edge role ({', '.join(role.components)}), not "
+                f"{', '.join(components)}"
+            )
         expected = fx.role_arguments(role, plan.computer, components)
         if step.arguments != expected:
             raise UsageError(

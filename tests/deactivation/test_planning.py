@@ -55,6 +55,7 @@ def _plan(request: dict[str, Any], catalog: Catalog) -> DeactivationPlan:
         all_roles=request.get("all", False),
         reading=None if reading is None else _reading(reading),
         components=request.get("components", []),
+        components_found=request.get("components_found"),
         last_in_pool=request.get("last_in_pool"),
         catalog=catalog,
         facts=facts,
@@ -205,6 +206,15 @@ def test_log_paths_are_new_per_step_and_run(catalog: Catalog) -> None:
         ({"log_dir": "C:\\x"}, "unknown key 'log_dir'; valid keys: path, log_directory"),
         ({"path": "C:\\x\u0000.exe"}, "U+0000"),
         ({"roles": []}, "expected a table of roles"),
+        (
+            {"roles": {"front-end": {"args": ["/Server:{fqdn}", '/Role:"SE"', "/Action:Deactivate"]}}},
+            "holds a double quote; PowerShell 2.0 splits such an argument",
+        ),
+        (
+            {"extra_args": ['/L:"C:\\x y.log"']},
+            "[lcscmd] extra_args: '/L:\"C:\\\\x y.log\"' holds a double quote",
+        ),
+        ({"state_args": ["/Server:{fqdn}", '"/Role:{check_role}"']}, "holds a double quote"),
     ],
 )
 def test_config_overrides_are_checked(table: dict[str, Any], message: str, catalog: Catalog) -> None:
@@ -235,7 +245,12 @@ def test_config_file_lcscmd_table(tmp_path: Path) -> None:
 
 def test_change_board_steps_follow_the_plan(catalog: Catalog) -> None:
     plan = _plan(
-        {"computer": "ocs01.contoso.com", "product": "ocs2007r2", "roles": ["front-end", "web-components"]},
+        {
+            "computer": "ocs01.contoso.com",
+            "product": "ocs2007r2",
+            "roles": ["front-end", "web-components"],
+            "reading": {"activated": ["front-end", "web-components"]},
+        },
         catalog,
     )
     steps = change_board_steps(plan, catalog=catalog)
