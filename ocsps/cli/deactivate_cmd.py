@@ -29,7 +29,8 @@ from ocsps.cli.targets import (
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts, StateReading
+    from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts
+    from ocsps.deactivation.preflight import LiveRead
     from ocsps.deactivation.run import Journal, RunReport, StepResult
 
 deactivate_app = typer.Typer(
@@ -164,23 +165,24 @@ def plan_cmd(
     from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
 
     facts = _facts()
-    reading: StateReading | None = None
-    services: list[str] = []
+    live: LiveRead | None = None
     product = connection.product
     if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
         opts = _for_computer(connection, computer, product)
-        reading, services, product = _live_read(opts, computer, facts, check_role, timeout)
+        live, product = _live_read(opts, computer, facts, check_role, timeout)
     plan = plan_deactivation(
         computer,
         product=product or DEFAULT_PRODUCT,
         roles=roles or [],
         all_roles=all_roles,
-        reading=reading,
-        services_found=services,
+        reading=None if live is None else live.reading,
+        services_found=[] if live is None else live.service_names,
         components=components or [],
+        components_found=None if live is None else live.components,
         last_in_pool=last_in_pool,
         change_id=change_id,
         reason=reason,
+        lcscmd_path=None if live is None else live.lcscmd.path,
         facts=facts,
     )
     document = plan.to_json()
@@ -192,25 +194,24 @@ def plan_cmd(
         save_plan(output, PLAN_KIND, document)
         err_console().print(f"wrote {output}", markup=False)
     if json_out:
-        emit_json({"command": "deactivate plan", "live": reading is not None, **document})
+        emit_json({"command": "deactivate plan", "live": live is not None, **document})
         return
     _print_plan(plan, output)
 
 
 def _live_read(
     opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
-) -> tuple[StateReading, list[str], str]:
-    """Read-only: LcsCmd's state check and the product's services; nothing on the server changes."""
-    from ocsps.deactivation.run import read_state
+) -> tuple[LiveRead, str]:
+    """Read-only: the computer's name, LCSCmd.exe, LcsCmd's state check and the services."""
+    from ocsps.deactivation.preflight import read_server
     from ocsps.durations import parse_duration
 
     deadline = parse_duration(timeout)
     with open_targets(opts) as (targets, _):
         target = targets[0]
         with audited_server(target, deadline) as server:
-            reading = read_state(server, computer, facts, lcscmd_path=facts.path, check_role=check_role)
-            statuses = server.services(timeout=deadline)
-    return reading, [s.display_name or s.name for s in statuses], target.product.id
+            live = read_server(server, computer, facts, check_role=check_role, timeout=deadline)
+    return live, target.product.id
 
 
 def _print_plan(plan: DeactivationPlan, output: Path | None) -> None:

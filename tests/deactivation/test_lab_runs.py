@@ -25,8 +25,9 @@ TOPOLOGIES = DATA / "deactivation_plans" / "topologies"
 SE_ORDER = ["av-conferencing", "web-conferencing", "web-components", "front-end", "archiving-cdr"]
 
 
-def _connect_env(lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    settings = lab.settings_for(OCS01)
+def _connect_env(lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fqdn: str = OCS01) -> None:
+    """Every ocsps command reaches ``fqdn`` of ``lab``, whatever host name it is given."""
+    settings = lab.settings_for(fqdn)
     env = {
         "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
         "OCSPS_PORT": str(lab.port),
@@ -102,7 +103,14 @@ def test_full_standard_edition_deactivation_in_order(lab: Lab) -> None:
         report = run_plan(server, plan, plan_sha256=sha, facts=facts, acknowledged=("backups",))
     assert report.ok and report.exit_code == 0, report.to_json()
     assert [r.state for r in report.steps] == ["ok"] * 6
-    assert [c.state for c in report.checks] == ["ok", "not-checkable"]
+    assert [(c.name, c.state) for c in report.checks] == [
+        ("computer", "ok"),
+        ("lcscmd", "ok"),
+        ("services", "ok"),
+        ("roles", "ok"),
+        ("sessions", "not-checkable"),
+    ]
+    assert report.lcscmd_path == facts.path and report.to_json()["lcscmd_path"] == facts.path
     assert sim.activated_roles == []
     assert all(s.status == "Stopped" for s in sim.services.values())
     logs = _deactivation_logs(lab)
