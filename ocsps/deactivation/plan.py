@@ -35,7 +35,6 @@ from ocsps.catalog import Catalog, CatalogError, Precondition, Role, lcscmd_data
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.powershell.changeboard import Step
     from ocsps.results import LcsCmdOutcome
 
 __all__ = [
@@ -48,7 +47,6 @@ __all__ = [
     "PlanStep",
     "RoleCommand",
     "StateReading",
-    "change_board_steps",
     "check_acknowledgements",
     "check_lcscmd_overrides",
     "check_plan",
@@ -876,49 +874,3 @@ def choose_log_path(facts: LcsCmdFacts, step: PlanStep, when: datetime) -> str:
     directory = facts.log_directory.rstrip("\\")
     stamp = when.strftime("%Y%m%d-%H%M%S-%f")
     return f"{directory}\\{facts.log_prefix}-{step.role}-s{step.number}-{stamp}Z.log"
-
-
-# ---------------------------------------------------------------------------------------------- change board
-
-
-def change_board_steps(
-    plan: DeactivationPlan,
-    facts: LcsCmdFacts | None = None,
-    *,
-    from_step: int = 1,
-    catalog: Catalog | None = None,
-) -> list[Step]:
-    """The plan as change-board steps: the checklist first, then the plan's steps from ``from_step``.
-
-    Each deactivation passes ``-RequireSuccess``, so the hand-run script stops, like the runner, at the
-    first role whose log lacks Success for a task; its log path is chosen when the script runs.
-    """
-    from ocsps.powershell.changeboard import Step
-    from ocsps.powershell.script import render_action
-
-    cat = catalog or load_catalog()
-    fx = facts or load_lcscmd_facts(cat)
-    prod = cat.product(plan.product)
-    plan.step(from_step)
-    steps = [
-        Step(
-            "Confirm the precautions",
-            render_action(
-                "deactivation-checklist", prod, {"Item": tuple(c.text for c in plan.checklist)}, catalog=cat
-            ),
-        )
-    ]
-    for step in plan.steps[from_step - 1 :]:
-        if step.do == STOP_SERVICES:
-            rendered = render_action("stop", prod, {"Force": True}, catalog=cat)
-        else:
-            values = {
-                "LcsCmdPath": plan.lcscmd_path,
-                "Arguments": step.arguments,
-                "LogDirectory": fx.log_directory,
-                "LogPrefix": f"{fx.log_prefix}-{step.role}-s{step.number}",
-                "RequireSuccess": True,
-            }
-            rendered = render_action("deactivate", prod, values, catalog=cat)
-        steps.append(Step(f"{step.label} [plan step {step.number}]", rendered))
-    return steps

@@ -33,6 +33,7 @@ from ocsps.deactivation.plan import (
     choose_log_path,
 )
 from ocsps.deactivation.preflight import LiveRead, read_server, read_state
+from ocsps.deactivation.scripts import step_script, step_sha256
 from ocsps.errors import (
     OcspsError,
     OperationFailed,
@@ -44,6 +45,7 @@ from ocsps.results import LcsCmdOutcome, ServiceStatus, parse_lcscmd_outcome, pa
 
 if TYPE_CHECKING:
     from ocsps.catalog import Catalog
+    from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
 
 __all__ = [
@@ -82,6 +84,7 @@ class StepResult:
     started: str = ""
     seconds: float = 0.0
     evidence: str = ""
+    sha256: str = ""  # the step sha256 of what was sent (ocsps.deactivation.scripts)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,8 @@ class StepResult:
             doc["log_path"] = self.log_path
         if self.evidence:
             doc["evidence"] = self.evidence
+        if self.sha256:
+            doc["sha256"] = self.sha256
         if self.outcome is not None:
             doc["lcscmd"] = self.outcome.to_json()
         if self.services:
@@ -322,7 +327,7 @@ def run_plan(
     report.checks.append(_roles_check(plan, reading, remaining))
     report.checks.append(_sessions_check(plan, statuses, start))
     for step in plan.steps[start - 1 :]:
-        result = _run_step(server, str(live.lcscmd.path), step, facts, timeout, clock)
+        result = _run_step(server, plan, str(live.lcscmd.path), step, facts, timeout, clock)
         journal.record(result)
         report.steps.append(result)
         if on_step is not None:
@@ -429,6 +434,7 @@ def _activity(status: ServiceStatus) -> str:
 
 def _run_step(
     server: Server,
+    plan: DeactivationPlan,
     lcscmd_path: str,
     step: PlanStep,
     facts: LcsCmdFacts,
@@ -438,13 +444,17 @@ def _run_step(
     started = clock()
     result = StepResult(step.number, step.do, step.label, FAILED, role=step.role, started=started.isoformat())
     try:
+        if step.do not in (STOP_SERVICES, DEACTIVATE):
+            raise OperationFailed(f"unknown step kind {step.do!r}")
+        result.log_path = choose_log_path(facts, step, started) if step.do == DEACTIVATE else None
+        rendered = step_script(
+            plan, step, lcscmd_path=lcscmd_path, log_path=result.log_path, catalog=server.catalog
+        )
+        result.sha256 = step_sha256(rendered)
         if step.do == STOP_SERVICES:
-            _stop_services(server, result, timeout)
-        elif step.do == DEACTIVATE:
-            result.log_path = choose_log_path(facts, step, started)
-            _deactivate(server, lcscmd_path, step, result, timeout)
+            _stop_services(server, rendered, result, timeout)
         else:
-            result.detail = f"unknown step kind {step.do!r}"
+            _deactivate(server, rendered, result, timeout)
     except OutcomeUnknown as exc:
         result.state = UNKNOWN
         result.detail = exc.message
@@ -461,8 +471,7 @@ def _run_step(
     return result
 
 
-def _stop_services(server: Server, result: StepResult, timeout: float) -> None:
-    rendered = server.render("stop", None, Force=True)
+def _stop_services(server: Server, rendered: RenderedScript, result: StepResult, timeout: float) -> None:
     run = server.session.run(rendered, timeout=timeout).raise_for_errors()
     statuses = tuple(parse_service_status(obj) for obj in run.output)
     result.services = statuses
@@ -476,10 +485,7 @@ def _stop_services(server: Server, result: StepResult, timeout: float) -> None:
         result.detail = f"{len(statuses)} services read Stopped"
 
 
-def _deactivate(server: Server, lcscmd_path: str, step: PlanStep, result: StepResult, timeout: float) -> None:
-    rendered = server.render(
-        "deactivate", LcsCmdPath=lcscmd_path, Arguments=step.arguments, LogPath=result.log_path
-    )
+def _deactivate(server: Server, rendered: RenderedScript, result: StepResult, timeout: float) -> None:
     run = server.session.run(rendered, timeout=timeout).raise_for_errors()
     if not run.output:
         result.detail = "LcsCmd returned no outcome"

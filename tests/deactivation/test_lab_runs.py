@@ -7,6 +7,8 @@ OCSPS_* connection variables, as an administrator's environment would.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,9 @@ def test_cli_full_run_with_lab(
     path, planned = _plan_file(capsys, tmp_path, "--all", "--lab")
     assert planned.code == 0, planned.err
     assert planned.json()["roles"] == SE_ORDER and planned.json()["roles_source"] == "live"
+    preview = _run(capsys, path, "--lab", "--what-if")
+    assert preview.code == 0, preview.err
+    previewed = [s["sha256"] for s in preview.json()["steps"]]
     result = _run(capsys, path, "--lab")
     assert result.code == 0, result.err
     doc = result.json()
@@ -152,6 +157,9 @@ def test_cli_full_run_with_lab(
     steps = [a for a in audit if a["action"] == "deactivate-step"]
     assert [a["parameters"]["step"] for a in steps] == [1, 2, 3, 4, 5, 6]
     assert all(a["outcome"] == "ok" for a in steps)
+    audited = [a["parameters"]["step_sha256"] for a in steps]
+    assert audited == previewed == [s["sha256"] for s in doc["steps"]]  # what was shown is what ran
+    assert len(set(audited)) == 6
     assert any(a["action"] == "deactivate" and a["parameters"]["LogPath"].endswith("Z.log") for a in audit)
     assert (
         audit[0]["action"] == "deactivate-acknowledged"
@@ -186,7 +194,11 @@ def test_failed_step_stops_the_run_and_resume_finishes_it(
     assert len(_deactivation_logs(fails_once)) == before
     assert sorted(sim.activated_roles) == ["archiving-cdr", "front-end", "web-components"]
 
-    resumed = _run(capsys, path, "--resume-from", "4")
+    hint = first.err.split("then resume with: ", 1)[1].splitlines()[0]
+    assert first.json()["resume_command"] == hint
+    printed = shlex.split(hint)
+    assert printed[:3] == ["ocsps", "deactivate", "run"] and "--ack" in printed
+    resumed = run_cli(capsys, *printed[1:], "--json")  # the hint, run as printed
     assert resumed.code == 0, resumed.err
     doc = resumed.json()
     assert [(s["step"], s["state"]) for s in doc["steps"]] == [(4, "ok"), (5, "ok"), (6, "ok")]
@@ -303,8 +315,9 @@ def _script_problems(text: str) -> list[str]:
 
 
 def _step_order(text: str) -> list[str]:
+    """The script's step labels, without the step sha256 each deactivation step carries."""
     steps = [line.split("'", 2)[1] for line in text.splitlines() if line.strip().startswith("$ocspsStep = '")]
-    return [s for s in steps if s != "preflight"]
+    return [re.sub(r", step sha256 [0-9a-f]{64}\]$", "]", s) for s in steps if s != "preflight"]
 
 
 def test_change_board_script_enforces_order_and_stop_on_failure(
