@@ -91,37 +91,19 @@ def roles_cmd(
     from rich.table import Table
 
     from ocsps.catalog import load_catalog
-    from ocsps.deactivation.plan import order_roles
+    from ocsps.deactivation.plan import list_roles
 
-    cat = load_catalog()
-    facts = _facts()
-    prod = cat.product(product)
-    keys = order_roles([r.key for r in cat.roles.values() if prod.id in r.products], cat, facts)
-    rows = []
-    for key in keys:
-        role, command = cat.roles[key], facts.commands[key]
-        rows.append(
-            {
-                "role": key,
-                "label": role.label,
-                "group": role.group,
-                "lcscmd": list(command.args),
-                "documented": command.documented,
-                "source": command.source,
-                "after": list(role.after),
-                "preconditions": list(cat.role_groups[role.group].preconditions),
-            }
-        )
+    prod = load_catalog().product(product)
+    rows = list_roles(prod.id, facts=_facts())
     if json_out:
-        emit_json({"command": "deactivate roles", "product": prod.id, "roles": rows})
+        emit_json({"command": "deactivate roles", "product": prod.id, "roles": [r.to_json() for r in rows]})
         return
     table = Table(title=f"Roles LcsCmd deactivates on {prod.id}, in order")
     for col in ("role", "label", "group", "LcsCmd arguments", "documented"):
         table.add_column(col)
-    for key in keys:
-        role, command = cat.roles[key], facts.commands[key]
-        documented = "yes" if command.documented else f"no ({command.source})"
-        table.add_row(key, role.label, role.group, " ".join(command.args), documented)
+    for row in rows:
+        documented = "yes" if row.documented else f"no ({row.source})"
+        table.add_row(row.role, row.label, row.group, " ".join(row.lcscmd), documented)
     console().print(table)
 
 

@@ -46,11 +46,13 @@ __all__ = [
     "LcsCmdFacts",
     "PlanStep",
     "RoleCommand",
+    "RoleInfo",
     "StateReading",
     "check_acknowledgements",
     "check_lcscmd_overrides",
     "check_plan",
     "choose_log_path",
+    "list_roles",
     "load_lcscmd_facts",
     "order_roles",
     "plan_deactivation",
@@ -520,6 +522,58 @@ def _list(value: object, what: str) -> list[Any]:
 
 def _str_tuple(value: object, what: str) -> tuple[str, ...]:
     return tuple(_str(v, what) for v in _list(value, what))
+
+
+# ---------------------------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    """One role LcsCmd deactivates on a product, with the arguments a plan would use."""
+
+    role: str
+    label: str
+    group: str
+    lcscmd: tuple[str, ...]
+    documented: bool
+    source: str
+    after: tuple[str, ...]
+    preconditions: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "role": self.role,
+            "label": self.label,
+            "group": self.group,
+            "lcscmd": list(self.lcscmd),
+            "documented": self.documented,
+            "source": self.source,
+            "after": list(self.after),
+            "preconditions": list(self.preconditions),
+        }
+
+
+def list_roles(
+    product: str, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None
+) -> list[RoleInfo]:
+    """The product's roles in deactivation order, with their LcsCmd arguments (config overrides applied)."""
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    prod = cat.product(product)
+    keys = order_roles([r.key for r in cat.roles.values() if prod.id in r.products], cat, fx)
+    return [
+        RoleInfo(
+            role=key,
+            label=cat.roles[key].label,
+            group=cat.roles[key].group,
+            lcscmd=fx.commands[key].args,
+            documented=fx.commands[key].documented,
+            source=fx.commands[key].source,
+            after=cat.roles[key].after,
+            preconditions=cat.role_groups[cat.roles[key].group].preconditions,
+        )
+        for key in keys
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- planning
