@@ -107,7 +107,10 @@ def change_board_steps(
         Step(
             "Confirm the precautions",
             render_action(
-                "deactivation-checklist", prod, {"Item": tuple(c.text for c in plan.checklist)}, catalog=cat
+                "deactivation-checklist",
+                prod,
+                {"Item": tuple(c.text for c in plan.checklist), "LcsCmdPath": plan.lcscmd_path},
+                catalog=cat,
             ),
         )
     ]

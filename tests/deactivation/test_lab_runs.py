@@ -359,6 +359,9 @@ def test_change_board_script_enforces_order_and_stop_on_failure(
     assert all(line.endswith(" -RequireSuccess") for line in calls[2:])  # each stops unless all tasks succeed
     assert "if ($RequireSuccess -and $ocspsRan -and -not $ocspsVerdict) {" in text
     assert "'/Role:AVMCU', '/Action:Deactivate', '/XML')" in text
+    # LCSCmd.exe is looked for in the first step, before the step that stops every service
+    missing = text.index("LCSCmd.exe was not found at $LcsCmdPath; nothing was stopped")
+    assert missing < text.index("$ocspsStep = 'Stop every Office Communications Server service")
     assert "# Change:   CHG-7" in text
 
     path, planned = _plan_file(

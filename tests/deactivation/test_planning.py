@@ -264,6 +264,7 @@ def test_change_board_steps_follow_the_plan(catalog: Catalog) -> None:
         "Deactivate Web Components Server [plan step 2]",
         "Deactivate Front End Server (Standard Edition) [plan step 3]",
     ]
+    assert steps[0].rendered.bound_parameters["LcsCmdPath"] == plan.lcscmd_path  # checked before the stop
     assert steps[1].rendered.bound_parameters == {"Force": True, "Operation": "Stop"}
     deactivate = steps[3].rendered.bound_parameters
     assert deactivate["RequireSuccess"] is True and "LogPath" not in deactivate
