@@ -179,3 +179,30 @@ def test_services_the_plan_saw_must_still_be_there(lab: Lab) -> None:
         run_plan(server, plan, plan_sha256="x", facts=facts)
     assert "not found now: Office Communications Server Gone);" in caught.value.message
     assert all(s.status == "Running" for s in lab.server(OCS01).services.values())
+
+
+def test_lcscmd_in_the_r2_folder_is_found_and_used() -> None:
+    """The lab server keeps LCSCmd.exe in the 2007 R2 folder (the lab's ``lcscmd_path``)."""
+    from ocsps.deactivation.preflight import read_server
+    from ocsps.errors import OcspsError
+
+    try:
+        lab = Lab(topology_file=TOPOLOGIES / "se_lcscmd_r2_folder.toml")
+    except OcspsError as exc:
+        if "lcscmd_path" not in str(exc):
+            raise
+        pytest.skip("this lab has no per-server lcscmd_path")
+    facts = load_lcscmd_facts()
+    r2 = facts.locations[1]
+    with lab:
+        with lab_server(lab, OCS01) as server:
+            live = read_server(server, OCS01, facts)
+        assert live.lcscmd.path == r2 and live.reading.activated is not None
+        plan = plan_deactivation(
+            OCS01, product="ocs2007r2", all_roles=True, reading=live.reading, lcscmd_path=live.lcscmd.path
+        )
+        assert plan.lcscmd_path == r2
+        with lab_server(lab, OCS01) as server:
+            report = run_plan(server, plan, plan_sha256="x", facts=facts)
+        assert report.ok and report.lcscmd_path == r2, report.to_json()
+        assert lab.server(OCS01).activated_roles == []
