@@ -243,6 +243,11 @@ def test_config_file_lcscmd_table(tmp_path: Path) -> None:
     path.write_text("[lcscmd.roles.nope]\nargs = ['/x']\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"config.toml \[lcscmd\].roles.nope: unknown role"):
         load_config(path)
+    path.write_text(
+        "[lcscmd.roles.mediation]\nargs = ['/Mediation:{fqdn}', '/Note:\"a b\"']\n", encoding="utf-8"
+    )
+    with pytest.raises(UsageError, match="holds a double quote; PowerShell 2.0 splits such an argument"):
+        load_config(path)
 
 
 def test_change_board_steps_follow_the_plan(catalog: Catalog) -> None:
