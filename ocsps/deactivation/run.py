@@ -368,9 +368,16 @@ def _services_check(
     present = present_services(catalog, catalog.product(plan.product), live.statuses)
     roles = [catalog.roles[k] for k in remaining]
     lacking = [r.label for r in roles if r.services and not any(k in present for k in r.services)]
-    if gone or lacking:
+    edge = [s for s in plan.deactivations if s.components and str(s.role) in remaining]
+    differs = [s for s in edge if live.components and tuple(live.components) != tuple(s.components)]
+    if gone or lacking or differs:
         parts = [f"seen when the plan was written, not found now: {', '.join(gone)}"] if gone else []
         parts += [f"no service found for {', '.join(lacking)}"] if lacking else []
+        parts += [
+            f"step {s.number} deactivates edge roles {','.join(s.components)}, the server runs "
+            f"{','.join(live.components)} (an Edge server goes whole, seed 001)"
+            for s in differs
+        ]
         raise UsageError(
             f"the services on {plan.computer} do not match the plan ({'; '.join(parts)}); nothing was "
             "changed: write a new plan",

@@ -246,7 +246,7 @@ def test_config_file_lcscmd_table(tmp_path: Path) -> None:
     path.write_text(
         "[lcscmd.roles.mediation]\nargs = ['/Mediation:{fqdn}', '/Note:\"a b\"']\n", encoding="utf-8"
     )
-    with pytest.raises(UsageError, match="holds a double quote; PowerShell 2.0 splits such an argument"):
+    with pytest.raises(UsageError, match=r"holds a double quote; PowerShell 2\.0 splits such an argument"):
         load_config(path)
 
 

@@ -206,3 +206,38 @@ def test_lcscmd_in_the_r2_folder_is_found_and_used() -> None:
             report = run_plan(server, plan, plan_sha256="x", facts=facts)
         assert report.ok and report.lcscmd_path == r2, report.to_json()
         assert lab.server(OCS01).activated_roles == []
+
+
+EDGE = "edge01.perimeter.contoso.com"
+
+
+def test_edge_server_goes_whole_with_the_edge_roles_it_runs() -> None:
+    """Seed 001: an Edge server's deactivation covers every edge role it runs, and only those."""
+    from ocsps.deactivation.preflight import read_server
+
+    facts = load_lcscmd_facts()
+    with Lab(topology_file=TOPOLOGIES / "edge_access_only.toml") as lab:
+        with lab_server(lab, EDGE) as server:
+            live = read_server(server, EDGE, facts, check_role="AP")
+        assert live.components == ("AP",)
+        offline = plan_deactivation(EDGE, product="ocs2007r2", roles=["edge"])
+        with lab_server(lab, EDGE) as server, pytest.raises(UsageError) as caught:
+            run_plan(server, offline, plan_sha256="x", facts=facts, check_role="AP")
+        assert "step 2 deactivates edge roles AP,DP,MR, the server runs AP" in caught.value.message
+        assert lab.server(EDGE).activated_roles == ["edge"]
+        with pytest.raises(UsageError, match="leaves out"):
+            plan_deactivation(
+                EDGE,
+                product="ocs2007r2",
+                roles=["edge"],
+                components=["AP"],
+                components_found=("AP", "DP", "MR"),
+            )
+        plan = plan_deactivation(
+            EDGE, product="ocs2007r2", all_roles=True, reading=live.reading, components_found=live.components
+        )
+        assert plan.deactivations[0].arguments[2] == "/Components:AP"
+        with lab_server(lab, EDGE) as server:
+            report = run_plan(server, plan, plan_sha256="x", facts=facts, check_role="AP")
+        assert report.ok, report.to_json()
+        assert lab.server(EDGE).activated_roles == []
