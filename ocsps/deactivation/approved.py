@@ -151,14 +151,21 @@ def execute(
     from ocsps import audit
 
     check_target_product(approved.plan, server.product.id, server.host)
-    audit.record(
-        host=server.host,
-        action="deactivate-acknowledged",
-        parameters={"items": list(acknowledged), "start": approved.start},
-        outcome="ok",
-        duration=0.0,
-        detail=f"plan sha256 {approved.sha256}",
-    )
+    try:  # the first record, before anything is sent: a run that cannot be audited does not start
+        audit.record(
+            host=server.host,
+            action="deactivate-acknowledged",
+            parameters={"items": list(acknowledged), "start": approved.start},
+            outcome="ok",
+            duration=0.0,
+            detail=f"plan sha256 {approved.sha256}",
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the audit log {audit.audit_path()} ({exc.strerror or exc.__class__.__name__}); "
+            "nothing was sent",
+            host=server.host,
+        ) from None
 
     def audited(result: StepResult) -> None:
         audit.record(

@@ -68,3 +68,17 @@ def test_plan_for_another_product_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"the plan is for ocs2007r2; med01\.contoso\.com runs sfb2015"):
         check_target_product(approved.plan, "sfb2015", "med01.contoso.com")
     check_target_product(approved.plan, "ocs2007r2")
+
+
+def test_run_that_cannot_be_audited_does_not_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(tmp_path))  # a directory: no record can be written
+    facts = load_lcscmd_facts()
+    approved = open_plan(_plan_file(tmp_path, [*SE, "archiving-cdr"]), facts)
+    with Lab() as lab, lab_server(lab, OCS01) as server:
+        with pytest.raises(UsageError) as caught:
+            execute(server, approved, facts, acknowledged=("backups",))
+        assert caught.value.exit_code == 2
+        assert f"cannot write the audit log {tmp_path}" in caught.value.message
+        assert "nothing was sent" in caught.value.message
+        assert not lab.server(OCS01).files  # not even LcsCmd's read-only state check ran
+        assert all(s.status == "Running" for s in lab.server(OCS01).services.values())
