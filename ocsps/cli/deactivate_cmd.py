@@ -177,7 +177,10 @@ def plan_cmd(
         save_plan(output, PLAN_KIND, document)
         err_console().print(f"wrote {output}", markup=False)
     if json_out:
-        emit_json({"command": "deactivate plan", "live": live is not None, **document})
+        from ocsps.deactivation.scripts import step_script, step_sha256
+
+        hashes = {str(s.number): step_sha256(step_script(plan, s)) for s in plan.steps}
+        emit_json({"command": "deactivate plan", "live": live is not None, **document, "step_sha256": hashes})
         return
     _print_plan(plan, output, connection)
 

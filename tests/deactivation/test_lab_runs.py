@@ -159,6 +159,7 @@ def test_cli_full_run_with_lab(
     assert all(a["outcome"] == "ok" for a in steps)
     audited = [a["parameters"]["step_sha256"] for a in steps]
     assert audited == previewed == [s["sha256"] for s in doc["steps"]]  # what was shown is what ran
+    assert audited == list(planned.json()["step_sha256"].values())  # and what the plan listed
     assert len(set(audited)) == 6
     assert any(a["action"] == "deactivate" and a["parameters"]["LogPath"].endswith("Z.log") for a in audit)
     assert (
