@@ -37,7 +37,7 @@ def _roles_for(ctx: CheckContext) -> list[Role]:
 
 def _locations(ctx: CheckContext) -> tuple[str, ...]:
     """Where LCSCmd.exe is looked for, in order: the same known locations a deactivation run tries."""
-    from ocsps.deactivation.plan import load_lcscmd_facts
+    from ocsps.deactivation.facts import load_lcscmd_facts
 
     return load_lcscmd_facts(ctx.catalog).locations
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ocsps.deactivation.plan import LcsCmdFacts, StateReading, read_state_outcome
+from ocsps.deactivation.facts import LcsCmdFacts
+from ocsps.deactivation.state import StateReading, read_state_outcome
 from ocsps.errors import RemoteError, UsageError
 from ocsps.results import ParseError, ServiceStatus, parse_lcscmd_outcome
 from ocsps.results.base import PropertyReader, host_name
