@@ -577,3 +577,10 @@ def load_catalog() -> Catalog:
     """Load and validate the packaged catalog once per process."""
     names = ["products", "services", "cmdlets", "events", "restart_rules", "roles", "actions"]
     return _build({n: _read(f"{n}.toml") for n in names})
+
+
+@cache
+def lcscmd_data() -> Mapping[str, Any]:
+    """roles.toml as written, for the LcsCmd facts the typed catalog leaves out ([lcscmd], per-role
+    state names, group order and conflicts): read here so that roles.toml has one loader."""
+    return _read("roles.toml")

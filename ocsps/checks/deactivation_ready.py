@@ -35,6 +35,17 @@ def _roles_for(ctx: CheckContext) -> list[Role]:
     return [r for r in ctx.catalog.roles.values() if ctx.product.id in r.products]
 
 
+def _locations(ctx: CheckContext) -> tuple[str, ...]:
+    """Where LCSCmd.exe is looked for, in order: the same known locations a deactivation run tries."""
+    from ocsps.deactivation.facts import load_lcscmd_facts
+
+    return load_lcscmd_facts(ctx.catalog).locations
+
+
+def _lcscmd_key(index: int) -> str:
+    return "lcscmd" if index == 0 else f"lcscmd:{index}"
+
+
 class DeactivationReadyCheck(Check[DeactivationFacts]):
     name = "deactivation-ready"
 
@@ -49,19 +60,32 @@ class DeactivationReadyCheck(Check[DeactivationFacts]):
     def requests(self, ctx: CheckContext) -> Sequence[Request]:
         return [
             Request("services", "status"),
-            Request("lcscmd", "check-deactivation-ready", {"LcsCmdPath": ctx.catalog.lcscmd_path}),
+            *(
+                Request(_lcscmd_key(i), "check-deactivation-ready", {"LcsCmdPath": path})
+                for i, path in enumerate(_locations(ctx))
+            ),
         ]
 
     def facts(self, outputs: Mapping[str, ActionOutput], ctx: CheckContext) -> DeactivationFacts:
+        """LCSCmd.exe is present when one known location has it (the run looks at each, in this order)."""
         statuses = parse_each(objects(outputs, "services", "status"), parse_service_status)
-        found = objects(outputs, "lcscmd", "check-deactivation-ready")
-        if not found:
-            raise CheckNotRun("unreadable", error="the LCSCmd.exe read returned nothing")
-        reader = PropertyReader(found[0], KIND)
+        looked: list[str] = []
+        unanswered: list[str] = []
+        for i, path in enumerate(_locations(ctx)):
+            answer = outputs.get(_lcscmd_key(i))
+            if answer is None or answer.error or not answer.objects:
+                unanswered.append(path)
+                continue
+            reader = PropertyReader(answer.objects[0], KIND)
+            looked.append(reader.required_text("LcsCmdPath"))
+            if reader.boolean("LcsCmdPresent", required=True):
+                return DeactivationFacts(
+                    present_services(ctx.catalog, ctx.product, statuses), looked[-1], lcscmd_present=True
+                )
+        if unanswered:
+            raise CheckNotRun("unreadable", error=f"the LCSCmd.exe read returned nothing for {unanswered[0]}")
         return DeactivationFacts(
-            services=present_services(ctx.catalog, ctx.product, statuses),
-            lcscmd_path=reader.required_text("LcsCmdPath"),
-            lcscmd_present=bool(reader.boolean("LcsCmdPresent", required=True)),
+            present_services(ctx.catalog, ctx.product, statuses), " or ".join(looked), lcscmd_present=False
         )
 
     def facts_json(self, facts: DeactivationFacts) -> JsonValue:

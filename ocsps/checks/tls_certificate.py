@@ -201,13 +201,27 @@ def _certificate(reader: PropertyReader) -> StoreCertificate:
 
 
 def event_logs(ctx: CheckContext) -> dict[str, list[int]]:
-    """The catalog's log for each event id the check reads (the ids are in checks.toml)."""
+    """Each log searched (the product's own, then Application: checks.toml) with the event ids sought.
+
+    OCS, Lync and Skype for Business write to their own logs; seed 004 shows LCS 2003 writing these ids
+    to the Application log. Reading only one of them let a server with the events logged in the other pass.
+    """
+    ids = [int(i) for i in ctx.spec.setting("event_ids")]
     logs: dict[str, list[int]] = {}
-    for event_id in ctx.spec.setting("event_ids"):
-        known = next((e for e in ctx.catalog.events if e.id == int(event_id)), None)
-        log = ctx.product.event_log if known is None else ctx.catalog.event_log_name(ctx.product, known)
-        logs.setdefault(log, []).append(int(event_id))
+    for name in ctx.spec.setting("event_logs"):
+        logs.setdefault(ctx.product.event_log if name == "product" else str(name), list(ids))
     return logs
+
+
+def log_is_missing(error: str, ctx: CheckContext) -> bool:
+    """The error says the log does not exist on the server (texts and ids in checks.toml)."""
+    folded = error.casefold()
+    return any(str(m).casefold() in folded for m in ctx.spec.setting("missing_log_errors"))
+
+
+def how_to_reassign(ctx: CheckContext) -> str:
+    """This product's way of pointing it at a certificate again (checks.toml, per family)."""
+    return str(ctx.spec.setting(f"reassign_{ctx.product.service_control}"))
 
 
 def event_window(ctx: CheckContext) -> timedelta:
@@ -265,6 +279,7 @@ class TlsCertificateCheck(Check[TlsFacts]):
             "reference_errors": list(facts.reference_errors),
             "certificates": [c.to_json() for c in facts.certificates],
             "events": {log: [e.to_json() for e in found] for log, found in facts.events.items()},
+            "event_logs_read": list(facts.events),
             "event_errors": dict(facts.event_errors),
         }
 
@@ -312,8 +327,16 @@ class TlsCertificateCheck(Check[TlsFacts]):
         configured = ref.thumbprint or f"serial {ref.serial}"
         cert = self._match(ref, facts.certificates)
         if cert is None:
-            return [ctx.finding("in-store", "missing", ref=label, cert=configured)]
-        found = [ctx.finding("in-store", "archived" if cert.archived else "ok", ref=label, cert=cert.label)]
+            return [ctx.finding("in-store", "missing", ref=label, cert=configured, how=how_to_reassign(ctx))]
+        found = [
+            ctx.finding(
+                "in-store",
+                "archived" if cert.archived else "ok",
+                ref=label,
+                cert=cert.label,
+                how=how_to_reassign(ctx),
+            )
+        ]
         found.append(self._current(label, cert, facts, ctx))
         found.append(self._validity(label, cert, facts, ctx))
         found.append(
@@ -337,7 +360,9 @@ class TlsCertificateCheck(Check[TlsFacts]):
             and (cert.not_before is None or c.not_before > cert.not_before)
         ]
         if not newer:
-            return ctx.finding("current", "ok", ref=label, cert=cert.label, new_cert="")
+            return ctx.finding(
+                "current", "ok", ref=label, cert=cert.label, new_cert="", how=how_to_reassign(ctx)
+            )
         latest = max(newer, key=lambda c: c.not_before or datetime.min)
         return ctx.finding(
             "current",
@@ -347,6 +372,7 @@ class TlsCertificateCheck(Check[TlsFacts]):
             new_cert=latest.label,
             subject=cert.subject,
             new_from=latest.not_before or "?",
+            how=how_to_reassign(ctx),
         )
 
     def _validity(self, label: str, cert: StoreCertificate, facts: TlsFacts, ctx: CheckContext) -> Finding:
@@ -368,33 +394,39 @@ class TlsCertificateCheck(Check[TlsFacts]):
         return ctx.finding("validity", "ok", **values)
 
     def _key_access(self, label: str, cert: StoreCertificate, ctx: CheckContext) -> Finding:
+        how = how_to_reassign(ctx)
         if not cert.key_acl_read:
             detail = cert.key_detail or "the key's ACL could not be read"
-            return ctx.finding("key-access", "unknown", ref=label, detail=detail)
+            return ctx.finding("key-access", "unknown", ref=label, detail=detail, how=how)
         family = ctx.product.service_control
         expected = list(ctx.options.key_readers) or [
             str(p) for p in ctx.spec.setting(f"key_readers_{family}")
         ]
         who = readers_granted(cert.key_readers, expected)
         if who:
-            return ctx.finding("key-access", "ok", ref=label, who=who)
+            return ctx.finding("key-access", "ok", ref=label, who=who, how=how)
         return ctx.finding(
-            "key-access", "denied", ref=label, expected=expected, granted=list(cert.key_readers)
+            "key-access", "denied", ref=label, expected=expected, granted=list(cert.key_readers), how=how
         )
 
     def _events(self, facts: TlsFacts, ctx: CheckContext) -> list[Finding]:
         window = _window_text(event_window(ctx))
+        how = how_to_reassign(ctx)
         found = []
         for log, ids in event_logs(ctx).items():
             if log in facts.event_errors:
-                found.append(ctx.finding("events", "error", log=log, error=facts.event_errors[log]))
+                error = facts.event_errors[log]
+                outcome = "missing" if log_is_missing(error, ctx) else "error"
+                found.append(ctx.finding("events", outcome, log=log, ids=ids, error=error, how=how))
                 continue
             seen = facts.events.get(log, ())
             if not seen:
-                found.append(ctx.finding("events", "none", log=log, ids=ids, window=window))
+                found.append(ctx.finding("events", "none", log=log, ids=ids, window=window, how=how))
                 continue
             listed = [f"{e.id} at {e.time.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" for e in seen]
-            found.append(ctx.finding("events", "found", log=log, count=len(seen), list=listed, window=window))
+            found.append(
+                ctx.finding("events", "found", log=log, count=len(seen), list=listed, window=window, how=how)
+            )
         return found
 
 

@@ -8,10 +8,11 @@ same sequence as a change-board .ps1 that stops at the same point when run by ha
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,6 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
-    Target,
     TargetOptions,
     audited_server,
     open_targets,
@@ -29,8 +29,10 @@ from ocsps.cli.targets import (
 from ocsps.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts, StateReading
-    from ocsps.deactivation.run import Journal, RunReport, StepResult
+    from ocsps.deactivation.approved import ApprovedPlan
+    from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts
+    from ocsps.deactivation.preflight import LiveRead
+    from ocsps.deactivation.run import RunReport, StepResult
 
 deactivate_app = typer.Typer(
     help="Deactivate OCS 2007 / R2 server roles: plan, approve, run step by step.", no_args_is_help=True
@@ -89,37 +91,19 @@ def roles_cmd(
     from rich.table import Table
 
     from ocsps.catalog import load_catalog
-    from ocsps.deactivation.plan import order_roles
+    from ocsps.deactivation.plan import list_roles
 
-    cat = load_catalog()
-    facts = _facts()
-    prod = cat.product(product)
-    keys = order_roles([r.key for r in cat.roles.values() if prod.id in r.products], cat, facts)
-    rows = []
-    for key in keys:
-        role, command = cat.roles[key], facts.commands[key]
-        rows.append(
-            {
-                "role": key,
-                "label": role.label,
-                "group": role.group,
-                "lcscmd": list(command.args),
-                "documented": command.documented,
-                "source": command.source,
-                "after": list(role.after),
-                "preconditions": list(cat.role_groups[role.group].preconditions),
-            }
-        )
+    prod = load_catalog().product(product)
+    rows = list_roles(prod.id, facts=_facts())
     if json_out:
-        emit_json({"command": "deactivate roles", "product": prod.id, "roles": rows})
+        emit_json({"command": "deactivate roles", "product": prod.id, "roles": [r.to_json() for r in rows]})
         return
     table = Table(title=f"Roles LcsCmd deactivates on {prod.id}, in order")
     for col in ("role", "label", "group", "LcsCmd arguments", "documented"):
         table.add_column(col)
-    for key in keys:
-        role, command = cat.roles[key], facts.commands[key]
-        documented = "yes" if command.documented else f"no ({command.source})"
-        table.add_row(key, role.label, role.group, " ".join(command.args), documented)
+    for row in rows:
+        documented = "yes" if row.documented else f"no ({row.source})"
+        table.add_row(row.role, row.label, row.group, " ".join(row.lcscmd), documented)
     console().print(table)
 
 
@@ -164,23 +148,24 @@ def plan_cmd(
     from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
 
     facts = _facts()
-    reading: StateReading | None = None
-    services: list[str] = []
+    live: LiveRead | None = None
     product = connection.product
     if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
         opts = _for_computer(connection, computer, product)
-        reading, services, product = _live_read(opts, computer, facts, check_role, timeout)
+        live, product = _live_read(opts, computer, facts, check_role, timeout)
     plan = plan_deactivation(
         computer,
         product=product or DEFAULT_PRODUCT,
         roles=roles or [],
         all_roles=all_roles,
-        reading=reading,
-        services_found=services,
+        reading=None if live is None else live.reading,
+        services_found=[] if live is None else live.service_names,
         components=components or [],
+        components_found=None if live is None else live.components,
         last_in_pool=last_in_pool,
         change_id=change_id,
         reason=reason,
+        lcscmd_path=None if live is None else live.lcscmd.path,
         facts=facts,
     )
     document = plan.to_json()
@@ -192,28 +177,30 @@ def plan_cmd(
         save_plan(output, PLAN_KIND, document)
         err_console().print(f"wrote {output}", markup=False)
     if json_out:
-        emit_json({"command": "deactivate plan", "live": reading is not None, **document})
+        from ocsps.deactivation.scripts import step_script, step_sha256
+
+        hashes = {str(s.number): step_sha256(step_script(plan, s)) for s in plan.steps}
+        emit_json({"command": "deactivate plan", "live": live is not None, **document, "step_sha256": hashes})
         return
-    _print_plan(plan, output)
+    _print_plan(plan, output, connection)
 
 
 def _live_read(
     opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
-) -> tuple[StateReading, list[str], str]:
-    """Read-only: LcsCmd's state check and the product's services; nothing on the server changes."""
-    from ocsps.deactivation.run import read_state
+) -> tuple[LiveRead, str]:
+    """Read-only: the computer's name, LCSCmd.exe, LcsCmd's state check and the services."""
+    from ocsps.deactivation.preflight import read_server
     from ocsps.durations import parse_duration
 
     deadline = parse_duration(timeout)
     with open_targets(opts) as (targets, _):
         target = targets[0]
         with audited_server(target, deadline) as server:
-            reading = read_state(server, computer, facts, lcscmd_path=facts.path, check_role=check_role)
-            statuses = server.services(timeout=deadline)
-    return reading, [s.display_name or s.name for s in statuses], target.product.id
+            live = read_server(server, computer, facts, check_role=check_role, timeout=deadline)
+    return live, target.product.id
 
 
-def _print_plan(plan: DeactivationPlan, output: Path | None) -> None:
+def _print_plan(plan: DeactivationPlan, output: Path | None, options: TargetOptions) -> None:
     from rich.table import Table
 
     out = console()
@@ -234,7 +221,17 @@ def _print_plan(plan: DeactivationPlan, output: Path | None) -> None:
         out.print(f"note: {note}", markup=False)
     if output is not None:
         acks = ",".join(c.id for c in plan.checklist)
-        out.print(f"run it with: ocsps deactivate run --plan {output} --ack {acks}", markup=False)
+        command = [
+            "ocsps",
+            "deactivate",
+            "run",
+            "--plan",
+            str(output),
+            "--ack",
+            acks,
+            *_target_parts(options),
+        ]
+        out.print(f"run it with: {shlex.join(command)}", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -264,56 +261,39 @@ def run_cmd(
     connection: TargetOptions,
 ) -> None:
     """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
-    from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, check_plan
-    from ocsps.deactivation.run import Journal
+    from ocsps.deactivation.approved import check_target_product, execute, open_plan
     from ocsps.durations import parse_duration
-    from ocsps.plans.sealed import load_plan, seal
 
     deadline = parse_duration(timeout)
     facts = _facts()
-    document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
-    plan = check_plan(DeactivationPlan.from_json(document), facts=facts)
-    # The journal is keyed by the approved sha256; a re-approved edit is a new plan with a new one.
-    sealed = None if reapprove else json.loads(plan_path.read_text(encoding="utf-8")).get("sha256")
-    sha = str(sealed or seal(PLAN_KIND, document)["sha256"])
-    journal_path = journal or plan_path.with_name(plan_path.name + ".journal.json")
-    record = Journal.open(journal_path, sha, plan.computer)
-    if record.note and not is_quiet():
-        err_console().print(f"note: {record.note}", markup=False)
-    start = _start_step(plan, record, resume_from, plan_path)
+    approved = open_plan(plan_path, facts, reapprove=reapprove, journal_path=journal, resume_from=resume_from)
+    if approved.journal.note and not is_quiet():
+        err_console().print(f"note: {approved.journal.note}", markup=False)
     if what_if:
-        _what_if(plan, facts, start, json_out)
+        _what_if(approved, facts, json_out)
         return
+    plan = approved.plan
     acked = _acknowledge(plan, ack or [], json_out)
-    product = connection.product
-    if product is not None and product != plan.product:
-        raise UsageError(f"the plan is for {plan.product}, not {product}")
+    check_target_product(plan, connection.product)
     opts = _for_computer(connection, plan.computer, plan.product)
     with open_targets(opts) as (targets, _):
         target = targets[0]
-        if target.product.id != plan.product:
-            raise UsageError(f"the plan is for {plan.product}; {target.host} runs {target.product.id}")
-        report = _execute(target, plan, sha, facts, start, record, acked, check_role, deadline, json_out)
-    _finish(report, plan_path, connection, json_out, journal_path)
-
-
-def _start_step(plan: DeactivationPlan, record: Journal, resume_from: int | None, plan_path: Path) -> int:
-    """Where the run starts; a plan with recorded progress is never silently run from the top."""
-    if resume_from is not None:
-        plan.step(resume_from)
-        return resume_from
-    done = record.done_through
-    if done >= len(plan.steps):
-        raise UsageError(
-            f"the journal records every step of {plan_path} as done; nothing is left to run",
-            hint="pass --resume-from 1 to run the plan again from the start",
-        )
-    if done:
-        raise UsageError(
-            f"the journal records steps 1 to {done} of {plan_path} as done; continue with "
-            f"--resume-from {done + 1} (or --resume-from 1 to run everything again)"
-        )
-    return 1
+        check_target_product(plan, target.product.id, target.host)
+        with audited_server(target, deadline) as server:
+            started = time.monotonic()
+            report = execute(
+                server,
+                approved,
+                facts,
+                acknowledged=acked,
+                check_role=check_role,
+                timeout=deadline,
+                on_step=lambda result: _show_step(result, len(plan.steps)),
+            )
+            if not is_quiet() and not json_out:
+                err_console().print(f"finished in {time.monotonic() - started:.1f}s", markup=False)
+    rerun = _RunFlags(acked, journal, check_role, timeout, reapprove)
+    _finish(report, approved, connection, rerun, json_out)
 
 
 def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
@@ -335,129 +315,89 @@ def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tu
     return tuple(c.id for c in acked)
 
 
-def _what_if(plan: DeactivationPlan, facts: LcsCmdFacts, start: int, json_out: bool) -> None:
-    from datetime import UTC, datetime
+def _what_if(approved: ApprovedPlan, facts: LcsCmdFacts, json_out: bool) -> None:
+    from ocsps.deactivation.approved import preview
 
-    from ocsps.deactivation.plan import STOP_SERVICES, choose_log_path
-    from ocsps.powershell.script import render_action
-
+    plan = approved.plan
     out = console(json_mode=json_out)
     out.rule(f"{plan.computer} ({plan.product}) - nothing is sent", style="dim")
-    steps = []
-    for step in plan.steps[start - 1 :]:
-        if step.do == STOP_SERVICES:
-            rendered = render_action("stop", plan.product, {"Force": True})
-        else:
-            log_path = choose_log_path(facts, step, datetime.now(UTC))
-            values = {"LcsCmdPath": plan.lcscmd_path, "Arguments": step.arguments, "LogPath": log_path}
-            rendered = render_action("deactivate", plan.product, values)
-        steps.append({"step": step.number, "label": step.label, "parameters": rendered.bound_parameters})
+    steps = preview(approved, facts)
+    for step in steps:
         out.print(
-            f"# step {step.number}: {step.label}; parameters {rendered.bound_parameters}; "
-            f"body sha256 {rendered.body_sha256}",
+            f"# step {step.number}: {step.label}; parameters {step.rendered.bound_parameters}; "
+            f"step sha256 {step.sha256} (script and values)",
             markup=False,
         )
-        out.print(rendered.script, markup=False, highlight=False)
+        out.print(step.rendered.script, markup=False, highlight=False)
     if json_out:
-        emit_json({"command": "deactivate run", "what_if": True, "steps": steps})
+        emit_json({"command": "deactivate run", "what_if": True, "steps": [s.to_json() for s in steps]})
 
 
-def _execute(
-    target: Target,
-    plan: DeactivationPlan,
-    sha: str,
-    facts: LcsCmdFacts,
-    start: int,
-    record: Journal,
-    acked: tuple[str, ...],
-    check_role: str,
-    deadline: float,
-    json_out: bool,
-) -> RunReport:
-    from ocsps import audit
-    from ocsps.deactivation.run import run_plan
-
-    def on_step(result: StepResult) -> None:
-        audit.record(
-            host=target.host,
-            action="deactivate-step",
-            parameters={"step": result.step, "role": result.role or "", "log_path": result.log_path or ""},
-            outcome="ok" if result.ok else f"{result.state}: {result.detail}",
-            duration=result.seconds,
-            detail=f"plan sha256 {sha}",
-        )
-        mark = "ok" if result.ok else result.state.upper()
-        where = f" (log {result.log_path})" if result.log_path else ""
-        text = f"step {result.step}/{len(plan.steps)} {mark}: {result.label}: {result.detail}{where}"
-        _say(text, json_out=True)
-
-    audit.require_writable(f"deactivate run {plan.computer}", [target.host])
-    with audited_server(target, deadline) as server:
-        audit.record(
-            host=target.host,
-            action="deactivate-acknowledged",
-            parameters={"items": list(acked), "start": start},
-            outcome="ok",
-            duration=0.0,
-            detail=f"plan sha256 {sha}",
-        )
-        started = time.monotonic()
-        report = run_plan(
-            server,
-            plan,
-            plan_sha256=sha,
-            facts=facts,
-            start=start,
-            journal=record,
-            acknowledged=acked,
-            check_role=check_role,
-            timeout=deadline,
-            on_step=on_step,
-        )
-        if not is_quiet() and not json_out:
-            err_console().print(f"finished in {time.monotonic() - started:.1f}s", markup=False)
-    return report
+def _show_step(result: StepResult, total: int) -> None:
+    mark = "ok" if result.ok else result.state.upper()
+    where = f" (log {result.log_path})" if result.log_path else ""
+    _say(f"step {result.step}/{total} {mark}: {result.label}: {result.detail}{where}", json_out=True)
 
 
-def _resume_step(report: RunReport) -> int | None:
-    """Where to resume: the failed step, or the next one when the outcome is unknown (the server decides)."""
-    stopped = report.stopped_at
-    if stopped is None:
-        return None
-    result = next(r for r in report.steps if r.step == stopped)
-    if result.state == "unknown" and result.step < report.total:
-        return stopped + 1
-    return stopped
+@dataclass(frozen=True)
+class _RunFlags:
+    """What this run was given besides its target, so that the printed resume command runs as printed."""
+
+    acked: tuple[str, ...]
+    journal: Path | None
+    check_role: str
+    timeout: str
+    reapprove: bool
 
 
-def _target_flags(options: TargetOptions) -> str:
-    """The options that chose the target, so the printed resume command reaches the same server."""
-    flags = [f"--host {h}" for h in options.hosts]
+def _resume_command(approved: ApprovedPlan, resume: int, options: TargetOptions, flags: _RunFlags) -> str:
+    """The command that resumes this run: same plan, journal, acknowledgements, options and target."""
+    parts = ["ocsps", "deactivate", "run", "--plan", str(approved.path), "--resume-from", str(resume)]
+    if flags.acked:
+        parts += ["--ack", ",".join(flags.acked)]
+    if flags.journal is not None:
+        parts += ["--journal", str(flags.journal)]
+    if flags.reapprove:
+        parts.append("--reapprove")
+    if flags.check_role != "SE":
+        parts += ["--check-role", flags.check_role]
+    if flags.timeout != "30m":
+        parts += ["--timeout", flags.timeout]
+    return shlex.join(parts + _target_parts(options))
+
+
+def _target_parts(options: TargetOptions) -> list[str]:
+    """The options that chose the target, so that a printed command reaches the same server."""
+    parts: list[str] = []
+    for host in options.hosts:
+        parts += ["--host", host]
     for flag, value in (
         ("--hosts-file", options.hosts_file),
         ("--profile", options.profile),
         ("--lab-topology", options.lab_topology),
     ):
         if value:
-            flags.append(f"{flag} {value}")
+            parts += [flag, str(value)]
     if options.lab:
-        flags.append("--lab")
-    return "".join(f" {f}" for f in flags)
+        parts.append("--lab")
+    return parts
 
 
 def _finish(
-    report: RunReport, plan_path: Path, options: TargetOptions, json_out: bool, journal_path: Path
+    report: RunReport, approved: ApprovedPlan, options: TargetOptions, flags: _RunFlags, json_out: bool
 ) -> None:
+    from ocsps.deactivation.approved import resume_step
     from ocsps.deactivation.run import log_excerpt
 
-    resume = _resume_step(report)
-    command = f"ocsps deactivate run --plan {plan_path} --resume-from {resume}{_target_flags(options)}"
+    resume = resume_step(report)
+    command = None if resume is None else _resume_command(approved, resume, options, flags)
     document: dict[str, object] = {
         "command": "deactivate run",
-        "plan": str(plan_path),
-        "journal": str(journal_path),
+        "plan": str(approved.path),
+        "journal": str(approved.journal_path),
         **report.to_json(),
         "resume_from": resume,
+        "resume_command": command,
         "exit_code": report.exit_code,
     }
     if json_out:
@@ -484,7 +424,7 @@ def _finish(
         out.print(
             "interrupted: the step's outcome is unknown; the journal has the last known state", markup=False
         )
-    if resume is not None:
+    if command is not None:
         if failed is not None and failed.state == "unknown":
             out.print(
                 "the outcome is unknown: read the log on the server. If every task reads Success, resume "
@@ -537,7 +477,7 @@ def _write_script(
     reason: str = "",
 ) -> None:
     from ocsps.cli.output import write_output
-    from ocsps.deactivation.plan import change_board_steps
+    from ocsps.deactivation.scripts import change_board_steps
     from ocsps.powershell.changeboard import ChangeInfo, render_change_board
 
     steps = change_board_steps(plan, facts, from_step=from_step)

@@ -15,7 +15,7 @@ every role. Its rules become checks here, so that no plan can break them:
 What the guide does not document (the LcsCmd context names for most roles, the layout of its logs, the
 order between role groups sharing a computer) is catalog data in ``roles.toml`` with the best-known
 values, and the administrator can override it in the config file's ``[lcscmd]`` table; a plan says which
-of its arguments are such best-known values.
+of its arguments are such best-known values (``ocsps.deactivation.facts``).
 
 Nothing here talks to a server (the only reads are the packaged data and templates): plans are built
 from a request plus facts, and checked again when they are run, so an edited (even re-approved) plan
@@ -24,21 +24,15 @@ that breaks a rule is refused before anything is sent. ``ocsps.deactivation.run`
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalog
+from ocsps.deactivation.facts import LcsCmdFacts, RoleCommand, check_lcscmd_overrides, load_lcscmd_facts
+from ocsps.deactivation.state import StateReading, read_state_outcome
 from ocsps.errors import UsageError
-
-if TYPE_CHECKING:
-    from ocsps.powershell.changeboard import Step
-    from ocsps.results import LcsCmdOutcome
 
 __all__ = [
     "DEACTIVATE",
@@ -49,12 +43,13 @@ __all__ = [
     "LcsCmdFacts",
     "PlanStep",
     "RoleCommand",
+    "RoleInfo",
     "StateReading",
-    "change_board_steps",
     "check_acknowledgements",
     "check_lcscmd_overrides",
     "check_plan",
     "choose_log_path",
+    "list_roles",
     "load_lcscmd_facts",
     "order_roles",
     "plan_deactivation",
@@ -65,294 +60,7 @@ PLAN_KIND = "deactivate"
 STOP_SERVICES = "stop-services"
 DEACTIVATE = "deactivate"
 
-_ROLE_PLACEHOLDERS = frozenset({"fqdn", "components"})
-_STATE_PLACEHOLDERS = frozenset({"fqdn", "check_role"})
-_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-_TEXT_KEYS = ("path", "log_directory", "log_prefix")
-_LIST_KEYS = (
-    "extra_args",
-    "state_args",
-    "check_roles",
-    "activated_results",
-    "not_activated_results",
-)
-_ROLE_KEYS = ("args", "state_names")
 ALL_ROLES_LISTED = "all-roles-listed"
-
-
-# ---------------------------------------------------------------------------------------------- facts
-
-
-@dataclass(frozen=True)
-class RoleCommand:
-    """How LcsCmd deactivates one role: argument tokens with ``{fqdn}`` / ``{components}`` placeholders."""
-
-    role: str
-    args: tuple[str, ...]
-    source: str  # "catalog" or "config"
-    documented: bool
-    state_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class LcsCmdFacts:
-    """The catalog's LcsCmd data merged with the config file's ``[lcscmd]`` overrides."""
-
-    path: str
-    log_directory: str
-    log_prefix: str
-    extra_args: tuple[str, ...]
-    state_args: tuple[str, ...]
-    check_roles: tuple[str, ...]
-    activated_results: tuple[str, ...]
-    not_activated_results: tuple[str, ...]
-    commands: Mapping[str, RoleCommand]
-    group_order: Mapping[str, int]
-    group_conflicts: Mapping[str, tuple[str, ...]]
-    pool_of_one: frozenset[str]
-    overridden: tuple[str, ...] = ()
-
-    def role_arguments(self, role: Role, computer: str, components: Sequence[str] = ()) -> tuple[str, ...]:
-        """The deactivation arguments for ``role`` on ``computer``, common switches appended."""
-        chosen = ",".join(components or role.components)
-        filled = tuple(
-            token.replace("{fqdn}", computer).replace("{components}", chosen)
-            for token in self.commands[role.key].args
-        )
-        return filled + self.extra_args
-
-    def state_arguments(self, computer: str, check_role: str) -> tuple[str, ...]:
-        if check_role.casefold() not in {r.casefold() for r in self.check_roles}:
-            raise UsageError(
-                f"unknown LcsCmd server role {check_role!r} for the state check; choose one of: "
-                + ", ".join(self.check_roles)
-            )
-        return tuple(
-            token.replace("{fqdn}", computer).replace("{check_role}", check_role) for token in self.state_args
-        )
-
-
-@cache
-def _roles_data() -> dict[str, Any]:
-    """roles.toml as written: the catalog loader keeps only the fields every command needs."""
-    text = resources.files("ocsps.catalog").joinpath("data", "roles.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-def _strings(value: object, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where}: expected an array of strings")
-    if not allow_empty and not value:
-        raise UsageError(f"{where}: must not be empty")
-    if any(not v.strip() for v in value):
-        raise UsageError(f"{where}: contains an empty string")
-    return tuple(value)
-
-
-def _check_placeholders(tokens: Iterable[str], allowed: frozenset[str], where: str) -> None:
-    for token in tokens:
-        for name in _PLACEHOLDER_RE.findall(token):
-            if name not in allowed:
-                raise UsageError(
-                    f"{where}: unknown placeholder {{{name}}}; valid: "
-                    + ", ".join("{" + a + "}" for a in sorted(allowed))
-                )
-
-
-def check_lcscmd_overrides(table: object, where: str, catalog: Catalog | None = None) -> dict[str, Any]:
-    """Check the config file's ``[lcscmd]`` table and return it normalised (arrays become tuples).
-
-    Called when the config file is loaded, so that a typo in a role key or a placeholder is reported
-    once, with the file and table, instead of surfacing in the middle of a maintenance window.
-    """
-    from ocsps.powershell.quote import check_value
-
-    if not isinstance(table, dict):
-        raise UsageError(f"{where}: expected a table")
-    cat = catalog or load_catalog()
-    valid = (*_TEXT_KEYS, *_LIST_KEYS, "roles")
-    result: dict[str, Any] = {}
-    for key, value in table.items():
-        at = f"{where} {key}"
-        if key in _TEXT_KEYS:
-            if not isinstance(value, str) or not value.strip():
-                raise UsageError(f"{at}: expected a non-empty string")
-            result[key] = check_value(value, what=at)
-        elif key in _LIST_KEYS:
-            items = _strings(value, at, allow_empty=key == "extra_args")
-            for item in items:
-                check_value(item, what=at)
-            if key == "state_args":
-                _check_placeholders(items, _STATE_PLACEHOLDERS, at)
-            result[key] = items
-        elif key == "roles":
-            result[key] = _check_role_overrides(value, f"{where}.roles", cat)
-        else:
-            raise UsageError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
-    return result
-
-
-def _check_role_overrides(value: object, where: str, cat: Catalog) -> dict[str, dict[str, tuple[str, ...]]]:
-    from ocsps.powershell.quote import check_value
-
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}: expected a table of roles")
-    roles: dict[str, dict[str, tuple[str, ...]]] = {}
-    for role_key, spec in value.items():
-        at = f"{where}.{role_key}"
-        if role_key not in cat.roles:
-            raise UsageError(f"{at}: unknown role; valid roles: {', '.join(cat.roles)}")
-        if not isinstance(spec, dict):
-            raise UsageError(f"{at}: expected a table (args = [...], state_names = [...])")
-        checked: dict[str, tuple[str, ...]] = {}
-        for key, items in spec.items():
-            if key not in _ROLE_KEYS:
-                raise UsageError(f"{at}: unknown key {key!r}; valid keys: {', '.join(_ROLE_KEYS)}")
-            tokens = _strings(items, f"{at} {key}", allow_empty=False)
-            for token in tokens:
-                check_value(token, what=f"{at} {key}")
-            if key == "args":
-                _check_placeholders(tokens, _ROLE_PLACEHOLDERS, f"{at} args")
-            checked[key] = tokens
-        roles[role_key] = checked
-    return roles
-
-
-def load_lcscmd_facts(
-    catalog: Catalog | None = None, overrides: Mapping[str, Any] | None = None
-) -> LcsCmdFacts:
-    """The facts a plan is built from: packaged data, then the config file's ``[lcscmd]`` table on top."""
-    cat = catalog or load_catalog()
-    raw = _roles_data()
-    table: dict[str, Any] = dict(raw.get("lcscmd", {}))
-    table["path"] = cat.lcscmd_path
-    checked = check_lcscmd_overrides(dict(overrides or {}), "[lcscmd]", cat) if overrides else {}
-    overridden = [k for k in checked if k != "roles"]
-    merged = {**table, **checked}
-    role_extras = {r["key"]: r for r in raw.get("roles", [])}
-    role_overrides: Mapping[str, Mapping[str, tuple[str, ...]]] = checked.get("roles", {})
-    commands: dict[str, RoleCommand] = {}
-    for role in cat.roles.values():
-        extra = role_extras.get(role.key, {})
-        override = role_overrides.get(role.key, {})
-        args = override.get("args", role.lcscmd)
-        bad = {n for t in role.lcscmd for n in _PLACEHOLDER_RE.findall(t)} - _ROLE_PLACEHOLDERS
-        if bad:  # packaged data failing the config file's check is a bug in ocsps, not the user's input
-            raise CatalogError(f"roles.toml: role {role.key} uses unknown placeholders {sorted(bad)}")
-        commands[role.key] = RoleCommand(
-            role=role.key,
-            args=tuple(args),
-            source="config" if "args" in override else "catalog",
-            documented=role.documented and "args" not in override,
-            state_names=tuple(override.get("state_names", extra.get("state_names", [role.label]))),
-        )
-        overridden += [f"roles.{role.key}.{k}" for k in override]
-    groups = raw.get("groups", {})
-    order = {k: v.get("order") for k, v in groups.items()}
-    conflicts = {k: tuple(v.get("conflicts", ())) for k, v in groups.items()}
-    problems = [f"group {k} has no integer order" for k, v in order.items() if not isinstance(v, int)]
-    problems += [
-        f"group {k} conflicts with unknown group {c}"
-        for k, cs in conflicts.items()
-        for c in cs
-        if c not in groups
-    ]
-    if problems:
-        raise CatalogError("roles.toml is inconsistent: " + "; ".join(problems))
-    return LcsCmdFacts(
-        path=str(merged["path"]),
-        log_directory=str(merged["log_directory"]),
-        log_prefix=str(merged["log_prefix"]),
-        extra_args=tuple(merged.get("extra_args", ())),
-        state_args=tuple(merged["state_args"]),
-        check_roles=tuple(merged["check_roles"]),
-        activated_results=tuple(merged["activated_results"]),
-        not_activated_results=tuple(merged.get("not_activated_results", ())),
-        commands=commands,
-        group_order={k: int(v) for k, v in order.items() if isinstance(v, int)},
-        group_conflicts=conflicts,
-        pool_of_one=frozenset(k for k, r in role_extras.items() if r.get("pool_of_one")),
-        overridden=tuple(overridden),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- reading state
-
-
-def _fold(text: str) -> str:
-    return " ".join(text.split()).removesuffix(".").casefold()
-
-
-@dataclass(frozen=True)
-class StateReading:
-    """Which roles LcsCmd's state check shows as activated; ``activated`` None means it could not tell."""
-
-    activated: tuple[str, ...] | None
-    not_activated: tuple[str, ...] = ()
-    unplaced: tuple[str, ...] = ()
-    reason: str | None = None
-    log_path: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "activated": None if self.activated is None else list(self.activated),
-            "not_activated": list(self.not_activated),
-            "unplaced": list(self.unplaced),
-            "reason": self.reason,
-            "log_path": self.log_path,
-        }
-
-
-def read_state_outcome(
-    outcome: LcsCmdOutcome, product: str, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None
-) -> StateReading:
-    """Decide from a CheckLCServerState log which roles are activated, on positive evidence only.
-
-    The log's layout is not documented: a task is placed by the role's ``state_names`` and its result by
-    ``activated_results`` / ``not_activated_results``. One entry ocsps cannot place makes the whole
-    reading unknown, because an unknown entry could be an activated role the plan would leave out.
-    """
-    cat = catalog or load_catalog()
-    fx = facts or load_lcscmd_facts(cat)
-    path = outcome.log_path
-    if outcome.exit_code != 0:
-        code = "no exit code" if outcome.exit_code is None else f"exit code {outcome.exit_code}"
-        return StateReading(None, reason=f"LcsCmd's state check ended with {code}", log_path=path)
-    if outcome.log_text is None or outcome.log_error is not None:
-        return StateReading(
-            None, reason=f"the state log is unreadable: {outcome.log_error or 'not read'}", log_path=path
-        )
-    roles = [r for r in cat.roles.values() if product in r.products]
-    names = [(_fold(n), r.key) for r in roles for n in fx.commands[r.key].state_names]
-    yes = {_fold(v) for v in fx.activated_results}
-    no = {_fold(v) for v in fx.not_activated_results}
-    activated: dict[str, bool] = {}
-    unplaced: list[str] = []
-    for task in outcome.tasks:
-        folded = _fold(task.name)
-        matches = sorted(((len(n), key) for n, key in names if n == folded or n in folded), reverse=True)
-        best = [key for size, key in matches if size == matches[0][0]] if matches else []
-        result = _fold(task.result)
-        state = True if result in yes else False if result in no else None
-        if len(set(best)) != 1 or state is None or activated.get(best[0], state) != state:
-            unplaced.append(f"{task.name}: {task.result or 'no result'}")
-            continue
-        activated[best[0]] = state
-    if unplaced:
-        shown = "; ".join(unplaced[:5])
-        return StateReading(
-            None,
-            unplaced=tuple(unplaced),
-            reason=f"the state log has entries ocsps cannot place (layout not documented): {shown}",
-            log_path=path,
-        )
-    if not activated:
-        return StateReading(None, reason="the state log names no known role", log_path=path)
-    return StateReading(
-        activated=tuple(k for k, v in activated.items() if v),
-        not_activated=tuple(k for k, v in activated.items() if not v),
-        log_path=path,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- plan model
@@ -504,6 +212,58 @@ def _str_tuple(value: object, what: str) -> tuple[str, ...]:
     return tuple(_str(v, what) for v in _list(value, what))
 
 
+# ---------------------------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    """One role LcsCmd deactivates on a product, with the arguments a plan would use."""
+
+    role: str
+    label: str
+    group: str
+    lcscmd: tuple[str, ...]
+    documented: bool
+    source: str
+    after: tuple[str, ...]
+    preconditions: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "role": self.role,
+            "label": self.label,
+            "group": self.group,
+            "lcscmd": list(self.lcscmd),
+            "documented": self.documented,
+            "source": self.source,
+            "after": list(self.after),
+            "preconditions": list(self.preconditions),
+        }
+
+
+def list_roles(
+    product: str, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None
+) -> list[RoleInfo]:
+    """The product's roles in deactivation order, with their LcsCmd arguments (config overrides applied)."""
+    cat = catalog or load_catalog()
+    fx = facts or load_lcscmd_facts(cat)
+    prod = cat.product(product)
+    keys = order_roles([r.key for r in cat.roles.values() if prod.id in r.products], cat, fx)
+    return [
+        RoleInfo(
+            role=key,
+            label=cat.roles[key].label,
+            group=cat.roles[key].group,
+            lcscmd=fx.commands[key].args,
+            documented=fx.commands[key].documented,
+            source=fx.commands[key].source,
+            after=cat.roles[key].after,
+            preconditions=cat.role_groups[cat.roles[key].group].preconditions,
+        )
+        for key in keys
+    ]
+
+
 # ---------------------------------------------------------------------------------------------- planning
 
 
@@ -590,9 +350,11 @@ def plan_deactivation(
     reading: StateReading | None = None,
     services_found: Sequence[str] = (),
     components: Sequence[str] = (),
+    components_found: Sequence[str] | None = None,
     last_in_pool: bool | None = None,
     change_id: str = "",
     reason: str = "",
+    lcscmd_path: str | None = None,
     catalog: Catalog | None = None,
     facts: LcsCmdFacts | None = None,
 ) -> DeactivationPlan:
@@ -601,6 +363,8 @@ def plan_deactivation(
     ``reading`` is what a live state check told (None: there was no connection); with a reading that
     names the activated roles, ``roles`` must be exactly those (or empty with ``all_roles``); without
     one, the operator names them and the checklist asks them to confirm the list is complete.
+    ``components_found`` are the Edge components whose services a live read found (None: not read);
+    ``lcscmd_path`` is where a live read found LCSCmd.exe (None: the first known location).
     """
     from ocsps.hostname import check_host
 
@@ -650,12 +414,14 @@ def plan_deactivation(
                 "or read them from the server with --host or --lab and --all"
             )
         chosen, source = given, "operator"
+        _check_roles(chosen, prod.id, cat, fx)
+        _check_dependencies(chosen, cat)
         if reading is not None and reading.reason:
             notes.append(f"The live state check could not tell the activated roles: {reading.reason}.")
         notes.append("The roles were named by the operator, not read from the server.")
     _check_roles(chosen, prod.id, cat, fx)
     ordered = order_roles(chosen, cat, fx)
-    chosen_components = _components(components, ordered, cat)
+    chosen_components = _components(components, ordered, cat, components_found)
     steps = [PlanStep(number=1, do=STOP_SERVICES, label=stop_services_label(prod.service_prefix))]
     for key in ordered:
         steps.append(_deactivate_step(len(steps) + 1, cat.roles[key], computer, chosen_components, fx))
@@ -672,12 +438,14 @@ def plan_deactivation(
             )
     if "path" in fx.overridden:
         notes.append("The LCSCmd.exe path comes from the config file.")
+    if lcscmd_path is not None and lcscmd_path not in fx.locations:
+        raise UsageError(f"LCSCmd.exe at {lcscmd_path!r} is not one of the known locations")
     return DeactivationPlan(
         computer=computer,
         product=prod.id,
         roles=tuple(ordered),
         roles_source=source,
-        lcscmd_path=fx.path,
+        lcscmd_path=lcscmd_path or fx.path,
         steps=tuple(steps),
         checklist=_checklist(ordered, source, last_in_pool, cat, fx),
         last_in_pool=last_in_pool,
@@ -688,19 +456,66 @@ def plan_deactivation(
     )
 
 
-def _components(given: Sequence[str], ordered: Sequence[str], catalog: Catalog) -> tuple[str, ...]:
+def _check_dependencies(keys: Sequence[str], catalog: Catalog) -> None:
+    """A role others depend on goes only with them, unless the server showed they are not activated.
+
+    Seed 001: Web Conferencing depends on Web Components, so Web Components cannot be deactivated while
+    Web Conferencing is still activated. A plan whose roles were named by the operator cannot tell, so it
+    must name the dependent role too; a live read (which shows it is not activated) is the other way.
+    """
+    for key in keys:
+        role = catalog.roles[key]
+        left = [a for a in role.after if a not in keys and catalog.roles[a].group == role.group]
+        if left:
+            names = ", ".join(catalog.roles[a].label for a in left)
+            raise UsageError(
+                f"{names} depends on {role.label} and must be deactivated first (seed 001); the plan "
+                f"leaves out {', '.join(left)}: add it to --roles, or read the activated roles from the "
+                "server (--host or --lab with --all) so that ocsps can confirm it is not activated"
+            )
+
+
+def _components(
+    given: Sequence[str], ordered: Sequence[str], catalog: Catalog, found: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The Edge components to deactivate: all of the server's, because an Edge server goes whole.
+
+    Seed 001: deactivating an Edge server deactivates every edge role it runs. Without a live read the
+    plan takes all three; a subset is accepted only when it is exactly what the server was seen to run.
+    """
     chosen = _role_list(given)
-    if not chosen:
-        return ()
     with_components = [catalog.roles[k] for k in ordered if catalog.roles[k].components]
     if not with_components:
-        raise UsageError("--components applies to the Edge Server role only")
+        if chosen:
+            raise UsageError("--components applies to the Edge Server role only")
+        return ()
     valid = with_components[0].components
     folded = [c.upper() for c in chosen]
     unknown = [c for c in folded if c not in valid]
     if unknown:
         raise UsageError(f"unknown Edge component {unknown[0]!r}; valid: {', '.join(valid)}")
-    return tuple(c for c in valid if c in folded)
+    present = [c for c in valid if c in {f.upper() for f in found or ()}]
+    runs = tuple(present) if present else tuple(valid)
+    if not chosen:
+        return () if runs == tuple(valid) else runs
+    picked = tuple(c for c in valid if c in folded)
+    if picked != runs:
+        left = [c for c in runs if c not in picked]
+        where = (
+            f"the server runs {', '.join(runs)}"
+            if present
+            else "without a live read every edge role counts as present"
+        )
+        detail = (
+            f"--components {','.join(picked)} leaves out {', '.join(left)}"
+            if left
+            else f"--components {','.join(picked)} names edge roles the server does not run"
+        )
+        raise UsageError(
+            f"deactivating an Edge server deactivates all its edge roles (seed 001); {detail} ({where}): "
+            "omit --components, or read the server live (--host or --lab) to see which edge roles it runs"
+        )
+    return () if picked == tuple(valid) else picked
 
 
 # ---------------------------------------------------------------------------------------------- checking
@@ -739,6 +554,8 @@ def check_plan(
     _check_roles(roles, prod.id, cat, fx)
     if plan.roles_source not in ("live", "operator"):
         raise UsageError(f"unknown roles_source {plan.roles_source!r}")
+    if plan.roles_source == "operator":
+        _check_dependencies(roles, cat)
     canonical = order_roles(roles, cat, fx)
     if roles != canonical:
         index = next(i for i, (a, b) in enumerate(zip(roles, canonical, strict=True)) if a != b)
@@ -748,16 +565,22 @@ def check_plan(
             f"out of order: step {step.number} deactivates {cat.roles[roles[index]].label} while "
             f"{must} must go first; the order is {', '.join(canonical)}"
         )
-    if plan.lcscmd_path != fx.path:
+    if plan.lcscmd_path not in fx.locations:
         raise UsageError(
-            f"the plan runs LCSCmd.exe from {plan.lcscmd_path!r}, the catalog and config give {fx.path!r}; "
-            "write the plan again"
+            f"the plan runs LCSCmd.exe from {plan.lcscmd_path!r}, the catalog and config give "
+            f"{' or '.join(repr(p) for p in fx.locations)}; write the plan again"
         )
     for step in plan.deactivations:
         role = cat.roles[str(step.role)]
         components = step.components if role.components else ()
         if components and any(c not in role.components for c in components):
             raise UsageError(f"step {step.number}: unknown Edge components {', '.join(components)}")
+        if plan.roles_source == "operator" and components and components != role.components:
+            raise UsageError(
+                f"step {step.number}: an Edge server goes whole (seed 001); a plan not read from the "
+                f"server deactivates every edge role ({', '.join(role.components)}), not "
+                f"{', '.join(components)}"
+            )
         expected = fx.role_arguments(role, plan.computer, components)
         if step.arguments != expected:
             raise UsageError(
@@ -793,49 +616,3 @@ def choose_log_path(facts: LcsCmdFacts, step: PlanStep, when: datetime) -> str:
     directory = facts.log_directory.rstrip("\\")
     stamp = when.strftime("%Y%m%d-%H%M%S-%f")
     return f"{directory}\\{facts.log_prefix}-{step.role}-s{step.number}-{stamp}Z.log"
-
-
-# ---------------------------------------------------------------------------------------------- change board
-
-
-def change_board_steps(
-    plan: DeactivationPlan,
-    facts: LcsCmdFacts | None = None,
-    *,
-    from_step: int = 1,
-    catalog: Catalog | None = None,
-) -> list[Step]:
-    """The plan as change-board steps: the checklist first, then the plan's steps from ``from_step``.
-
-    Each deactivation passes ``-RequireSuccess``, so the hand-run script stops, like the runner, at the
-    first role whose log lacks Success for a task; its log path is chosen when the script runs.
-    """
-    from ocsps.powershell.changeboard import Step
-    from ocsps.powershell.script import render_action
-
-    cat = catalog or load_catalog()
-    fx = facts or load_lcscmd_facts(cat)
-    prod = cat.product(plan.product)
-    plan.step(from_step)
-    steps = [
-        Step(
-            "Confirm the precautions",
-            render_action(
-                "deactivation-checklist", prod, {"Item": tuple(c.text for c in plan.checklist)}, catalog=cat
-            ),
-        )
-    ]
-    for step in plan.steps[from_step - 1 :]:
-        if step.do == STOP_SERVICES:
-            rendered = render_action("stop", prod, {"Force": True}, catalog=cat)
-        else:
-            values = {
-                "LcsCmdPath": plan.lcscmd_path,
-                "Arguments": step.arguments,
-                "LogDirectory": fx.log_directory,
-                "LogPrefix": f"{fx.log_prefix}-{step.role}-s{step.number}",
-                "RequireSuccess": True,
-            }
-            rendered = render_action("deactivate", prod, values, catalog=cat)
-        steps.append(Step(f"{step.label} [plan step {step.number}]", rendered))
-    return steps

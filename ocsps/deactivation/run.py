@@ -8,8 +8,10 @@ connection) stops the run at that step. The journal next to the plan records wha
 later ``--resume-from`` may only skip steps that are known to be done: recorded as successful, or shown
 done by the server itself (a role no longer activated, every service stopped).
 
-Before the first change the runner reads, and changes nothing: the server's activated roles must be
-exactly the plan's remaining roles, and no service may show active sessions.
+Before the first change the runner reads, and changes nothing (``ocsps.deactivation.preflight``): the
+computer that answers must be the plan's computer, LCSCmd.exe must be found (and where is recorded), the
+services the plan relies on must be installed, the server's activated roles must be exactly the plan's
+remaining roles, and no service may show active sessions.
 """
 
 from __future__ import annotations
@@ -29,19 +31,21 @@ from ocsps.deactivation.plan import (
     PlanStep,
     StateReading,
     choose_log_path,
-    read_state_outcome,
 )
+from ocsps.deactivation.preflight import LiveRead, read_server, read_state
+from ocsps.deactivation.scripts import step_script, step_sha256
 from ocsps.errors import (
     OcspsError,
     OperationFailed,
     OutcomeUnknown,
-    RemoteError,
     TimeoutExceeded,
     UsageError,
 )
-from ocsps.results import LcsCmdOutcome, ParseError, ServiceStatus, parse_lcscmd_outcome, parse_service_status
+from ocsps.results import LcsCmdOutcome, ServiceStatus, parse_lcscmd_outcome, parse_service_status
 
 if TYPE_CHECKING:
+    from ocsps.catalog import Catalog
+    from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
 
 __all__ = [
@@ -80,6 +84,7 @@ class StepResult:
     started: str = ""
     seconds: float = 0.0
     evidence: str = ""
+    sha256: str = ""  # the step sha256 of what was sent (ocsps.deactivation.scripts)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +106,8 @@ class StepResult:
             doc["log_path"] = self.log_path
         if self.evidence:
             doc["evidence"] = self.evidence
+        if self.sha256:
+            doc["sha256"] = self.sha256
         if self.outcome is not None:
             doc["lcscmd"] = self.outcome.to_json()
         if self.services:
@@ -131,6 +138,7 @@ class RunReport:
     checks: list[LiveCheck] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     interrupted: bool = False
+    lcscmd_path: str | None = None  # where LCSCmd.exe was found on the computer
 
     @property
     def stopped_at(self) -> int | None:
@@ -163,6 +171,7 @@ class RunReport:
             "start": self.start,
             "total": self.total,
             "acknowledged": list(self.acknowledged),
+            "lcscmd_path": self.lcscmd_path,
             "checks": [c.to_json() for c in self.checks],
             "steps": [s.to_json() for s in self.steps],
             "ok": self.ok,
@@ -243,34 +252,6 @@ def resume_gaps(plan: DeactivationPlan, journal: Journal | None, start: int) -> 
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def read_state(
-    server: Server,
-    computer: str,
-    facts: LcsCmdFacts,
-    *,
-    lcscmd_path: str,
-    check_role: str = "SE",
-    when: datetime | None = None,
-    timeout: float | None = None,
-) -> StateReading:
-    """Ask LcsCmd which roles are activated; a failure is a reading that cannot tell, never a guess."""
-    stamp = (when or _now()).strftime("%Y%m%d-%H%M%S-%fZ")
-    rendered = server.render(
-        "lcscmd-state",
-        LcsCmdPath=lcscmd_path,
-        Arguments=facts.state_arguments(computer, check_role),
-        LogPath=f"{facts.log_directory.rstrip(chr(92))}\\{facts.log_prefix}-state-{stamp}.log",
-    )
-    try:
-        result = server.session.run(rendered, timeout=timeout).raise_for_errors()
-        if not result.output:
-            return StateReading(None, reason="LcsCmd's state check returned nothing")
-        outcome = parse_lcscmd_outcome(result.output[0])
-    except (RemoteError, ParseError) as exc:
-        return StateReading(None, reason=f"LcsCmd's state check failed: {exc}")
-    return read_state_outcome(outcome, server.product.id, server.catalog, facts)
-
-
 def log_excerpt(outcome: LcsCmdOutcome, limit: int = 20) -> list[str]:
     """The lines of the log around the tasks that failed (or its start), for the operator to read first."""
     lines = (outcome.log_text or "").splitlines()
@@ -316,11 +297,22 @@ def run_plan(
         acknowledged=tuple(acknowledged),
     )
     gaps = resume_gaps(plan, journal, start)
-    reading = read_state(
-        server, plan.computer, facts, lcscmd_path=plan.lcscmd_path, check_role=check_role, when=clock()
+    live = read_server(
+        server,
+        plan.computer,
+        facts,
+        check_role=check_role,
+        locations=(plan.lcscmd_path, *(p for p in facts.locations if p != plan.lcscmd_path)),
+        what="the plan was not run",
+        when=clock(),
+        timeout=timeout,
     )
-    statuses = server.services(timeout=timeout)
+    report.checks.append(LiveCheck("computer", OK, f"{live.computer} answered: the plan's computer"))
+    report.checks.append(_lcscmd_check(plan, live))
+    report.lcscmd_path = live.lcscmd.path
+    reading, statuses = live.reading, list(live.statuses)
     remaining = [str(s.role) for s in plan.deactivations if s.number >= start]
+    report.checks.append(_services_check(plan, live, remaining, server.catalog))
     for gap in gaps:
         evidence = _done_evidence(gap, reading, statuses)
         if evidence is None:
@@ -335,7 +327,7 @@ def run_plan(
     report.checks.append(_roles_check(plan, reading, remaining))
     report.checks.append(_sessions_check(plan, statuses, start))
     for step in plan.steps[start - 1 :]:
-        result = _run_step(server, plan, step, facts, timeout, clock)
+        result = _run_step(server, plan, str(live.lcscmd.path), step, facts, timeout, clock)
         journal.record(result)
         report.steps.append(result)
         if on_step is not None:
@@ -345,6 +337,53 @@ def run_plan(
         if not result.ok:
             break
     return report
+
+
+def _lcscmd_check(plan: DeactivationPlan, live: LiveRead) -> LiveCheck:
+    found = live.lcscmd.path
+    if found is None:
+        raise UsageError(
+            f"LCSCmd.exe was not found on {plan.computer} (looked at {' and '.join(live.lcscmd.tried)}); "
+            "nothing was changed",
+            host=plan.computer,
+            hint="install the OCS administrative tools there, or name where LCSCmd.exe is in the config "
+            "file ([lcscmd] path), then write the plan again",
+        )
+    moved = "" if found == plan.lcscmd_path else f" (the plan expected {plan.lcscmd_path})"
+    return LiveCheck("lcscmd", OK, f"LCSCmd.exe found at {found}{moved}")
+
+
+def _services_check(
+    plan: DeactivationPlan, live: LiveRead, remaining: Sequence[str], catalog: Catalog
+) -> LiveCheck:
+    """Every service the plan saw, and at least one service of each remaining role, is installed."""
+    from ocsps.checks.common import present_services
+
+    if not live.statuses:
+        raise UsageError(
+            f"no {plan.product} service was found on {plan.computer}; nothing was changed", host=plan.computer
+        )
+    names = {n.casefold() for s in live.statuses for n in (s.name, s.display_name) if n}
+    gone = [n for n in plan.services_found if n.casefold() not in names]
+    present = present_services(catalog, catalog.product(plan.product), live.statuses)
+    roles = [catalog.roles[k] for k in remaining]
+    lacking = [r.label for r in roles if r.services and not any(k in present for k in r.services)]
+    edge = [s for s in plan.deactivations if s.components and str(s.role) in remaining]
+    differs = [s for s in edge if live.components and tuple(live.components) != tuple(s.components)]
+    if gone or lacking or differs:
+        parts = [f"seen when the plan was written, not found now: {', '.join(gone)}"] if gone else []
+        parts += [f"no service found for {', '.join(lacking)}"] if lacking else []
+        parts += [
+            f"step {s.number} deactivates edge roles {','.join(s.components)}, the server runs "
+            f"{','.join(live.components)} (an Edge server goes whole, seed 001)"
+            for s in differs
+        ]
+        raise UsageError(
+            f"the services on {plan.computer} do not match the plan ({'; '.join(parts)}); nothing was "
+            "changed: write a new plan",
+            host=plan.computer,
+        )
+    return LiveCheck("services", OK, f"{len(live.statuses)} services found, every one the plan relies on")
 
 
 def _done_evidence(step: PlanStep, reading: StateReading, statuses: Sequence[ServiceStatus]) -> str | None:
@@ -403,6 +442,7 @@ def _activity(status: ServiceStatus) -> str:
 def _run_step(
     server: Server,
     plan: DeactivationPlan,
+    lcscmd_path: str,
     step: PlanStep,
     facts: LcsCmdFacts,
     timeout: float,
@@ -411,13 +451,17 @@ def _run_step(
     started = clock()
     result = StepResult(step.number, step.do, step.label, FAILED, role=step.role, started=started.isoformat())
     try:
+        if step.do not in (STOP_SERVICES, DEACTIVATE):
+            raise OperationFailed(f"unknown step kind {step.do!r}")
+        result.log_path = choose_log_path(facts, step, started) if step.do == DEACTIVATE else None
+        rendered = step_script(
+            plan, step, lcscmd_path=lcscmd_path, log_path=result.log_path, catalog=server.catalog
+        )
+        result.sha256 = step_sha256(rendered)
         if step.do == STOP_SERVICES:
-            _stop_services(server, result, timeout)
-        elif step.do == DEACTIVATE:
-            result.log_path = choose_log_path(facts, step, started)
-            _deactivate(server, plan, step, result, timeout)
+            _stop_services(server, rendered, result, timeout)
         else:
-            result.detail = f"unknown step kind {step.do!r}"
+            _deactivate(server, rendered, result, timeout)
     except OutcomeUnknown as exc:
         result.state = UNKNOWN
         result.detail = exc.message
@@ -434,8 +478,7 @@ def _run_step(
     return result
 
 
-def _stop_services(server: Server, result: StepResult, timeout: float) -> None:
-    rendered = server.render("stop", None, Force=True)
+def _stop_services(server: Server, rendered: RenderedScript, result: StepResult, timeout: float) -> None:
     run = server.session.run(rendered, timeout=timeout).raise_for_errors()
     statuses = tuple(parse_service_status(obj) for obj in run.output)
     result.services = statuses
@@ -449,12 +492,7 @@ def _stop_services(server: Server, result: StepResult, timeout: float) -> None:
         result.detail = f"{len(statuses)} services read Stopped"
 
 
-def _deactivate(
-    server: Server, plan: DeactivationPlan, step: PlanStep, result: StepResult, timeout: float
-) -> None:
-    rendered = server.render(
-        "deactivate", LcsCmdPath=plan.lcscmd_path, Arguments=step.arguments, LogPath=result.log_path
-    )
+def _deactivate(server: Server, rendered: RenderedScript, result: StepResult, timeout: float) -> None:
     run = server.session.run(rendered, timeout=timeout).raise_for_errors()
     if not run.output:
         result.detail = "LcsCmd returned no outcome"

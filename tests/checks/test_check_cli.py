@@ -106,6 +106,16 @@ TRIPS = [
     ),
     ("checks-tls.toml", "ocs-tls-ok.contoso.com", "tls-certificate", [], 0, "pass", {"key-access": "pass"}),
     ("checks-tls.toml", "sfb-tls-ok.contoso.com", "tls-certificate", [], 0, "pass", {"current": "pass"}),
+    ("checks-tls.toml", "ocs-tls-events.contoso.com", "tls-certificate", [], 0, "warn", {"in-store": "pass"}),
+    (
+        "checks-tls.toml",
+        "lync-tls-events.contoso.com",
+        "tls-certificate",
+        [],
+        0,
+        "warn",
+        {"in-store": "pass"},
+    ),
     (None, "ocs01.contoso.com", "tls-certificate", [], 0, "pass", {"in-store": "pass"}),
     (
         "checks-drain.toml",
@@ -215,12 +225,19 @@ def test_renewed_certificate_reports_event_times(capsys: pytest.CaptureFixture[s
     result = _check(capsys, "checks-tls.toml", "tls-certificate", "--host", "ocs-renewed.contoso.com")
     (outcome,) = result.json()["hosts"]
     (found,) = outcome["result"]["checks"]
-    (events,) = [f for f in found["findings"] if f["rule"] == "events"]
-    assert events["reason"].startswith("3 event(s) in the Application log")
-    assert all(f"{i} at " in events["reason"] for i in (14347, 14336, 14352))
+    product_log, application = [f for f in found["findings"] if f["rule"] == "events"]
+    assert product_log["reason"].startswith(
+        "no event 14347, 14336, 14352 in the Office Communications Server log"
+    )
+    assert application["reason"].startswith("3 event(s) in the Application log")
+    assert all(f"{i} at " in application["reason"] for i in (14347, 14336, 14352))
     (current,) = [f for f in found["findings"] if f["rule"] == "current"]
-    assert "KB 836410" in current["fix"] and "9F8E7D6C5B4A39281706F5E4D3C2B1A098765432" in current["fix"]
+    assert (
+        "Certificate Wizard" in current["fix"]
+        and "9F8E7D6C5B4A39281706F5E4D3C2B1A098765432" in current["fix"]
+    )
     assert found["facts"]["events"]["Application"], "the events themselves are in the JSON facts"
+    assert found["facts"]["event_logs_read"] == ["Office Communications Server", "Application"]
 
 
 def test_human_output_gives_reason_fix_and_rule(capsys: pytest.CaptureFixture[str]) -> None:
@@ -324,3 +341,23 @@ def test_unreachable_host_exits_3(
     assert result.code == 3, result.err
     (outcome,) = result.json()["hosts"]
     assert outcome["state"] == "failed" and "refused" in outcome["error"]
+
+
+@pytest.mark.parametrize(
+    ("host", "log"),
+    [
+        ("ocs-tls-events.contoso.com", "Office Communications Server"),
+        ("lync-tls-events.contoso.com", "Lync Server"),
+    ],
+)
+def test_tls_events_in_the_products_own_log_are_found(
+    capsys: pytest.CaptureFixture[str], host: str, log: str
+) -> None:
+    """OCS and Lync write to their own logs: events there must be found, and both logs named as read."""
+    result = _check(capsys, "checks-tls.toml", "tls-certificate", "--host", host)
+    (outcome,) = result.json()["hosts"]
+    (found,) = outcome["result"]["checks"]
+    events = {f["reason"].split(" log")[0]: f for f in found["findings"] if f["rule"] == "events"}
+    assert found["facts"]["event_logs_read"] == [log, "Application"]
+    own = next(f for f in found["findings"] if f["rule"] == "events" and f"the {log} log" in f["reason"])
+    assert own["status"] == "warn" and own["reason"].startswith(f"1 event(s) in the {log} log"), events

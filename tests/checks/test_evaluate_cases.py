@@ -59,6 +59,11 @@ def test_check_case(path: Path) -> None:
     reasons = "\n".join(f.reason for f in result.findings)
     for snippet in expected.get("reason_contains", []):
         assert snippet in reasons, reasons
+    fixes = "\n".join(f.fix for f in result.findings)
+    for snippet in expected.get("fix_contains", []):
+        assert snippet in fixes, fixes
+    for snippet in expected.get("fix_lacks", []):
+        assert snippet not in fixes, fixes
     for finding in result.findings:
         assert finding.source, "every finding cites its rule"
         if finding.status.value in ("warn", "fail"):

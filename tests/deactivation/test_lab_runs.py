@@ -7,6 +7,8 @@ OCSPS_* connection variables, as an administrator's environment would.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,9 @@ TOPOLOGIES = DATA / "deactivation_plans" / "topologies"
 SE_ORDER = ["av-conferencing", "web-conferencing", "web-components", "front-end", "archiving-cdr"]
 
 
-def _connect_env(lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    settings = lab_settings(lab, OCS01)
+def _connect_env(lab: Lab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fqdn: str = OCS01) -> None:
+    """Every ocsps command reaches ``fqdn`` of ``lab``, whatever host name it is given."""
+    settings = lab_settings(lab, fqdn)
     env = {
         "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
         "OCSPS_PORT": str(lab.port),
@@ -103,7 +106,14 @@ def test_full_standard_edition_deactivation_in_order(lab: Lab) -> None:
         report = run_plan(server, plan, plan_sha256=sha, facts=facts, acknowledged=("backups",))
     assert report.ok and report.exit_code == 0, report.to_json()
     assert [r.state for r in report.steps] == ["ok"] * 6
-    assert [c.state for c in report.checks] == ["ok", "not-checkable"]
+    assert [(c.name, c.state) for c in report.checks] == [
+        ("computer", "ok"),
+        ("lcscmd", "ok"),
+        ("services", "ok"),
+        ("roles", "ok"),
+        ("sessions", "not-checkable"),
+    ]
+    assert report.lcscmd_path == facts.path and report.to_json()["lcscmd_path"] == facts.path
     assert sim.activated_roles == []
     assert all(s.status == "Stopped" for s in sim.services.values())
     logs = _deactivation_logs(lab)
@@ -135,6 +145,9 @@ def test_cli_full_run_with_lab(
     path, planned = _plan_file(capsys, tmp_path, "--all", "--lab")
     assert planned.code == 0, planned.err
     assert planned.json()["roles"] == SE_ORDER and planned.json()["roles_source"] == "live"
+    preview = _run(capsys, path, "--lab", "--what-if")
+    assert preview.code == 0, preview.err
+    previewed = [s["sha256"] for s in preview.json()["steps"]]
     result = _run(capsys, path, "--lab")
     assert result.code == 0, result.err
     doc = result.json()
@@ -146,6 +159,10 @@ def test_cli_full_run_with_lab(
     steps = [a for a in audit if a["action"] == "deactivate-step"]
     assert [a["parameters"]["step"] for a in steps] == [1, 2, 3, 4, 5, 6]
     assert all(a["outcome"] == "ok" for a in steps)
+    audited = [a["parameters"]["step_sha256"] for a in steps]
+    assert audited == previewed == [s["sha256"] for s in doc["steps"]]  # what was shown is what ran
+    assert audited == list(planned.json()["step_sha256"].values())  # and what the plan listed
+    assert len(set(audited)) == 6
     assert any(a["action"] == "deactivate" and a["parameters"]["LogPath"].endswith("Z.log") for a in audit)
     assert (
         audit[0]["action"] == "deactivate-acknowledged"
@@ -180,7 +197,11 @@ def test_failed_step_stops_the_run_and_resume_finishes_it(
     assert len(_deactivation_logs(fails_once)) == before
     assert sorted(sim.activated_roles) == ["archiving-cdr", "front-end", "web-components"]
 
-    resumed = _run(capsys, path, "--resume-from", "4")
+    hint = first.err.split("then resume with: ", 1)[1].splitlines()[0]
+    assert first.json()["resume_command"] == hint
+    printed = shlex.split(hint)
+    assert printed[:3] == ["ocsps", "deactivate", "run"] and "--ack" in printed
+    resumed = run_cli(capsys, *printed[1:], "--json")  # the hint, run as printed
     assert resumed.code == 0, resumed.err
     doc = resumed.json()
     assert [(s["step"], s["state"]) for s in doc["steps"]] == [(4, "ok"), (5, "ok"), (6, "ok")]
@@ -297,8 +318,9 @@ def _script_problems(text: str) -> list[str]:
 
 
 def _step_order(text: str) -> list[str]:
+    """The script's step labels, without the step sha256 each deactivation step carries."""
     steps = [line.split("'", 2)[1] for line in text.splitlines() if line.strip().startswith("$ocspsStep = '")]
-    return [s for s in steps if s != "preflight"]
+    return [re.sub(r", step sha256 [0-9a-f]{64}\]$", "]", s) for s in steps if s != "preflight"]
 
 
 def test_change_board_script_enforces_order_and_stop_on_failure(
@@ -340,6 +362,9 @@ def test_change_board_script_enforces_order_and_stop_on_failure(
     assert all(line.endswith(" -RequireSuccess") for line in calls[2:])  # each stops unless all tasks succeed
     assert "if ($RequireSuccess -and $ocspsRan -and -not $ocspsVerdict) {" in text
     assert "'/Role:AVMCU', '/Action:Deactivate', '/XML')" in text
+    # LCSCmd.exe is looked for in the first step, before the step that stops every service
+    missing = text.index("LCSCmd.exe was not found at $LcsCmdPath; nothing was stopped")
+    assert missing < text.index("$ocspsStep = 'Stop every Office Communications Server service")
     assert "# Change:   CHG-7" in text
 
     path, planned = _plan_file(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from ocsps.catalog import Catalog
 from ocsps.deactivation.plan import (
     DeactivationPlan,
     StateReading,
-    change_board_steps,
     check_acknowledgements,
     check_lcscmd_overrides,
     check_plan,
@@ -29,11 +29,13 @@ from ocsps.deactivation.plan import (
     plan_deactivation,
     read_state_outcome,
 )
+from ocsps.deactivation.scripts import change_board_steps, step_script, step_sha256
 from ocsps.errors import UsageError
 from ocsps.results import LcsCmdOutcome
 from tests.conftest import DATA
 
 CASES = DATA / "deactivation_plans"
+SE_ROLES = ["av-conferencing", "web-conferencing", "web-components", "front-end"]
 
 
 def _cases(folder: str) -> list[Path]:
@@ -55,6 +57,7 @@ def _plan(request: dict[str, Any], catalog: Catalog) -> DeactivationPlan:
         all_roles=request.get("all", False),
         reading=None if reading is None else _reading(reading),
         components=request.get("components", []),
+        components_found=request.get("components_found"),
         last_in_pool=request.get("last_in_pool"),
         catalog=catalog,
         facts=facts,
@@ -205,6 +208,15 @@ def test_log_paths_are_new_per_step_and_run(catalog: Catalog) -> None:
         ({"log_dir": "C:\\x"}, "unknown key 'log_dir'; valid keys: path, log_directory"),
         ({"path": "C:\\x\u0000.exe"}, "U+0000"),
         ({"roles": []}, "expected a table of roles"),
+        (
+            {"roles": {"front-end": {"args": ["/Server:{fqdn}", '/Role:"SE"', "/Action:Deactivate"]}}},
+            "holds a double quote; PowerShell 2.0 splits such an argument",
+        ),
+        (
+            {"extra_args": ['/L:"C:\\x y.log"']},
+            "[lcscmd] extra_args: '/L:\"C:\\\\x y.log\"' holds a double quote",
+        ),
+        ({"state_args": ["/Server:{fqdn}", '"/Role:{check_role}"']}, "holds a double quote"),
     ],
 )
 def test_config_overrides_are_checked(table: dict[str, Any], message: str, catalog: Catalog) -> None:
@@ -231,26 +243,57 @@ def test_config_file_lcscmd_table(tmp_path: Path) -> None:
     path.write_text("[lcscmd.roles.nope]\nargs = ['/x']\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"config.toml \[lcscmd\].roles.nope: unknown role"):
         load_config(path)
+    path.write_text(
+        "[lcscmd.roles.mediation]\nargs = ['/Mediation:{fqdn}', '/Note:\"a b\"']\n", encoding="utf-8"
+    )
+    with pytest.raises(UsageError, match=r"holds a double quote; PowerShell 2\.0 splits such an argument"):
+        load_config(path)
 
 
 def test_change_board_steps_follow_the_plan(catalog: Catalog) -> None:
     plan = _plan(
-        {"computer": "ocs01.contoso.com", "product": "ocs2007r2", "roles": ["front-end", "web-components"]},
+        {
+            "computer": "ocs01.contoso.com",
+            "product": "ocs2007r2",
+            "roles": ["front-end", "web-components"],
+            "reading": {"activated": ["front-end", "web-components"]},
+        },
         catalog,
     )
     steps = change_board_steps(plan, catalog=catalog)
-    assert [s.label for s in steps] == [
+    hashes = [step_sha256(step_script(plan, s, catalog=catalog)) for s in plan.steps]
+    assert [f", step sha256 {h}]" in s.label for s, h in zip(steps[1:], hashes, strict=True)] == [True] * 3
+    assert [re.sub(r", step sha256 \w+\]", "]", s.label) for s in steps] == [
         "Confirm the precautions",
         "Stop every Office Communications Server service [plan step 1]",
         "Deactivate Web Components Server [plan step 2]",
         "Deactivate Front End Server (Standard Edition) [plan step 3]",
     ]
+    assert steps[0].rendered.bound_parameters["LcsCmdPath"] == plan.lcscmd_path  # checked before the stop
     assert steps[1].rendered.bound_parameters == {"Force": True, "Operation": "Stop"}
     deactivate = steps[3].rendered.bound_parameters
     assert deactivate["RequireSuccess"] is True and "LogPath" not in deactivate
     assert deactivate["LogPrefix"] == "ocsps-deactivate-front-end-s3"
     assert [s.label for s in change_board_steps(plan, from_step=3, catalog=catalog)][1:] == [
-        "Deactivate Front End Server (Standard Edition) [plan step 3]"
+        f"Deactivate Front End Server (Standard Edition) [plan step 3, step sha256 {hashes[2]}]"
     ]
     with pytest.raises(UsageError, match="no step 9"):
         change_board_steps(plan, from_step=9, catalog=catalog)
+
+
+def test_step_sha256_covers_what_each_step_runs(catalog: Catalog) -> None:
+    """Every deactivation runs the same script body; the step sha256 tells the steps apart."""
+    import dataclasses
+
+    plan = _plan({"computer": "ocs01.contoso.com", "product": "ocs2007r2", "roles": SE_ROLES}, catalog)
+    board = [step_script(plan, s, change_board=True, catalog=catalog) for s in plan.steps]
+    assert len({r.body_sha256 for r in board[1:]}) == 1  # the body hash alone cannot tell them apart
+    hashes = [step_sha256(r) for r in board]
+    assert len(set(hashes)) == len(hashes)
+    step = plan.steps[1]
+    run = step_script(plan, step, log_path="C:\\Windows\\Temp\\x.log", catalog=catalog)
+    assert step_sha256(run) == hashes[1]  # the log file name is chosen at run time: not covered
+    edited = dataclasses.replace(step, arguments=("/Server:ocs02.contoso.com", *step.arguments[1:]))
+    assert step_sha256(step_script(plan, edited, catalog=catalog)) != hashes[1]
+    moved = step_script(plan, step, lcscmd_path="D:\\OCS\\LCSCmd.exe", catalog=catalog)
+    assert step_sha256(moved) != hashes[1]
