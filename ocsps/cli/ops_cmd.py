@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.fanout import ReadParallelOpt, read_parallel
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import UsageError
@@ -142,7 +143,7 @@ def _activity_text(status: ServiceStatus) -> str:
 @with_target_options
 def status(
     service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service")] = None,
-    parallel: ParallelOpt = 16,
+    parallel: ReadParallelOpt = None,
     timeout: TimeoutOpt = "60s",
     json_out: JsonOpt = False,
     *,
@@ -161,7 +162,7 @@ def status(
             with _server(by_host[host], deadline) as server:
                 return server.services(service)
 
-        run = run_parallel(list(by_host), work, parallel=parallel)
+        run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "status",
         "hosts": [o.to_json(lambda r: [s.to_json() for s in r]) for o in run.outcomes],
