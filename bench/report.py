@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.common import spread_text
+from bench.common import ratio, spread_text
 
 README_START = "<!-- bench-table:start -->"
 README_END = "<!-- bench-table:end -->"
@@ -227,20 +227,36 @@ def markdown(result: dict[str, Any]) -> str:
     startup = sections.get("startup")
     if startup:
         out += ["", "**4. Start-up** (fresh process each run, after one warm-up)", ""]
-        rows = [
-            [name, spread_text(item["wall"], "ms", 1000, 0), f"{item['peak_rss_mb']['median']:.1f} MB"]
-            for name, item in startup["commands"].items()
-        ]
-        out += _table(["command", "wall", "peak RSS"], rows)
-        out += [""]
+        commands = startup["commands"]
         rows = [
             [
-                c["command"], c["reference"], _fmt_ratio(c["ratio"]), _fmt_ratio(c.get("ratio_best")),
-                f"<= {c['goal']}x" if c["goal"] else "", _verdict(c["ratio"], c["goal"], below=False),
+                name,
+                spread_text(item["wall"], "ms", 1000, 0),
+                spread_text(item["cpu"], "ms", 1000, 0) if "cpu" in item else "",
+                f"{item['peak_rss_mb']['median']:.1f} MB",
             ]
-            for c in startup["comparisons"]
+            for name, item in commands.items()
         ]
-        out += _table(["command", "reference", "ratio of medians", "ratio of best runs", "goal", ""], rows)
+        out += _table(["command", "wall", "CPU (user + system)", "peak RSS"], rows)
+        out += [""]
+        rows = []
+        for c in startup["comparisons"]:
+            mine, theirs = commands.get(c["command"], {}), commands.get(c["reference"], {})
+            cpu = ratio(mine["cpu"], theirs["cpu"]) if "cpu" in mine and "cpu" in theirs else None
+            rows.append(
+                [
+                    c["command"], c["reference"], _fmt_ratio(c["ratio"]), _fmt_ratio(c.get("ratio_best")),
+                    _fmt_ratio(cpu), f"<= {c['goal']}x" if c["goal"] else "",
+                    _verdict(c["ratio"], c["goal"], below=False),
+                ]
+            )
+        header = ["command", "reference", "ratio of medians", "ratio of best runs", "ratio of CPU medians"]
+        out += _table([*header, "goal", ""], rows)
+        out += [
+            "",
+            "The verdict is on the ratio of medians; CPU time is the figure least moved by other load on a "
+            "shared machine.",
+        ]
     parsing = sections.get("parse")
     if parsing:
         out += [
