@@ -161,9 +161,9 @@ def no_collection() -> Iterator[None]:
     Start-up creates tens of thousands of long-lived objects (modules, classes, functions) and almost no
     garbage, yet every few hundred new objects trigger a collection that walks the young ones: importing
     the catalog module took 21-27 ms with collections, about 10 ms without. Offline commands do a bounded
-    amount of work, so
-    they finish without the collector (reference counting still frees their garbage); a command that talks
-    to servers, possibly for hours, gets it back as soon as it is chosen (``LazyGroup.resolve_command``).
+    amount of work, so they finish without the collector (reference counting still frees their garbage);
+    a command that talks to servers, possibly for hours, gets it back as soon as it is chosen
+    (``LazyGroup.resolve_command``).
     The previous state is always restored on the way out.
     """
     collecting = gc.isenabled()
