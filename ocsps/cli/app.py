@@ -15,8 +15,14 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 import typer.main
-from typer import _click
 from typer.core import TyperGroup
+
+try:  # typer vendors its own copy of click since 0.2x; before, it used click itself
+    from typer import _click
+    from typer._click.utils import make_default_short_help
+except ImportError:  # pragma: no cover
+    import click as _click  # type: ignore[no-redef]
+    from click.utils import make_default_short_help  # type: ignore[no-redef]
 
 from ocsps import __version__
 from ocsps.cli import coercion
@@ -215,8 +221,6 @@ class LazyGroup(TyperGroup):
         return name, command, rest
 
     def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
-        from typer._click.utils import make_default_short_help
-
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []

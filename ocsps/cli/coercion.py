@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 try:  # private to typer: if a release moves them, typer's own (slower) conversion stays in place
+    from typer._click.exceptions import BadParameter
     from typer._coercion import RuntimeParam, TypeDescriptor
     from typer._param_types import coerce_cli_path, lenient_issubclass, routes_to_path
     from typer.core import _TyperParameter
     from typer.models import ParameterInfo
 except ImportError:  # pragma: no cover - older or newer typer without pydantic adapters
     RuntimeParam = None  # type: ignore[assignment,misc]
-
-from typer._click.exceptions import BadParameter
 
 Converter = Callable[[Any, Any, Any], Any]
 """``(value, parameter, context) -> converted``; raises ``BadParameter`` on a bad value."""
