@@ -123,10 +123,13 @@ if RuntimeParam is not None:
         is_list: bool
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            if not self.is_list:
-                return self.convert(value, param, ctx)
-            items = value if isinstance(value, list | tuple) else [value]
-            return [self.convert(item, param, ctx) for item in items]
+            try:
+                if not self.is_list:
+                    return self.convert(value, param, ctx)
+                items = value if isinstance(value, list | tuple) else [value]
+                return [self.convert(item, param, ctx) for item in items]
+            except ValueError as exc:  # e.g. a NUL byte in a path: what pydantic reports as a value error
+                raise _fail(f"Value error, {exc}", param, ctx) from exc
 
     def plain_runtime_param(descriptor: TypeDescriptor) -> PlainRuntimeParam | None:
         """The pydantic-free conversion of a parameter, or None where typer's own must stay."""
