@@ -34,7 +34,7 @@ QUICK = Config(
     repeat=2,
     drain_polls=15,
     fanout_sizes=(1, 10, 50),
-    fanout_parallel=(16, 1),
+    fanout_parallel=(64, 1),
     serial_cap=10,
     wide_parallel=(),
     baseline_fanout_sizes=(1,),
@@ -73,8 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, help="latency injected per request (default 50)")
     parser.add_argument("--polls", type=_positive, help="polls in the drain measurement")
     parser.add_argument("--fanout-sizes", type=_ints, help="fleet sizes, e.g. 1,10,50,200")
-    parser.add_argument("--parallel", type=_ints, help="pool widths for fan-out, e.g. 16,1")
-    parser.add_argument("--wide-parallel", type=_ints, help="extra, wider pool measured once on big fleets")
+    parser.add_argument("--parallel", type=_ints, help="pool widths for fan-out, e.g. 64,1")
+    parser.add_argument("--wide-parallel", type=_ints, help="other pool widths measured once on big fleets")
     parser.add_argument("--baseline-fanout-sizes", type=_ints, help="fleet sizes for the plain pypsrp loop")
     parser.add_argument("--startup-repeat", type=_positive, help="runs of each start-up command")
     parser.add_argument(

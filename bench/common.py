@@ -31,9 +31,9 @@ class Config:
     latency_ms: int = 50
     drain_polls: int = 60
     fanout_sizes: tuple[int, ...] = (1, 10, 50, 200)
-    fanout_parallel: tuple[int, ...] = (16, 1)
+    fanout_parallel: tuple[int, ...] = (64, 1)  # the read default (ocsps.cli.fanout), and one at a time
     serial_cap: int = 10
-    wide_parallel: tuple[int, ...] = (64,)
+    wide_parallel: tuple[int, ...] = (16, 128)  # the old default and a wider pool, once each
     wide_sizes: tuple[int, ...] = (50, 200)
     baseline_fanout_sizes: tuple[int, ...] = (1,)
     startup_repeat: int = 5
@@ -221,6 +221,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.pop("OCSPS_PROFILE", None)
     env.pop("OCSPS_HOST", None)
+    env.pop("OCSPS_PARALLEL", None)  # figures are for the default settings
     if extra:
         env.update(extra)
     return env

@@ -5,9 +5,11 @@ Both variants do the same work against a fresh lab: read the status, ask for a g
 one open pool (plus, as it always does, the module import at open and the drain-event check at the end);
 the baseline makes every call through a new runspace pool, as ``Client.execute_ps`` does.
 
-The simulated server's clock advances one step per poll, from the client side, so each drain takes
-exactly ``polls`` polls whatever the machine's speed; the poll interval is zero so the wall time is the
-protocol cost alone (a real drain adds ``polls x interval`` to both).
+The simulated server runs in its own process (``bench.labproc``), so its HTTP threads and PSRP framing
+do not share the client's interpreter. Its clock advances one step per poll, moved from the client side
+(one line on the lab process's standard input, the same small cost for both), so each drain takes exactly
+``polls`` polls whatever the machine's speed; the poll interval is zero so the wall time is the protocol
+cost alone (a real drain adds ``polls x interval`` to both).
 """
 
 from __future__ import annotations
@@ -17,56 +19,39 @@ from typing import Any
 
 from bench import baseline
 from bench.common import Config, log, ratio, summary
+from bench.labproc import LabProcess, client_kwargs, settings_for
 
 SERVICE = "RTCMEDSRV"
 
 
-class StepClock:
-    """A simulated server clock that only moves when told (``set(n)``: n seconds after the start)."""
-
-    def __init__(self) -> None:
-        self.base = time.time()
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return self.base + self.offset
-
-    def set(self, seconds: float) -> None:
-        self.offset = float(seconds)
-
-
-def _lab(polls: int, latency_ms: int) -> tuple[Any, str, StepClock]:
-    from ocsps.lab.runtime import Lab
-    from ocsps.lab.topology import synthetic_topology
-
-    topology = synthetic_topology(1, drain_seconds=float(polls))
-    fqdn = topology.servers[0].fqdn
-    clock = StepClock()
-    topology.servers[0].clock = clock
-    return Lab(topology=topology, latency_ms=latency_ms), fqdn, clock
+def _lab(polls: int, latency_ms: int) -> LabProcess:
+    """One simulated server in its own process, draining in exactly ``polls`` steps of its clock."""
+    return LabProcess(1, latency_ms, drain_seconds=float(polls), step_clock=True)
 
 
 def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
-    from ocsps.cli.targets import lab_settings
+    from ocsps.catalog import load_catalog
     from ocsps.operations.drain import DrainReport, Phase, drain
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
 
-    lab, fqdn, clock = _lab(polls, latency_ms)
-    with lab:
+    with _lab(polls, latency_ms) as lab:
+        (host,) = lab.info["hosts"]
+        fqdn = host["fqdn"]
+        product = load_catalog().product(host["product"])
         poll_times: list[float] = []
 
         def on_update(report: DrainReport) -> None:
             if report.phase is Phase.DRAINING:
                 poll_times.append(time.perf_counter())
-                clock.set(report.polls + 1)
+                lab.set_clock(report.polls + 1)
 
         started = time.perf_counter()
-        server = Server(ServerSession(lab_settings(lab, fqdn), lab.server(fqdn).product))
+        server = Server(ServerSession(settings_for(lab.info, fqdn), product))
         with server:
             report = drain(server, SERVICE, timeout=3600, poll=0.0, on_update=on_update)
         wall = time.perf_counter() - started
-        counts = lab.requests(fqdn)
+        counts = lab.requests()
     polling = poll_times[-1] - poll_times[0] if len(poll_times) > 1 else 0.0
     return {
         "wall": wall,
@@ -79,15 +64,15 @@ def run_ocsps(polls: int, latency_ms: int) -> dict[str, Any]:
 
 
 def run_new_pool(polls: int, latency_ms: int) -> dict[str, Any]:
-    lab, fqdn, clock = _lab(polls, latency_ms)
-    with lab:
+    with _lab(polls, latency_ms) as lab:
+        fqdn = lab.hosts[0]
         started = time.perf_counter()
-        client = baseline.make_client(lab.listener.client_kwargs(fqdn))
+        client = baseline.make_client(client_kwargs(lab.info, fqdn))
         calls = 0
         before, _ = baseline.new_pool_call(client, baseline.STATUS_SCRIPT)
         baseline.new_pool_call(client, baseline.DRAIN_SCRIPT)
         calls += 2
-        clock.set(1)
+        lab.set_clock(1)
         first_poll = time.perf_counter()
         done = 0
         state = baseline.service_state(before)
@@ -95,12 +80,12 @@ def run_new_pool(polls: int, latency_ms: int) -> dict[str, Any]:
             output, _ = baseline.new_pool_call(client, baseline.STATUS_SCRIPT)
             calls += 1
             done += 1
-            clock.set(done + 1)
+            lab.set_clock(done + 1)
             state = baseline.service_state(output)
             last_poll = time.perf_counter()
         client.wsman.close()
         wall = time.perf_counter() - started
-        counts = lab.requests(fqdn)
+        counts = lab.requests()
     return {
         "wall": wall,
         "polling": last_poll - first_poll if done else 0.0,

@@ -6,6 +6,12 @@ service's status and closes, exactly like the ``status`` command. The worker rep
 (imports excluded), its CPU time, and its peak resident memory (``ru_maxrss``), so memory figures are the
 client's alone. The baseline worker is a plain pypsrp loop: one ``execute_ps``-style call per host,
 one host after the other, which is what a script without a thread pool does.
+
+The whole command is measured too: ``ocsps status --json`` with default settings (so at the default
+``--parallel``), from process start to exit, start-up and output included. Only the servers' addresses
+are injected (``--command-worker``): the lab serves every host on one port under its own URL path, which
+flags and profiles cannot express per host, so the worker hands the command the lab's connection
+settings where it would otherwise resolve them from ``--host``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from bench.common import (
     peak_rss_mb,
     ratio,
     run_child,
+    summary,
 )
 from bench.labproc import LabProcess, client_kwargs, settings_for
 
@@ -89,6 +96,46 @@ def worker(hosts: int, parallel: int, mode: str) -> dict[str, Any]:
     }
 
 
+def command_worker(hosts: int) -> int:
+    """Runs ``ocsps status --json`` in this process against the first ``hosts`` servers of the lab."""
+    info: dict[str, Any] = json.loads(os.environ[ENV_INFO])
+    names = [h["fqdn"] for h in info["hosts"]][:hosts]
+    import ocsps.cli.targets as targets
+    from ocsps.catalog import load_catalog
+    from ocsps.cli import main
+
+    catalog = load_catalog()
+    products = {h["fqdn"]: catalog.product(h["product"]) for h in info["hosts"]}
+
+    def lab_targets(options: Any) -> list[Any]:
+        return [targets.Target(settings_for(info, name), products[name]) for name in options.hosts]
+
+    targets.resolve_targets = lab_targets  # type: ignore[assignment]
+    argv = ["status", "--json"]
+    for name in names:
+        argv += ["--host", name]
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _whole_command(lab: LabProcess, hosts: int) -> dict[str, Any]:
+    env = child_env({ENV_INFO: json.dumps(lab.info)})
+    argv = [PYTHON, "-m", "bench.fanout", "--command-worker", "--hosts", str(hosts)]
+    child = run_child(argv, env=env, timeout=900)
+    try:
+        document = json.loads(child.stdout)
+        ok = sum(1 for h in document["hosts"] if h.get("state") == "ok")
+    except (ValueError, KeyError, TypeError):
+        ok = 0
+    errors = [] if child.returncode == 0 else [child.stderr.strip()[-300:]]
+    return {
+        "wall": child.wall, "cpu": child.cpu, "peak_rss_mb": child.peak_rss_mb, "ok": ok, "errors": errors,
+    }
+
+
 def _one(lab: LabProcess, hosts: int, parallel: int, mode: str) -> dict[str, Any]:
     env = child_env({ENV_INFO: json.dumps(lab.info)})
     argv = [PYTHON, "-m", "bench.fanout", "--worker", "--hosts", str(hosts), "--parallel", str(parallel)]
@@ -102,8 +149,6 @@ def _one(lab: LabProcess, hosts: int, parallel: int, mode: str) -> dict[str, Any
 
 
 def _series(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    from bench.common import summary
-
     return {
         "wall": summary([r["wall"] for r in runs]),
         "cpu": summary([r["cpu"] for r in runs]),
@@ -128,7 +173,7 @@ def measure(config: Config) -> dict[str, Any]:
                     log(f"fan-out: {hosts} hosts, parallel {parallel}, repeat {index + 1}/{times} ...")
                     runs.append(_one(lab, hosts, parallel, "ocsps"))
                 series.append({"tool": "ocsps", "hosts": hosts, "parallel": parallel, **_series(runs)})
-        # What a wider pool would give on the big fleets (measured once: it informs, it is not a goal).
+        # What other widths give on the big fleets (measured once: it informs, it is not a goal).
         for parallel in config.wide_parallel:
             for hosts in sorted(set(config.wide_sizes) & set(sizes)):
                 log(f"fan-out: {hosts} hosts, parallel {parallel} ...")
@@ -136,6 +181,22 @@ def measure(config: Config) -> dict[str, Any]:
                 series.append(
                     {"tool": "ocsps", "hosts": hosts, "parallel": parallel, "wide": True, **_series(runs)}
                 )
+        whole: list[dict[str, Any]] = []
+        for hosts in sizes:
+            runs = []
+            for index in range(config.repeat):
+                log(f"fan-out: whole command, {hosts} hosts, repeat {index + 1}/{config.repeat} ...")
+                runs.append(_whole_command(lab, hosts))
+            whole.append(
+                {
+                    "hosts": hosts,
+                    "wall": summary([r["wall"] for r in runs]),
+                    "cpu": summary([r["cpu"] for r in runs]),
+                    "peak_rss_mb": summary([r["peak_rss_mb"] for r in runs], digits=1),
+                    "ok": [r["ok"] for r in runs],
+                    "errors": sorted({e for r in runs for e in r["errors"]}),
+                }
+            )
         for hosts in sorted(set(config.baseline_fanout_sizes)):
             runs = []
             for index in range(config.repeat):
@@ -144,7 +205,7 @@ def measure(config: Config) -> dict[str, Any]:
             series.append({"tool": "pypsrp loop", "hosts": hosts, "parallel": 1, **_series(runs)})
     default = _default_parallel()
     for item in series:
-        # Each series against one host of the same tool and pool width (the wider pool: the default's).
+        # Each series against one host of the same tool and pool width (other widths: the default's).
         width = default if item.get("wide") else item["parallel"]
         one = next(
             (
@@ -165,9 +226,13 @@ def measure(config: Config) -> dict[str, Any]:
         }
         for parallel in config.fanout_parallel
     }
+    one_host = next((w for w in whole if w["hosts"] == 1), None)
+    for item in whole:
+        item["vs_one_host"] = ratio(item["wall"], one_host["wall"]) if one_host is not None else None
     return {
         "latency_ms": config.latency_ms,
         "default_parallel": default,
+        "whole_command": whole,
         "lab": "separate process, same machine",
         "series": series,
         "ratio_to_one_host": ratios,
@@ -175,18 +240,23 @@ def measure(config: Config) -> dict[str, Any]:
 
 
 def _default_parallel() -> int:
-    from ocsps.operations.fleet import DEFAULT_PARALLEL
+    """The width ``ocsps status`` uses when nothing sets one."""
+    from ocsps.cli.fanout import DEFAULT_READ_PARALLEL
 
-    return DEFAULT_PARALLEL
+    return DEFAULT_READ_PARALLEL
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout")
-    parser.add_argument("--worker", action="store_true", required=True)
+    role = parser.add_mutually_exclusive_group(required=True)
+    role.add_argument("--worker", action="store_true")
+    role.add_argument("--command-worker", action="store_true")
     parser.add_argument("--hosts", type=int, required=True)
-    parser.add_argument("--parallel", type=int, required=True)
+    parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--mode", choices=("ocsps", "pypsrp"), default="ocsps")
     args = parser.parse_args(argv)
+    if args.command_worker:
+        return command_worker(args.hosts)
     print(json.dumps(worker(args.hosts, args.parallel, args.mode)), flush=True)
     return 0
 

@@ -4,7 +4,9 @@ In-process, the lab's HTTP threads, NTLM sealing and PSRP framing compete with t
 and a fan-out figure would measure that contention instead of ocsps. Run as
 ``python -m bench.labproc --servers N --latency-ms M``: it prints one JSON line (address, port,
 credentials, hosts) and serves until its standard input closes or reads ``quit``; ``requests`` prints
-the WSMan request counters summed over all hosts, ``reset`` zeroes them.
+the WSMan request counters summed over all hosts, ``reset`` zeroes them. With ``--step-clock`` the
+simulated servers' clock stands still until ``clock N`` moves it to N seconds after the start (the drain
+measurement moves it one step per poll, so a drain takes the same number of polls on any machine).
 """
 
 from __future__ import annotations
@@ -19,11 +21,31 @@ from typing import IO, Any
 from bench.common import PYTHON, REPO, child_env
 
 
-def serve(servers: int, latency_ms: int, drain_seconds: float) -> int:
+class StepClock:
+    """A simulated server clock that only moves when told (``set(n)``: n seconds after the start)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.base = time.time()
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.base + self.offset
+
+    def set(self, seconds: float) -> None:
+        self.offset = float(seconds)
+
+
+def serve(servers: int, latency_ms: int, drain_seconds: float, step_clock: bool = False) -> int:
     from ocsps.lab.runtime import Lab
     from ocsps.lab.topology import synthetic_topology
 
     topology = synthetic_topology(servers, drain_seconds=drain_seconds)
+    clock = StepClock()
+    if step_clock:
+        for server in topology.servers:
+            server.clock = clock
     with Lab(topology=topology, latency_ms=latency_ms) as lab:
         info = {
             "address": lab.listener.address,
@@ -46,18 +68,24 @@ def serve(servers: int, latency_ms: int, drain_seconds: float) -> int:
             elif command == "reset":
                 lab.listener.reset_counters()
                 print("{}", flush=True)
+            elif command.startswith("clock "):
+                clock.set(float(command.split()[1]))
+                print("{}", flush=True)
     return 0
 
 
 class LabProcess:
     """Start ``serve`` in a child process and build connection settings that reach its hosts."""
 
-    def __init__(self, servers: int, latency_ms: int, drain_seconds: float = 2.0) -> None:
+    def __init__(
+        self, servers: int, latency_ms: int, drain_seconds: float = 2.0, step_clock: bool = False
+    ) -> None:
         self.argv = [
             PYTHON, "-m", "bench.labproc",
             "--servers", str(servers),
             "--latency-ms", str(latency_ms),
             "--drain-seconds", str(drain_seconds),
+            *(["--step-clock"] if step_clock else []),
         ]
         self._proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
@@ -105,6 +133,10 @@ class LabProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def set_clock(self, seconds: float) -> None:
+        """Move the simulated servers' clock (started with ``step_clock``)."""
+        self._ask(f"clock {seconds}")
 
     @property
     def hosts(self) -> list[str]:
@@ -170,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, required=True)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--drain-seconds", type=float, default=2.0)
+    parser.add_argument("--step-clock", action="store_true", help="the clock moves only on 'clock N'")
     args = parser.parse_args(argv)
-    return serve(args.servers, args.latency_ms, args.drain_seconds)
+    return serve(args.servers, args.latency_ms, args.drain_seconds, args.step_clock)
 
 
 if __name__ == "__main__":

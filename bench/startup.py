@@ -4,8 +4,8 @@ Every command runs in a fresh process (one untimed warm-up first, so byte-code a
 warm), ``repeat`` rounds of every command in turn; wall time and peak memory come from ``wait4`` on that
 process. ``ratio_best`` compares the fastest runs, the figure least disturbed by other load. References:
 
-* ``import typer, jinja2``: the floor for any command line built on them (goal: ``--help``, ``render``
-  and ``plan`` within 1.5x of it);
+* ``import typer, jinja2``: the floor for any command line built on them (goal: ``--help``,
+  ``--version``, ``render`` and ``plan`` within 1.5x of it);
 * a one-command typer app given two options: what typer itself costs once it parses an option (it
   builds pydantic adapters, so pydantic is imported), to separate typer's share from ocsps's;
 * ``import pypsrp.client, pypsrp.powershell``: the floor for a remote command (``status --lab`` also
@@ -49,7 +49,10 @@ def commands() -> dict[str, list[str]]:
         REFERENCE_TYPER: [PYTHON, "-c", "import typer, jinja2"],
         "typer app, two options": [PYTHON, "-c", TYPER_APP],
         "ocsps --help": [*ocsps, "--help"],
-        "ocsps render drain": [*ocsps, "render", "drain", "--service", "RTCMEDSRV", "--product", "sfb2015"],
+        "ocsps --version": [*ocsps, "--version"],
+        "ocsps render drain": [
+            *ocsps, "render", "drain", "-s", "RTCMEDSRV", "-p", "sfb2015", "--computer", "x.contoso.com"
+        ],
         "ocsps plan restart": [*ocsps, "plan", "restart", "--changed", "MSFT_SIPRoutingSetting.DefaultPort"],
         REFERENCE_PYPSRP: [PYTHON, "-c", "import pypsrp.client, pypsrp.powershell"],
         "ocsps status --lab": [*ocsps, "status", "--lab"],
@@ -59,6 +62,7 @@ def commands() -> dict[str, list[str]]:
 # (command, its reference, goal ratio or None)
 COMPARISONS: tuple[tuple[str, str, float | None], ...] = (
     ("ocsps --help", REFERENCE_TYPER, 1.5),
+    ("ocsps --version", REFERENCE_TYPER, 1.5),
     ("ocsps render drain", REFERENCE_TYPER, 1.5),
     ("ocsps plan restart", REFERENCE_TYPER, 1.5),
     ("typer app, two options", REFERENCE_TYPER, None),

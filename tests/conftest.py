@@ -27,6 +27,14 @@ def seeds_dir() -> Path | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Parsed-catalog and template caches go to a fresh directory, never the user's own cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("OCSPS_CACHE_DIR", tempfile.mkdtemp(prefix="ocsps-test-cache-"))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--write-reliability-page",

@@ -6,11 +6,10 @@ else, so that a correction is a data change an administrator can review, not a c
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ocsps.errors import OcspsError, UsageError
@@ -375,8 +374,18 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _read(name: str) -> dict[str, Any]:
-    data = resources.files("ocsps.catalog").joinpath("data", name).read_text(encoding="utf-8")
-    return tomllib.loads(data)
+    import tomllib
+
+    return tomllib.loads(_data_bytes(name).decode("utf-8"))
+
+
+def _data_bytes(name: str) -> bytes:
+    packaged = Path(__file__).parent / "data" / name
+    if packaged.is_file():
+        return packaged.read_bytes()
+    from importlib import resources  # a zipped install: slower, and rare
+
+    return resources.files("ocsps.catalog").joinpath("data", name).read_bytes()
 
 
 def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
@@ -570,17 +579,51 @@ def _dependency_problems(services: tuple[Service, ...]) -> list[str]:
                     f"{other.stop_order}: a dependent stops first, so its number must be lower"
                 )
     return problems
+_CATALOG_FILES = ("products", "services", "cmdlets", "events", "restart_rules", "roles", "actions")
+
+
+def _parsed_data() -> dict[str, dict[str, Any]]:
+    """The TOML files parsed, from the user cache when it holds them for exactly these bytes.
+
+    Parsing seven TOML files costs more than the rest of an offline command's own work; the cache keeps
+    the parsed (plain, marshal-able) data keyed by a digest of the files' contents, so any edit, upgrade
+    or downgrade parses again. Building and validating the catalog from the data always runs.
+    """
+    import contextlib
+    import hashlib
+    import marshal
+
+    from ocsps import cache
+
+    texts = {name: _data_bytes(f"{name}.toml") for name in _CATALOG_FILES}
+    digest = hashlib.sha256(b"marshal %d" % marshal.version)
+    for name, text in texts.items():
+        digest.update(b"\0%s\0%d\0" % (name.encode(), len(text)) + text)
+    key = digest.digest()
+    payload = cache.load("catalog", key)
+    if payload is not None:
+        try:
+            raw = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            raw = None
+        if isinstance(raw, dict) and list(raw) == list(_CATALOG_FILES):
+            return raw
+    import tomllib
+
+    raw = {name: tomllib.loads(text.decode("utf-8")) for name, text in texts.items()}
+    with contextlib.suppress(ValueError):  # a TOML value marshal cannot hold (a date): nothing cached
+        cache.store("catalog", key, marshal.dumps(raw))
+    return raw
 
 
 @cache
 def load_catalog() -> Catalog:
     """Load and validate the packaged catalog once per process."""
-    names = ["products", "services", "cmdlets", "events", "restart_rules", "roles", "actions"]
-    return _build({n: _read(f"{n}.toml") for n in names})
+    return _build(_parsed_data())
 
 
 @cache
 def lcscmd_data() -> Mapping[str, Any]:
     """roles.toml as written, for the LcsCmd facts the typed catalog leaves out ([lcscmd], per-role
     state names, group order and conflicts): read here so that roles.toml has one loader."""
-    return _read("roles.toml")
+    return _parsed_data()["roles"]

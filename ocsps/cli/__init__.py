@@ -1,29 +1,24 @@
 """The ``ocsps`` command line: a thin layer over the library.
 
-Sub-command modules import the remote stack (pypsrp) only inside the commands that talk to a server, so
-``--help``, ``render`` and ``plan`` start fast.
+Only the invoked command's module is imported (``ocsps.cli.app.COMMANDS``), and sub-command modules import
+the remote stack (pypsrp) only inside the commands that talk to a server, so ``--help``, ``render`` and
+``plan`` start fast.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 
-from ocsps.cli import (  # noqa: F401  (each sub-command module registers itself on import)
-    audit_cmd,
-    catalog_cmd,
-    check_cmd,
-    config_cmd,
-    deactivate_cmd,
-    lab_cmd,
-    ops_cmd,
-    plan_cmd,
-    pool_cmd,
-    render_cmd,
-    restart_cmd,
-    verify_cmd,
-)
-from ocsps.cli.app import app, print_error
-from ocsps.errors import OcspsError
+_collecting = gc.isenabled()
+gc.disable()  # as in ocsps.cli.app.no_collection: importing typer makes no garbage worth a collection
+try:
+    from ocsps.cli.app import app, no_collection, print_error
+finally:
+    if _collecting:
+        gc.enable()
+
+from ocsps.errors import OcspsError  # noqa: E402  (after the collector is switched back on)
 
 __all__ = ["app", "main"]
 
@@ -35,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
 
     register_inputs(sys.argv[1:] if argv is None else argv, os.environ)  # masked wherever echoed
     try:
-        app(args=argv, prog_name="ocsps")
+        with no_collection():
+            app(args=argv, prog_name="ocsps")
     except OcspsError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.fanout import ReadParallelOpt, read_parallel
 from ocsps.cli.output import console, emit_json, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, open_targets, with_target_options
 from ocsps.errors import UsageError
@@ -98,7 +99,7 @@ def check(
     since: Annotated[
         str | None, typer.Option("--since", help="tls-certificate: event window, e.g. 24h, 7d (default 7d)")
     ] = None,
-    parallel: Annotated[int, typer.Option("--parallel", min=1, max=256, help="Hosts checked at once")] = 16,
+    parallel: ReadParallelOpt = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")] = "120s",
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
@@ -128,7 +129,7 @@ def check(
         event_window=parse_window(since) if since else None,
     )
     with open_targets(options, service=service if "drain-ready" in selected else None) as (targets, _):
-        run = _run(targets, selected, check_options, deadline, parallel)
+        run = _run(targets, selected, check_options, deadline, read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "check",
         "checks": selected,

@@ -18,6 +18,7 @@ import typer
 from ocsps import audit
 from ocsps.cli.app import app
 from ocsps.cli.common import FORCE_HELP
+from ocsps.cli.fanout import ReadParallelOpt, read_parallel
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import UsageError
@@ -178,7 +179,7 @@ def _finish(run: FleetRun[Any], document: dict[str, object], json_out: bool) -> 
 @with_target_options
 def status(
     service: Annotated[str | None, typer.Option("--service", "-s", help="Only this service")] = None,
-    parallel: ParallelOpt = 16,
+    parallel: ReadParallelOpt = None,
     timeout: TimeoutOpt = "60s",
     json_out: JsonOpt = False,
     *,
@@ -198,7 +199,7 @@ def status(
             with _server(by_host[host], deadline) as server:
                 return server.services(service)
 
-        run = run_parallel(list(by_host), work, parallel=parallel)
+        run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "status",
         "hosts": [o.to_json(lambda r: [s.to_json() for s in r]) for o in run.outcomes],

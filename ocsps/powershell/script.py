@@ -8,6 +8,7 @@ what runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,63 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "templates" / "ps1"
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Compiled templates in the user cache, so a command does not recompile them on every run.
+
+    jinja keys each entry by the template's name and path and checks a digest of its source before use, so
+    an edited template compiles afresh. A cache that cannot be read or written only costs the compilation.
+    """
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
+    """A cache directory per jinja version and per option that shapes the compiled code.
+
+    jinja's own key is the template's name, path and source only, not the lexer options (trim_blocks,
+    delimiters, ...) compiled into the code: those go into the directory name.
+    """
+    from ocsps.cache import cache_dir
+
+    options = (
+        jinja2.__version__,
+        env.block_start_string,
+        env.block_end_string,
+        env.variable_start_string,
+        env.variable_end_string,
+        env.comment_start_string,
+        env.comment_end_string,
+        env.line_statement_prefix,
+        env.line_comment_prefix,
+        env.trim_blocks,
+        env.lstrip_blocks,
+        env.newline_sequence,
+        env.keep_trailing_newline,
+        sorted(env.extensions),
+        env.autoescape if isinstance(env.autoescape, bool) else getattr(env.autoescape, "__qualname__", "?"),
+        env.optimized,
+        env.undefined.__qualname__,
+    )
+    tag = hashlib.sha256(repr(options).encode()).hexdigest()[:16]
+    try:
+        directory = cache_dir()
+        if directory is None:
+            return None
+        compiled = directory / f"templates-{tag}"
+        compiled.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (OSError, ValueError):
+        return None
+    return _CompiledTemplates(str(compiled), "%s.cache")
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -44,6 +102,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["ps"] = quote_literal
+    env.bytecode_cache = _bytecode_cache(env)
     return env
 
 

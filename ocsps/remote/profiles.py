@@ -372,6 +372,7 @@ _DEFAULT_CONFIG_TEXT: Final = """\
 # configuration_name = "Microsoft.PowerShell"  # PowerShell session configuration; a JEA endpoint name
 # negotiate_service = "WSMAN"       # service class of the server's Kerberos SPN (WSMAN/fe01.contoso.com)
 # product = "sfb2019"               # ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
+# parallel = 64                     # hosts that status and check read at once (1-256)
 
 # The simulated server of `ocsps lab`, on this machine over plain http with NTLM message encryption.
 [profiles.lab]

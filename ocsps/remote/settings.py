@@ -17,7 +17,8 @@ Environment variables (empty values count as unset):
     OCSPS_HOST, OCSPS_CONNECT_ADDRESS, OCSPS_PORT, OCSPS_SSL, OCSPS_PATH, OCSPS_AUTH, OCSPS_USERNAME,
     OCSPS_VERIFY, OCSPS_CA_BUNDLE, OCSPS_CERTIFICATE_PEM, OCSPS_CERTIFICATE_KEY_PEM, OCSPS_ENCRYPTION,
     OCSPS_CONNECTION_TIMEOUT, OCSPS_READ_TIMEOUT, OCSPS_OPERATION_TIMEOUT, OCSPS_PROXY, OCSPS_NO_PROXY,
-    OCSPS_CONFIGURATION_NAME, OCSPS_NEGOTIATE_SERVICE, OCSPS_PRODUCT       (one per option in ``OPTIONS``)
+    OCSPS_CONFIGURATION_NAME, OCSPS_NEGOTIATE_SERVICE, OCSPS_PRODUCT, OCSPS_PARALLEL
+                                                         (one per option in ``OPTIONS``)
     OCSPS_PASSWORD   the password (the only non-interactive way to give one)
     OCSPS_PROFILE    the config profile to use when no profile is passed explicitly
     OCSPS_CONFIG     the config file to read instead of the platform default (see ``ocsps.remote.profiles``)
@@ -145,6 +146,7 @@ OPTIONS: Final[Mapping[str, Option]] = {
         Option("configuration_name", "str", "PowerShell session configuration (JEA endpoint)"),
         Option("negotiate_service", "str", "Kerberos SPN service class (default WSMAN)"),
         Option("product", "str", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
+        Option("parallel", "int", "hosts read at once by status and check (1-256)"),
     )
 }
 """Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
@@ -341,6 +343,14 @@ def _check_timeout(value: object, what: str) -> float:
     return float(value)
 
 
+def _check_parallel(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{what}: expected a number of hosts, got {type(value).__name__}")
+    if not 1 <= value <= 256:
+        raise UsageError(f"{what}: must be 1-256 hosts at once, got {value}")
+    return value
+
+
 _CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "host": check_host,
     "connect_address": check_host,
@@ -363,6 +373,7 @@ _CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "configuration_name": _check_pattern(_CONFIGURATION_NAME, DEFAULT_CONFIGURATION_NAME),
     "negotiate_service": _check_pattern(_SERVICE_CLASS, DEFAULT_NEGOTIATE_SERVICE),
     "product": _check_choice(PRODUCTS),
+    "parallel": _check_parallel,
 }
 
 
@@ -398,7 +409,8 @@ def parse_option_text(key: str, text: str, what: str) -> object:
             raise UsageError(f"{what}: expected true or false, got {show(text)}")
     elif option.kind == "int":
         if not _ALL_DIGITS.fullmatch(stripped) or len(stripped) > 6:
-            raise UsageError(f"{what}: expected a port number, got {show(text)}")
+            expected = "a port number" if key == "port" else "a whole number"
+            raise UsageError(f"{what}: expected {expected}, got {show(text)}")
         value = int(stripped)
     elif option.kind == "number":
         if not _NUMBER.fullmatch(stripped) or len(stripped) > 20:
@@ -455,6 +467,8 @@ class ConnectionSettings:
     negotiate_service: str = DEFAULT_NEGOTIATE_SERVICE
     product: str | None = None
     expect_computer: str | None = None
+    parallel: int | None = None
+    """Hosts a read command works on at once; None: the command's default."""
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
@@ -494,6 +508,8 @@ class ConnectionSettings:
             put("product", check_option("product", self.product))
         if self.expect_computer is not None:
             put("expect_computer", check_host(self.expect_computer, "expect_computer"))
+        if self.parallel is not None:
+            _check_parallel(self.parallel, "parallel")
         self._check_combinations()
 
     def _check_combinations(self) -> None:
@@ -643,6 +659,7 @@ class ConnectionSettings:
             "negotiate_service": self.negotiate_service,
             "product": self.product,
             "expect_computer": self.expect_computer,
+            "parallel": self.parallel,
         }
 
     def with_(self, **changes: object) -> ConnectionSettings:

@@ -24,7 +24,7 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -432,10 +432,12 @@ class PropertyReader:
         If the aliases that are present are all null, the first of them is returned with None, so a
         caller can tell "sent as null" from "not sent".
         """
+        folded = _folded(names)
+        self._used.update(folded)
+        props = self.props
         first_null: tuple[str, object] | None = None
-        self._used.update(name.casefold() for name in names)
-        for name in names:
-            found = self.props.get(name.casefold())
+        for key in folded:
+            found = props.get(key)
             if found is None:
                 continue
             if found[1] is not None:
@@ -445,7 +447,7 @@ class PropertyReader:
         return first_null
 
     def has(self, *names: str) -> bool:
-        return any(name.casefold() in self.props for name in names)
+        return any(key in self.props for key in _folded(names))
 
     def fail(self, names: Iterable[str], problem: str) -> ParseError:
         names = list(names)
@@ -510,7 +512,69 @@ class PropertyReader:
             raise ParseError(self.kind, name, f"cannot be read ({exc.__class__.__name__})") from None
 
     def extra(self) -> Mapping[str, object]:
-        return freeze({name: value for key, (name, value) in self.props.items() if key not in self._used})
+        """The properties no lookup asked for, worked out only when someone reads them."""
+        if len(self.props) <= len(self._used) and self.props.keys() <= self._used:
+            return EMPTY
+        return Leftovers(self.props, frozenset(self._used))
+
+
+class Leftovers(Mapping[str, object]):
+    """A read-only mapping of the properties a parser did not read, built on first use.
+
+    Most results are never asked for their extra properties; building each one's mapping up front was a
+    fifth of the parse time of a status object.
+    """
+
+    __slots__ = ("_built", "_props", "_used")
+
+    def __init__(self, props: Mapping[str, tuple[str, object]], used: frozenset[str]) -> None:
+        self._props: Mapping[str, tuple[str, object]] | None = props
+        self._used = used
+        self._built: dict[str, object] | None = None
+
+    def _mapping(self) -> dict[str, object]:
+        built = self._built
+        if built is None:
+            props = self._props
+            if props is None:  # another thread built it meanwhile (it sets _built before dropping _props)
+                return self._built or {}
+            built = {name: value for key, (name, value) in props.items() if key not in self._used}
+            self._built = built
+            self._props = None
+        return built
+
+    def __getitem__(self, name: str) -> object:
+        return self._mapping()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._mapping() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._mapping()!r})"
+
+
+_FOLDED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_FOLDED_LIMIT = 4096
+
+
+def _folded(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Case-folded aliases, folded once per distinct alias list (parsers ask the same lists every time)."""
+    folded = _FOLDED.get(names)
+    if folded is None:
+        folded = tuple(name.casefold() for name in names)
+        if len(_FOLDED) < _FOLDED_LIMIT:
+            _FOLDED[names] = folded
+    return folded
 
 
 def host_name(text: str | None) -> str | None:

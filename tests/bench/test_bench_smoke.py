@@ -66,6 +66,8 @@ def test_tiny_run_writes_every_result(
         ("ocsps", 2, 1), ("ocsps", 2, 2), ("pypsrp loop", 1, 1),
     }
     assert all(s["ok"] == [s["hosts"]] for s in series), [s["errors"] for s in series]
+    whole = result["sections"]["fanout"]["whole_command"]
+    assert [(w["hosts"], w["ok"]) for w in whole] == [(1, [1]), (2, [2])], [w["errors"] for w in whole]
 
     commands = result["sections"]["startup"]["commands"]
     assert set(commands) == {"python -c pass", "ocsps --help", "python -c 'import typer, jinja2'"}
@@ -74,6 +76,20 @@ def test_tiny_run_writes_every_result(
     parse = result["sections"]["parse"]
     assert [r["objects"] for r in parse["rows"][:4]] == [10, 10, 10, 10]
     assert parse["overall"]["objects"] == 40
+
+    # Every goal of the performance table has a row; those this run measured have a verdict.
+    verdicts = {g["figure"].split(" (")[0]: g["met"] for g in result["goals"]}
+    assert len(verdicts) == 9, list(verdicts)
+    unmeasured = [name for name, met in verdicts.items() if met is None]
+    assert sorted(unmeasured) == sorted(
+        [
+            "ocsps status whole command, 50 hosts / 1 host",
+            *(
+                f"start-up {c} / python -c 'import typer, jinja2'"
+                for c in ("ocsps render drain", "ocsps plan restart", "ocsps --version")
+            ),
+        ]
+    ), "the tiny run measures every goal but 50 hosts and the start-up commands it leaves out"
 
     table = (out / "smoke.md").read_text(encoding="utf-8")
     assert "**1. WSMan requests per operation**" in table and "**Goals**" in table

@@ -127,6 +127,7 @@ def test_every_option_follows_the_precedence(key: str) -> None:
         "configuration_name": ("A", "B", "C", "D"),
         "negotiate_service": ("WSMAN", "HTTP", "HOST", "CIFS"),
         "product": ("ocs2007", "lync2010", "sfb2015", "sfb2019"),
+        "parallel": (3, 5, 7, 9),
     }
     flag, env_value, profile_value, default_value = samples[key]
     extra: dict[str, object] = {"host": "x.example"} if key != "host" else {}

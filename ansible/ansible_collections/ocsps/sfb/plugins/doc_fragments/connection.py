@@ -70,6 +70,9 @@ options:
     description: "Ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019. Unset: C(OCSPS_PRODUCT), then the config profile."
     type: str
     choices: ["ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019"]
+  parallel:
+    description: "Hosts read at once by status and check (1-256). Unset: C(OCSPS_PARALLEL), then the config profile."
+    type: int
   password:
     description: "Password for O(auth) methods that take one. Unset: C(OCSPS_PASSWORD)."
     type: str

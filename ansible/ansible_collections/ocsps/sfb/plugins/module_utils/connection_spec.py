@@ -25,6 +25,7 @@ CONNECTION_ARGUMENT_SPEC = {
     'configuration_name': {'type': 'str'},
     'negotiate_service': {'type': 'str'},
     'product': {'type': 'str', 'choices': ['ocs2007', 'ocs2007r2', 'lync2010', 'lync2013', 'sfb2015', 'sfb2019']},
+    'parallel': {'type': 'int'},
     'password': {'type': 'str', 'no_log': True},
     'profile': {'type': 'str'},
 }
