@@ -6,6 +6,7 @@ else, so that a correction is a data change an administrator can review, not a c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -198,6 +199,10 @@ class Action:
     templates: Mapping[str, str]
     params: tuple[ActionParam, ...]
     fixed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    since: str | None = None
+    """The first product (by order) that has what the action needs; older products are refused at render."""
+    unavailable: str = ""
+    """Why an older product cannot run the action, in the operator's words."""
 
 
 _PARAM_TYPES = {"string", "strings", "switch", "int"}
@@ -345,20 +350,37 @@ class Catalog:
         except KeyError:
             raise UsageError(f"unknown action {name!r}; choose one of: {', '.join(self.actions)}") from None
 
+    def supports(self, action: Action, product: Product) -> bool:
+        """Whether ``product`` can run ``action`` (a template for its service control, and new enough)."""
+        return product.service_control in action.templates and (
+            action.since is None or self.product_at_least(product, action.since)
+        )
+
     def template_for(self, action_name: str, product: Product) -> str:
         """The template that implements ``action_name`` on ``product``, or a usage error saying why not."""
         action = self.action(action_name)
         template = action.templates.get(product.service_control)
-        if template is not None:
+        if template is not None and self.supports(action, product):
             return template
-        supported = [p.id for p in self.products.values() if p.service_control in action.templates]
-        reason = ""
+        supported = [p.id for p in self.products.values() if self.supports(action, p)]
+        reason = f"{product.name}: {action.unavailable} " if action.unavailable else ""
         if action.name == "drain" and not product.graceful_drain:
             reason = f"{product.name} has no graceful drain (it arrived with Lync Server 2010); use 'stop'. "
         choices = ", ".join(supported)
         raise UsageError(
             f"{reason}action {action.name!r} is not available for {product.id}; it is for: {choices}"
         )
+
+    def readiness_cmdlet(self, product: Product) -> str:
+        """The cmdlet that reports a pool's upgrade readiness on ``product`` (``pools.toml``).
+
+        Templates write it into script text, so it must be a plain cmdlet name, never anything else.
+        """
+        entry = read_data("pools").get("products", {}).get(product.id, {})
+        name = entry.get("readiness_cmdlet")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z]+-[A-Za-z]+", name):
+            raise CatalogError(f"pools.toml: no valid readiness_cmdlet for {product.id}")
+        return name
 
     def action_params(self, action: Action, product: Product) -> list[ActionParam]:
         return [
@@ -371,12 +393,6 @@ class Catalog:
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
-
-
-def _read(name: str) -> dict[str, Any]:
-    import tomllib
-
-    return tomllib.loads(_data_bytes(name).decode("utf-8"))
 
 
 def _data_bytes(name: str) -> bytes:
@@ -470,6 +486,8 @@ def _build(raw: dict[str, dict[str, Any]]) -> Catalog:
             templates=dict(spec["templates"]),
             params=tuple(ActionParam(**p) for p in spec.get("params", [])),
             fixed={k: dict(v) for k, v in spec.get("fixed", {}).items()},
+            since=spec.get("since"),
+            unavailable=spec.get("unavailable", ""),
         )
         for name, spec in raw["actions"]["actions"].items()
     }
@@ -579,13 +597,24 @@ def _dependency_problems(services: tuple[Service, ...]) -> list[str]:
                     f"{other.stop_order}: a dependent stops first, so its number must be lower"
                 )
     return problems
-_CATALOG_FILES = ("products", "services", "cmdlets", "events", "restart_rules", "roles", "actions")
+_CATALOG_FILES = (
+    "products",
+    "services",
+    "cmdlets",
+    "events",
+    "restart_rules",
+    "roles",
+    "actions",
+    "pools",
+    "checks",
+)
 
 
+@cache
 def _parsed_data() -> dict[str, dict[str, Any]]:
     """The TOML files parsed, from the user cache when it holds them for exactly these bytes.
 
-    Parsing seven TOML files costs more than the rest of an offline command's own work; the cache keeps
+    Parsing the TOML files costs more than the rest of an offline command's own work; the cache keeps
     the parsed (plain, marshal-able) data keyed by a digest of the files' contents, so any edit, upgrade
     or downgrade parses again. Building and validating the catalog from the data always runs.
     """
@@ -622,8 +651,17 @@ def load_catalog() -> Catalog:
     return _build(_parsed_data())
 
 
-@cache
+def read_data(name: str) -> Mapping[str, Any]:
+    """One packaged data file (``pools``, ``checks``, ``roles``...) as parsed TOML, for the modules that
+    build their own typed facts from it (pool facts, checks, LcsCmd facts): every file has this one
+    loader, and the parse is cached with the catalog's."""
+    data = _parsed_data()
+    if name not in data:
+        raise CatalogError(f"no catalog data file {name}.toml")
+    return data[name]
+
+
 def lcscmd_data() -> Mapping[str, Any]:
     """roles.toml as written, for the LcsCmd facts the typed catalog leaves out ([lcscmd], per-role
-    state names, group order and conflicts): read here so that roles.toml has one loader."""
-    return _parsed_data()["roles"]
+    state names, group order and conflicts)."""
+    return read_data("roles")

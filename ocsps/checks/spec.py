@@ -8,15 +8,13 @@ review or correct a rule without reading Python.
 from __future__ import annotations
 
 import string
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from ocsps.catalog import Catalog, CatalogError, load_catalog
+from ocsps.catalog import Catalog, CatalogError, load_catalog, read_data
 
 __all__ = [
     "CheckSpec",
@@ -237,5 +235,4 @@ def _checks(raw: Mapping[str, Any], catalog: Catalog) -> dict[str, CheckSpec]:
 @cache
 def load_checks_data() -> ChecksData:
     """Load the packaged checks.toml once per process, validated against the catalog."""
-    text = resources.files("ocsps.catalog").joinpath("data", "checks.toml").read_text(encoding="utf-8")
-    return parse_checks_data(tomllib.loads(text), load_catalog())
+    return parse_checks_data(dict(read_data("checks")), load_catalog())

@@ -7,15 +7,13 @@ means a correction is reviewed as data and a typo fails before any server is tou
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from ocsps.catalog import Catalog, CatalogError, Product, load_catalog
+from ocsps.catalog import Catalog, CatalogError, Product, load_catalog, read_data
 from ocsps.durations import parse_duration
 from ocsps.errors import UsageError
 
@@ -258,5 +256,4 @@ def _validate(facts: PoolFacts, catalog: Catalog) -> None:
 @cache
 def load_pool_facts() -> PoolFacts:
     """The packaged pool facts, checked against the packaged catalog, once per process."""
-    text = resources.files("ocsps.catalog").joinpath("data", "pools.toml").read_text(encoding="utf-8")
-    return parse_pool_facts(tomllib.loads(text), load_catalog())
+    return parse_pool_facts(dict(read_data("pools")), load_catalog())

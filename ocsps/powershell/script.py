@@ -220,6 +220,7 @@ def render_action(
         template,
         action=action.name,
         product=prod,
+        catalog=cat,
         has_leave_switches=any(p.name == "LeaveClsAgentRunning" for p in params),
     )
     return RenderedScript(
@@ -234,4 +235,4 @@ def render_action(
 
 def actions_for(product: Product, catalog: Catalog | None = None) -> Sequence[str]:
     cat = catalog or load_catalog()
-    return [a.name for a in cat.actions.values() if product.service_control in a.templates]
+    return [a.name for a in cat.actions.values() if cat.supports(a, product)]

@@ -23,7 +23,7 @@ def combinations(catalog: Catalog) -> list[tuple[str, str]]:
         (action.name, product.id)
         for action in catalog.actions.values()
         for product in catalog.products.values()
-        if product.service_control in action.templates
+        if catalog.supports(action, product)
     ]
 
 

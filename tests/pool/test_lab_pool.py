@@ -109,15 +109,18 @@ def test_the_lab_refuses_a_failover_that_would_break_quorum() -> None:
             driver.close()
 
 
-def test_lync2013_has_no_failover_in_the_lab_either(tmp_path: Path) -> None:
+def test_lync2013_failover_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    from ocsps.errors import UsageError
+
     topology = parse_topology(_two_server_pool("lync2013"), source="lync2013 pool")
     with Lab(topology) as lab:
         driver = _driver(lab)
         try:
-            with pytest.raises(RemoteError, match="has no computer failover"):
+            with pytest.raises(UsageError, match="computer failover arrived with Skype for Business"):
                 driver.failover("fea.contoso.com", 60, None, False)
         finally:
             driver.close()
+        assert lab.requests("fea.contoso.com").get("Command", 0) == 0
 
 
 def test_failed_step_script_stops_the_roll(sfb_lab: Lab, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ocsps.catalog import load_catalog
+from ocsps.errors import UsageError
 from ocsps.pool import StepSpec, load_pool_facts, plan_roll, roll_steps
 from ocsps.powershell import syntax
 from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board, verify_script
@@ -37,13 +38,14 @@ def test_readiness_uses_the_cmdlet_pools_toml_names(product: object) -> None:
     from ocsps.catalog import Product
 
     assert isinstance(product, Product)
-    body = render_action("pool-readiness", product).body
     roll = FACTS.products.get(product.id)
     if roll is None:
-        assert "Get-CsPool" not in body and "throw" in body
-    else:
-        other = {"Get-CsPoolUpgradeReadinessState", "Get-CsUpgradeDomainInfo"} - {roll.readiness_cmdlet}
-        assert f"@({roll.readiness_cmdlet})" in body and not any(o in body for o in other)
+        with pytest.raises(UsageError, match="pool upgrade readiness arrived with Lync Server 2013"):
+            render_action("pool-readiness", product)
+        return
+    body = render_action("pool-readiness", product).body
+    other = {"Get-CsPoolUpgradeReadinessState", "Get-CsUpgradeDomainInfo"} - {roll.readiness_cmdlet}
+    assert f"@({roll.readiness_cmdlet})" in body and not any(o in body for o in other)
 
 
 @pytest.mark.parametrize("product", CS_PRODUCTS, ids=lambda p: p.id)
@@ -51,10 +53,13 @@ def test_failover_exists_where_pools_toml_says_failover(product: object) -> None
     from ocsps.catalog import Product
 
     assert isinstance(product, Product)
-    body = render_action("pool-failover", product, {"ComputerName": "fe01", "WaitTimeSeconds": 60}).body
     roll = FACTS.products.get(product.id)
-    has = "Invoke-CsComputerFailOver -ComputerName" in body
-    assert has == (roll is not None and roll.method.value == "failover")
+    values = {"ComputerName": "fe01", "WaitTimeSeconds": 60}
+    if roll is None or roll.method.value != "failover":
+        with pytest.raises(UsageError, match="computer failover arrived with Skype for Business"):
+            render_action("pool-failover", product, values)
+        return
+    assert "Invoke-CsComputerFailOver -ComputerName" in render_action("pool-failover", product, values).body
 
 
 def test_failover_never_combines_force_with_whatif() -> None:

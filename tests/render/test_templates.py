@@ -26,7 +26,7 @@ def _combinations() -> list[tuple[str, str]]:
         (a.name, p.id)
         for a in CATALOG.actions.values()
         for p in CATALOG.products.values()
-        if p.service_control in a.templates
+        if CATALOG.supports(a, p)
     ]
 
 
@@ -132,3 +132,30 @@ def test_rendering_is_deterministic() -> None:
         )
 
     assert once() == once()
+
+
+@pytest.mark.parametrize(
+    ("action", "product", "reason"),
+    [
+        ("pool-readiness", "lync2010", "pool upgrade readiness arrived with Lync Server 2013"),
+        ("pool-fabric", "lync2010", "no Windows Fabric before Lync Server 2013"),
+        ("pool-failover", "lync2013", "computer failover arrived with Skype for Business Server 2015"),
+        ("pool-failback", "lync2013", "computer failback arrived with Skype for Business Server 2015"),
+    ],
+)
+def test_an_action_a_product_lacks_is_refused_when_rendering(action: str, product: str, reason: str) -> None:
+    """Refused in Python, before any script exists: never a script that throws on the server."""
+    from ocsps.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        render_action(action, product, {"PoolFqdn": "pool.contoso.com", "ComputerName": "fe01.contoso.com"})
+    assert reason in refused.value.message
+
+
+def test_no_template_branches_on_a_product_id() -> None:
+    """Product differences are catalog data (actions.toml `since`, pools.toml), not template logic."""
+    from ocsps.powershell.script import templates_dir
+
+    templates = templates_dir().glob("*.j2")
+    branching = [p.name for p in templates if "product.id" in p.read_text(encoding="utf-8")]
+    assert branching == []
