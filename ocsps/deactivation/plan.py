@@ -40,8 +40,8 @@ __all__ = [
     "STOP_SERVICES",
     "ChecklistItem",
     "DeactivationPlan",
+    "DeactivationStep",
     "LcsCmdFacts",
-    "PlanStep",
     "RoleCommand",
     "RoleInfo",
     "StateReading",
@@ -77,7 +77,7 @@ class ChecklistItem:
 
 
 @dataclass(frozen=True)
-class PlanStep:
+class DeactivationStep:
     """One step: stop every product service, or deactivate one role with exactly these arguments."""
 
     number: int
@@ -110,7 +110,7 @@ class DeactivationPlan:
     roles: tuple[str, ...]
     roles_source: str  # "live": read from the server; "operator": named by the operator
     lcscmd_path: str
-    steps: tuple[PlanStep, ...]
+    steps: tuple[DeactivationStep, ...]
     checklist: tuple[ChecklistItem, ...]
     last_in_pool: bool | None = None
     notes: tuple[str, ...] = ()
@@ -119,10 +119,10 @@ class DeactivationPlan:
     reason: str = ""
 
     @property
-    def deactivations(self) -> tuple[PlanStep, ...]:
+    def deactivations(self) -> tuple[DeactivationStep, ...]:
         return tuple(s for s in self.steps if s.do == DEACTIVATE)
 
-    def step(self, number: int) -> PlanStep:
+    def step(self, number: int) -> DeactivationStep:
         for s in self.steps:
             if s.number == number:
                 return s
@@ -148,7 +148,7 @@ class DeactivationPlan:
         """Read a plan document; the shape is checked here, the rules by :func:`check_plan`."""
         try:
             steps = tuple(
-                PlanStep(
+                DeactivationStep(
                     number=_int(s["step"], "step"),
                     do=_str(s["do"], "do"),
                     label=_str(s["label"], "label"),
@@ -322,10 +322,10 @@ def _checklist(
 
 def _deactivate_step(
     number: int, role: Role, computer: str, components: Sequence[str], facts: LcsCmdFacts
-) -> PlanStep:
+) -> DeactivationStep:
     command = facts.commands[role.key]
     chosen = tuple(components) if role.components else ()
-    return PlanStep(
+    return DeactivationStep(
         number=number,
         do=DEACTIVATE,
         label=f"Deactivate {role.label}",
@@ -422,7 +422,7 @@ def plan_deactivation(
     _check_roles(chosen, prod.id, cat, fx)
     ordered = order_roles(chosen, cat, fx)
     chosen_components = _components(components, ordered, cat, components_found)
-    steps = [PlanStep(number=1, do=STOP_SERVICES, label=stop_services_label(prod.service_prefix))]
+    steps = [DeactivationStep(number=1, do=STOP_SERVICES, label=stop_services_label(prod.service_prefix))]
     for key in ordered:
         steps.append(_deactivate_step(len(steps) + 1, cat.roles[key], computer, chosen_components, fx))
     for step in steps[1:]:
@@ -611,7 +611,7 @@ def check_acknowledgements(
     return acked, missing
 
 
-def choose_log_path(facts: LcsCmdFacts, step: PlanStep, when: datetime) -> str:
+def choose_log_path(facts: LcsCmdFacts, step: DeactivationStep, when: datetime) -> str:
     """A new log file per step and run, so that an old log can never be read as this run's result."""
     directory = facts.log_directory.rstrip("\\")
     stamp = when.strftime("%Y%m%d-%H%M%S-%f")

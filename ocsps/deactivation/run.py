@@ -27,8 +27,8 @@ from ocsps.deactivation.plan import (
     DEACTIVATE,
     STOP_SERVICES,
     DeactivationPlan,
+    DeactivationStep,
     LcsCmdFacts,
-    PlanStep,
     StateReading,
     choose_log_path,
 )
@@ -243,7 +243,7 @@ class Journal:
         tmp.replace(self.path)
 
 
-def resume_gaps(plan: DeactivationPlan, journal: Journal | None, start: int) -> list[PlanStep]:
+def resume_gaps(plan: DeactivationPlan, journal: Journal | None, start: int) -> list[DeactivationStep]:
     """Steps before ``start`` that no earlier run recorded as successful."""
     plan.step(start)
     return [s for s in plan.steps[: start - 1] if journal is None or not journal.succeeded(s.number)]
@@ -386,7 +386,9 @@ def _services_check(
     return LiveCheck("services", OK, f"{len(live.statuses)} services found, every one the plan relies on")
 
 
-def _done_evidence(step: PlanStep, reading: StateReading, statuses: Sequence[ServiceStatus]) -> str | None:
+def _done_evidence(
+    step: DeactivationStep, reading: StateReading, statuses: Sequence[ServiceStatus]
+) -> str | None:
     if step.do == STOP_SERVICES:
         if statuses and all(s.is_stopped for s in statuses):
             return f"all {len(statuses)} services read Stopped"
@@ -443,7 +445,7 @@ def _run_step(
     server: Server,
     plan: DeactivationPlan,
     lcscmd_path: str,
-    step: PlanStep,
+    step: DeactivationStep,
     facts: LcsCmdFacts,
     timeout: float,
     clock: Callable[[], datetime],

@@ -17,7 +17,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ocsps.deactivation.plan import STOP_SERVICES, DeactivationPlan, LcsCmdFacts, PlanStep
+from ocsps.deactivation.plan import STOP_SERVICES, DeactivationPlan, DeactivationStep, LcsCmdFacts
 
 if TYPE_CHECKING:
     from ocsps.catalog import Catalog
@@ -44,7 +44,7 @@ def step_sha256(rendered: RenderedScript) -> str:
 
 def step_script(
     plan: DeactivationPlan,
-    step: PlanStep,
+    step: DeactivationStep,
     *,
     lcscmd_path: str | None = None,
     log_path: str | None = None,

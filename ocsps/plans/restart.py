@@ -89,7 +89,7 @@ class DependentService:
 
 
 @dataclass(frozen=True)
-class PlanStep:
+class RestartStep:
     number: int
     verb: str  # "stop" | "start"
     service: Service
@@ -116,7 +116,7 @@ class RestartPlan:
     services: tuple[ServiceAction, ...]
     not_needed: tuple[tuple[str, str], ...] = ()  # (setting, why no restart)
     certificate_renewed_same_subject: bool = False
-    steps: tuple[PlanStep, ...] = field(default=())
+    steps: tuple[RestartStep, ...] = field(default=())
     dependents: tuple[DependentService, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -247,7 +247,7 @@ def _steps(
     product: Product,
     services: Iterable[ServiceAction],
     dependents: Sequence[DependentService] = (),
-) -> list[PlanStep]:
+) -> list[RestartStep]:
     """Stop dependents before what they require (the ``requires`` graph; the console's sequence between
     independent services), then start in reverse, a rule's prerequisites (e.g. MSSQLServer) first."""
     actions = {a.service.key: a for a in services}
@@ -264,7 +264,7 @@ def _steps(
             starts.append(service)
     steps = [("stop", s) for s in stops] + [("start", s) for s in starts]
     return [
-        PlanStep(i, verb, service, product, why.get(service.key, ""))
+        RestartStep(i, verb, service, product, why.get(service.key, ""))
         for i, (verb, service) in enumerate(steps, 1)
     ]
 

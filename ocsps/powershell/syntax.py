@@ -119,7 +119,7 @@ class SyntaxFinding:
 
 
 @dataclass(frozen=True)
-class Finding:
+class NewerConstruct:
     """A construct that needs a newer PowerShell than the target (``min_version`` introduced it)."""
 
     rule: str
@@ -131,7 +131,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class CommandCall:
+class ParsedCommand:
     """One command invocation, as written, for checking against the cmdlet catalog.
 
     ``parameters`` are names without the dash (``Graceful`` for ``-Graceful:$true``); ``arguments`` are the
@@ -674,7 +674,7 @@ class _Element:
 
 @dataclass(frozen=True)
 class _Command:
-    call: CommandCall
+    call: ParsedCommand
     elements: tuple[_Element, ...]
 
 
@@ -747,7 +747,7 @@ def _command_from_node(analysis: _Analysis, node: Node) -> _Command | None:
         arguments.append(text)
         elements.append(_Element("argument", text, inner_element_type))
     line, column = source.position(source.span(node)[0])
-    call = CommandCall(
+    call = ParsedCommand(
         name, tuple(parameters), line, column, native, invocation, tuple(arguments), tuple(splats)
     )
     return _Command(call, tuple(elements))
@@ -774,7 +774,7 @@ def _best_grammar(analysis: _Analysis) -> str:
     return _PREFERRED if counts[_PREFERRED] == best else min(counts, key=lambda g: counts[g])
 
 
-def commands(script: str, *, grammar: str | None = None) -> list[CommandCall]:
+def commands(script: str, *, grammar: str | None = None) -> list[ParsedCommand]:
     """List every command invocation in ``script`` (in nested blocks too), in source order.
 
     Invocations of literal script blocks (``& { ... }``, ``. { ... }``) are skipped: their contents are
@@ -866,7 +866,7 @@ def _rule_hits(analysis: _Analysis, rules: list[Rule]) -> Iterator[tuple[Rule, i
 
 def newer_constructs(
     script: str, ps_version: str, *, grammars: tuple[str, ...] = GRAMMARS
-) -> list[Finding]:
+) -> list[NewerConstruct]:
     """List constructs in ``script`` that need a newer PowerShell than ``ps_version`` (e.g. ``"2.0"``).
 
     Each finding names the rule and the version that introduced the construct (see ``RULES``). By default
@@ -876,13 +876,13 @@ def newer_constructs(
     target = _version(ps_version)
     rules = [rule for rule in RULES if _version(rule.min_version) > target]
     analysis = _analyse(script, grammars)
-    best: dict[tuple[str, int], Finding] = {}
+    best: dict[tuple[str, int], NewerConstruct] = {}
     for rule, offset, text in _rule_hits(analysis, rules):
         line, column = analysis.source.position(offset)
         key = (rule.id, line)
         if key in best and best[key].column <= column:
             continue
-        best[key] = Finding(rule.id, rule.construct, rule.min_version, line, column, _snippet(text))
+        best[key] = NewerConstruct(rule.id, rule.construct, rule.min_version, line, column, _snippet(text))
     return sorted(best.values(), key=lambda f: (f.line, f.column, f.rule))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ocsps.catalog import Catalog, CatalogError, _build, _read
+from ocsps.catalog import Catalog, CatalogError, _build, read_data
 from tests.conftest import DATA
 
 CASES = sorted((DATA / "stop_order").glob("*.toml"))
@@ -16,7 +17,7 @@ _NAMES = ["products", "services", "cmdlets", "events", "restart_rules", "roles",
 
 
 def _raw_with(services: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    raw = {n: _read(f"{n}.toml") for n in _NAMES}
+    raw = {n: copy.deepcopy(dict(read_data(n))) for n in _NAMES}
     extra = [{"display": s["key"], "products": ["ocs2007r2"], "roles": ["FrontEnd"], **s} for s in services]
     raw["services"] = {"services": [*raw["services"]["services"], *extra]}
     return raw
