@@ -610,7 +610,6 @@ _CATALOG_FILES = (
 )
 
 
-@cache
 def _parsed_data() -> dict[str, dict[str, Any]]:
     """The TOML files parsed, from the user cache when it holds them for exactly these bytes.
 
@@ -646,16 +645,22 @@ def _parsed_data() -> dict[str, dict[str, Any]]:
 
 
 @cache
+def _data() -> dict[str, dict[str, Any]]:
+    """The parsed data files, once per process (``_parsed_data`` consults the cache on disk)."""
+    return _parsed_data()
+
+
+@cache
 def load_catalog() -> Catalog:
     """Load and validate the packaged catalog once per process."""
-    return _build(_parsed_data())
+    return _build(_data())
 
 
 def read_data(name: str) -> Mapping[str, Any]:
     """One packaged data file (``pools``, ``checks``, ``roles``...) as parsed TOML, for the modules that
     build their own typed facts from it (pool facts, checks, LcsCmd facts): every file has this one
     loader, and the parse is cached with the catalog's."""
-    data = _parsed_data()
+    data = _data()
     if name not in data:
         raise CatalogError(f"no catalog data file {name}.toml")
     return data[name]
