@@ -562,6 +562,26 @@ class ConnectionSettings:
         """True when WinRM messages travel unencrypted (http with encryption never)."""
         return not self.ssl and self.encryption == "never"
 
+    def transport_warnings(self) -> list[str]:
+        """What an administrator must hear on every run about how unprotected this connection is.
+
+        Certificate validation turned off, and WinRM messages in clear text (http with encryption
+        never: commands, output and, with basic auth, the password itself readable on the network).
+        Empty for a protected connection. The CLI prints these, the session logs them, the audit log
+        records them with each change.
+        """
+        found = []
+        if self.ssl and self.insecure:
+            found.append("TLS certificate validation is OFF: the server's identity is not checked")
+        if self.cleartext:
+            basic = self.auth == "basic"
+            what = "the password and every command" if basic else "every command and its output"
+            found.append(
+                f"WinRM messages travel in CLEAR TEXT (http, encryption never, auth {self.auth}): "
+                f"{what} can be read on the network"
+            )
+        return found
+
     @property
     def needs_password(self) -> bool:
         """True when authentication cannot proceed without a password that is not set yet.
