@@ -763,7 +763,18 @@ class ServerSession:
                         f"{action} did not finish within {limit:g}s (stopped)", host=self.host
                     )
                 wait = max(1, min(int(self.settings.operation_timeout), int(remaining) or 1))
-                ps.poll_invoke(timeout=wait)
+                try:
+                    ps.poll_invoke(timeout=wait)
+                except Exception as exc:
+                    if not (self._expired() and _timed_out(exc)):
+                        raise
+                    # The deadline cut a Receive short: the command still runs on the server. Stop it
+                    # over a new connection (the timed-out one, and its sealing context, are gone).
+                    self._renew_transport()
+                    self._stop(ps)
+                    raise TimeoutExceeded(
+                        f"{action} did not finish within {limit:g}s (stopped)", host=self.host
+                    ) from None
                 seen_progress = self._report_progress(ps, seen_progress)
         except OcspsError:
             raise
@@ -895,6 +906,13 @@ def _wsman_class() -> type[Any]:
             return body
 
     return DeadlineWSMan
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A request ended by a connect or read timeout (or not sent for want of time)."""
+    import requests
+
+    return isinstance(exc, _DeadlineReached | requests.exceptions.Timeout)
 
 
 def _shorten_timeouts(wsman: Any) -> None:
