@@ -404,6 +404,7 @@ class ServerSession:
         self._deadline: float | None = None
         self._teardown = False
         self._breaks = 0
+        self._broke_at = 0.0
         self._warned_reopen = False
         self._warned_clear = False
 
@@ -472,9 +473,8 @@ class ServerSession:
         if self._pool is not None and not self._broken:
             return
         if self._broken:
-            self._breaks += 1
             self.close()
-            self._pause_before_reopening()
+        self._pause_before_reopening()
         self._warn_clear_text()
         from pypsrp.powershell import RunspacePool
 
@@ -497,8 +497,10 @@ class ServerSession:
     def _pause_before_reopening(self) -> None:
         """Back off when the server keeps breaking sessions, and say so once.
 
-        A server whose every call leaves the session unusable would otherwise make each call open a new
-        pool (an authentication handshake and a shell each time) at full speed, silently.
+        A server that leaves every session unusable would otherwise make each call open a new pool (an
+        authentication handshake and a shell each time) at full speed, silently. The pause doubles with
+        each broken pool in a row (up to ``REOPEN_BACKOFF_MAX``); time already spent since the last break
+        (a retry's own backoff) counts towards it.
         """
         if self._breaks < 2:
             return
@@ -508,10 +510,12 @@ class ServerSession:
                 "%s: the server keeps breaking the remote session; reopening it each time, with a pause",
                 self.host,
             )
-        pause = min(self.retry_backoff * (2 ** (self._breaks - 2)), REOPEN_BACKOFF_MAX)
+        wanted = min(self.retry_backoff * (2 ** (self._breaks - 2)), REOPEN_BACKOFF_MAX)
+        pause = wanted - (time.monotonic() - self._broke_at)
         if self._deadline is not None:
-            pause = min(pause, max(0.0, self._deadline - time.monotonic()))
-        time.sleep(pause)
+            pause = min(pause, self._deadline - time.monotonic())
+        if pause > 0:
+            time.sleep(pause)
 
     def _warn_clear_text(self) -> None:
         """Say on every run that the connection is not protected; once per session, before it opens."""
@@ -534,6 +538,9 @@ class ServerSession:
         behind counts against the user's WinRM shell quota until it idles out.
         """
         pool, wsman, broken = self._pool, self._wsman, self._broken
+        if pool is not None and broken:
+            self._breaks += 1
+            self._broke_at = time.monotonic()
         self._pool = self._wsman = None
         self._broken = False
         self._imported = False
@@ -661,7 +668,6 @@ class ServerSession:
                 result = self._invoke(
                     rendered.script, rendered.bound_parameters, remaining, rendered.action, allowed=budget
                 )
-                self._breaks = 0
                 return RunResult(
                     host=result.host,
                     action=result.action,
@@ -798,6 +804,8 @@ class ServerSession:
             errors = (ErrorRecord(f"{action} failed on the server without an error record"),)
         if importing and not errors:
             self._imported = True
+        if not self._broken:
+            self._breaks = 0
         return RunResult(self.host, action, tuple(ps.output), errors, warnings, duration)
 
     def _report_progress(self, ps: Any, seen: int) -> int:

@@ -161,6 +161,7 @@ class WireLab:
         )
         self.exchanges: list[Exchange] = []
         self.overrides: list[Override] = []
+        self.persistent: list[Override] = []
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ what a test uses
@@ -237,6 +238,21 @@ class WireLab:
 
         self.overrides.append(once)
 
+    def answer_after(self, action: str, fault: Override) -> None:
+        """Let the server process every request of ``action``, then answer ``fault`` instead of its reply."""
+
+        def after(request: Request, prepared: requests.PreparedRequest) -> Reply | None:
+            if request.action != action:
+                return None
+            raw = prepared.body
+            body = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else b""
+            path = urllib.parse.urlsplit(prepared.url or "").path
+            headers = {name: str(value) for name, value in prepared.headers.items()}
+            self.server._handle_post(_Handler(self.server, path, headers, body))  # type: ignore[arg-type]
+            return fault(request, prepared)
+
+        self.persistent.append(after)
+
     def armed(self) -> int:
         """Overrides not consumed yet (a fault case must have met the request it was armed for)."""
         return len(self.overrides)
@@ -247,7 +263,7 @@ class WireLab:
         seen = describe(body)
         reply: Reply | None = None
         try:
-            for override in list(self.overrides):
+            for override in [*self.overrides, *self.persistent]:
                 reply = override(seen, request)
                 if reply is not None:
                     break
