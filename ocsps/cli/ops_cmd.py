@@ -14,7 +14,7 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
-from ocsps.errors import UsageError
+from ocsps.errors import OcspsError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.operations.drain import DrainReport
@@ -249,6 +249,8 @@ def drain(
         report = outcome.result
         if report is not None and report.phase is Phase.DEADLINE:
             outcome.exit_code = 4
+        if report is not None and report.phase is Phase.FAILED and report.error_code:
+            outcome.exit_code = report.error_code
         if report is not None and report.phase is Phase.INTERRUPTED:
             run.interrupted = True
     _finish(run, document, json_out)
@@ -280,6 +282,7 @@ def _run_drains(
     parallel: int,
     json_out: bool,
 ) -> tuple[FleetRun[DrainReport], dict[str, DrainReport]]:
+    from ocsps.operations.drain import DrainReport, Phase
     from ocsps.operations.drain import drain as drain_service
     from ocsps.operations.fleet import run_parallel, run_rolling
 
@@ -299,7 +302,12 @@ def _run_drains(
             err_console().print(f"{report.host}: {service} {report.phase.value} ({status})", markup=False)
 
     def work(host: str, cancel: threading.Event) -> DrainReport:
-        with _server(by_host[host], deadline + 120) as server:
+        with _server(by_host[host], deadline) as server:
+            try:  # unreachable: "could not connect, nothing sent" (exit 3), as for every command
+                server.open()
+            except OcspsError as exc:
+                update(DrainReport(host, service, phase=Phase.FAILED, error=exc.message))
+                raise
             report = drain_service(
                 server,
                 service,

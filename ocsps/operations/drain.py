@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from ocsps.errors import OcspsError
+from ocsps.errors import OcspsError, RetriesExhausted
 from ocsps.operations.change import DRAINING, STOPPING, DecisionCallback, ServiceControl, apply_change
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
@@ -62,6 +62,9 @@ class DrainReport:
     error: str = ""
     decisions: list[str] = field(default_factory=list)
     """What was decided after a lost reply (re-read state, sent again or not), in order."""
+    error_code: int = 0
+    """The exit code of the error that ended the drain (0 if none): 3 only when the drain request was not
+    sent (could not connect), 4 when a deadline cut a call short, 1 otherwise."""
 
     @property
     def ok(self) -> bool:
@@ -182,6 +185,10 @@ def drain(
                 report.note = f"stopped; events not found: {', '.join(map(str, missing))}"
     except OcspsError as exc:
         report.error = exc.message
+        if isinstance(exc, RetriesExhausted) and report.phase is Phase.DRAINING:
+            report.error = exc.still_running("the drain", report.service)
+        sent = report.phase is not Phase.REQUESTED
+        report.error_code = 1 if exc.exit_code == 3 and sent else exc.exit_code
         update(phase=Phase.FAILED)
     return _finish(report)
 

@@ -1,0 +1,205 @@
+"""Faults between client and server, at every request of a command: the matrix an outage would draw.
+
+A fault-injecting HTTP proxy (``tests/faultproxy.py``) sits between ``ocsps`` and the lab and breaks request
+number *i* of the whole command (authentication legs included): it drops the connection before forwarding,
+answers a bare HTTP 503 or 500 itself, forwards and then loses the server's answer, or holds the request
+unanswered. The command runs as an administrator runs it (``OCSPS_*`` settings, NTLM with message
+encryption, ``--json``), against one representative server.
+
+For every cell: the exit code; how many times the state change ran on the server (counted by the lab's
+engine, so "exactly once" is observed, not assumed); the state reported against the server's real state;
+and an upper bound on the time taken far below the transport's 30 s read timeout (the bound is loose
+enough never to flake; the request counts are what is asserted precisely).
+
+Holding a request costs the command's whole ``--timeout`` per cell, so most of that column is marked
+``slow`` and runs with ``OCSPS_SLOW_TESTS=1``; a representative few run always.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocsps.lab.runtime import Lab
+from ocsps.lab.topology import parse_topology
+from tests.cli_helpers import CliResult, run_cli
+from tests.faultproxy import FAULT_KINDS, Fault, FaultKind, FaultProxy
+from tests.reliability import figures
+from tests.reliability.labkit import MED, Recorder
+
+TOPOLOGY = """
+[lab]
+username = "LAB\\\\admin"
+
+[[servers]]
+fqdn = "med01.contoso.com"
+product = "sfb2015"
+roles = ["MediationServer"]
+drain_seconds = 0.01
+[servers.activity.RTCMEDSRV]
+"Inbound Calls" = 3
+"""
+"""One Mediation server whose drain ends well before the first poll, so every run has the same requests."""
+
+TIMEOUT = 2.0
+"""``--timeout`` of the status and stop runs (seconds)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    args: tuple[str, ...]
+    requests: int
+    """HTTP requests of a clean run (measured by ``test_a_clean_run_costs``; the matrix covers each)."""
+    change: str | None
+    """The lab action that changes state, counted on the server."""
+    timeout: float
+    teardown: int
+    """How many requests at the end only release the session (the last Signal, the Delete): a request
+    held there leaves the answer in hand, so the command still succeeds."""
+
+
+COMMANDS: dict[str, Command] = {
+    "status": Command(("status", "-s", "RTCMEDSRV", "--timeout", f"{TIMEOUT:g}s"), 9, None, TIMEOUT, 2),
+    "stop": Command(("stop", "-s", "RTCMEDSRV", "--timeout", f"{TIMEOUT:g}s"), 12, "stop", TIMEOUT, 2),
+    "drain": Command(
+        ("drain", "-s", "RTCMEDSRV", "--poll", "0.2s", "--timeout", f"{TIMEOUT:g}s"), 18, "drain", TIMEOUT, 2
+    ),
+}
+
+SLOW = os.environ.get("OCSPS_SLOW_TESTS") == "1"
+ALWAYS_STALLED = {("status", 3), ("status", 5), ("stop", 8), ("drain", 11)}
+"""Held requests run in every test run: a handshake leg, the first Command, the stop's Command and a poll."""
+
+
+def _cells() -> Iterator[Any]:
+    for name, command in COMMANDS.items():
+        for kind in FAULT_KINDS:
+            for index in range(1, command.requests + 1):
+                marks = []
+                if kind == "stall" and (name, index) not in ALWAYS_STALLED:
+                    marks.append(pytest.mark.skipif(not SLOW, reason="slow: set OCSPS_SLOW_TESTS=1"))
+                yield pytest.param(name, kind, index, marks=marks, id=f"{name}-{kind}-{index}")
+
+
+@dataclass
+class Run:
+    result: CliResult
+    lab: Lab
+    recorder: Recorder
+    proxy: FaultProxy
+    seconds: float
+
+    def real_status(self) -> str:
+        return self.lab.server(MED).find("RTCMEDSRV").status
+
+    def reported(self) -> dict[str, Any]:
+        (host,) = self.result.json()["hosts"]
+        assert isinstance(host, dict)
+        return host
+
+
+@pytest.fixture
+def run_through_proxy(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Any]:
+    """Run one command against a fresh lab, through a proxy that breaks the given requests."""
+    opened: list[tuple[Lab, FaultProxy]] = []
+
+    def run(name: str, *faults: Fault) -> Run:
+        lab = Lab(parse_topology(TOPOLOGY, source="fault matrix topology")).start()
+        recorder = Recorder().wrap(lab)
+        proxy = FaultProxy(lab.port, faults, lifetime=60).start()
+        opened.append((lab, proxy))
+        (tmp_path / "config.toml").write_text("", encoding="utf-8")
+        settings = lab.settings_for(MED)
+        assert settings.password is not None and settings.username is not None
+        for key, value in {
+            "OCSPS_HOST": MED,
+            "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
+            "OCSPS_PORT": str(proxy.port),
+            "OCSPS_SSL": "false",
+            "OCSPS_PATH": settings.path,
+            "OCSPS_AUTH": settings.auth,
+            "OCSPS_USERNAME": settings.username,
+            "OCSPS_PASSWORD": settings.password.reveal(),
+            "OCSPS_PRODUCT": "sfb2015",
+            "OCSPS_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "OCSPS_CONFIG": str(tmp_path / "config.toml"),
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("OCSPS_PROFILE", raising=False)
+        started = time.monotonic()
+        result = run_cli(capsys, *COMMANDS[name].args, "--json")
+        return Run(result, lab, recorder, proxy, time.monotonic() - started)
+
+    yield run
+    for lab, proxy in opened:
+        proxy.stop()
+        lab.stop()
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_clean_run_costs(run_through_proxy: Any, name: str) -> None:
+    """The request counts the matrix is built on; a cold status is one pipeline (no separate import)."""
+    run: Run = run_through_proxy(name)
+    assert run.result.code == 0, run.result.err
+    assert run.proxy.requests == COMMANDS[name].requests
+    if name == "status":
+        assert run.lab.requests(MED)["Command"] == 1, "one pipeline for a cold status"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "kind", "index"), list(_cells()))
+def test_fault_at_every_request(run_through_proxy: Any, name: str, kind: FaultKind, index: int) -> None:
+    command = COMMANDS[name]
+    run: Run = run_through_proxy(name, Fault(kind, index))
+    code, err = run.result.code, run.result.err
+    assert run.proxy.fired == [Fault(kind, index)], "the fault met its request"
+    held_in_teardown = kind == "stall" and index > command.requests - command.teardown
+
+    # Time: far below the transport's read timeout (30 s), which is what a held request used to cost.
+    budget = 3 * command.timeout + 8 if kind == "stall" else 10
+    assert run.seconds < budget, f"took {run.seconds:.1f}s"
+
+    # Exit code, and the state change counted on the server.
+    ran = run.recorder.times(MED, command.change) if command.change else 0
+    if kind != "stall" or held_in_teardown:
+        assert code == 0, f"exit {code}: {err}"
+        assert ran == (1 if command.change else 0), "the change ran exactly once"
+    else:
+        assert code in (0, 4), f"exit {code}: {err}"
+        assert ran in (0, 1), "never twice"
+        if name == "status":
+            assert code == 4, "a held read ends at the deadline"
+
+    # The state reported is the server's real state.
+    host = run.reported()
+    real = run.real_status()
+    if code == 0:
+        expected = {"status": "Running", "stop": "Stopped", "drain": "Stopped"}[name]
+        assert real == expected
+        result = host["result"]
+        reported = (
+            result[0]["status"]
+            if name == "status"
+            else result["after"]["status"]
+            if name == "stop"
+            else result["status"]
+        )
+        assert reported == real
+    else:
+        result = host.get("result") or {}
+        message = host.get("error") or result.get("error") or result.get("note")
+        assert host["state"] == "failed" and message, host
+        if code == 4:
+            assert "did not finish" in message or "deadline" in message, host
+        if ran == 0:
+            assert real == "Running", "nothing changed, and nothing was claimed"
+    figures.add("transit", "injected")
+    figures.add("transit", "completed" if code == 0 else "reported")
