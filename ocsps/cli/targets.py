@@ -181,10 +181,10 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         raise UsageError("no server given", hint=NO_HOST_HINT)
     prompt = _prompt if sys.stdin.isatty() else None
     first = resolve_settings(flags, env, find_config(env), opts.profile, prompt)
-    if first.insecure:
-        err_console().print(
-            "warning: TLS certificate validation is OFF: the server's identity is not checked.", markup=False
-        )
+    first.check_local_files()  # a missing CA bundle is the operator's to fix, not the server's fault
+    first.check_installed()
+    for text in first.transport_warnings():  # on every run, before anything is sent
+        err_console().print(f"warning: {text}.", markup=False)
     product = _product(opts, first)
     if not entries:
         return [Target(first, product)]
@@ -253,7 +253,10 @@ def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...
             parameters=parameters,
             outcome=outcome,
             duration=duration,
+            detail="; ".join(target.settings.transport_warnings()),
             body_sha256=rendered.body_sha256,
         )
 
-    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    session = ServerSession(target.settings, target.product, default_timeout=timeout, audit=record)
+    session.warn_transport = False  # the command line said it once for the whole run
+    return Server(session)

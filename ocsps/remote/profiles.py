@@ -41,6 +41,7 @@ Schema (TOML)
     no_proxy               boolean   ignore proxy environment variables
     configuration_name     string    PowerShell session configuration (JEA endpoint)
     negotiate_service      string    Kerberos SPN service class (default "WSMAN")
+    negotiate_delegate     boolean   Kerberos: delegate the credential for second-hop work
     product                string    ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
     =====================  ========  ==================================================================
 
@@ -356,6 +357,7 @@ _DEFAULT_CONFIG_TEXT: Final = """\
 # no_proxy = false                  # true ignores HTTP_PROXY / HTTPS_PROXY from the environment
 # configuration_name = "Microsoft.PowerShell"  # PowerShell session configuration; a JEA endpoint name
 # negotiate_service = "WSMAN"       # service class of the server's Kerberos SPN (WSMAN/fe01.contoso.com)
+# negotiate_delegate = false        # true: delegate the Kerberos ticket (installer on a share, remote SQL)
 # product = "sfb2019"               # ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
 
 # The simulated server of `ocsps lab`, on this machine over plain http with NTLM message encryption.

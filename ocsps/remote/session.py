@@ -252,6 +252,17 @@ def _classify(exc: BaseException, host: str) -> tuple[OcspsError, bool]:
             ),
             False,
         )
+    mismatch = next((e for e in chain if e.__class__.__name__ == "CertificateError"), None)
+    if mismatch is not None:  # urllib3's own host name check (the name asked for is not on the certificate)
+        return (
+            ConnectError(
+                f"TLS failed: the server certificate could not be verified (it does not name {host})",
+                host=host,
+                hint="connect with the name on the server's certificate (--host); connect_address only "
+                "says where to dial",
+            ),
+            False,
+        )
     if any(isinstance(e, ssl.SSLEOFError | ssl.SSLZeroReturnError) for e in chain):
         return ConnectError("the connection dropped (TLS closed mid-request)", host=host), True
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
@@ -407,6 +418,9 @@ class ServerSession:
         self._broke_at = 0.0
         self._warned_reopen = False
         self._warned_clear = False
+        self.warn_transport = True
+        """Log ``settings.transport_warnings()`` when the session opens (a caller that said them already,
+        like the command line, turns this off)."""
 
     @property
     def host(self) -> str:
@@ -429,7 +443,10 @@ class ServerSession:
         return self._deadline - now
 
     def _new_wsman(self) -> Any:
-        return _wsman_class()(self._request_limit, **self.settings.wsman_kwargs())
+        self.settings.check_installed()  # a missing auth package is a usage error, not the server's fault
+        return _wsman_class()(
+            self._request_limit, self.settings.tls_server_name, **self.settings.wsman_kwargs()
+        )
 
     def _expired(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
@@ -519,7 +536,7 @@ class ServerSession:
 
     def _warn_clear_text(self) -> None:
         """Say on every run that the connection is not protected; once per session, before it opens."""
-        if self._warned_clear:
+        if self._warned_clear or not self.warn_transport:
             return
         self._warned_clear = True
         for text in self.settings.transport_warnings():
@@ -870,6 +887,9 @@ def _wsman_class() -> type[Any]:
     Here the read timeout surfaces at once and ``ServerSession``'s policy decides: a read is run again on
     a fresh session inside its deadline, a change is reported as ``OutcomeUnknown``.
 
+    Over https the certificate is validated (and SNI sent) for ``tls_name``, the host the administrator
+    named, whatever address is dialled.
+
     Every HTTP request (authentication legs included) is bounded by ``limit()``: the connect and read
     timeouts shrink to what is left of the call's deadline, and a request with no time left is not sent
     (``_DeadlineReached``). pypsrp reads no deadline of its own, so without this a request the server
@@ -881,10 +901,23 @@ def _wsman_class() -> type[Any]:
     from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
     class DeadlineWSMan(WSMan):
-        def __init__(self, limit: Callable[[], float | None], **kwargs: Any) -> None:
+        def __init__(self, limit: Callable[[], float | None], tls_name: str | None, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             transport = self.transport
             original = transport.send
+            build = transport._build_session
+
+            def build_session() -> Any:
+                session: Any = build()
+                if tls_name is not None:
+                    # Check the certificate (and send SNI) for the server the administrator named, not
+                    # the address dialled: connect_address only says where to find it.
+                    pool_kw = session.get_adapter("https://").poolmanager.connection_pool_kw
+                    pool_kw["server_hostname"] = tls_name
+                    pool_kw["assert_hostname"] = tls_name
+                return session
+
+            transport._build_session = build_session  # type: ignore[method-assign]
 
             def send(message: bytes, *, retries_on_read_timeout: int = 0, timeout: Any = None) -> bytes:
                 left = limit()

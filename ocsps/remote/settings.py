@@ -47,8 +47,10 @@ _ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 __all__ = [
     "AUTH_METHODS",
+    "AUTH_PACKAGES",
     "DEFAULT_CONFIGURATION_NAME",
     "DEFAULT_NEGOTIATE_SERVICE",
+    "DELEGATION_AUTHS",
     "ENCRYPTION_MODES",
     "ENV_CONFIG",
     "ENV_PASSWORD",
@@ -87,6 +89,16 @@ uses that principal's ticket from the credential cache (``kinit``), so ocsps doe
 
 USERNAME_AUTHS: Final = frozenset({"basic", "credssp"})
 """Methods that cannot fall back to the current logon or ticket: pypsrp requires a username for them."""
+
+DELEGATION_AUTHS: Final = frozenset({"negotiate", "kerberos"})
+"""Methods that can delegate the credential (a forwardable Kerberos ticket) to the server, for work that
+needs a second hop: an update installer on a file share, a database update against a remote SQL Server."""
+
+AUTH_PACKAGES: Final[Mapping[str, tuple[str, str]]] = {
+    "credssp": ("requests_credssp", "credssp"),
+    "kerberos": ("gssapi", "kerberos"),
+}
+"""auth -> (module pypsrp needs for it, the ocsps extra that installs it). Windows has Kerberos built in."""
 
 DEFAULT_CONFIGURATION_NAME: Final = "Microsoft.PowerShell"
 DEFAULT_NEGOTIATE_SERVICE: Final = "WSMAN"
@@ -143,6 +155,11 @@ OPTIONS: Final[Mapping[str, Option]] = {
         Option("no_proxy", "bool", "ignore proxy environment variables"),
         Option("configuration_name", "str", "PowerShell session configuration (JEA endpoint)"),
         Option("negotiate_service", "str", "Kerberos SPN service class (default WSMAN)"),
+        Option(
+            "negotiate_delegate",
+            "bool",
+            "Kerberos: delegate the credential to the server for second-hop work (default false)",
+        ),
         Option("product", "str", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
     )
 }
@@ -360,6 +377,7 @@ _CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "no_proxy": _check_bool,
     "configuration_name": _check_pattern(_CONFIGURATION_NAME, DEFAULT_CONFIGURATION_NAME),
     "negotiate_service": _check_pattern(_SERVICE_CLASS, DEFAULT_NEGOTIATE_SERVICE),
+    "negotiate_delegate": _check_bool,
     "product": _check_choice(PRODUCTS),
 }
 
@@ -424,8 +442,8 @@ class ConnectionSettings:
 
     ``host`` is the server's name (what certificates, Kerberos and the administrator call it);
     ``connect_address``, when set, is what is actually dialled, like Ansible's ``ansible_host`` (the lab runs
-    med01.contoso.com on 127.0.0.1). Kerberos still uses ``host`` for the SPN. With https and certificate
-    validation the server certificate must also match ``connect_address``: TLS checks the name dialled.
+    med01.contoso.com on 127.0.0.1). Kerberos still uses ``host`` for the SPN, and over https the server
+    certificate is validated (and SNI sent) for ``host``, not for the address dialled.
 
     ``port`` 0 means "the default for the scheme" and is replaced at construction, so an instance always
     holds the real port. ``cert_validation`` is True, False (only when explicitly disabled) or a CA bundle
@@ -451,6 +469,7 @@ class ConnectionSettings:
     no_proxy: bool = False
     configuration_name: str = DEFAULT_CONFIGURATION_NAME
     negotiate_service: str = DEFAULT_NEGOTIATE_SERVICE
+    negotiate_delegate: bool = False
     product: str | None = None
 
     def __post_init__(self) -> None:
@@ -487,6 +506,7 @@ class ConnectionSettings:
         put("no_proxy", _check_bool(self.no_proxy, "no_proxy"))
         check_option("configuration_name", self.configuration_name)
         check_option("negotiate_service", self.negotiate_service)
+        put("negotiate_delegate", _check_bool(self.negotiate_delegate, "negotiate_delegate"))
         if self.product is not None:
             put("product", check_option("product", self.product))
         self._check_combinations()
@@ -511,6 +531,12 @@ class ConnectionSettings:
             raise UsageError(f"auth {self.auth} needs a username (DOMAIN\\user or user@domain)", host=where)
         if self.password is not None and not self.username:
             raise UsageError("a password is set but no username", host=where)
+        if self.negotiate_delegate and self.auth not in DELEGATION_AUTHS:
+            raise UsageError(
+                f"negotiate_delegate needs auth kerberos or negotiate (auth is {self.auth}): only a "
+                "Kerberos ticket can be delegated",
+                host=where,
+            )
         if self.auth not in MESSAGE_ENCRYPTION_AUTHS:
             if not self.ssl and self.encryption != "never":
                 raise UsageError(
@@ -556,6 +582,12 @@ class ConnectionSettings:
     def insecure(self) -> bool:
         """True when certificate validation was explicitly disabled, so the CLI can say so loudly."""
         return self.cert_validation is False
+
+    @property
+    def tls_server_name(self) -> str | None:
+        """The name the server certificate must carry over https: always ``host``, never the address
+        dialled (a certificate for 127.0.0.1 or another server does not prove this is ``host``)."""
+        return self.host if self.ssl else None
 
     @property
     def cleartext(self) -> bool:
@@ -627,6 +659,8 @@ class ConnectionSettings:
             kwargs["password"] = self.password.reveal() if self.password is not None else None
         if self.auth in ("negotiate", "kerberos", "ntlm"):
             kwargs["negotiate_service"] = self.negotiate_service
+            if self.negotiate_delegate:
+                kwargs["negotiate_delegate"] = True
             if self.connect_address is not None and self.connect_address.lower() != self.host.lower():
                 kwargs["negotiate_hostname_override"] = self.host
         return kwargs
@@ -656,6 +690,7 @@ class ConnectionSettings:
             "no_proxy": self.no_proxy,
             "configuration_name": self.configuration_name,
             "negotiate_service": self.negotiate_service,
+            "negotiate_delegate": self.negotiate_delegate,
             "product": self.product,
         }
 
@@ -673,6 +708,24 @@ class ConnectionSettings:
         if isinstance(changes.get("password"), str):
             changes["password"] = Secret(str(changes["password"]))
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def check_installed(self) -> None:
+        """Fail early, with the install hint, when the chosen auth method needs a package that is missing.
+
+        pypsrp would fail only once connecting, with an ImportError that reads like a server problem.
+        """
+        import importlib.util
+
+        needed = AUTH_PACKAGES.get(self.auth)
+        if needed is None or (self.auth == "kerberos" and os.name == "nt"):
+            return
+        module, extra = needed
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"auth {self.auth} needs the Python package {module}, which is not installed",
+                host=self.host,
+                hint=f"pip install 'ocsps[{extra}]'",
+            )
 
     def check_local_files(self) -> None:
         """Fail early, with the option name, when a CA bundle or client certificate file is missing.

@@ -125,6 +125,7 @@ def test_every_option_follows_the_precedence(key: str) -> None:
         "no_proxy": (True, False, True, False),
         "configuration_name": ("A", "B", "C", "D"),
         "negotiate_service": ("WSMAN", "HTTP", "HOST", "CIFS"),
+        "negotiate_delegate": (True, False, True, False),
         "product": ("ocs2007", "lync2010", "sfb2015", "sfb2019"),
     }
     flag, env_value, profile_value, default_value = samples[key]
