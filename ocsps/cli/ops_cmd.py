@@ -179,7 +179,8 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
         table.add_column(col)
     for outcome in run.outcomes:
         if outcome.state != "ok" or outcome.result is None:
-            table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", outcome.error or "-")
+            error = outcome.error.removeprefix(f"{outcome.host}: ")  # the host column names it once
+            table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", error or "-")
             continue
         for s in outcome.result:
             colour = {"Running": "green", "Stopped": "red", "Paused": "yellow"}.get(s.status.value, "white")

@@ -131,7 +131,10 @@ class Target:
         return self.settings.host
 
 
-def _host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
+def host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
+    """(host, port or None) of every ``--host`` (``name``, ``name:port``, ``[v6]:port``) and hosts-file line.
+
+    Every command that takes ``--host`` reads it here, so ``host:port`` works wherever a host does."""
     from ocsps.remote.hosts import load_hosts_file, parse_hosts_file
 
     entries: list[tuple[str, int | None]] = []
@@ -163,7 +166,7 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
     """Real servers from flags, environment and config; the password is resolved once."""
     from ocsps.remote.profiles import find_config, resolve_settings
 
-    entries = _host_entries(opts)
+    entries = host_entries(opts)
     flags: dict[str, object] = {
         "auth": opts.auth,
         "username": opts.username,
@@ -203,28 +206,88 @@ def _prompt(text: str) -> str:
     return getpass.getpass(text)
 
 
+LAB_RULE = (
+    "with --lab the servers are the lab's: choose them with --host/--hosts-file (lab names), --profile (its "
+    "host, which must be a lab server) or --product; connection options and OCSPS_* variables are not used"
+)
+"""The one rule for ``--lab`` plus target options, as the error message and the docs state it."""
+
+_LAB_REFUSED = {
+    "auth": "--auth",
+    "username": "--username",
+    "port": "--port",
+    "ssl": "--ssl/--no-ssl",
+    "ca_bundle": "--ca-bundle",
+    "no_verify_tls": "--no-verify-tls",
+    "configuration_name": "--configuration-name",
+}
+
+
+def _lab_names(opts: TargetOptions, lab: Lab, service: str | None) -> list[str]:
+    """The lab servers a ``--lab`` command works on, by the rule in ``LAB_RULE``."""
+    from ocsps.catalog import load_catalog
+
+    given = [flag for key, flag in _LAB_REFUSED.items() if getattr(opts, key) not in (None, False)]
+    if given:
+        raise UsageError(
+            f"{given[0]} cannot be combined with --lab: the lab sets its own connection", hint=LAB_RULE
+        )
+    if opts.product:
+        load_catalog().product(opts.product)  # "unknown product", as without --lab
+    entries = host_entries(opts)
+    if opts.profile:
+        if entries:
+            raise UsageError("give either --profile or --host/--hosts-file with --lab", hint=LAB_RULE)
+        entries = [(_profile_host(opts.profile), None)]
+    known = {s.fqdn.casefold(): s.fqdn for s in lab.topology.servers}
+    if entries:
+        unknown = [h for h, _ in entries if h.casefold() not in known]
+        if unknown:
+            raise UsageError(
+                f"{unknown[0]} is not a server of the lab topology",
+                hint="lab servers: " + ", ".join(known.values()),
+            )
+        return [known[h.casefold()] for h, _ in entries]
+    names = [s.fqdn for s in lab.topology.running(service)]
+    if opts.product:
+        names = [n for n in names if lab.server(n).product.id == opts.product]
+    if not names:
+        if opts.product:
+            raise UsageError(f"no lab server runs {opts.product}" + (f" with {service}" if service else ""))
+        raise UsageError(f"no lab server runs {service}" if service else "the lab topology has no servers")
+    return names
+
+
+def _profile_host(profile: str) -> str:
+    """The host a config profile names (its other settings do not apply to the lab)."""
+    from ocsps.remote.profiles import find_config
+
+    config = find_config(dict(os.environ))
+    if config is None:
+        raise UsageError(f"profile {profile!r} was selected but no config file was found")
+    for _label, values, _key in config.layers(profile):
+        host = values.get("host")
+        if isinstance(host, str):
+            return host
+    raise UsageError(f"profile {profile!r} names no host", hint=LAB_RULE)
+
+
 @contextlib.contextmanager
 def open_targets(
     opts: TargetOptions, *, service: str | None = None
 ) -> Iterator[tuple[list[Target], Lab | None]]:
-    """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block."""
+    """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block.
+
+    With ``--lab`` the targets follow ``LAB_RULE``: lab servers only, chosen by name, profile host or
+    product; options that say how to connect are refused rather than silently ignored.
+    """
     if not opts.lab:
         yield resolve_targets(opts), None
         return
     from ocsps.lab.runtime import Lab
 
     with Lab(topology_file=opts.lab_topology) as lab:
-        entries = _host_entries(opts)
-        if entries:
-            names = [h for h, _ in entries]
-        else:
-            names = [s.fqdn for s in lab.topology.running(service)]
-            if opts.product:
-                names = [n for n in names if lab.server(n).product.id == opts.product]
-        if not names:
-            raise UsageError(
-                f"no lab server runs {service}" if service else "the lab topology has no servers"
-            )
+        names = _lab_names(opts, lab, service)
         targets = [Target(lab.settings_for(n), lab.server(n).product) for n in names]
         if opts.product and any(t.product.id != opts.product for t in targets):
             raise UsageError(f"--product {opts.product} does not match the lab servers chosen")

@@ -463,13 +463,15 @@ class ServerSession:
     def is_open(self) -> bool:
         return self._pool is not None
 
-    def open(self, *, timeout: float | None = None) -> None:
+    def open(self, *, timeout: float | None = None, import_module: bool = False) -> None:
         """Open the runspace pool, unless already open.
 
         Raises only ``ocsps.errors`` types. Opening sends no action, so a transient fault (HTTP 503 while
         WinRM restarts, a dropped connection) is retried with backoff within ``timeout`` (default
         ``default_timeout``), which also bounds every request of the handshake. The product module is
-        imported by the first call, in the same pipeline.
+        imported by the first call, in the same pipeline; ``import_module`` imports it now instead, in a
+        pipeline of its own, for a caller that wants a module that does not load to fail here
+        (``RemoteError``) rather than in its first call.
         """
         budget = self.default_timeout if timeout is None else timeout
         outer = self._deadline
@@ -480,11 +482,27 @@ class ServerSession:
                 attempt += 1
                 try:
                     self._open()
+                    if import_module and not self._imported:
+                        self._import_module()
                     return
                 except _Fault as fault:
                     self._back_off(fault, attempt, self._deadline, "opening the session")
         finally:
             self._deadline = outer
+
+    def _import_module(self) -> None:
+        assert self._deadline is not None
+        left = self._deadline - time.monotonic()
+        script = render_module_import(self.product)
+        try:
+            self._invoke(script, {}, left, "module-import", with_import=False).raise_for_errors()
+        except _Fault as fault:
+            self.close()
+            raise _Fault(fault.error, transient=fault.transient, sent=False) from None
+        except Exception:
+            self.close()
+            raise
+        self._imported = True
 
     def _open(self) -> None:
         if self._pool is not None and not self._broken:
@@ -747,6 +765,7 @@ class ServerSession:
         action: str,
         *,
         allowed: float | None = None,
+        with_import: bool = True,
     ) -> RunResult:
         """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told.
 
@@ -763,7 +782,7 @@ class ServerSession:
         deadline = started + budget
         limit = budget if allowed is None else allowed
         ps = PowerShell(self._pool)
-        importing = not self._imported
+        importing = with_import and not self._imported
         if importing:
             ps.add_script(render_module_import(self.product))
             ps.add_statement()

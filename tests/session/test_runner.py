@@ -206,3 +206,13 @@ def test_a_failing_progress_callback_does_not_fail_the_call(
         assert session.is_open
     assert result.output == ("done",)
     assert any("progress callback failed" in r.getMessage() for r in caplog.records)
+
+
+def test_open_can_import_the_module_up_front(wire: WireLab) -> None:
+    """For a caller that wants a module that does not load to fail at open (the checks do)."""
+    with wire.session() as session:
+        session.open(import_module=True)
+        session.run(_status(wire)).raise_for_errors()
+    scripts = wire.executor.scripts()
+    assert [MODULE_IMPORT in s for s in scripts] == [True, False]
+    assert "ocsps:action=status" not in scripts[0]
