@@ -55,7 +55,8 @@ def test_unknown_product_with_lab_says_unknown_product(capsys: pytest.CaptureFix
 
 def test_a_profile_with_lab_uses_the_profile_host(capsys: pytest.CaptureFixture[str], env: Path) -> None:
     lab = ["--lab", "--lab-topology", str(env)]
-    result = run_cli(capsys, "drain", "-s", "RTCMEDSRV", "--profile", "med01", *lab, "--poll", "0.1s", "--json")
+    args = ["drain", "-s", "RTCMEDSRV", "--profile", "med01", *lab, "--poll", "0.1s", "--json"]
+    result = run_cli(capsys, *args)
     assert result.code == 0, result.err
     assert [h["host"] for h in result.json()["hosts"]] == ["med01.contoso.com"]
 
