@@ -38,7 +38,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from ocsps.errors import UsageError
 from ocsps.hostname import check_host, show
@@ -59,6 +59,7 @@ __all__ = [
     "OPTIONS",
     "PASSWORD_AUTHS",
     "PRODUCTS",
+    "ConnectOptions",
     "ConnectionSettings",
     "Layer",
     "Option",
@@ -164,6 +165,34 @@ OPTIONS: Final[Mapping[str, Option]] = {
     )
 }
 """Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The connection settings a script may pass to ``ocsps.connect`` or ``ocsps.Connector`` by keyword.
+
+    A type checker then flags a misspelt or mistyped setting (``verfy=False``, ``port="5986"``) before the
+    script runs; at run time the same names are checked again, with a ``UsageError``. ``verify`` and
+    ``ca_bundle`` are the friendly form of ``cert_validation`` (use one or the other).
+    """
+
+    connect_address: str | None
+    port: int
+    ssl: bool
+    path: str
+    verify: bool
+    ca_bundle: str
+    cert_validation: bool | str
+    certificate_pem: str | None
+    certificate_key_pem: str | None
+    encryption: Literal["auto", "always", "never"]
+    connection_timeout: float
+    read_timeout: float
+    operation_timeout: float
+    proxy: str | None
+    no_proxy: bool
+    configuration_name: str
+    negotiate_service: str
+    negotiate_delegate: bool
 
 
 # --------------------------------------------------------------------------------------------------- secrets
