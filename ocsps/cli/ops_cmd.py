@@ -131,6 +131,11 @@ def _finish(run: FleetRun[Any], document: dict[str, object], json_out: bool) -> 
     raise typer.Exit(run.exit_code)
 
 
+def _unprefixed(error: str, host: str) -> str:
+    """An error shown in a host's row: the host column names the host once."""
+    return error.removeprefix(f"{host}: ")
+
+
 def _activity_text(status: ServiceStatus) -> str:
     if status.activity is None or not len(status.activity):
         return "-"
@@ -179,7 +184,7 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
         table.add_column(col)
     for outcome in run.outcomes:
         if outcome.state != "ok" or outcome.result is None:
-            error = outcome.error.removeprefix(f"{outcome.host}: ")  # the host column names it once
+            error = _unprefixed(outcome.error, outcome.host)
             table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", error or "-")
             continue
         for s in outcome.result:
@@ -399,9 +404,8 @@ def _print_drain_summary(board: dict[str, DrainReport]) -> None:
         events = ", ".join(f"{e.id} at {e.time.strftime('%H:%M:%S')}" for e in r.events) or "-"
         result = "[green]ok[/green]" if r.ok and not r.error else f"[red]{r.phase.value}[/red]"
         status = r.last.status.value if r.last else "unknown"
-        table.add_row(
-            r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, r.error or r.note or "-"
-        )
+        note = _unprefixed(r.error, r.host) or r.note or "-"
+        table.add_row(r.host, r.service, result, status, f"{r.elapsed:.1f}s", events, note)
     console().print(table)
 
 
@@ -516,7 +520,7 @@ def _print_operation(action: str, run: FleetRun[dict[str, object]]) -> None:
             f"[{colour}]{o.state}[/{colour}]",
             str(before.get("status", "-")),
             str(after.get("status", "-")),
-            str(r.get("note") or "; ".join(x for x in (o.error, o.step) if x) or "-"),
+            str(r.get("note") or "; ".join(x for x in (_unprefixed(o.error, o.host), o.step) if x) or "-"),
         )
     console().print(table)
 
