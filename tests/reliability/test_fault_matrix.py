@@ -203,3 +203,104 @@ def test_fault_at_every_request(run_through_proxy: Any, name: str, kind: FaultKi
             assert real == "Running", "nothing changed, and nothing was claimed"
     figures.add("transit", "injected")
     figures.add("transit", "completed" if code == 0 else "reported")
+
+
+# ------------------------------------------------------------------------------- a deactivation run
+OCS01 = "ocs01.contoso.com"
+DEACTIVATION_REQUESTS = 30
+"""HTTP requests of a clean ``deactivate run`` of ocs01's whole plan (stop services, five roles)."""
+DEACTIVATION_ALWAYS = {5, 12, 18, 24}
+"""Indices run in every test run (each kind); the rest of the column is slow."""
+
+
+def _deactivation_cells() -> Iterator[Any]:
+    for kind in FAULT_KINDS:
+        for index in range(1, DEACTIVATION_REQUESTS + 1):
+            marks = []
+            if index not in DEACTIVATION_ALWAYS or kind == "stall":
+                marks.append(pytest.mark.skipif(not SLOW, reason="slow: set OCSPS_SLOW_TESTS=1"))
+            yield pytest.param(kind, index, marks=marks, id=f"deactivate-{kind}-{index}")
+
+
+def _deactivate(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *faults: Fault
+) -> tuple[CliResult, Lab, Recorder, FaultProxy]:
+    import json
+
+    lab = Lab().start()
+    try:
+        settings = lab.settings_for(OCS01)
+        assert settings.password is not None and settings.username is not None
+        config = tmp_path / "config.toml"
+        config.write_text("", encoding="utf-8")
+        for key, value in {
+            "OCSPS_HOST": OCS01,
+            "OCSPS_CONNECT_ADDRESS": "127.0.0.1",
+            "OCSPS_PORT": str(lab.port),
+            "OCSPS_SSL": "false",
+            "OCSPS_PATH": settings.path,
+            "OCSPS_AUTH": settings.auth,
+            "OCSPS_USERNAME": settings.username,
+            "OCSPS_PASSWORD": settings.password.reveal(),
+            "OCSPS_PRODUCT": "ocs2007r2",
+            "OCSPS_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+            "OCSPS_CONFIG": str(config),
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("OCSPS_PROFILE", raising=False)
+        plan = tmp_path / "plan.json"
+        args = ["deactivate", "plan", "--computer", OCS01, "--host", OCS01, "--all", "-o", str(plan)]
+        planned = run_cli(capsys, *args, "--json")
+        assert planned.code == 0, planned.err
+        checklist = json.loads(plan.read_text(encoding="utf-8"))["plan"]["checklist"]
+        acks = ",".join(item["id"] for item in checklist)
+        recorder = Recorder().wrap(lab)
+        proxy = FaultProxy(lab.port, faults, lifetime=60).start()
+        monkeypatch.setenv("OCSPS_PORT", str(proxy.port))
+        try:
+            args = ["deactivate", "run", "--plan", str(plan), "--ack", acks, "--timeout", f"{TIMEOUT:g}s"]
+            result = run_cli(capsys, *args, "--journal", str(tmp_path / "journal.json"), "--json")
+        finally:
+            proxy.stop()
+        return result, lab, recorder, proxy
+    finally:
+        lab.stop()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("kind", "index"), list(_deactivation_cells()))
+def test_fault_during_a_deactivation_run(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    kind: FaultKind,
+    index: int,
+) -> None:
+    """Each role's LcsCmd deactivation reaches the server at most once; what is reported done, is."""
+    result, lab, recorder, proxy = _deactivate(capsys, monkeypatch, tmp_path, Fault(kind, index))
+    assert proxy.fired == [Fault(kind, index)]
+    with recorder.lock:
+        runs = [str(p.get("Arguments")) for host, action, p in recorder.params if action == "deactivate"]
+    assert len(runs) == len(set(runs)), "a role's deactivation was sent twice"
+    doc = result.json()
+    still_active = set(lab.server(OCS01).activated_roles)
+    for step in doc["steps"]:
+        role = step.get("role")
+        if role and step["state"] == "ok":
+            assert role not in still_active, f"{role} reported done but still activated"
+    if result.code == 0:
+        assert not still_active and len(runs) == 5
+    else:
+        assert result.code in (1, 3, 4), result.err
+        assert doc["resume_from"] is not None, "a failed run says where to resume"
+    figures.add("transit", "injected")
+    figures.add("transit", "completed" if result.code == 0 else "reported")
+
+
+def test_a_clean_deactivation_run_costs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result, lab, _recorder, proxy = _deactivate(capsys, monkeypatch, tmp_path)
+    assert result.code == 0, result.err
+    assert proxy.requests == DEACTIVATION_REQUESTS
+    assert not lab.server(OCS01).activated_roles
