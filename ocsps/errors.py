@@ -39,6 +39,17 @@ class OcspsError(Exception):
         text = str(self.args[0]) if self.args else ""
         return f"{self.host}: {text}" if self.host and not text.startswith(f"{self.host}:") else text
 
+    def still_running(self, what: str, service: str, *, certain: bool = True) -> str:
+        """This error's line, plus that ``what`` (e.g. "the drain") of ``service`` goes on on the server
+        (or may, when the request's outcome is unknown) and how to watch it: for a watch that gave up
+        while the server kept working."""
+        where = f"--host {self.host} " if self.host else ""
+        goes_on = "goes on" if certain else "may be going on"
+        return (
+            f"{self.message}; {what} of {service} {goes_on} on the server: watch it with "
+            f"'ocsps status {where}-s {service}'"
+        )
+
 
 class UsageError(OcspsError):
     """Bad input: nothing was sent to any server."""
@@ -61,7 +72,7 @@ class RetriesExhausted(ConnectError):
 
     Only reads are retried, so nothing new ran on the server; but whatever was asked of the server before
     (a graceful stop, a failover) goes on there whether or not ocsps keeps watching. ``attempts`` is the
-    number of tries; :meth:`still_running` words that for an operator.
+    number of tries; :meth:`OcspsError.still_running` words that for an operator.
     """
 
     def __init__(
@@ -69,14 +80,6 @@ class RetriesExhausted(ConnectError):
     ) -> None:
         super().__init__(message, host=host, hint=hint)
         self.attempts = attempts
-
-    def still_running(self, what: str, service: str) -> str:
-        """One line saying that ``what`` (e.g. "the drain") goes on on the server, and how to watch it."""
-        where = f"--host {self.host} " if self.host else ""
-        return (
-            f"{self.message}; {what} of {service} goes on on the server: watch it with "
-            f"'ocsps status {where}-s {service}'"
-        )
 
 
 class TimeoutExceeded(OcspsError):

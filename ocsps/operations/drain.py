@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from ocsps.errors import OcspsError, RetriesExhausted
+from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded
 from ocsps.operations.change import DRAINING, STOPPING, DecisionCallback, ServiceControl, apply_change
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
@@ -63,8 +63,9 @@ class DrainReport:
     decisions: list[str] = field(default_factory=list)
     """What was decided after a lost reply (re-read state, sent again or not), in order."""
     error_code: int = 0
-    """The exit code of the error that ended the drain (0 if none): 3 only when the drain request was not
-    sent (could not connect), 4 when a deadline cut a call short, 1 otherwise."""
+    """The exit code of the error that ended the drain (0 if none): 3 when it could not connect before the
+    drain was confirmed (nothing sent, or a request whose outcome is unknown), 4 when a deadline cut a
+    call short, 1 otherwise."""
 
     @property
     def ok(self) -> bool:
@@ -143,6 +144,7 @@ def drain(
         if on_update is not None:
             on_update(report)
 
+    asked = False
     try:
         before = server.status(svc)
         update(before)
@@ -151,6 +153,7 @@ def drain(
             update(phase=Phase.STOPPED)
             return _finish(report)
         started = clock()
+        asked = True  # from here on the drain may be running on the server, whatever happens next
         requested, _ = apply_change(
             server,
             svc,
@@ -184,11 +187,11 @@ def drain(
             if missing:
                 report.note = f"stopped; events not found: {', '.join(map(str, missing))}"
     except OcspsError as exc:
+        confirmed = report.phase is Phase.DRAINING
         report.error = exc.message
-        if isinstance(exc, RetriesExhausted) and report.phase is Phase.DRAINING:
-            report.error = exc.still_running("the drain", report.service)
-        sent = report.phase is not Phase.REQUESTED
-        report.error_code = 1 if exc.exit_code == 3 and sent else exc.exit_code
+        if asked and isinstance(exc, ConnectError | TimeoutExceeded | OutcomeUnknown):
+            report.error = exc.still_running("the drain", report.service, certain=confirmed)
+        report.error_code = 1 if confirmed and exc.exit_code == 3 else exc.exit_code
         update(phase=Phase.FAILED)
     return _finish(report)
 
