@@ -413,6 +413,7 @@ class ServerSession:
         self._broken = False
         self._imported = False
         self._deadline: float | None = None
+        self._budget: float | None = None
         self._teardown = False
         self._breaks = 0
         self._broke_at = 0.0
@@ -474,8 +475,9 @@ class ServerSession:
         (``RemoteError``) rather than in its first call.
         """
         budget = self.default_timeout if timeout is None else timeout
-        outer = self._deadline
-        self._deadline = time.monotonic() + budget if outer is None else outer
+        outer, outer_budget = self._deadline, self._budget
+        deadline = time.monotonic() + budget if outer is None else outer
+        self._deadline, self._budget = deadline, budget if outer is None else outer_budget
         try:
             attempt = 0
             while True:
@@ -486,9 +488,9 @@ class ServerSession:
                         self._import_module()
                     return
                 except _Fault as fault:
-                    self._back_off(fault, attempt, self._deadline, "opening the session")
+                    self._back_off(fault, attempt, deadline, "opening the session")
         finally:
-            self._deadline = outer
+            self._deadline, self._budget = outer, outer_budget
 
     def _import_module(self) -> None:
         assert self._deadline is not None
@@ -681,13 +683,14 @@ class ServerSession:
                 f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host
             )
         budget = self.default_timeout if timeout is None else timeout
-        outer = self._deadline
+        outer, outer_budget = self._deadline, self._budget
         deadline = time.monotonic() + budget
         self._deadline = deadline if outer is None else min(deadline, outer)
+        self._budget = budget if outer is None else outer_budget
         try:
             return self._attempts(rendered, budget)
         finally:
-            self._deadline = outer
+            self._deadline, self._budget = outer, outer_budget
 
     def _attempts(self, rendered: RenderedScript, budget: float) -> RunResult:
         assert self._deadline is not None
@@ -734,6 +737,7 @@ class ServerSession:
     def _fault(self, exc: BaseException, *, what: str, sent: bool, allowed: float | None = None) -> _Fault:
         """The ``_Fault`` for a failure; once the deadline has passed it is a timeout, whatever broke."""
         if isinstance(exc, _DeadlineReached) or self._expired():
+            allowed = self._budget if allowed is None else allowed
             limit = f" within {allowed:g}s" if allowed is not None else ""
             error: OcspsError = TimeoutExceeded(f"{what} did not finish{limit} (deadline)", host=self.host)
             # A request cut short by the deadline may have reached the server; one never sent did not.

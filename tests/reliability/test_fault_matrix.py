@@ -282,6 +282,12 @@ def test_fault_during_a_deactivation_run(
     with recorder.lock:
         runs = [str(p.get("Arguments")) for host, action, p in recorder.params if action == "deactivate"]
     assert len(runs) == len(set(runs)), "a role's deactivation was sent twice"
+    if not result.out:  # the run's own checks could not reach the server: one error line, nothing changed
+        assert result.code in (3, 4) and "ocsps: error:" in result.err, result.err
+        assert not runs and len(lab.server(OCS01).activated_roles) == 5
+        figures.add("transit", "injected")
+        figures.add("transit", "reported")
+        return
     doc = result.json()
     still_active = set(lab.server(OCS01).activated_roles)
     for step in doc["steps"]:
