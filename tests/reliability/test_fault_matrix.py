@@ -310,3 +310,28 @@ def test_a_clean_deactivation_run_costs(
     assert result.code == 0, result.err
     assert proxy.requests == DEACTIVATION_REQUESTS
     assert not lab.server(OCS01).activated_roles
+
+
+# ---------------------------------------------------------------- could not connect: 3, for every command
+@pytest.mark.parametrize("why", ["refused", "wrong-password"])
+@pytest.mark.parametrize("command", ["status", "drain", "stop", "start", "restart"])
+def test_could_not_connect_exits_3_for_every_command(
+    run_through_proxy: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    why: str,
+) -> None:
+    """docs/exit-codes.md: 3 = could not connect or authenticate, nothing sent; the same for every command."""
+    clean: Run = run_through_proxy("status")  # a lab and the environment that reaches it
+    if why == "refused":
+        monkeypatch.setenv("OCSPS_PORT", "1")
+    else:
+        monkeypatch.setenv("OCSPS_PASSWORD", "not-the-password")
+    clean.recorder.executed.clear()
+    result = run_cli(capsys, command, "-s", "RTCMEDSRV", "--timeout", "5s", "--json")
+    assert result.code == 3, (result.out, result.err)
+    (host,) = result.json()["hosts"]
+    assert host["state"] == "failed"
+    assert sum(clean.recorder.executed.values()) == 0, "nothing was sent"
+    assert clean.real_status() == "Running"
