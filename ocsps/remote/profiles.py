@@ -440,12 +440,16 @@ def _cert_validation(layers: list[Layer]) -> bool | str:
 
 def resolve_settings(
     flags: Mapping[str, object],
-    env: Mapping[str, str],
-    config: ConfigFile | None,
-    profile: str | None,
-    prompt: Callable[[str], str] | None,
+    env: Mapping[str, str] | None = None,
+    config: ConfigFile | None = None,
+    profile: str | None = None,
+    prompt: Callable[[str], str] | None = None,
 ) -> ConnectionSettings:
     """Merge flags > environment > config profile > config ``[default]`` > built-in defaults.
+
+    Only ``flags`` is required: ``env`` defaults to no environment at all (pass ``os.environ`` to read
+    it), ``config`` to no config file, ``prompt`` to none (a missing password is then a usage error).
+    For many servers sharing settings, ``ocsps.Connector`` is the shorter way.
 
     ``flags`` uses the keys of ``OPTIONS``; ``None`` means "not given". ``profile`` (the ``--profile`` flag)
     beats ``OCSPS_PROFILE``; the name ``default`` means the ``[default]`` table alone. The password comes
@@ -453,6 +457,7 @@ def resolve_settings(
     missing, after every other value has been validated (nobody should type a password for a host name
     that is then refused).
     """
+    env = {} if env is None else env
     layers: list[Layer] = [
         ("flags", _flag_layer(flags), _flag_label),
         ("environment", _env_layer(env), _env_label),

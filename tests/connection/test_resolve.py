@@ -459,3 +459,9 @@ def test_fuzz_check_host(text: str) -> None:
         return
     assert host.isascii() and len(host) <= 253
     assert not any(ch in host for ch in " \t\r\n\x00;$()'\"`|&<>{}%/\\#")
+
+
+def test_only_the_flags_are_required() -> None:
+    """A script resolves settings without building an environment, a config and a prompt to pass."""
+    settings = resolve_settings({"host": "fe01.contoso.com", "auth": "kerberos"})
+    assert (settings.host, settings.auth) == ("fe01.contoso.com", "kerberos")
