@@ -202,6 +202,7 @@ def test_fault_at_every_request(run_through_proxy: Any, name: str, kind: FaultKi
         if ran == 0:
             assert real == "Running", "nothing changed, and nothing was claimed"
     figures.add("transit", "injected")
+    figures.add("transit", "operations")
     figures.add("transit", "completed" if code == 0 else "reported")
 
 
@@ -286,6 +287,7 @@ def test_fault_during_a_deactivation_run(
         assert result.code in (3, 4) and "ocsps: error:" in result.err, result.err
         assert not runs and len(lab.server(OCS01).activated_roles) == 5
         figures.add("transit", "injected")
+        figures.add("transit", "operations")
         figures.add("transit", "reported")
         return
     doc = result.json()
@@ -300,6 +302,7 @@ def test_fault_during_a_deactivation_run(
         assert result.code in (1, 3, 4), result.err
         assert doc["resume_from"] is not None, "a failed run says where to resume"
     figures.add("transit", "injected")
+    figures.add("transit", "operations")
     figures.add("transit", "completed" if result.code == 0 else "reported")
 
 
