@@ -30,9 +30,9 @@ def _row(operation: str, tool: str, counts: dict[str, int], note: str = "") -> d
 
 
 def _count_once() -> list[dict[str, Any]]:
-    from ocsps.cli.targets import lab_settings
     from ocsps.lab.runtime import Lab
     from ocsps.lab.topology import synthetic_topology
+    from ocsps.remote.connector import lab_settings
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
 

@@ -17,11 +17,16 @@ The library works without the command line::
         report = server.drain("RTCMEDSRV", timeout=900, poll=15, then="fail")
         print(report.phase.value, report.note)
 
+Many servers sharing settings: ``ocsps.Connector(product=..., auth=..., ...)`` validates them once and
+``connector.server(host)`` gives a ``Server`` per host (``Connector.for_lab(lab)`` for a running lab).
+
 Every error ocsps raises on purpose is an ``ocsps.OcspsError`` with a one-line message naming the host:
-``UsageError`` (bad input, nothing sent), ``ConnectError`` (DNS, refused, TLS, quota, dropped connection),
-``AuthenticationError``, ``TimeoutExceeded``, ``RemoteError`` (PowerShell error records, in
-``.records``), ``OperationFailed`` and ``OutcomeUnknown`` (a change hit by a lost connection: re-read the
-state before trying again). Each has an ``exit_code`` the CLI uses.
+``UsageError`` (bad input, nothing sent), ``ConnectError`` (DNS, refused, TLS, quota, dropped connection;
+``AuthenticationError`` and ``RetriesExhausted`` are kinds of it), ``TimeoutExceeded``, ``RemoteError``
+(PowerShell error records, in ``.records``), ``OperationFailed`` and ``OutcomeUnknown`` (a change hit by
+a lost connection: re-read the state before trying again; deliberately not a ``ConnectError``, so a retry
+on connection errors never resends a change). Each has an ``exit_code`` the CLI uses. The package ships
+``py.typed``: keyword settings are typed (``ConnectOptions``).
 
 The names below are loaded on first use, so that ``import ocsps`` (and offline commands such as
 ``--help``) never pay for importing the PowerShell Remoting stack.
@@ -37,6 +42,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "connect": "ocsps.remote.server",
     "Server": "ocsps.remote.server",
+    "Connector": "ocsps.remote.connector",
+    "ConnectOptions": "ocsps.remote.settings",
     "ServerSession": "ocsps.remote.session",
     "Progress": "ocsps.remote.session",
     "RunResult": "ocsps.remote.session",
@@ -50,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "RemoteError": "ocsps.errors",
     "OperationFailed": "ocsps.errors",
     "OutcomeUnknown": "ocsps.errors",
+    "RetriesExhausted": "ocsps.errors",
     "ErrorRecord": "ocsps.errors",
     "ParseError": "ocsps.results",
     "ServiceStatus": "ocsps.results",
@@ -75,17 +83,20 @@ if TYPE_CHECKING:
     from ocsps.errors import OperationFailed as OperationFailed
     from ocsps.errors import OutcomeUnknown as OutcomeUnknown
     from ocsps.errors import RemoteError as RemoteError
+    from ocsps.errors import RetriesExhausted as RetriesExhausted
     from ocsps.errors import TimeoutExceeded as TimeoutExceeded
     from ocsps.errors import UsageError as UsageError
     from ocsps.operations.drain import DrainReport as DrainReport
     from ocsps.operations.drain import Phase as Phase
     from ocsps.operations.drain import Then as Then
+    from ocsps.remote.connector import Connector as Connector
     from ocsps.remote.server import Server as Server
     from ocsps.remote.server import connect as connect
     from ocsps.remote.session import Progress as Progress
     from ocsps.remote.session import RunResult as RunResult
     from ocsps.remote.session import ServerSession as ServerSession
     from ocsps.remote.settings import ConnectionSettings as ConnectionSettings
+    from ocsps.remote.settings import ConnectOptions as ConnectOptions
     from ocsps.remote.settings import Secret as Secret
     from ocsps.results import ActivityLevel as ActivityLevel
     from ocsps.results import EventRecord as EventRecord

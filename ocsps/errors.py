@@ -2,6 +2,21 @@
 
 Messages are one line that names the host and the cause: an administrator reads them in a maintenance
 window, and a traceback from requests or pypsrp tells them nothing about what to do next.
+
+The hierarchy::
+
+    OcspsError
+    ├── UsageError                 2  bad input, nothing sent
+    ├── ConnectError               3  could not reach the server; nothing of the call ran
+    │   ├── AuthenticationError    3
+    │   └── RetriesExhausted       3  a read kept failing on fresh sessions, then gave up
+    ├── OutcomeUnknown             3  a change was in flight when the connection failed
+    ├── TimeoutExceeded            4
+    ├── OperationFailed            1
+    └── RemoteError                1
+
+``OutcomeUnknown`` is deliberately *not* a ``ConnectError``: code that retries on ``ConnectError`` (a
+natural thing to write) must never resend a change that may already have run.
 """
 
 from __future__ import annotations
@@ -24,6 +39,17 @@ class OcspsError(Exception):
         text = str(self.args[0]) if self.args else ""
         return f"{self.host}: {text}" if self.host and not text.startswith(f"{self.host}:") else text
 
+    def still_running(self, what: str, service: str, *, certain: bool = True) -> str:
+        """This error's line, plus that ``what`` (e.g. "the drain") of ``service`` goes on on the server
+        (or may, when the request's outcome is unknown) and how to watch it: for a watch that gave up
+        while the server kept working."""
+        where = f"--host {self.host} " if self.host else ""
+        goes_on = "goes on" if certain else "may be going on"
+        return (
+            f"{self.message}; {what} of {service} {goes_on} on the server: watch it with "
+            f"'ocsps status {where}-s {service}'"
+        )
+
 
 class UsageError(OcspsError):
     """Bad input: nothing was sent to any server."""
@@ -39,6 +65,21 @@ class ConnectError(OcspsError):
 
 class AuthenticationError(ConnectError):
     """The server was reached but refused the credentials."""
+
+
+class RetriesExhausted(ConnectError):
+    """A read failed on fresh session after fresh session until its deadline or attempt limit.
+
+    Only reads are retried, so nothing new ran on the server; but whatever was asked of the server before
+    (a graceful stop, a failover) goes on there whether or not ocsps keeps watching. ``attempts`` is the
+    number of tries; :meth:`OcspsError.still_running` words that for an operator.
+    """
+
+    def __init__(
+        self, message: str, *, host: str | None = None, hint: str | None = None, attempts: int = 0
+    ) -> None:
+        super().__init__(message, host=host, hint=hint)
+        self.attempts = attempts
 
 
 class TimeoutExceeded(OcspsError):
@@ -79,8 +120,12 @@ class RemoteError(OcspsError):
         super().__init__(f"{first.message}{detail}{extra}", host=host, hint=hint)
 
 
-class OutcomeUnknown(ConnectError):
+class OutcomeUnknown(OcspsError):
     """The connection failed while a state-changing call was in flight: it may or may not have run.
 
-    Such a call is never repeated blindly; the caller re-reads the server's state and decides.
+    Such a call is never repeated blindly; the caller re-reads the server's state and decides. It is not
+    a ``ConnectError``, so ``except ConnectError: retry`` cannot resend the change by accident; its exit
+    code is still 3 (the connection failed).
     """
+
+    exit_code = 3

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ocsps.catalog import Catalog, load_catalog
-from ocsps.cli.targets import lab_settings
+from ocsps.remote.connector import lab_settings
 
 if TYPE_CHECKING:
     from ocsps.lab.runtime import Lab

@@ -121,7 +121,7 @@ def run_checks(
     session_error: str | None = None
     if applicable:
         try:
-            server.session.open()
+            server.session.open(import_module=True)
         except RemoteError as exc:  # the product module did not import: the server answered, checks report it
             session_error = exc.message
     cache: dict[tuple[str, str], ActionOutput] = {}

@@ -21,7 +21,7 @@ from ocsps.cli.common import FORCE_HELP
 from ocsps.cli.fanout import ReadParallelOpt, read_parallel
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
-from ocsps.errors import UsageError
+from ocsps.errors import OcspsError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.operations.change import ServiceChange
@@ -174,6 +174,11 @@ def _finish(run: FleetRun[Any], document: dict[str, object], json_out: bool) -> 
     raise typer.Exit(run.exit_code)
 
 
+def _unprefixed(error: str, host: str) -> str:
+    """An error shown in a host's row: the host column names the host once."""
+    return error.removeprefix(f"{host}: ")
+
+
 # ---------------------------------------------------------------------------------------------- status
 @app.command()
 @with_target_options
@@ -219,7 +224,8 @@ def _print_status(run: FleetRun[list[ServiceStatus]]) -> None:
         table.add_column(col)
     for outcome in run.outcomes:
         if outcome.state != "ok" or outcome.result is None:
-            table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", outcome.error or "-")
+            error = _unprefixed(outcome.error, outcome.host)
+            table.add_row(outcome.host, "-", f"[red]{outcome.state}[/red]", error or "-")
             continue
         for s in outcome.result:
             colour = {"Running": "green", "Stopped": "red", "Paused": "yellow"}.get(s.status.value, "white")
@@ -329,6 +335,8 @@ def drain(
         report = outcome.result
         if report is not None and report.phase is Phase.DEADLINE:
             outcome.exit_code = 4
+        if report is not None and report.phase is Phase.FAILED and report.error_code:
+            outcome.exit_code = report.error_code
         if report is not None and report.phase is Phase.INTERRUPTED:
             run.interrupted = True
     _finish(run, document, json_out)
@@ -361,13 +369,21 @@ def _run_drains(
     json_out: bool,
 ) -> FleetRun[DrainReport]:
     from ocsps.cli.live import DrainBoard, say_once
+    from ocsps.operations.drain import DrainReport, Phase
     from ocsps.operations.fleet import run_changes
 
     by_host = {t.host: t for t in targets}
     board = DrainBoard(service, json_out=json_out)
 
     def work(host: str, cancel: threading.Event) -> DrainReport:
-        with _server(by_host[host], deadline + 120) as server:
+        with _server(by_host[host], deadline) as server:
+            try:  # could not connect: nothing was sent (exit 3), as for every command; the host keeps a row
+                server.open()
+            except OcspsError as exc:
+                failed = DrainReport(host, service, phase=Phase.FAILED, error=exc.message)
+                failed.error_code = exc.exit_code
+                board.update(failed)
+                raise
             return server.drain(
                 service,
                 timeout=deadline,
@@ -505,7 +521,7 @@ def _print_operation(action: str, run: FleetRun[ServiceChange]) -> None:
             f"[{colour}]{o.state}[/{colour}]",
             r.before.status.value if r and r.before else "-",
             r.after.status.value if r and r.after else "-",
-            (r.note if r else "") or "; ".join(x for x in (o.error, o.step) if x) or "-",
+            (r.note if r else "") or "; ".join(x for x in (_unprefixed(o.error, o.host), o.step) if x) or "-",
         )
     console().print(table)
 

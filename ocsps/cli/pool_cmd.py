@@ -82,11 +82,9 @@ def _lab_pool_members(
 
 def _real_members(opts: TargetOptions, servers: list[str]) -> tuple[list[str], list[str] | None]:
     """(members, servers to roll or None for all): members from --host/--hosts-file, else --servers."""
-    from ocsps.remote.hosts import load_hosts_file
+    from ocsps.cli.targets import host_entries
 
-    listed = list(opts.hosts)
-    if opts.hosts_file is not None:
-        listed += [e.host for e in load_hosts_file(opts.hosts_file)]
+    listed = [host for host, _port in host_entries(opts)]  # host:port accepted, as everywhere
     if listed:
         return listed, servers or None
     if not servers:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -131,7 +131,10 @@ class Target:
         return self.settings.host
 
 
-def _host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
+def host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
+    """(host, port or None) of every ``--host`` (``name``, ``name:port``, ``[v6]:port``) and hosts-file line.
+
+    Every command that takes ``--host`` reads it here, so ``host:port`` works wherever a host does."""
     from ocsps.remote.hosts import load_hosts_file, parse_hosts_file
 
     entries: list[tuple[str, int | None]] = []
@@ -163,7 +166,7 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
     """Real servers from flags, environment and config; the password is resolved once."""
     from ocsps.remote.profiles import find_config, resolve_settings
 
-    entries = _host_entries(opts)
+    entries = host_entries(opts)
     flags: dict[str, object] = {
         "auth": opts.auth,
         "username": opts.username,
@@ -181,10 +184,10 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         raise UsageError("no server given", hint=NO_HOST_HINT)
     prompt = _prompt if sys.stdin.isatty() else None
     first = resolve_settings(flags, env, find_config(env), opts.profile, prompt)
-    if first.insecure:
-        err_console().print(
-            "warning: TLS certificate validation is OFF: the server's identity is not checked.", markup=False
-        )
+    first.check_local_files()  # a missing CA bundle is the operator's to fix, not the server's fault
+    first.check_installed()
+    for text in first.transport_warnings():  # on every run, before anything is sent
+        err_console().print(f"warning: {text}.", markup=False)
     product = _product(opts, first)
     if not entries:
         return [Target(first, product)]
@@ -208,42 +211,94 @@ def _prompt(text: str) -> str:
     return getpass.getpass(text)
 
 
+LAB_RULE = (
+    "with --lab the servers are the lab's: choose them with --host/--hosts-file (lab names), --profile (its "
+    "host, which must be a lab server) or --product; connection options and OCSPS_* variables are not used"
+)
+"""The one rule for ``--lab`` plus target options, as the error message and the docs state it."""
+
+_LAB_REFUSED = {
+    "auth": "--auth",
+    "username": "--username",
+    "port": "--port",
+    "ssl": "--ssl/--no-ssl",
+    "ca_bundle": "--ca-bundle",
+    "no_verify_tls": "--no-verify-tls",
+    "configuration_name": "--configuration-name",
+}
+
+
+def _lab_names(opts: TargetOptions, lab: Lab, service: str | None) -> list[str]:
+    """The lab servers a ``--lab`` command works on, by the rule in ``LAB_RULE``."""
+    from ocsps.catalog import load_catalog
+
+    given = [flag for key, flag in _LAB_REFUSED.items() if getattr(opts, key) not in (None, False)]
+    if given:
+        raise UsageError(
+            f"{given[0]} cannot be combined with --lab: the lab sets its own connection", hint=LAB_RULE
+        )
+    if opts.product:
+        load_catalog().product(opts.product)  # "unknown product", as without --lab
+    entries = host_entries(opts)
+    if opts.profile:
+        if entries:
+            raise UsageError("give either --profile or --host/--hosts-file with --lab", hint=LAB_RULE)
+        entries = [(_profile_host(opts.profile), None)]
+    known = {s.fqdn.casefold(): s.fqdn for s in lab.topology.servers}
+    if entries:
+        unknown = [h for h, _ in entries if h.casefold() not in known]
+        if unknown:
+            raise UsageError(
+                f"{unknown[0]} is not a server of the lab topology",
+                hint="lab servers: " + ", ".join(known.values()),
+            )
+        return [known[h.casefold()] for h, _ in entries]
+    names = [s.fqdn for s in lab.topology.running(service)]
+    if opts.product:
+        names = [n for n in names if lab.server(n).product.id == opts.product]
+    if not names:
+        if opts.product:
+            raise UsageError(f"no lab server runs {opts.product}" + (f" with {service}" if service else ""))
+        raise UsageError(f"no lab server runs {service}" if service else "the lab topology has no servers")
+    return names
+
+
+def _profile_host(profile: str) -> str:
+    """The host a config profile names (its other settings do not apply to the lab)."""
+    from ocsps.remote.profiles import find_config
+
+    config = find_config(dict(os.environ))
+    if config is None:
+        raise UsageError(f"profile {profile!r} was selected but no config file was found")
+    for _label, values, _key in config.layers(profile):
+        host = values.get("host")
+        if isinstance(host, str):
+            return host
+    raise UsageError(f"profile {profile!r} names no host", hint=LAB_RULE)
+
+
 @contextlib.contextmanager
 def open_targets(
     opts: TargetOptions, *, service: str | None = None
 ) -> Iterator[tuple[list[Target], Lab | None]]:
-    """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block."""
+    """Targets for a command; with ``--lab`` a simulated estate runs for the duration of the block.
+
+    With ``--lab`` the targets follow ``LAB_RULE``: lab servers only, chosen by name, profile host or
+    product; options that say how to connect are refused rather than silently ignored.
+    """
     if not opts.lab:
         yield resolve_targets(opts), None
         return
     from ocsps.lab.runtime import Lab
 
     with Lab(topology_file=opts.lab_topology) as lab:
-        entries = _host_entries(opts)
-        if entries:
-            names = [h for h, _ in entries]
-        else:
-            names = [s.fqdn for s in lab.topology.running(service)]
-            if opts.product:
-                names = [n for n in names if lab.server(n).product.id == opts.product]
-        if not names:
-            raise UsageError(
-                f"no lab server runs {service}" if service else "the lab topology has no servers"
-            )
+        names = _lab_names(opts, lab, service)
+        from ocsps.remote.connector import lab_settings
+
         targets = [Target(lab_settings(lab, n), lab.server(n).product) for n in names]
         if opts.product and any(t.product.id != opts.product for t in targets):
             raise UsageError(f"--product {opts.product} does not match the lab servers chosen")
         yield targets, lab
-
-
-def lab_settings(lab: Lab, fqdn: str, **overrides: Any) -> ConnectionSettings:
-    """Client settings for one lab server, built here from the plain values the lab hands out."""
-    from ocsps.remote.settings import ConnectionSettings, Secret
-
-    values = {**lab.connection(fqdn), **overrides}
-    if isinstance(values.get("password"), str):
-        values["password"] = Secret(values["password"])
-    return ConnectionSettings(**values)
 
 
 def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...] = ()) -> Server:
@@ -268,8 +323,11 @@ def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...
             parameters=parameters,
             outcome=outcome,
             duration=duration,
+            detail="; ".join(target.settings.transport_warnings()),
             body_sha256=rendered.body_sha256,
         )
 
     audit.warn_if_unwritable()  # reads go on; a change calls audit.require_writable before sending
-    return Server(ServerSession(target.settings, target.product, default_timeout=timeout, audit=record))
+    session = ServerSession(target.settings, target.product, default_timeout=timeout, audit=record)
+    session.warn_transport = False  # the command line said it once for the whole run
+    return Server(session)

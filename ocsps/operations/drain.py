@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from ocsps.errors import OcspsError, UsageError
+from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded, UsageError
 from ocsps.operations.change import (
     CLOCK_SKEW,
     DRAINING,
@@ -74,6 +74,10 @@ class DrainReport:
     drained: ServiceStatus | None = None
     """The status the drain ended in, kept when the service is started again afterwards (``last`` then
     shows the status after the start)."""
+    error_code: int = 0
+    """The exit code of the error that ended the drain (0 if none): 3 when it could not connect before the
+    drain was confirmed (nothing sent, or a request whose outcome is unknown), 4 when a deadline cut a
+    call short, 1 otherwise."""
 
     @property
     def ok(self) -> bool:
@@ -183,6 +187,7 @@ def drain(
         if on_update is not None:
             on_update(report)
 
+    asked = False
     try:
         before = server.status(svc)
         update(before)
@@ -192,6 +197,7 @@ def drain(
             return _finish(report)
         started = clock()
         requested_at = datetime.now(UTC)
+        asked = True  # from here on the drain may be running on the server, whatever happens next
         requested, _ = apply_change(
             server,
             svc,
@@ -231,7 +237,11 @@ def drain(
         if start_again and report.phase in (Phase.STOPPED, Phase.FORCED):
             _start_again(server, svc.name or svc.key, report, update, decided)
     except OcspsError as exc:
+        confirmed = report.phase is Phase.DRAINING
         report.error = exc.message
+        if asked and isinstance(exc, ConnectError | TimeoutExceeded | OutcomeUnknown):
+            report.error = exc.still_running("the drain", report.service, certain=confirmed)
+        report.error_code = 1 if confirmed and exc.exit_code == 3 else exc.exit_code
         update(phase=Phase.FAILED)
     return _finish(report)
 

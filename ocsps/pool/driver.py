@@ -95,7 +95,7 @@ class RemoteDriver:
         except UsageError:
             raise
         except OcspsError as exc:
-            return MemberState(host, None, (), exc.message)
+            return MemberState(host, None, (), exc.message.removeprefix(f"{host}: "))  # shown after the host
         return MemberState.from_services(host, services, self.facts.defaults.front_end_service)
 
     def readiness(self, via: str) -> PoolReadiness:

@@ -42,6 +42,7 @@ Schema (TOML)
     no_proxy               boolean   ignore proxy environment variables
     configuration_name     string    PowerShell session configuration (JEA endpoint)
     negotiate_service      string    Kerberos SPN service class (default "WSMAN")
+    negotiate_delegate     boolean   Kerberos: delegate the credential for second-hop work
     product                string    ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
     =====================  ========  ==================================================================
 
@@ -371,6 +372,7 @@ _DEFAULT_CONFIG_TEXT: Final = """\
 # no_proxy = false                  # true ignores HTTP_PROXY / HTTPS_PROXY from the environment
 # configuration_name = "Microsoft.PowerShell"  # PowerShell session configuration; a JEA endpoint name
 # negotiate_service = "WSMAN"       # service class of the server's Kerberos SPN (WSMAN/fe01.contoso.com)
+# negotiate_delegate = false        # true: delegate the Kerberos ticket (installer on a share, remote SQL)
 # product = "sfb2019"               # ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019
 # parallel = 64                     # hosts that status and check read at once (1-256)
 
@@ -454,12 +456,16 @@ def _cert_validation(layers: list[Layer]) -> bool | str:
 
 def resolve_settings(
     flags: Mapping[str, object],
-    env: Mapping[str, str],
-    config: ConfigFile | None,
-    profile: str | None,
-    prompt: Callable[[str], str] | None,
+    env: Mapping[str, str] | None = None,
+    config: ConfigFile | None = None,
+    profile: str | None = None,
+    prompt: Callable[[str], str] | None = None,
 ) -> ConnectionSettings:
     """Merge flags > environment > config profile > config ``[default]`` > built-in defaults.
+
+    Only ``flags`` is required: ``env`` defaults to no environment at all (pass ``os.environ`` to read
+    it), ``config`` to no config file, ``prompt`` to none (a missing password is then a usage error).
+    For many servers sharing settings, ``ocsps.Connector`` is the shorter way.
 
     ``flags`` uses the keys of ``OPTIONS``; ``None`` means "not given". ``profile`` (the ``--profile`` flag)
     beats ``OCSPS_PROFILE``; the name ``default`` means the ``[default]`` table alone. The password comes
@@ -467,6 +473,7 @@ def resolve_settings(
     missing, after every other value has been validated (nobody should type a password for a host name
     that is then refused).
     """
+    env = {} if env is None else env
     layers: list[Layer] = [
         ("flags", _flag_layer(flags), _flag_label),
         ("environment", _env_layer(env), _env_label),

@@ -12,13 +12,13 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ocsps.catalog import Catalog, Product, Service, load_catalog
 from ocsps.errors import OperationFailed, UsageError
 from ocsps.powershell.script import RenderedScript, render_action
 from ocsps.remote.session import AuditCallback, ProgressCallback, RunResult, ServerSession
-from ocsps.remote.settings import ConnectionSettings, Secret, show
+from ocsps.remote.settings import ConnectionSettings, ConnectOptions, Secret, show
 from ocsps.results import (
     EventRecord,
     LcsCmdOutcome,
@@ -402,13 +402,14 @@ def connect(
     on_progress: ProgressCallback | None = None,
     audit: AuditCallback | None = None,
     catalog: Catalog | None = None,
-    **settings: Any,
+    **settings: Unpack[ConnectOptions],
 ) -> Server:
     """A ``Server`` for ``host``, to use as a context manager: the short way in for automation scripts.
 
     ``product`` is a product id (``ocs2007r2``, ``lync2010``, ``lync2013``, ``sfb2015``, ``sfb2019``...).
     ``settings`` are the other connection settings (``port``, ``ssl``, ``verify``, ``ca_bundle``,
-    ``encryption``, ``connect_address``, ``read_timeout``, ...; see ``ocsps.remote.settings.OPTIONS``).
+    ``encryption``, ``connect_address``, ``read_timeout``, ...; typed as ``ConnectOptions``, so a type
+    checker catches a misspelt one).
     ``timeout`` is the default deadline of each call, in seconds; ``on_progress`` receives the remote
     progress records as ``ocsps.remote.session.Progress``. Settings are validated before anything is sent (a
     ``UsageError`` otherwise); nothing connects until the ``with`` block starts.
@@ -442,7 +443,7 @@ def connect(
             f"unknown connection setting {show(unknown[0])}; valid: {', '.join(sorted(_SETTINGS))}",
             host=host,
         )
-    values = dict(settings)
+    values: dict[str, Any] = dict(settings)
     verify = values.pop("verify", None)
     bundle = values.pop("ca_bundle", None)
     if bundle is not None and (verify is False or "cert_validation" in values):

@@ -2,13 +2,17 @@
 
 pypsrp's ``Client.execute_ps`` opens a new runspace pool per call and returns text; an administrator's
 drain poll would then pay pool creation (and NTLM) on every poll. Here one ``RunspacePool`` serves every
-call of an invocation, the product module is imported once, every pipeline is closed (a shell otherwise
-runs out of commands), and each call has a deadline pypsrp itself does not offer.
+call of an invocation, the product module is imported once (as the first statement of the first pipeline,
+so a cold call costs one pipeline, not two), every pipeline is closed (a shell otherwise runs out of
+commands), and each call has a deadline pypsrp itself does not offer: it bounds opening the pool, the
+authentication handshake, every request and the teardown, because a request the server never answers
+would otherwise hold the caller for a whole read timeout.
 
 Faults are translated into ``ocsps.errors``: a one-line message naming the host, never a traceback from
 requests or pypsrp. Read-only calls are retried with backoff inside their deadline, on a fresh
-authenticated session (an NTLM-sealed session cannot continue on a new TCP connection). State-changing
-calls are never repeated: a lost connection raises ``OutcomeUnknown`` and the caller re-reads state.
+authenticated session (an NTLM-sealed session cannot continue on a new TCP connection); a bare HTTP 500
+from an intermediary counts as transient like a 503. State-changing calls are never repeated: a lost
+connection raises ``OutcomeUnknown`` and the caller re-reads state.
 Closing is bounded (``CLOSE_TIMEOUT`` per request) and never raises, because it runs on error paths, often
 against the very server that just failed.
 """
@@ -33,6 +37,7 @@ from ocsps.errors import (
     OcspsError,
     OutcomeUnknown,
     RemoteError,
+    RetriesExhausted,
     TimeoutExceeded,
 )
 from ocsps.powershell.script import RenderedScript, render_module_import
@@ -43,6 +48,17 @@ log = logging.getLogger("ocsps.remote")
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds any one request of a session's teardown may take: closing a session to a server that stopped
 answering must not hold the operator (or the next host of a rolling restart) for a full read timeout."""
+
+TEARDOWN_GRACE: Final = 1.0
+"""Seconds a teardown request (stopping a pipeline, deleting the shell) may still take once the call's
+deadline has passed: releasing the server's resources is worth a second, not a read timeout."""
+
+MAX_READ_ATTEMPTS: Final = 6
+"""Attempts of one read (the first included) before it gives up even with time left: a server that fails
+six fresh sessions in a row is not coming back within one call."""
+
+REOPEN_BACKOFF_MAX: Final = 5.0
+"""Longest pause before reopening a session the server keeps breaking (the pause doubles each time)."""
 
 FAULT_ACCESS_DENIED: Final = 5
 """WSManFault code ERROR_ACCESS_DENIED: authenticated, but not allowed to open a PowerShell shell."""
@@ -119,6 +135,8 @@ class SessionStats:
     pools_opened: int = 0
     calls: int = 0
     retries: int = 0
+    transports_renewed: int = 0
+    """Times a pool went on over a new authenticated connection after releasing a pipeline failed."""
     timings: list[float] = field(default_factory=list)
 
 
@@ -234,6 +252,17 @@ def _classify(exc: BaseException, host: str) -> tuple[OcspsError, bool]:
             ),
             False,
         )
+    mismatch = next((e for e in chain if e.__class__.__name__ == "CertificateError"), None)
+    if mismatch is not None:  # urllib3's own host name check (the name asked for is not on the certificate)
+        return (
+            ConnectError(
+                f"TLS failed: the server certificate could not be verified (it does not name {host})",
+                host=host,
+                hint="connect with the name on the server's certificate (--host); connect_address only "
+                "says where to dial",
+            ),
+            False,
+        )
     if any(isinstance(e, ssl.SSLEOFError | ssl.SSLZeroReturnError) for e in chain):
         return ConnectError("the connection dropped (TLS closed mid-request)", host=host), True
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
@@ -327,6 +356,10 @@ def _http_status(code: int, host: str) -> tuple[OcspsError, bool]:
         return AuthenticationError("the server refused the credentials (HTTP 401)", host=host), False
     if code in (502, 503, 504):
         return ConnectError(f"WinRM answered HTTP {code} (unavailable or restarting)", host=host), True
+    if code == 500:
+        # A proxy, a load balancer or a listener in trouble; WinRM's own 500s carry a SOAP fault. Nothing
+        # says the request ran, so a read may try again on a fresh session (a change never is).
+        return ConnectError("WinRM answered HTTP 500 without a WS-Management fault", host=host), True
     if code == 404:
         return (
             ConnectError(
@@ -349,6 +382,10 @@ class _Fault(Exception):
         self.error = error
         self.transient = transient
         self.sent = sent
+
+
+class _DeadlineReached(Exception):
+    """Raised before a request is sent when the call has no time left for it (nothing was sent)."""
 
 
 class ServerSession:
@@ -374,10 +411,46 @@ class ServerSession:
         self._wsman: Any = None
         self._pool: Any = None
         self._broken = False
+        self._imported = False
+        self._deadline: float | None = None
+        self._budget: float | None = None
+        self._teardown = False
+        self._breaks = 0
+        self._broke_at = 0.0
+        self._warned_reopen = False
+        self._warned_clear = False
+        self.warn_transport = True
+        """Log ``settings.transport_warnings()`` when the session opens (a caller that said them already,
+        like the command line, turns this off)."""
 
     @property
     def host(self) -> str:
         return self.settings.host
+
+    # ------------------------------------------------------------------ deadline
+    def _request_limit(self) -> float | None:
+        """Seconds the next HTTP request may take (connect and read), or None for the transport's own.
+
+        Read by the transport before every request, authentication legs included. Teardown requests get
+        at most ``CLOSE_TIMEOUT`` and at least ``TEARDOWN_GRACE``, so a call ends close to its deadline
+        even when the server stalls while the session is being released.
+        """
+        now = time.monotonic()
+        if self._teardown:
+            left = CLOSE_TIMEOUT if self._deadline is None else self._deadline - now
+            return min(CLOSE_TIMEOUT, max(left, TEARDOWN_GRACE))
+        if self._deadline is None:
+            return None
+        return self._deadline - now
+
+    def _new_wsman(self) -> Any:
+        self.settings.check_installed()  # a missing auth package is a usage error, not the server's fault
+        return _wsman_class()(
+            self._request_limit, self.settings.tls_server_name, **self.settings.wsman_kwargs()
+        )
+
+    def _expired(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> ServerSession:
@@ -391,31 +464,59 @@ class ServerSession:
     def is_open(self) -> bool:
         return self._pool is not None
 
-    def open(self) -> None:
-        """Open the runspace pool and import the product module, unless already open.
+    def open(self, *, timeout: float | None = None, import_module: bool = False) -> None:
+        """Open the runspace pool, unless already open.
 
         Raises only ``ocsps.errors`` types. Opening sends no action, so a transient fault (HTTP 503 while
-        WinRM restarts, a dropped connection) is retried with backoff within ``default_timeout``.
+        WinRM restarts, a dropped connection) is retried with backoff within ``timeout`` (default
+        ``default_timeout``), which also bounds every request of the handshake. The product module is
+        imported by the first call, in the same pipeline; ``import_module`` imports it now instead, in a
+        pipeline of its own, for a caller that wants a module that does not load to fail here
+        (``RemoteError``) rather than in its first call.
         """
-        deadline = time.monotonic() + self.default_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._open()
-                return
-            except _Fault as fault:
-                self._back_off(fault, attempt, deadline, "opening the session")
+        budget = self.default_timeout if timeout is None else timeout
+        outer, outer_budget = self._deadline, self._budget
+        deadline = time.monotonic() + budget if outer is None else outer
+        self._deadline, self._budget = deadline, budget if outer is None else outer_budget
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    self._open()
+                    if import_module and not self._imported:
+                        self._import_module()
+                    return
+                except _Fault as fault:
+                    self._back_off(fault, attempt, deadline, "opening the session")
+        finally:
+            self._deadline, self._budget = outer, outer_budget
+
+    def _import_module(self) -> None:
+        assert self._deadline is not None
+        left = self._deadline - time.monotonic()
+        script = render_module_import(self.product)
+        try:
+            self._invoke(script, {}, left, "module-import", with_import=False).raise_for_errors()
+        except _Fault as fault:
+            self.close()
+            raise _Fault(fault.error, transient=fault.transient, sent=False) from None
+        except Exception:
+            self.close()
+            raise
+        self._imported = True
 
     def _open(self) -> None:
         if self._pool is not None and not self._broken:
             return
         if self._broken:
             self.close()
+        self._pause_before_reopening()
+        self._warn_clear_text()
         from pypsrp.powershell import RunspacePool
 
         try:
-            wsman = _wsman_class()(**self.settings.wsman_kwargs())
+            wsman = self._new_wsman()
             pool = RunspacePool(wsman, configuration_name=self._configuration_uri())
         except Exception as exc:  # pypsrp refusing its arguments: nothing was sent
             error, _ = _classify(exc, self.host)
@@ -426,19 +527,40 @@ class ServerSession:
         except Exception as exc:  # every transport/protocol failure becomes a typed error
             self._broken = True  # the shell may exist on the server although the pool never opened
             self.close()
-            error, transient = _classify(exc, self.host)
-            raise _Fault(error, transient=transient, sent=False) from None
+            raise self._fault(exc, what="opening the session", sent=False) from None
         self.stats.pools_opened += 1
-        try:
-            self._invoke(
-                render_module_import(self.product), {}, self.default_timeout, "module-import"
-            ).raise_for_errors()
-        except _Fault as fault:
-            self.close()
-            raise _Fault(fault.error, transient=fault.transient, sent=False) from None
-        except Exception:
-            self.close()
-            raise
+        self._imported = False
+
+    def _pause_before_reopening(self) -> None:
+        """Back off when the server keeps breaking sessions, and say so once.
+
+        A server that leaves every session unusable would otherwise make each call open a new pool (an
+        authentication handshake and a shell each time) at full speed, silently. The pause doubles with
+        each broken pool in a row (up to ``REOPEN_BACKOFF_MAX``); time already spent since the last break
+        (a retry's own backoff) counts towards it.
+        """
+        if self._breaks < 2:
+            return
+        if not self._warned_reopen:
+            self._warned_reopen = True
+            log.warning(
+                "%s: the server keeps breaking the remote session; reopening it each time, with a pause",
+                self.host,
+            )
+        wanted = min(self.retry_backoff * (2 ** (self._breaks - 2)), REOPEN_BACKOFF_MAX)
+        pause = wanted - (time.monotonic() - self._broke_at)
+        if self._deadline is not None:
+            pause = min(pause, self._deadline - time.monotonic())
+        if pause > 0:
+            time.sleep(pause)
+
+    def _warn_clear_text(self) -> None:
+        """Say on every run that the connection is not protected; once per session, before it opens."""
+        if self._warned_clear or not self.warn_transport:
+            return
+        self._warned_clear = True
+        for text in self.settings.transport_warnings():
+            log.warning("%s: %s", self.host, text)
 
     def _configuration_uri(self) -> str:
         name = self.settings.configuration_name
@@ -447,13 +569,19 @@ class ServerSession:
     def close(self) -> None:
         """Delete the pool's shell on the server and drop the connection; never raises.
 
-        Every request made here is bounded by ``CLOSE_TIMEOUT``. After a broken connection the shell is
-        deleted over a new authenticated connection: an NTLM-sealed context dies with its TCP connection,
-        and a shell left behind counts against the user's WinRM shell quota until it idles out.
+        Every request made here is bounded by ``CLOSE_TIMEOUT`` (and, inside a call, by what is left of
+        its deadline plus ``TEARDOWN_GRACE``). After a broken connection the shell is deleted over a new
+        authenticated connection: an NTLM-sealed context dies with its TCP connection, and a shell left
+        behind counts against the user's WinRM shell quota until it idles out.
         """
         pool, wsman, broken = self._pool, self._wsman, self._broken
+        if pool is not None and broken:
+            self._breaks += 1
+            self._broke_at = time.monotonic()
         self._pool = self._wsman = None
         self._broken = False
+        self._imported = False
+        teardown, self._teardown = self._teardown, True
         try:
             if pool is not None and broken:
                 self._delete_shell_afresh(pool)
@@ -465,6 +593,7 @@ class ServerSession:
         finally:
             if wsman is not None:
                 self._close_transport(wsman)
+            self._teardown = teardown
 
     def _close_pool(self, pool: Any) -> None:
         try:
@@ -477,7 +606,7 @@ class ServerSession:
         if not getattr(pool.shell, "opened", False):
             return
         try:
-            fresh = _wsman_class()(**self.settings.wsman_kwargs())
+            fresh = self._new_wsman()
         except Exception as exc:
             log.debug("%s: no transport to delete the shell: %s", self.host, exc.__class__.__name__)
             return
@@ -494,14 +623,42 @@ class ServerSession:
         except Exception as exc:
             log.debug("%s: closing the transport failed: %s", self.host, exc.__class__.__name__)
 
+    def _renew_transport(self) -> None:
+        """Go on with the same pool over a new authenticated connection.
+
+        Used when releasing a finished pipeline failed: the answer is in hand and the shell is most
+        likely fine, but the connection may be gone, and with it the NTLM or Kerberos sealing context
+        (the next request over it would be undecipherable to the server). A new transport costs one
+        handshake; a new pool would cost a handshake, a shell and the module import. If the shell is in
+        fact gone, the next call meets "shell not found" and is retried on a fresh session.
+        """
+        pool, old = self._pool, self._wsman
+        if pool is None:
+            return
+        try:
+            fresh = self._new_wsman()
+            fresh.update_max_payload_size(old.max_envelope_size)
+        except Exception as exc:
+            log.debug("%s: no new transport: %s", self.host, exc.__class__.__name__)
+            self._broken = True
+            return
+        pool.connection = fresh
+        pool.shell.wsman = fresh
+        self._wsman = fresh
+        self.stats.transports_renewed += 1
+        if old is not None:
+            self._close_transport(old)
+
     # ------------------------------------------------------------------ running
     def run(self, rendered: RenderedScript, *, timeout: float | None = None) -> RunResult:
         """Run a rendered action; values are bound as parameters, never pasted into the script.
 
-        ``timeout`` (default ``default_timeout``) is the overall deadline of the call, retries included.
-        A read that meets a transient fault (dropped connection, HTTP 503, shell gone) is retried with
-        backoff on a fresh session inside that deadline; a state-changing action is never sent twice, and
-        a fault after it may have reached the server raises ``OutcomeUnknown``.
+        ``timeout`` (default ``default_timeout``) is the overall deadline of the call: opening the pool,
+        the authentication handshake, every request, every retry and the release of the pipeline. A read
+        that meets a transient fault (dropped connection, HTTP 500 or 503, shell gone) is retried with
+        backoff on a fresh session inside that deadline (at most ``MAX_READ_ATTEMPTS`` times; then
+        ``RetriesExhausted``); a state-changing action is never sent twice, and a fault after it may have
+        reached the server raises ``OutcomeUnknown``. A call out of time raises ``TimeoutExceeded``.
 
         State-changing actions are reported to ``audit`` with their outcome, whatever it is.
         """
@@ -526,7 +683,18 @@ class ServerSession:
                 f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host
             )
         budget = self.default_timeout if timeout is None else timeout
+        outer, outer_budget = self._deadline, self._budget
         deadline = time.monotonic() + budget
+        self._deadline = deadline if outer is None else min(deadline, outer)
+        self._budget = budget if outer is None else outer_budget
+        try:
+            return self._attempts(rendered, budget)
+        finally:
+            self._deadline, self._budget = outer, outer_budget
+
+    def _attempts(self, rendered: RenderedScript, budget: float) -> RunResult:
+        assert self._deadline is not None
+        deadline = self._deadline
         attempt = 0
         while True:
             attempt += 1
@@ -556,7 +724,26 @@ class ServerSession:
                         host=self.host,
                         hint="re-read the service state before trying again",
                     ) from None
+                if isinstance(fault.error, TimeoutExceeded):
+                    raise fault.error from None
+                if attempt >= MAX_READ_ATTEMPTS and fault.transient:
+                    raise RetriesExhausted(
+                        f"{rendered.action}: {fault.error.args[0]} ({attempt} attempts on fresh sessions)",
+                        host=self.host,
+                        attempts=attempt,
+                    ) from None
                 self._back_off(fault, attempt, deadline, rendered.action)
+
+    def _fault(self, exc: BaseException, *, what: str, sent: bool, allowed: float | None = None) -> _Fault:
+        """The ``_Fault`` for a failure; once the deadline has passed it is a timeout, whatever broke."""
+        if isinstance(exc, _DeadlineReached) or self._expired():
+            allowed = self._budget if allowed is None else allowed
+            limit = f" within {allowed:g}s" if allowed is not None else ""
+            error: OcspsError = TimeoutExceeded(f"{what} did not finish{limit} (deadline)", host=self.host)
+            # A request cut short by the deadline may have reached the server; one never sent did not.
+            return _Fault(error, transient=False, sent=sent and not isinstance(exc, _DeadlineReached))
+        error, transient = _classify(exc, self.host)
+        return _Fault(error, transient=transient, sent=sent)
 
     def _back_off(self, fault: _Fault, attempt: int, deadline: float, what: str) -> None:
         """Wait before another attempt, or raise the fault's error when it is not worth one."""
@@ -564,7 +751,12 @@ class ServerSession:
             raise fault.error from None
         pause = self.retry_backoff * (2 ** (attempt - 1))
         if time.monotonic() + pause >= deadline:
-            raise fault.error from None
+            raise RetriesExhausted(
+                f"{fault.error.args[0]} (gave up {what} after {attempt} attempts: deadline)",
+                host=self.host,
+                hint=fault.error.hint,
+                attempts=attempt,
+            ) from None
         self.stats.retries += 1
         log.info("%s: %s; retrying %s in %.2fs", self.host, fault.error.args[0], what, pause)
         time.sleep(pause)
@@ -577,8 +769,14 @@ class ServerSession:
         action: str,
         *,
         allowed: float | None = None,
+        with_import: bool = True,
     ) -> RunResult:
-        """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told."""
+        """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told.
+
+        The first pipeline of a pool imports the product module as its first statement: one pipeline for
+        a cold call instead of two. The import is idempotent on the server (it checks for the cmdlets
+        first), so a call retried on the same pool may carry it again harmlessly.
+        """
         from pypsrp.complex_objects import PSInvocationState
         from pypsrp.exceptions import AuthenticationError as PsrpAuthError
         from pypsrp.exceptions import WSManFaultError
@@ -586,7 +784,12 @@ class ServerSession:
 
         started = time.monotonic()
         deadline = started + budget
+        limit = budget if allowed is None else allowed
         ps = PowerShell(self._pool)
+        importing = with_import and not self._imported
+        if importing:
+            ps.add_script(render_module_import(self.product))
+            ps.add_statement()
         ps.add_script(script)
         for name, value in parameters.items():
             ps.add_parameter(name, value)
@@ -602,19 +805,28 @@ class ServerSession:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._stop(ps)
-                    limit = budget if allowed is None else allowed
                     raise TimeoutExceeded(
                         f"{action} did not finish within {limit:g}s (stopped)", host=self.host
                     )
                 wait = max(1, min(int(self.settings.operation_timeout), int(remaining) or 1))
-                ps.poll_invoke(timeout=wait)
+                try:
+                    ps.poll_invoke(timeout=wait)
+                except Exception as exc:
+                    if not (self._expired() and _timed_out(exc)):
+                        raise
+                    # The deadline cut a Receive short: the command still runs on the server. Stop it
+                    # over a new connection (the timed-out one, and its sealing context, are gone).
+                    self._renew_transport()
+                    self._stop(ps)
+                    raise TimeoutExceeded(
+                        f"{action} did not finish within {limit:g}s (stopped)", host=self.host
+                    ) from None
                 seen_progress = self._report_progress(ps, seen_progress)
         except OcspsError:
             raise
         except Exception as exc:
             self._broken = True
-            error, transient = _classify(exc, self.host)
-            raise _Fault(error, transient=transient, sent=not refused) from None
+            raise self._fault(exc, what=action, sent=not refused, allowed=limit) from None
         finally:
             self._close_pipeline(ps)
         duration = time.monotonic() - started
@@ -630,6 +842,10 @@ class ServerSession:
         errors = tuple(error_record(e) for e in ps.streams.error)
         if ps.had_errors and not errors:
             errors = (ErrorRecord(f"{action} failed on the server without an error record"),)
+        if importing and not errors:
+            self._imported = True
+        if not self._broken:
+            self._breaks = 0
         return RunResult(self.host, action, tuple(ps.output), errors, warnings, duration)
 
     def _report_progress(self, ps: Any, seen: int) -> int:
@@ -655,34 +871,52 @@ class ServerSession:
         return len(records)
 
     def _stop(self, ps: Any) -> None:
+        teardown, self._teardown = self._teardown, True
         try:
             ps.stop()
         except Exception as exc:
             self._broken = True  # the stop signal never arrived: do not trust this pool again
             log.debug("%s: stopping the pipeline failed: %s", self.host, exc.__class__.__name__)
+        finally:
+            self._teardown = teardown
 
     def _close_pipeline(self, ps: Any) -> None:
-        """Release the command on the server; a failure here must not mask the call's own outcome."""
+        """Release the command on the server; a failure here must not mask the call's own outcome.
+
+        Nor must it cost the pool: the output is in hand, so the session goes on over a new connection
+        (see ``_renew_transport``) instead of being thrown away and reopened for the next call.
+        """
         from pypsrp.complex_objects import PSInvocationState
 
         if self._broken:
             return  # the pool goes away with its shell; no request on a connection known to be broken
         if ps.state in (PSInvocationState.COMPLETED, PSInvocationState.FAILED, PSInvocationState.STOPPED):
+            teardown, self._teardown = self._teardown, True
             try:
                 ps.close()
             except Exception as exc:
-                self._broken = True
-                log.debug("%s: closing the pipeline failed: %s", self.host, exc.__class__.__name__)
+                log.debug("%s: releasing the pipeline failed: %s", self.host, exc.__class__.__name__)
+                self._renew_transport()
+            finally:
+                self._teardown = teardown
 
 
 @functools.cache
 def _wsman_class() -> type[Any]:
-    """pypsrp's ``WSMan``, minus its own retries of a Receive that timed out.
+    """pypsrp's ``WSMan``, minus its own retries of a Receive that timed out, plus the caller's deadline.
 
     pypsrp resends such a Receive up to five times, sleeping up to a minute between tries: that outlives
     any deadline the caller set, and output the server already sent with a lost reply is silently gone.
     Here the read timeout surfaces at once and ``ServerSession``'s policy decides: a read is run again on
     a fresh session inside its deadline, a change is reported as ``OutcomeUnknown``.
+
+    Over https the certificate is validated (and SNI sent) for ``tls_name``, the host the administrator
+    named, whatever address is dialled.
+
+    Every HTTP request (authentication legs included) is bounded by ``limit()``: the connect and read
+    timeouts shrink to what is left of the call's deadline, and a request with no time left is not sent
+    (``_DeadlineReached``). pypsrp reads no deadline of its own, so without this a request the server
+    never answers holds the caller for a whole read timeout whatever ``timeout`` the call was given.
     """
     import xml.etree.ElementTree as ElementTree
 
@@ -690,6 +924,37 @@ def _wsman_class() -> type[Any]:
     from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
     class DeadlineWSMan(WSMan):
+        def __init__(self, limit: Callable[[], float | None], tls_name: str | None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            transport = self.transport
+            original = transport.send
+            build = transport._build_session
+
+            def build_session() -> Any:
+                session: Any = build()
+                if tls_name is not None:
+                    # Check the certificate (and send SNI) for the server the administrator named, not
+                    # the address dialled: connect_address only says where to find it.
+                    pool_kw = session.get_adapter("https://").poolmanager.connection_pool_kw
+                    pool_kw["server_hostname"] = tls_name
+                    pool_kw["assert_hostname"] = tls_name
+                return session
+
+            transport._build_session = build_session  # type: ignore[method-assign]
+
+            def send(message: bytes, *, retries_on_read_timeout: int = 0, timeout: Any = None) -> bytes:
+                left = limit()
+                if left is not None:
+                    if left <= 0:
+                        raise _DeadlineReached()
+                    own = (transport.connection_timeout, transport.read_timeout)
+                    base = own if timeout is None else timeout
+                    pair = base if isinstance(base, tuple) else (base, base)
+                    timeout = (min(float(pair[0]), left), min(float(pair[1]), left))
+                return bytes(original(message, retries_on_read_timeout=0, timeout=timeout))
+
+            transport.send = send  # type: ignore[method-assign]
+
         def receive(
             self,
             resource_uri: str,
@@ -705,6 +970,13 @@ def _wsman_class() -> type[Any]:
             return body
 
     return DeadlineWSMan
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A request ended by a connect or read timeout (or not sent for want of time)."""
+    import requests
+
+    return isinstance(exc, _DeadlineReached | requests.exceptions.Timeout)
 
 
 def _shorten_timeouts(wsman: Any) -> None:

@@ -39,7 +39,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from ocsps.errors import UsageError
 from ocsps.hostname import check_host, show
@@ -48,8 +48,10 @@ _ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 __all__ = [
     "AUTH_METHODS",
+    "AUTH_PACKAGES",
     "DEFAULT_CONFIGURATION_NAME",
     "DEFAULT_NEGOTIATE_SERVICE",
+    "DELEGATION_AUTHS",
     "ENCRYPTION_MODES",
     "ENV_CONFIG",
     "ENV_PASSWORD",
@@ -58,6 +60,7 @@ __all__ = [
     "OPTIONS",
     "PASSWORD_AUTHS",
     "PRODUCTS",
+    "ConnectOptions",
     "ConnectionSettings",
     "Layer",
     "Option",
@@ -88,6 +91,16 @@ uses that principal's ticket from the credential cache (``kinit``), so ocsps doe
 
 USERNAME_AUTHS: Final = frozenset({"basic", "credssp"})
 """Methods that cannot fall back to the current logon or ticket: pypsrp requires a username for them."""
+
+DELEGATION_AUTHS: Final = frozenset({"negotiate", "kerberos"})
+"""Methods that can delegate the credential (a forwardable Kerberos ticket) to the server, for work that
+needs a second hop: an update installer on a file share, a database update against a remote SQL Server."""
+
+AUTH_PACKAGES: Final[Mapping[str, tuple[str, str]]] = {
+    "credssp": ("requests_credssp", "credssp"),
+    "kerberos": ("gssapi", "kerberos"),
+}
+"""auth -> (module pypsrp needs for it, the ocsps extra that installs it). Windows has Kerberos built in."""
 
 DEFAULT_CONFIGURATION_NAME: Final = "Microsoft.PowerShell"
 DEFAULT_NEGOTIATE_SERVICE: Final = "WSMAN"
@@ -145,11 +158,44 @@ OPTIONS: Final[Mapping[str, Option]] = {
         Option("no_proxy", "bool", "ignore proxy environment variables"),
         Option("configuration_name", "str", "PowerShell session configuration (JEA endpoint)"),
         Option("negotiate_service", "str", "Kerberos SPN service class (default WSMAN)"),
+        Option(
+            "negotiate_delegate",
+            "bool",
+            "Kerberos: delegate the credential to the server for second-hop work (default false)",
+        ),
         Option("product", "str", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
         Option("parallel", "int", "hosts read at once by status and check (1-256)"),
     )
 }
 """Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The connection settings a script may pass to ``ocsps.connect`` or ``ocsps.Connector`` by keyword.
+
+    A type checker then flags a misspelt or mistyped setting (``verfy=False``, ``port="5986"``) before the
+    script runs; at run time the same names are checked again, with a ``UsageError``. ``verify`` and
+    ``ca_bundle`` are the friendly form of ``cert_validation`` (use one or the other).
+    """
+
+    connect_address: str | None
+    port: int
+    ssl: bool
+    path: str
+    verify: bool
+    ca_bundle: str
+    cert_validation: bool | str
+    certificate_pem: str | None
+    certificate_key_pem: str | None
+    encryption: Literal["auto", "always", "never"]
+    connection_timeout: float
+    read_timeout: float
+    operation_timeout: float
+    proxy: str | None
+    no_proxy: bool
+    configuration_name: str
+    negotiate_service: str
+    negotiate_delegate: bool
 
 
 # --------------------------------------------------------------------------------------------------- secrets
@@ -372,6 +418,7 @@ _CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
     "no_proxy": _check_bool,
     "configuration_name": _check_pattern(_CONFIGURATION_NAME, DEFAULT_CONFIGURATION_NAME),
     "negotiate_service": _check_pattern(_SERVICE_CLASS, DEFAULT_NEGOTIATE_SERVICE),
+    "negotiate_delegate": _check_bool,
     "product": _check_choice(PRODUCTS),
     "parallel": _check_parallel,
 }
@@ -438,8 +485,8 @@ class ConnectionSettings:
 
     ``host`` is the server's name (what certificates, Kerberos and the administrator call it);
     ``connect_address``, when set, is what is actually dialled, like Ansible's ``ansible_host`` (the lab runs
-    med01.contoso.com on 127.0.0.1). Kerberos still uses ``host`` for the SPN. With https and certificate
-    validation the server certificate must also match ``connect_address``: TLS checks the name dialled.
+    med01.contoso.com on 127.0.0.1). Kerberos still uses ``host`` for the SPN, and over https the server
+    certificate is validated (and SNI sent) for ``host``, not for the address dialled.
 
     ``port`` 0 means "the default for the scheme" and is replaced at construction, so an instance always
     holds the real port. ``cert_validation`` is True, False (only when explicitly disabled) or a CA bundle
@@ -465,6 +512,7 @@ class ConnectionSettings:
     no_proxy: bool = False
     configuration_name: str = DEFAULT_CONFIGURATION_NAME
     negotiate_service: str = DEFAULT_NEGOTIATE_SERVICE
+    negotiate_delegate: bool = False
     product: str | None = None
     expect_computer: str | None = None
     parallel: int | None = None
@@ -504,6 +552,7 @@ class ConnectionSettings:
         put("no_proxy", _check_bool(self.no_proxy, "no_proxy"))
         check_option("configuration_name", self.configuration_name)
         check_option("negotiate_service", self.negotiate_service)
+        put("negotiate_delegate", _check_bool(self.negotiate_delegate, "negotiate_delegate"))
         if self.product is not None:
             put("product", check_option("product", self.product))
         if self.expect_computer is not None:
@@ -532,6 +581,12 @@ class ConnectionSettings:
             raise UsageError(f"auth {self.auth} needs a username (DOMAIN\\user or user@domain)", host=where)
         if self.password is not None and not self.username:
             raise UsageError("a password is set but no username", host=where)
+        if self.negotiate_delegate and self.auth not in DELEGATION_AUTHS:
+            raise UsageError(
+                f"negotiate_delegate needs auth kerberos or negotiate (auth is {self.auth}): only a "
+                "Kerberos ticket can be delegated",
+                host=where,
+            )
         if self.auth not in MESSAGE_ENCRYPTION_AUTHS:
             if not self.ssl and self.encryption != "never":
                 raise UsageError(
@@ -579,9 +634,35 @@ class ConnectionSettings:
         return self.cert_validation is False
 
     @property
+    def tls_server_name(self) -> str | None:
+        """The name the server certificate must carry over https: always ``host``, never the address
+        dialled (a certificate for 127.0.0.1 or another server does not prove this is ``host``)."""
+        return self.host if self.ssl else None
+
+    @property
     def cleartext(self) -> bool:
         """True when WinRM messages travel unencrypted (http with encryption never)."""
         return not self.ssl and self.encryption == "never"
+
+    def transport_warnings(self) -> list[str]:
+        """What an administrator must hear on every run about how unprotected this connection is.
+
+        Certificate validation turned off, and WinRM messages in clear text (http with encryption
+        never: commands, output and, with basic auth, the password itself readable on the network).
+        Empty for a protected connection. The CLI prints these, the session logs them, the audit log
+        records them with each change.
+        """
+        found = []
+        if self.ssl and self.insecure:
+            found.append("TLS certificate validation is OFF: the server's identity is not checked")
+        if self.cleartext:
+            basic = self.auth == "basic"
+            what = "the password and every command" if basic else "every command and its output"
+            found.append(
+                f"WinRM messages travel in CLEAR TEXT (http, encryption never, auth {self.auth}): "
+                f"{what} can be read on the network"
+            )
+        return found
 
     @property
     def needs_password(self) -> bool:
@@ -628,6 +709,8 @@ class ConnectionSettings:
             kwargs["password"] = self.password.reveal() if self.password is not None else None
         if self.auth in ("negotiate", "kerberos", "ntlm"):
             kwargs["negotiate_service"] = self.negotiate_service
+            if self.negotiate_delegate:
+                kwargs["negotiate_delegate"] = True
             if self.connect_address is not None and self.connect_address.lower() != self.host.lower():
                 kwargs["negotiate_hostname_override"] = self.host
         return kwargs
@@ -657,6 +740,7 @@ class ConnectionSettings:
             "no_proxy": self.no_proxy,
             "configuration_name": self.configuration_name,
             "negotiate_service": self.negotiate_service,
+            "negotiate_delegate": self.negotiate_delegate,
             "product": self.product,
             "expect_computer": self.expect_computer,
             "parallel": self.parallel,
@@ -676,6 +760,24 @@ class ConnectionSettings:
         if isinstance(changes.get("password"), str):
             changes["password"] = Secret(str(changes["password"]))
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def check_installed(self) -> None:
+        """Fail early, with the install hint, when the chosen auth method needs a package that is missing.
+
+        pypsrp would fail only once connecting, with an ImportError that reads like a server problem.
+        """
+        import importlib.util
+
+        needed = AUTH_PACKAGES.get(self.auth)
+        if needed is None or (self.auth == "kerberos" and os.name == "nt"):
+            return
+        module, extra = needed
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"auth {self.auth} needs the Python package {module}, which is not installed",
+                host=self.host,
+                hint=f"pip install 'ocsps[{extra}]'",
+            )
 
     def check_local_files(self) -> None:
         """Fail early, with the option name, when a CA bundle or client certificate file is missing.

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
+from ocsps.remote.connector import lab_settings
 from tests.conftest import ROOT
 from tests.reliability.labkit import Recorder
 

@@ -126,6 +126,7 @@ def test_every_option_follows_the_precedence(key: str) -> None:
         "no_proxy": (True, False, True, False),
         "configuration_name": ("A", "B", "C", "D"),
         "negotiate_service": ("WSMAN", "HTTP", "HOST", "CIFS"),
+        "negotiate_delegate": (True, False, True, False),
         "product": ("ocs2007", "lync2010", "sfb2015", "sfb2019"),
         "parallel": (3, 5, 7, 9),
     }
@@ -460,3 +461,9 @@ def test_fuzz_check_host(text: str) -> None:
         return
     assert host.isascii() and len(host) <= 253
     assert not any(ch in host for ch in " \t\r\n\x00;$()'\"`|&<>{}%/\\#")
+
+
+def test_only_the_flags_are_required() -> None:
+    """A script resolves settings without building an environment, a config and a prompt to pass."""
+    settings = resolve_settings({"host": "fe01.contoso.com", "auth": "kerberos"})
+    assert (settings.host, settings.auth) == ("fe01.contoso.com", "kerberos")

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ocsps.catalog import load_catalog
 from ocsps.errors import UsageError
+from ocsps.remote.profiles import resolve_settings
 from ocsps.remote.settings import (
     AUTH_METHODS,
     OPTIONS,
@@ -22,6 +24,7 @@ from ocsps.remote.settings import (
 )
 
 HOST = "fe01.contoso.com"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make(**changes: object) -> ConnectionSettings:
@@ -367,3 +370,58 @@ def test_product_ids_match_the_catalog() -> None:
 
     products = load_catalog().products
     assert sorted(products, key=lambda pid: products[pid].order) == list(PRODUCTS)
+
+
+# ------------------------------------------------------------------------ auth packages and delegation
+
+
+def test_kerberos_delegation_is_a_setting_passed_to_pypsrp() -> None:
+    settings = ConnectionSettings(host="fe01.contoso.com", auth="kerberos", negotiate_delegate=True)
+    assert settings.wsman_kwargs()["negotiate_delegate"] is True
+    assert settings.to_json()["negotiate_delegate"] is True
+    assert "negotiate_delegate" not in ConnectionSettings(host="fe01.contoso.com").wsman_kwargs()
+    resolved = resolve_settings(
+        {"host": "fe01.contoso.com", "auth": "negotiate"},
+        {"OCSPS_NEGOTIATE_DELEGATE": "true"},
+        None,
+        None,
+        None,
+    )
+    assert resolved.negotiate_delegate is True
+
+
+def test_delegation_needs_kerberos() -> None:
+    with pytest.raises(UsageError, match="negotiate_delegate needs auth kerberos or negotiate"):
+        ConnectionSettings(
+            host="fe01.contoso.com", auth="ntlm", username="C\\a", password="x", negotiate_delegate=True
+        )
+
+
+@pytest.mark.parametrize(("auth", "module", "extra"), [("credssp", "requests_credssp", "credssp")])
+def test_a_missing_auth_package_is_a_usage_error_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, auth: str, module: str, extra: str
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
+    )
+    settings = ConnectionSettings(host="fe01.contoso.com", auth=auth, username="C\\a", password="x")
+    with pytest.raises(UsageError) as caught:
+        settings.check_installed()
+    assert caught.value.exit_code == 2 and module in caught.value.message
+    assert caught.value.hint == f"pip install 'ocsps[{extra}]'"
+    from ocsps.remote.session import ServerSession
+
+    session = ServerSession(settings, load_catalog().product("sfb2015"))
+    with pytest.raises(UsageError):
+        session.open()  # the library says the same before anything is sent
+
+
+def test_the_auth_extras_map_to_pypsrp() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("pypsrp[credssp]") for req in extras["credssp"])
+    assert any(req.startswith("pypsrp[kerberos]") for req in extras["kerberos"])

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.deactivation.plan import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation
 from ocsps.deactivation.run import Journal, read_state, run_plan
 from ocsps.lab.runtime import Lab
 from ocsps.plans.sealed import load_plan, save_plan, seal
+from ocsps.remote.connector import lab_settings
 from tests.cli_helpers import CliResult, run_cli
 from tests.conftest import DATA, lab_server
 

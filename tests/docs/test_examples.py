@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import parse_topology
+from ocsps.remote.connector import lab_settings
 from tests.conftest import ROOT
 from tests.docs.helpers import DOCS, clean_env
 

@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocsps.catalog import load_catalog
-from ocsps.cli.targets import lab_settings
 from ocsps.errors import UsageError
 from ocsps.lab.estate import SimServer
 from ocsps.lab.runtime import Lab
@@ -35,6 +34,7 @@ from ocsps.powershell import syntax
 from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board, verify_script
 from ocsps.powershell.quote import check_value
 from ocsps.powershell.script import RenderedScript, render_action
+from ocsps.remote.connector import lab_settings
 from ocsps.remote.hosts import parse_hosts_file
 from ocsps.remote.profiles import parse_config
 from ocsps.remote.server import Server

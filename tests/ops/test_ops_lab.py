@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
+from ocsps.remote.connector import lab_settings
 from tests.cli_helpers import run_cli
 from tests.conftest import DATA, ROOT
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from ocsps.operations.restart import RunPhase, StepOutcome, restart_service
 from ocsps.plans.restart import plan_restart
+from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 from tests.cli_helpers import run_cli

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.errors import RemoteError, UsageError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import load_topology, parse_topology
@@ -25,6 +24,7 @@ from ocsps.pool import (
     save_state,
     survey_pool,
 )
+from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 from tests.conftest import DATA

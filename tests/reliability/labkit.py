@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.lab import runtime
 from ocsps.lab.estate import SimServer
 from ocsps.lab.faults import ACTIONS
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import Topology, parse_topology
 from ocsps.lab.wsman import PipelineSink
+from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ocsps.cli.targets import lab_settings
 from ocsps.errors import OcspsError
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import Topology
+from ocsps.remote.connector import lab_settings
 from tests.cli_helpers import CliResult, run_cli
 from tests.reliability import figures
 from tests.reliability.labkit import MED, ArmedLabs, quick_topology, server_for

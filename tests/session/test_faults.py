@@ -31,7 +31,7 @@ from ocsps import errors
 from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown
 from ocsps.powershell.script import RenderedScript, render_action
 from ocsps.remote.server import Server
-from ocsps.remote.session import RunResult
+from ocsps.remote.session import MAX_READ_ATTEMPTS, REOPEN_BACKOFF_MAX, RunResult
 from ocsps.results import ServiceState
 from tests.conftest import DATA
 from tests.session.wire import HOST, Override, Reply, Request, WireLab
@@ -255,3 +255,61 @@ def test_broken_connection_shell_is_deleted_over_a_fresh_connection(wire: WireLa
     assert wire.open_shells() == 0
     (delete,) = [e for e in wire.exchanges if e.action == "Delete"]
     assert delete.status == 200
+
+
+# ---------------------------------------------------------------------------- a server that keeps breaking
+
+
+def _faulting_signal() -> Override:
+    """A WS-Management fault for a Signal the server did process (the command is released)."""
+    case = json.loads((DATA / "session" / "faults" / "access_denied_on_create.json").read_text())
+    return _fault(case, DATA / "session" / "faults")
+
+
+def test_a_faulty_signal_after_the_output_does_not_cost_the_pool(wire: WireLab) -> None:
+    """Ten reads against a server whose every Signal answers a fault: one pool, one handshake each."""
+    wire.answer_after("Signal", _faulting_signal())
+    with wire.session() as session:
+        for _ in range(10):
+            status = Server(session).status("RTCMEDSRV")
+            assert status.status is ServiceState.RUNNING
+        assert session.stats.pools_opened == 1
+        assert session.stats.transports_renewed == 10
+        assert session.stats.retries == 0
+    assert wire.count("Create") == 1
+    assert wire.count("Command") == 10
+
+
+def test_a_server_that_breaks_every_session_is_reopened_with_growing_pauses_and_one_warning(
+    wire: WireLab, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three reads against a server that drops every Receive: each gives up; reopening slows down."""
+    pauses: list[list[float]] = []
+    monkeypatch.setattr("ocsps.remote.session.time.sleep", lambda seconds: pauses[-1].append(seconds))
+    reset = json.loads((DATA / "session" / "faults" / "reset_on_receive.json").read_text())
+    broken = _fault(reset, DATA / "session" / "faults")
+    wire.persistent.append(
+        lambda request, prepared: broken(request, prepared) if request.action == "Receive" else None
+    )
+    caplog.set_level(logging.WARNING, logger="ocsps.remote")
+    session = wire.session(retry_backoff=0.1)
+    for _ in range(3):
+        pauses.append([])
+        with pytest.raises(errors.RetriesExhausted) as caught:
+            session.run(_status(wire))
+        assert caught.value.attempts == MAX_READ_ATTEMPTS and caught.value.exit_code == 3
+    session.close()
+    assert wire.count("Create") == 3 * MAX_READ_ATTEMPTS, "every attempt on a fresh session"
+    assert max(pauses[2]) > max(pauses[0]), "reopening a session the server keeps breaking slows down"
+    assert max(pauses[2]) <= REOPEN_BACKOFF_MAX
+    warnings = [r.getMessage() for r in caplog.records if "keeps breaking" in r.getMessage()]
+    assert len(warnings) == 1
+    assert wire.open_shells() == 0
+
+
+def test_a_read_that_gives_up_says_what_goes_on_on_the_server() -> None:
+    exc = errors.RetriesExhausted("status: the connection dropped (6 attempts)", host="med01.contoso.com")
+    line = exc.still_running("the drain", "RTCMEDSRV")
+    assert "the drain of RTCMEDSRV goes on on the server" in line
+    assert "'ocsps status --host med01.contoso.com -s RTCMEDSRV'" in line
+    assert isinstance(exc, ConnectError) and not isinstance(OutcomeUnknown("x"), ConnectError)

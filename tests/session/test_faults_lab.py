@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -159,7 +160,7 @@ def test_503_on_a_read_command_is_retried(lab: Lab) -> None:
 
 def test_dropped_receive_on_a_stop_is_outcome_unknown_and_not_resent(lab: Lab) -> None:
     with _quick(lab) as server:
-        before = lab.requests(MED)["Command"]
+        before = lab.requests(MED).get("Command", 0)
         lab.faults(MED).drop_next("Receive")
         with pytest.raises(OutcomeUnknown) as caught:
             server.stop("RTCMEDSRV", timeout=30)
@@ -172,7 +173,7 @@ def test_dropped_receive_on_a_stop_is_outcome_unknown_and_not_resent(lab: Lab) -
 
 def test_503_on_a_stop_command_is_outcome_unknown_and_not_resent(lab: Lab) -> None:
     with _quick(lab) as server:
-        before = lab.requests(MED)["Command"]
+        before = lab.requests(MED).get("Command", 0)
         lab.faults(MED).fail_next("Command", 503)
         with pytest.raises(OutcomeUnknown) as caught:
             server.stop("RTCMEDSRV", timeout=30)
@@ -209,3 +210,56 @@ def test_close_after_the_listener_is_gone_never_raises(lab: Lab) -> None:
     server.close()
     server.close()
     assert not server.session.is_open
+
+
+# ------------------------------------------------------------------------------ a watch that gives up
+
+
+def test_a_drain_watch_that_gives_up_says_the_drain_goes_on(tmp_path: object) -> None:
+    """The server stops answering once the drain is requested: the report says where things stand."""
+    from ocsps.operations.drain import Phase, drain
+    from tests.reliability.labkit import drop_everything, quick_topology, server_for
+
+    with Lab(quick_topology()) as lab:
+        lab.server(MED).drain_seconds = 60.0
+        server = server_for(lab, MED, timeout=3)
+        begin = server.begin_drain
+
+        def reply_lost(service: Any, **kwargs: Any) -> Any:
+            begin(service, **kwargs)  # the server drains; its answer never arrives, nor any other
+            drop_everything(lab, MED)
+            raise OutcomeUnknown("drain: the connection dropped; it may or may not have run", host=MED)
+
+        server.begin_drain = reply_lost  # type: ignore[method-assign]
+        try:
+            report = drain(server, "RTCMEDSRV", timeout=2, poll=0.2)
+        finally:
+            server.close()
+    assert lab.server(MED).find("RTCMEDSRV").status == "Paused", "it is draining on the server"
+    assert report.phase is Phase.FAILED and report.error_code == 3, report.to_json()
+    assert "the drain of RTCMEDSRV may be going on on the server" in report.error
+    assert f"'ocsps status --host {MED} -s RTCMEDSRV'" in report.error
+
+
+def test_a_drain_watch_that_gives_up_after_confirming_the_drain(tmp_path: object) -> None:
+    from ocsps.operations.drain import Phase, drain
+    from tests.reliability.labkit import Recorder, drop_everything, quick_topology, server_for
+
+    polls: list[str] = []
+
+    def second_read_then_silence(sim: object) -> None:
+        polls.append("status")
+        if len(polls) == 2:  # the first poll after the drain was confirmed answered; then nothing does
+            drop_everything(lab, MED)
+
+    with Lab(quick_topology()) as lab:
+        lab.server(MED).drain_seconds = 60.0
+        Recorder().wrap(lab, after={"status": second_read_then_silence})
+        server = server_for(lab, MED, timeout=3)
+        try:
+            report = drain(server, "RTCMEDSRV", timeout=2, poll=0.2)
+        finally:
+            server.close()
+    assert report.phase is Phase.FAILED and report.error_code == 1, report.to_json()
+    assert "the drain of RTCMEDSRV goes on on the server" in report.error
+    assert f"'ocsps status --host {MED} -s RTCMEDSRV'" in report.error

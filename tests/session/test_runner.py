@@ -41,17 +41,35 @@ def test_pool_is_opened_once_and_reused(wire: WireLab) -> None:
     assert wire.open_shells() == 0
 
 
-def test_product_module_imported_once_per_pool(wire: WireLab) -> None:
+def test_product_module_imported_once_per_pool_inside_the_first_pipeline(wire: WireLab) -> None:
     session = wire.session()
     with session:
         for _ in range(3):
             session.run(_status(wire)).raise_for_errors()
     scripts = wire.executor.scripts()
-    assert [MODULE_IMPORT in s for s in scripts] == [True, False, False, False]
+    assert [MODULE_IMPORT in s for s in scripts] == [True, False, False]
+    assert all("ocsps:action=status" in s for s in scripts), "the import rides with the first call"
     with session:  # a new pool needs the module again
         session.run(_status(wire))
     assert sum(MODULE_IMPORT in s for s in wire.executor.scripts()) == 2
     assert session.stats.pools_opened == 2
+
+
+def test_a_cold_call_costs_one_pipeline(wire: WireLab) -> None:
+    """Opening a session and reading one status: one Command, one Receive, one Signal; no import pipeline.
+
+    A pool opens in two Receives, as every recorded real server answers (tests/conformance)."""
+    with wire.session() as session:
+        session.run(_status(wire)).raise_for_errors()
+    assert wire.actions() == ["Create", "Receive", "Receive", "Command", "Receive", "Signal", "Delete"]
+
+
+def test_an_import_that_fails_is_retried_with_the_next_call(wire: WireLab) -> None:
+    """A call whose pipeline reported errors leaves the import to the next call (it is idempotent)."""
+    with wire.session() as session:
+        session.run(probe("nonterminating-errors", wire.product()))
+        session.run(_status(wire)).raise_for_errors()
+    assert [MODULE_IMPORT in s for s in wire.executor.scripts()] == [True, True]
 
 
 def test_every_pipeline_is_closed_with_one_terminate_signal(wire: WireLab) -> None:
@@ -60,7 +78,7 @@ def test_every_pipeline_is_closed_with_one_terminate_signal(wire: WireLab) -> No
             session.run(_status(wire))
     commands = wire.commands()
     terminates = [cid for cid, code in wire.signals() if code == SIGNAL_TERMINATE]
-    assert len(commands) == 5  # the module import and four calls
+    assert len(commands) == 4  # four calls; the module import rides with the first
     assert sorted(terminates) == sorted(commands)
 
 
@@ -190,3 +208,13 @@ def test_a_failing_progress_callback_does_not_fail_the_call(
         assert session.is_open
     assert result.output == ("done",)
     assert any("progress callback failed" in r.getMessage() for r in caplog.records)
+
+
+def test_open_can_import_the_module_up_front(wire: WireLab) -> None:
+    """For a caller that wants a module that does not load to fail at open (the checks do)."""
+    with wire.session() as session:
+        session.open(import_module=True)
+        session.run(_status(wire)).raise_for_errors()
+    scripts = wire.executor.scripts()
+    assert [MODULE_IMPORT in s for s in scripts] == [True, False]
+    assert "ocsps:action=status" not in scripts[0]

@@ -12,6 +12,7 @@ WSMan action it is, which command it targets and which signal it carries.
 
 from __future__ import annotations
 
+import dataclasses
 import email.message
 import io
 import json
@@ -55,6 +56,7 @@ SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/sign
 SIGNAL_CTRL_C = ("powershell/signal/ctrl_c", "powershell/signal/crtl_c")
 """The PowerShell stop signal; MS-PSRP spells it ``crtl_c`` and pypsrp releases differ on the spelling."""
 PROBE = re.compile(r"^# probe=([a-z-]+)\s*$", re.MULTILINE)
+MODULE_IMPORT = "# ocsps:action=module-import"
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ class WireLab:
         )
         self.exchanges: list[Exchange] = []
         self.overrides: list[Override] = []
+        self.persistent: list[Override] = []
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ what a test uses
@@ -235,6 +238,21 @@ class WireLab:
 
         self.overrides.append(once)
 
+    def answer_after(self, action: str, fault: Override) -> None:
+        """Let the server process every request of ``action``, then answer ``fault`` instead of its reply."""
+
+        def after(request: Request, prepared: requests.PreparedRequest) -> Reply | None:
+            if request.action != action:
+                return None
+            raw = prepared.body
+            body = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else b""
+            path = urllib.parse.urlsplit(prepared.url or "").path
+            headers = {name: str(value) for name, value in prepared.headers.items()}
+            self.server._handle_post(_Handler(self.server, path, headers, body))  # type: ignore[arg-type]
+            return fault(request, prepared)
+
+        self.persistent.append(after)
+
     def armed(self) -> int:
         """Overrides not consumed yet (a fault case must have met the request it was armed for)."""
         return len(self.overrides)
@@ -245,7 +263,7 @@ class WireLab:
         seen = describe(body)
         reply: Reply | None = None
         try:
-            for override in list(self.overrides):
+            for override in [*self.overrides, *self.persistent]:
                 reply = override(seen, request)
                 if reply is not None:
                     break
@@ -286,12 +304,18 @@ class Probes:
         self._lock = threading.Lock()
 
     def scripts(self) -> list[str]:
+        """The script text of each pipeline run (every statement of it, one after the other)."""
         with self._lock:
-            return [inv.script or "" for inv in self.invocations]
+            return ["\n".join(c.text for c in inv.commands if c.is_script) for inv in self.invocations]
 
     def __call__(self, server: str, invocation: Invocation, out: PipelineSink) -> None:
         with self._lock:
             self.invocations.append(invocation)
+        first = invocation.commands[0] if invocation.commands else None
+        if len(invocation.commands) > 1 and first is not None and MODULE_IMPORT in first.text:
+            # The first pipeline of a pool imports the product module as its first statement.
+            self.engine(server, dataclasses.replace(invocation, commands=invocation.commands[:1]), out)
+            invocation = dataclasses.replace(invocation, commands=invocation.commands[1:])
         match = PROBE.search(invocation.script or "")
         if match is None:
             self.engine(server, invocation, out)

@@ -66,6 +66,9 @@ options:
   negotiate_service:
     description: "Kerberos SPN service class (default WSMAN). Unset: C(OCSPS_NEGOTIATE_SERVICE), then the config profile."
     type: str
+  negotiate_delegate:
+    description: "Kerberos: delegate the credential to the server for second-hop work (default false). Unset: C(OCSPS_NEGOTIATE_DELEGATE), then the config profile."
+    type: bool
   product:
     description: "Ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019. Unset: C(OCSPS_PRODUCT), then the config profile."
     type: str

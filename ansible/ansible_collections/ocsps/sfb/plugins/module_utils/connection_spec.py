@@ -24,6 +24,7 @@ CONNECTION_ARGUMENT_SPEC = {
     'no_proxy': {'type': 'bool'},
     'configuration_name': {'type': 'str'},
     'negotiate_service': {'type': 'str'},
+    'negotiate_delegate': {'type': 'bool'},
     'product': {'type': 'str', 'choices': ['ocs2007', 'ocs2007r2', 'lync2010', 'lync2013', 'sfb2015', 'sfb2019']},
     'parallel': {'type': 'int'},
     'password': {'type': 'str', 'no_log': True},
