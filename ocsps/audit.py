@@ -15,13 +15,14 @@ nobody else's business on a shared admin host.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
 import os
 import stat
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from ocsps.redact import redact, redact_value
 
 ENV_AUDIT_LOG = "OCSPS_AUDIT_LOG"
 _lock = threading.Lock()
+_simulation = False
 _warned: set[str] = set()
 log = logging.getLogger("ocsps.audit")
 
@@ -121,6 +123,22 @@ def _append(target: Path, line: str) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def simulated() -> Iterator[None]:
+    """Mark every record written inside the block as a lab rehearsal (``"simulation": true``).
+
+    The lab's servers bear production-like names (med01.contoso.com): a record that does not say it was a
+    rehearsal would read, in the same log, as a change made to a real server. A process-wide flag rather
+    than a context variable, because records are written from the worker threads of a fleet run.
+    """
+    global _simulation
+    previous, _simulation = _simulation, True
+    try:
+        yield
+    finally:
+        _simulation = previous
+
+
 def _line(
     *,
     host: str,
@@ -145,6 +163,8 @@ def _line(
         "detail": redact(detail),
         "body_sha256": body_sha256,
     }
+    if _simulation:
+        document["simulation"] = True
     return json.dumps(document, ensure_ascii=False) + "\n"
 
 

@@ -44,6 +44,8 @@ def show_cmd(
         f = e.fields
         columns = ("time", "operator", "host", "action", "outcome")
         text = "  ".join(str(f.get(c, "?")) for c in columns) + f"  {f.get('duration_seconds', '?')}s"
+        if f.get("simulation"):
+            text = "[lab] " + text  # a rehearsal against the simulated servers, not a real change
         typer.echo(human(text))
     if corrupt:
         err_console().print(

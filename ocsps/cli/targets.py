@@ -289,9 +289,10 @@ def open_targets(
     if not opts.lab:
         yield resolve_targets(opts), None
         return
+    from ocsps import audit
     from ocsps.lab.runtime import Lab
 
-    with Lab(topology_file=opts.lab_topology) as lab:
+    with Lab(topology_file=opts.lab_topology) as lab, audit.simulated():
         names = _lab_names(opts, lab, service)
         from ocsps.remote.connector import lab_settings
 
