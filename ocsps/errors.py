@@ -84,3 +84,9 @@ class OutcomeUnknown(ConnectError):
 
     Such a call is never repeated blindly; the caller re-reads the server's state and decides.
     """
+
+
+class Cancelled(OcspsError):
+    """The caller's cancel event was set before the call was sent: nothing was sent by this call."""
+
+    exit_code = 130
