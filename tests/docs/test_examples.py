@@ -17,6 +17,8 @@ from tests.conftest import ROOT
 from tests.docs.helpers import DOCS, clean_env
 
 EXAMPLES = DOCS / "examples"
+# The four tasks a library user writes, each shorter than it took before these helpers existed.
+TASKS = {"drain_mediation.py": 31, "estate_status.py": 24, "restart_plan.py": 33, "pool_roll.py": 30}
 
 ESTATE = """
 [[servers]]
@@ -128,13 +130,12 @@ def test_jea_cmdlets_lists_what_the_scripts_call(tmp_path: Path) -> None:
 @pytest.mark.parametrize("page", ["howto/automation.md", "howto/connections-jea-kerberos-ca.md"])
 def test_pages_include_the_examples_they_describe(page: str) -> None:
     text = (DOCS / page).read_text(encoding="utf-8")
-    for name in ("drain_with_cli.py", "drain_report.py", "jea_cmdlets.py"):
+    for name in ("drain_with_cli.py", "drain_report.py", "jea_cmdlets.py", *TASKS):
         if name in text:
             assert f'--8<-- "docs/examples/{name}"' in text, f"{page} names {name} without including it"
+    if page == "howto/automation.md":
+        assert all(f'--8<-- "docs/examples/{name}"' in text for name in TASKS)
 
-
-# The four tasks a library user writes, each shorter than it took before these helpers existed.
-TASKS = {"drain_mediation.py": 31, "estate_status.py": 24, "restart_plan.py": 33, "pool_roll.py": 30}
 
 
 @pytest.mark.parametrize(("example", "before"), sorted(TASKS.items()))
