@@ -184,9 +184,11 @@ def _tell(on_outcome: OutcomeCallback[T] | None, outcome: HostOutcome[T], run: F
 def _settle_rest(run: FleetRun[T], told: set[int], on_outcome: OutcomeCallback[T] | None) -> None:
     """Hosts that never ended by themselves: interrupted after a cancel, otherwise skipped.
 
-    A cancel from the caller (not the run's own deadline) makes the whole run interrupted (exit 130).
+    A cancel from the caller (not the run's own deadline) that stopped a host makes the whole run
+    interrupted (exit 130); one set after every host had ended changes nothing.
     """
-    if run.cancel.is_set() and not run.deadline_passed:
+    unfinished = (HostState.PENDING, HostState.INTERRUPTED)
+    if run.cancel.is_set() and not run.deadline_passed and any(o.state in unfinished for o in run.outcomes):
         run.interrupted = True
     for outcome in run.outcomes:
         if outcome.state is HostState.PENDING:

@@ -189,3 +189,17 @@ def test_plain_state_strings_still_build_outcomes() -> None:
     assert outcome.state is HostState.FAILED and FleetRun([outcome]).exit_code == 3
     with pytest.raises(ValueError):
         HostOutcome("a", state="fine")  # type: ignore[arg-type]
+
+
+def test_a_cancel_after_every_host_ended_changes_nothing() -> None:
+    cancel = threading.Event()
+
+    def work(host: str, stop: threading.Event) -> str:
+        return "ok"
+
+    def last(outcome: HostOutcome[str]) -> None:
+        if outcome.host == "b":
+            cancel.set()
+
+    run = run_parallel(["a", "b"], work, cancel=cancel, parallel=1, on_outcome=last)
+    assert states(run) == ["ok", "ok"] and not run.interrupted and run.exit_code == 0
