@@ -204,8 +204,15 @@ class Server:
             self.check_computer(record.computer)
         return sorted(records, key=lambda e: e.time)
 
-    def queue_privacy(self, queue_path: str, *, timeout: float | None = None) -> QueuePrivacy:
-        result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout)
+    def queue_privacy(
+        self,
+        queue_path: str,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> QueuePrivacy:
+        result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout, cancel, deadline)
         if not result.output:
             raise OperationFailed("the queue privacy read returned nothing", host=self.host)
         privacy = parse_queue_privacy(result.output[0])
@@ -213,17 +220,29 @@ class Server:
         return privacy
 
     def wmi_setting(
-        self, wmi_class: str, properties: Sequence[str] = (), *, timeout: float | None = None
+        self,
+        wmi_class: str,
+        properties: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> list[WmiSetting]:
         rendered = self.render("wmi-setting", Class=wmi_class, Property=tuple(properties) or None)
-        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout, cancel, deadline).output]
         for setting in settings:
             self.check_computer(setting.computer)
         return settings
 
     # ------------------------------------------------------------------ changes
     def begin_drain(
-        self, service: str | Service, *, leave_running: Iterable[str] = (), timeout: float | None = None
+        self,
+        service: str | Service,
+        *,
+        leave_running: Iterable[str] = (),
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> ServiceStatus:
         """Ask for a graceful stop and return at once (the service shows Paused while it drains)."""
         svc = self.resolve(service)
@@ -232,7 +251,7 @@ class Server:
             switch = self.resolve(name).leave_running_switch
             if switch:
                 values[switch] = True
-        return self._one(self._run(self.render("drain", svc, **values), timeout), svc)
+        return self._one(self._run(self.render("drain", svc, **values), timeout, cancel, deadline), svc)
 
     def drain(
         self,
@@ -399,12 +418,18 @@ class Server:
         )
 
     def deactivate(
-        self, arguments: Sequence[str], log_path: str, *, timeout: float | None = None
+        self,
+        arguments: Sequence[str],
+        log_path: str,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> LcsCmdOutcome:
         rendered = self.render(
             "deactivate", LcsCmdPath=self.catalog.lcscmd_path, Arguments=tuple(arguments), LogPath=log_path
         )
-        result = self._run(rendered, timeout)
+        result = self._run(rendered, timeout, cancel, deadline)
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])

@@ -89,6 +89,9 @@ def test_a_set_cancel_sends_nothing() -> None:
         lambda: server.start("RTCMEDSRV", cancel=cancel),
         lambda: server.restart("RTCMEDSRV", cancel=cancel),
         lambda: server.change("RTCMEDSRV", "start", cancel=cancel),
+        lambda: server.begin_drain("RTCMEDSRV", cancel=cancel),
+        lambda: server.queue_privacy(".\\private$\\lcslog", cancel=cancel),
+        lambda: server.wmi_setting("MSFT_SIPRoutingSetting", cancel=cancel),
     ):
         with pytest.raises(Cancelled) as caught:
             call()
