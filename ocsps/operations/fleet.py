@@ -234,10 +234,11 @@ def run_parallel(
             done, pending = wait(pending, timeout=clock.tick(run), return_when=FIRST_COMPLETED)
             if run.cancel.is_set():
                 for future in pending:
-                    if future.cancel():
-                        futures[future].state = (
-                            HostState.SKIPPED if run.deadline_passed else HostState.INTERRUPTED
-                        )
+                    if future.cancel() and run.deadline_passed:
+                        futures[future].state = HostState.SKIPPED
+                        futures[future].step = "deadline reached before this host"
+                    elif future.cancelled():
+                        futures[future].state = HostState.INTERRUPTED
             for future in done:
                 told.add(id(futures[future]))
                 _tell(on_outcome, futures[future], run)

@@ -42,3 +42,15 @@ def test_extra_stays_read_only_and_survives_copies(extra: dict[str, object]) -> 
         with pytest.raises(TypeError, match="read-only"):
             change(status.extra)
     assert dict(status.extra) == extra and dict(EMPTY) == {}
+
+
+def test_an_outcome_holding_a_remote_error_converts_and_pickles() -> None:
+    from ocsps.errors import ErrorRecord, RemoteError
+    from ocsps.operations.fleet import HostOutcome, HostState
+
+    error = RemoteError([ErrorRecord("Cannot stop", fully_qualified_error_id="X")], host="med01")
+    outcome: HostOutcome[str] = HostOutcome("med01", HostState.FAILED, error=error.message, exception=error)
+    copied = dataclasses.asdict(outcome)["exception"]
+    assert isinstance(copied, RemoteError) and copied.records == error.records
+    again = pickle.loads(pickle.dumps(error))
+    assert again.message == error.message == "med01: Cannot stop [X]" and again.host == "med01"

@@ -162,6 +162,9 @@ def test_the_deadline_cancels_the_host_at_work_and_skips_the_rest() -> None:
     assert run.exit_code == 4 and not run.interrupted
     wide = run_parallel(["a", "b"], work, deadline=0.05, parallel=2)
     assert states(wide) == ["interrupted", "interrupted"] and wide.exit_code == 4
+    narrow = run_parallel(["a", "b"], work, deadline=0.05, parallel=1)
+    assert states(narrow) == ["interrupted", "skipped"] and narrow.exit_code == 4
+    assert narrow.outcomes[1].step == "deadline reached before this host"
 
 
 def test_a_bad_deadline_is_refused() -> None:
