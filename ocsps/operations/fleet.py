@@ -128,7 +128,14 @@ class FleetRun(Generic[T]):
         return 1 if 1 in codes or len(set(codes)) > 1 else codes[0]
 
 
-def _record(outcome: HostOutcome[T], work: Work[T], judge: Judge[T], cancel: threading.Event) -> None:
+def _record(outcome: HostOutcome[T], work: Work[T], judge: Judge[T], run: FleetRun[T]) -> None:
+    cancel = run.cancel
+    if cancel.is_set():  # stopped before this host's turn came: its work is never called
+        if run.deadline_passed:
+            outcome.state, outcome.step = HostState.SKIPPED, "deadline reached before this host"
+        else:
+            outcome.state = HostState.INTERRUPTED
+        return
     try:
         outcome.result = work(outcome.host, cancel)
         if judge(outcome.result):
@@ -226,7 +233,7 @@ def run_parallel(
         max_workers=max(1, min(parallel, len(hosts) or 1)), thread_name_prefix="ocsps-host"
     )
     futures: dict[Future[None], HostOutcome[T]] = {
-        pool.submit(_record, o, work, judge, run.cancel): o for o in run.outcomes
+        pool.submit(_record, o, work, judge, run): o for o in run.outcomes
     }
     try:
         pending = set(futures)
@@ -282,7 +289,7 @@ def run_rolling(
             clock.tick(run)
             if run.cancel.is_set():
                 break
-            future = pool.submit(_record, outcome, work, judge, run.cancel)
+            future = pool.submit(_record, outcome, work, judge, run)
             try:
                 while not future.done():
                     wait({future}, timeout=clock.tick(run))
