@@ -119,6 +119,10 @@ class RemoteError(OcspsError):
         detail = f" [{first.fully_qualified_error_id}]" if first.fully_qualified_error_id else ""
         super().__init__(f"{first.message}{detail}{extra}", host=host, hint=hint)
 
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[list[ErrorRecord]], dict[str, object]]:
+        """Rebuilt from its records, so that a copy or a pickle (``dataclasses.asdict``) works."""
+        return (type(self), (self.records,), dict(self.__dict__))
+
 
 class OutcomeUnknown(OcspsError):
     """The connection failed while a state-changing call was in flight: it may or may not have run.
@@ -129,3 +133,9 @@ class OutcomeUnknown(OcspsError):
     """
 
     exit_code = 3
+
+
+class Cancelled(OcspsError):
+    """The caller's cancel event was set before the call was sent: nothing was sent by this call."""
+
+    exit_code = 130

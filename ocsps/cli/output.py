@@ -100,9 +100,16 @@ def human(text: str) -> str:
     return safe_text(text)
 
 
+JSON_FORMAT = 1
+"""The ``format`` of every JSON object ``--json`` prints; documents without it predate the field."""
+
+
 def emit_json(document: Any) -> None:
     """One JSON document on stdout; credential-shaped strings are masked (JSON escapes control characters)."""
     from ocsps.redact import redact_value
+
+    if isinstance(document, dict) and "format" not in document:
+        document = {"format": JSON_FORMAT, **document}
 
     sys.stdout.write(json.dumps(redact_value(document), indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()

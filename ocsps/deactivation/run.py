@@ -62,6 +62,8 @@ __all__ = [
 
 OK, FAILED, UNKNOWN, TIMEOUT, INTERRUPTED = "ok", "failed", "unknown", "timeout", "interrupted"
 JOURNAL_KIND = "ocsps-deactivation-journal"
+JOURNAL_FORMAT = 1
+"""A journal written before the field existed has no ``format`` and reads as format 1."""
 
 
 def _now() -> datetime:
@@ -199,8 +201,8 @@ class Journal:
             return cls(path, plan_sha256, computer)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc.get("kind") != JOURNAL_KIND:
-                raise ValueError("not a journal")
+            if doc.get("kind") != JOURNAL_KIND or doc.get("format", JOURNAL_FORMAT) != JOURNAL_FORMAT:
+                raise ValueError("not a journal this version reads")
             steps = {int(k): dict(v) for k, v in dict(doc.get("steps", {})).items()}
         except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
             raise UsageError(
@@ -234,6 +236,7 @@ class Journal:
             return
         doc = {
             "kind": JOURNAL_KIND,
+            "format": JOURNAL_FORMAT,
             "plan_sha256": self.plan_sha256,
             "computer": self.computer,
             "steps": {str(k): v for k, v in sorted(self.steps.items())},

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from ocsps.catalog import Service
-from ocsps.errors import OcspsError, OperationFailed, OutcomeUnknown
+from ocsps.errors import Cancelled, OcspsError, OperationFailed, OutcomeUnknown, UsageError
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
 DecisionCallback = Callable[[str], None]
@@ -236,6 +236,7 @@ def change_service(
     report: ServiceChange | None = None,
     cancel: threading.Event | None = None,
     clock: Clock = time.monotonic,
+    deadline: float | None = None,
 ) -> ServiceChange:
     """Stop, start or restart ``service``: read it first, change it only if needed, settle a lost reply.
 
@@ -243,11 +244,27 @@ def change_service(
     whose ActivityLevel shows sessions asks ``confirm`` first; without one (or when it answers no) the
     stop is refused, since a stop cuts those sessions and ``drain`` would not. ``report`` may be passed
     in so that a caller keeps the last state read if a later call raises.
+
+    ``cancel`` is observed before the read and before the change is sent (``Cancelled``: the change was
+    not sent); ``deadline`` (seconds) bounds the read and the change call (``timeout`` of each is the
+    time left). A call already sent runs to its end, and a lost reply is settled as always.
     """
+    if deadline is not None and not deadline > 0:
+        raise UsageError(f"deadline must be a positive number of seconds, not {deadline!r}")
     svc = server.resolve(service)
     done = report or ServiceChange(server.host, svc.name or svc.key, action)
     started = clock()
-    done.before = before = server.status(svc)
+    end = None if deadline is None else started + deadline
+
+    def left() -> float | None:
+        return None if end is None else max(end - clock(), 0.5)
+
+    def check_cancel(what: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{action} {done.service}: cancelled {what}; nothing was sent", host=server.host)
+
+    check_cancel("before the first read")
+    done.before = before = server.status(svc, timeout=left())
     wanted = WANTED[action]
     if action != "restart" and before.status is wanted:
         done.after = before
@@ -267,14 +284,16 @@ def change_service(
         if on_decision is not None:
             on_decision(note)
 
+    check_cancel("after the read")
     if action == "stop":
-        send: Callable[[], ServiceStatus] = lambda: server.stop(svc, force=force)  # noqa: E731
+        send: Callable[[], ServiceStatus] = lambda: server.stop(svc, force=force, timeout=left())  # noqa: E731
         took_effect: frozenset[ServiceState] | None = STOPPING
         evidence = server.event_ids(svc, "stopped")
     elif action == "start":
-        send, took_effect, evidence = (lambda: server.start(svc)), STARTING, server.event_ids(svc, "started")
+        send, took_effect = (lambda: server.start(svc, timeout=left())), STARTING
+        evidence = server.event_ids(svc, "started")
     else:
-        send, took_effect, evidence = (lambda: server.restart(svc, force=force)), None, ()
+        send, took_effect, evidence = (lambda: server.restart(svc, force=force, timeout=left())), None, ()
     done.after, done.note = apply_change(
         server, svc, send, took_effect, what=action, on_decision=decided, evidence=evidence
     )

@@ -157,6 +157,7 @@ def drain(
     clock: Callable[[], float] = time.monotonic,
     on_decision: DecisionCallback | None = None,
     start_again: bool = False,
+    deadline: float | None = None,
 ) -> DrainReport:
     """Drain ``service`` on ``server`` and report; never raises for the drain's own outcome.
 
@@ -167,12 +168,33 @@ def drain(
     status read, instead of holding the operator for the session's whole timeout. With ``start_again``
     (a rolling drain) a service this drain stopped is started again at the end, and the report's
     ``last`` is the status after that start (``drained`` keeps the one before).
+
+    ``cancel`` is observed before the first read, before the request and between polls: the report's phase
+    is then ``interrupted`` (before the request: nothing was sent). ``deadline`` (seconds) bounds the
+    whole call: reads get no more than the time left, and when it passes while the service drains the
+    watch ends with phase ``deadline`` (the ``then`` policy belongs to ``timeout`` and is not applied).
+    A remote call under way runs to its end (its own budget), so the granularity is one remote call.
     """
     check_timing(timeout, poll)
     check_start_again(start_again, wait=wait, then=then)
+    if deadline is not None and not deadline > 0:
+        raise UsageError(f"deadline must be a positive number of seconds, not {deadline!r}")
+    end = None if deadline is None else clock() + deadline
     svc = server.resolve(service)
     report = DrainReport(server.host, svc.name or svc.key, waited=wait)
     cancel = cancel or threading.Event()
+
+    def left(budget: float | None = None) -> float | None:
+        """Seconds a read may take: ``budget`` capped by the call's deadline (a little, once passed)."""
+        if end is None:
+            return budget
+        rest = max(end - clock(), 0.5)
+        return rest if budget is None else min(budget, rest)
+
+    def cancelled(note: str) -> DrainReport:
+        report.note = note
+        update(phase=Phase.INTERRUPTED)
+        return _finish(report)
 
     def decided(note: str) -> None:
         report.decisions.append(note)
@@ -189,19 +211,23 @@ def drain(
 
     asked = False
     try:
-        before = server.status(svc)
+        if cancel.is_set():
+            return cancelled("interrupted before the first read: nothing was sent")
+        before = server.status(svc, timeout=left())
         update(before)
         if before.status is ServiceState.STOPPED:
             report.note = "already stopped: nothing to drain"
             update(phase=Phase.STOPPED)
             return _finish(report)
+        if cancel.is_set():
+            return cancelled("interrupted before the drain request: nothing was sent")
         started = clock()
         requested_at = datetime.now(UTC)
         asked = True  # from here on the drain may be running on the server, whatever happens next
         requested, _ = apply_change(
             server,
             svc,
-            lambda: server.begin_drain(svc, leave_running=leave_running),
+            lambda: server.begin_drain(svc, leave_running=leave_running, timeout=left()),
             DRAINING,
             what="drain request",
             on_decision=decided,
@@ -220,13 +246,23 @@ def drain(
             if verdict == "deadline":
                 _at_deadline(server, svc.name or svc.key, report, then, update, decided)
                 break
-            if cancel.wait(min(poll, max(0.0, timeout - (clock() - started)))):
+            if end is not None and clock() >= end:
+                state = (report.last or before).status.value
+                report.note = f"the call's deadline passed while {state}; the service keeps draining"
+                update(phase=Phase.DEADLINE)
+                return _finish(report)
+            pause = min(poll, max(0.0, timeout - (clock() - started)))
+            if end is not None:
+                pause = min(pause, max(0.0, end - clock()))
+            if cancel.wait(pause):
                 report.note = "interrupted: polling stopped, the service keeps draining on the server"
                 update(phase=Phase.INTERRUPTED)
                 return _finish(report)
+            if end is not None and clock() >= end:
+                continue  # judged at the top of the loop, without one more read
             report.polls += 1
             budget = max(timeout - (clock() - started), MIN_POLL_READ)
-            polled = server.status(svc, timeout=budget)
+            polled = server.status(svc, timeout=left(budget))
             update(polled, Phase.STOPPED if polled.is_stopped else None)
         if report.phase is Phase.STOPPED and svc.drain_events:
             first = server.event_ids(svc, "drain-started")

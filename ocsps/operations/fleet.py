@@ -9,9 +9,12 @@ taking every Mediation server out of service at once must be a decision, never a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum, StrEnum
 from typing import Generic, TypeVar
 
 from ocsps.errors import OcspsError, UsageError
@@ -21,26 +24,84 @@ DEFAULT_PARALLEL = 16
 """Hosts read at once; state changes default to one at a time."""
 
 
+class HostState(StrEnum):
+    """How one host ended. A ``StrEnum``, so ``outcome.state == "ok"`` and the JSON text stay as they were."""
+
+    PENDING = "pending"  # never reached an end (only seen while a run is under way)
+    OK = "ok"  # the work returned and the judge accepted its result
+    FAILED = "failed"  # the work raised, or the judge refused its result
+    SKIPPED = "skipped"  # not tried (an earlier failure, a deadline), or the work raised ``Skip``
+    INTERRUPTED = "interrupted"  # cancelled (Ctrl-C or the cancel event) before it could end by itself
+
+
+class Skip(Exception):
+    """Raised by a host's work to report the host as ``skipped`` with ``reason`` (in ``outcome.step``).
+
+    For a host the work decides not to touch (a preflight that fails, nothing to do): a skip is not a
+    failure, so a one-at-a-time run goes on with the next host.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def default_result_json(value: object) -> object:
+    """The JSON form of a host's result: its ``to_json()``, element by element for lists and mappings.
+
+    Plain JSON values pass as they are, enums give their value and datetimes ISO 8601 text. Anything else
+    raises ``TypeError`` naming the type: a result is never left out of a report without a word.
+    """
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [default_result_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): default_result_json(v) for k, v in value.items()}
+    raise TypeError(
+        f"cannot write a {type(value).__name__} result as JSON: "
+        "give it a to_json() method or pass result_json"
+    )
+
+
 @dataclass
 class HostOutcome(Generic[T]):
+    """One host's end: its state, the work's result, and the exception that ended it, if one did."""
+
     host: str
-    state: str = "pending"  # pending | ok | failed | skipped | interrupted
+    state: HostState = HostState.PENDING
     result: T | None = None
     error: str = ""
+    """The exception's one-line message (``OcspsError.message``), or why the judge refused the result."""
     exit_code: int = 0
     step: str = ""
+    """Where the host got to, or why it was skipped."""
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """The exception the work raised (``Skip`` included), kept so that a caller can tell its class."""
+
+    def __post_init__(self) -> None:
+        self.state = HostState(self.state)  # the plain strings of earlier versions are still accepted
 
     def to_json(self, result_json: Callable[[T], object] | None = None) -> dict[str, object]:
-        doc: dict[str, object] = {"host": self.host, "state": self.state, "step": self.step}
+        doc: dict[str, object] = {"host": self.host, "state": self.state.value, "step": self.step}
         if self.error:
             doc["error"] = self.error
-        if self.result is not None and result_json is not None:
-            doc["result"] = result_json(self.result)
+        if self.result is not None:
+            doc["result"] = (result_json or default_result_json)(self.result)
         return doc
 
 
 Work = Callable[[str, threading.Event], T]
 Judge = Callable[[T], bool]
+OutcomeCallback = Callable[[HostOutcome[T]], None]
+"""Hears each host's outcome as it ends, in the thread that called the run (never two at once)."""
 
 
 @dataclass
@@ -48,32 +109,103 @@ class FleetRun(Generic[T]):
     outcomes: list[HostOutcome[T]]
     interrupted: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
+    deadline_passed: bool = False
+    """The run's ``deadline`` passed: hosts at work were told to stop, hosts not started were skipped."""
 
     @property
     def failed(self) -> list[HostOutcome[T]]:
-        return [o for o in self.outcomes if o.state == "failed"]
+        return [o for o in self.outcomes if o.state is HostState.FAILED]
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        codes = [o.exit_code for o in self.outcomes if o.state == "failed"]
+        if self.deadline_passed:
+            return 4
+        codes = [o.exit_code for o in self.outcomes if o.state is HostState.FAILED]
         if not codes:
             return 0
         return 1 if 1 in codes or len(set(codes)) > 1 else codes[0]
 
 
-def _record(outcome: HostOutcome[T], work: Work[T], judge: Judge[T], cancel: threading.Event) -> None:
+def _record(outcome: HostOutcome[T], work: Work[T], judge: Judge[T], run: FleetRun[T]) -> None:
+    cancel = run.cancel
+    if cancel.is_set():  # stopped before this host's turn came: its work is never called
+        if run.deadline_passed:
+            outcome.state, outcome.step = HostState.SKIPPED, "deadline reached before this host"
+        else:
+            outcome.state = HostState.INTERRUPTED
+        return
     try:
         outcome.result = work(outcome.host, cancel)
-        outcome.state = "ok" if judge(outcome.result) else "failed"
-        if outcome.state == "failed":
-            outcome.exit_code = 1
+        if judge(outcome.result):
+            outcome.state = HostState.OK
+        elif cancel.is_set():
+            outcome.state, outcome.exit_code = HostState.INTERRUPTED, 130
+        else:
+            outcome.state, outcome.exit_code = HostState.FAILED, 1
+    except Skip as exc:
+        outcome.state, outcome.exception = HostState.SKIPPED, exc
+        outcome.step = outcome.step or exc.reason
     except OcspsError as exc:
-        outcome.state, outcome.error, outcome.exit_code = "failed", exc.message, exc.exit_code
+        outcome.exception, outcome.error = exc, exc.message
+        if cancel.is_set():
+            outcome.state, outcome.exit_code = HostState.INTERRUPTED, 130
+        else:
+            outcome.state, outcome.exit_code = HostState.FAILED, exc.exit_code
     except Exception as exc:  # a bug must still leave this host reported, never silently pending
-        outcome.state, outcome.exit_code = "failed", 1
+        outcome.state, outcome.exit_code, outcome.exception = HostState.FAILED, 1, exc
         outcome.error = f"internal error: {exc.__class__.__name__}: {exc}"
+
+
+class _Deadline:
+    """The run's deadline: when it passes, the hosts at work are told to stop through ``cancel``."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        if seconds is not None and not seconds > 0:
+            raise UsageError(f"deadline must be a positive number of seconds, not {seconds!r}")
+        self.clock = clock
+        self.end = None if seconds is None else clock() + seconds
+
+    def tick(self, run: FleetRun[T]) -> float:
+        """Seconds to wait before looking again; sets the run's cancel once the deadline has passed."""
+        if self.end is None:
+            return 0.2
+        left = self.end - self.clock()
+        if left <= 0 and not run.deadline_passed:
+            run.deadline_passed = True
+            run.cancel.set()
+        return min(0.2, max(left, 0.01))
+
+
+def _tell(on_outcome: OutcomeCallback[T] | None, outcome: HostOutcome[T], run: FleetRun[T]) -> None:
+    if on_outcome is None:
+        return
+    try:
+        on_outcome(outcome)
+    except BaseException:
+        run.cancel.set()  # the caller's callback failed: the other hosts stop too, then it propagates
+        raise
+
+
+def _settle_rest(run: FleetRun[T], told: set[int], on_outcome: OutcomeCallback[T] | None) -> None:
+    """Hosts that never ended by themselves: interrupted after a cancel, otherwise skipped.
+
+    A cancel from the caller (not the run's own deadline) that stopped a host makes the whole run
+    interrupted (exit 130); one set after every host had ended changes nothing.
+    """
+    unfinished = (HostState.PENDING, HostState.INTERRUPTED)
+    if run.cancel.is_set() and not run.deadline_passed and any(o.state in unfinished for o in run.outcomes):
+        run.interrupted = True
+    for outcome in run.outcomes:
+        if outcome.state is HostState.PENDING:
+            outcome.state = HostState.INTERRUPTED if run.interrupted else HostState.SKIPPED
+            if run.deadline_passed and not outcome.step:
+                outcome.step = "deadline reached before this host"
+    for outcome in run.outcomes:
+        if id(outcome) not in told:
+            told.add(id(outcome))
+            _tell(on_outcome, outcome, run)
 
 
 def run_parallel(
@@ -83,31 +215,50 @@ def run_parallel(
     parallel: int = DEFAULT_PARALLEL,
     judge: Judge[T] = lambda _: True,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
+    on_outcome: OutcomeCallback[T] | None = None,
 ) -> FleetRun[T]:
-    """Run ``work`` for every host with at most ``parallel`` at once; Ctrl-C stops waiting, not reporting."""
+    """Run ``work`` for every host with at most ``parallel`` at once; Ctrl-C stops waiting, not reporting.
+
+    ``work(host, cancel)`` returns the host's result (judged by ``judge``), raises ``Skip`` to skip the
+    host, or raises to fail it. ``cancel`` (set by the caller, by Ctrl-C or when ``deadline`` seconds
+    have passed) is handed to every work call: a work that ends because of it is reported
+    ``interrupted``. Cancellation is cooperative: the work observes the event between its remote calls,
+    and a remote call under way runs to its own timeout. ``on_outcome`` hears each host as it ends.
+    """
     run: FleetRun[T] = FleetRun([HostOutcome(h) for h in hosts], cancel=cancel or threading.Event())
+    clock = _Deadline(deadline)
+    told: set[int] = set()
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(parallel, len(hosts) or 1)), thread_name_prefix="ocsps-host"
     )
     futures: dict[Future[None], HostOutcome[T]] = {
-        pool.submit(_record, o, work, judge, run.cancel): o for o in run.outcomes
+        pool.submit(_record, o, work, judge, run): o for o in run.outcomes
     }
     try:
         pending = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=clock.tick(run), return_when=FIRST_COMPLETED)
+            if run.cancel.is_set():
+                for future in pending:
+                    if future.cancel() and run.deadline_passed:
+                        futures[future].state = HostState.SKIPPED
+                        futures[future].step = "deadline reached before this host"
+                    elif future.cancelled():
+                        futures[future].state = HostState.INTERRUPTED
+            for future in done:
+                told.add(id(futures[future]))
+                _tell(on_outcome, futures[future], run)
     except KeyboardInterrupt:
         run.interrupted = True
         run.cancel.set()
         for future, outcome in futures.items():
             if future.cancel():
-                outcome.state = "skipped"
+                outcome.state = HostState.SKIPPED
         wait(set(futures), timeout=10)
-        for outcome in run.outcomes:
-            if outcome.state == "pending":
-                outcome.state = "interrupted"
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    _settle_rest(run, told, on_outcome)
     return run
 
 
@@ -117,36 +268,45 @@ def run_rolling(
     *,
     judge: Judge[T] = lambda _: True,
     cancel: threading.Event | None = None,
+    continue_on_failure: bool = False,
+    deadline: float | None = None,
+    on_outcome: OutcomeCallback[T] | None = None,
 ) -> FleetRun[T]:
-    """One host at a time; the first failure stops the roll and the rest are reported as skipped.
+    """One host at a time; by default the first failure stops the roll and the rest are reported skipped.
 
-    The work runs in a worker thread so that Ctrl-C reaches the caller's thread: the host at work is
-    told to stop (``cancel``) and reports its own last state, as in ``run_parallel``.
+    With ``continue_on_failure`` every host is tried in turn whatever the others did; a ``Skip`` never
+    stops the roll. The work runs in a worker thread so that Ctrl-C reaches the caller's thread: the host
+    at work is told to stop (``cancel``) and reports its own last state (``interrupted``), as in
+    ``run_parallel``; the hosts after it are ``interrupted`` too, never started. ``deadline`` (seconds,
+    for the whole roll) sets ``cancel`` when it passes; hosts not started by then are ``skipped``.
     """
     run: FleetRun[T] = FleetRun([HostOutcome(h) for h in hosts], cancel=cancel or threading.Event())
+    clock = _Deadline(deadline)
+    told: set[int] = set()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocsps-host")
     try:
         for outcome in run.outcomes:
+            clock.tick(run)
             if run.cancel.is_set():
                 break
-            future = pool.submit(_record, outcome, work, judge, run.cancel)
+            future = pool.submit(_record, outcome, work, judge, run)
             try:
                 while not future.done():
-                    wait({future}, timeout=0.2)
+                    wait({future}, timeout=clock.tick(run))
             except KeyboardInterrupt:
                 run.interrupted = True
                 run.cancel.set()
                 wait({future}, timeout=10)
-                if outcome.state == "pending":
-                    outcome.state = "interrupted"
+                if outcome.state is HostState.PENDING:
+                    outcome.state = HostState.INTERRUPTED
                 break
-            if outcome.state != "ok":
+            told.add(id(outcome))
+            _tell(on_outcome, outcome, run)
+            if outcome.state in (HostState.FAILED, HostState.INTERRUPTED) and not continue_on_failure:
                 break
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    for outcome in run.outcomes:
-        if outcome.state == "pending":
-            outcome.state = "interrupted" if run.interrupted else "skipped"
+    _settle_rest(run, told, on_outcome)
     return run
 
 
@@ -171,12 +331,26 @@ def run_changes(
     parallel: int | None = None,
     judge: Judge[T] = lambda _: True,
     cancel: threading.Event | None = None,
+    continue_on_failure: bool = False,
+    deadline: float | None = None,
+    on_outcome: OutcomeCallback[T] | None = None,
 ) -> FleetRun[T]:
-    """A state change on many hosts: one at a time (stopping at the first failure) unless ``parallel``
-    is given, in which case up to that many at once and every host is tried."""
+    """A state change on many hosts: one at a time (stopping at the first failure unless
+    ``continue_on_failure``) unless ``parallel`` is given, in which case up to that many at once and
+    every host is tried. ``cancel``, ``deadline`` and ``on_outcome`` are as in ``run_rolling``."""
     if parallel is None:
-        return run_rolling(hosts, work, judge=judge, cancel=cancel)
-    return run_parallel(hosts, work, parallel=parallel, judge=judge, cancel=cancel)
+        return run_rolling(
+            hosts,
+            work,
+            judge=judge,
+            cancel=cancel,
+            continue_on_failure=continue_on_failure,
+            deadline=deadline,
+            on_outcome=on_outcome,
+        )
+    return run_parallel(
+        hosts, work, parallel=parallel, judge=judge, cancel=cancel, deadline=deadline, on_outcome=on_outcome
+    )
 
 
 def check_distinct_endpoints(endpoints: Sequence[tuple[str, str, int, str]]) -> None:

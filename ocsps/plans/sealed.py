@@ -1,7 +1,7 @@
 """Plan files: what a change board approved, sealed with a sha256 so an edited plan is refused.
 
-A plan is JSON: ``{"ocsps_plan": kind, "generated_by": ..., "plan": {...}, "sha256": ...}`` where the
-hash covers the canonical JSON of everything but itself, and the file must be byte for byte what
+A plan is JSON: ``{"ocsps_plan": kind, "format": 1, "generated_by": ..., "plan": {...}, "sha256": ...}``
+where the hash covers the canonical JSON of everything but itself, and the file must be byte for byte what
 ``save_plan`` wrote. Commands that run plans load them through ``load_plan``.
 """
 
@@ -19,19 +19,31 @@ from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
 from ocsps.powershell.changeboard import Step
 
+PLAN_FORMAT = 1
+"""The plan file's format. Files written before the field existed have none and read as format 1."""
 _SEALED = ("ocsps_plan", "generated_by", "plan")
 _FIELDS = frozenset({*_SEALED, "sha256"})
 
 
 def _digest(doc: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the sealed fields (kind, generator and plan)."""
+    """sha256 of the canonical JSON of the sealed fields (kind, format, generator and plan).
+
+    ``format`` is covered when present, so a file written before it existed keeps its hash.
+    """
     sealed = {name: doc.get(name) for name in _SEALED}
+    if "format" in doc:
+        sealed["format"] = doc["format"]
     canonical = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def seal(kind: str, plan: Mapping[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {"ocsps_plan": kind, "generated_by": f"ocsps {__version__}", "plan": dict(plan)}
+    doc: dict[str, Any] = {
+        "ocsps_plan": kind,
+        "format": PLAN_FORMAT,
+        "generated_by": f"ocsps {__version__}",
+        "plan": dict(plan),
+    }
     doc["sha256"] = _digest(doc)
     return doc
 
@@ -70,13 +82,18 @@ def parse_plan(text: str, kind: str, *, source: str, reapprove: bool = False) ->
         raise UsageError(f"{source}: not an ocsps plan file")
     if doc.get("ocsps_plan") != kind:
         raise UsageError(f"{source}: this is a {doc.get('ocsps_plan')!r} plan, expected {kind!r}")
+    if doc.get("format", PLAN_FORMAT) != PLAN_FORMAT:
+        raise UsageError(
+            f"{source}: plan format {doc.get('format')!r} is not one this ocsps reads ({PLAN_FORMAT}); "
+            "use the ocsps version that wrote it"
+        )
     plan: dict[str, Any] = doc["plan"]
     if _digest(doc) != doc.get("sha256") and not reapprove:
         raise UsageError(
             f"{source}: the plan was changed after it was written (sha256 mismatch); "
             "review it and pass --reapprove to accept the edit"
         )
-    if (set(doc) != _FIELDS or text != _file_text(doc)) and not reapprove:
+    if (set(doc) - {"format"} != _FIELDS or text != _file_text(doc)) and not reapprove:
         raise UsageError(
             f"{source}: the plan file was changed after it was written (it is not byte for byte what "
             "ocsps wrote); review it and pass --reapprove to accept the edit"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Unpack
 
 from ocsps.catalog import Catalog, Product, Service, load_catalog
-from ocsps.errors import OperationFailed, UsageError
+from ocsps.errors import Cancelled, OperationFailed, UsageError
 from ocsps.powershell.script import RenderedScript, render_action
 from ocsps.remote.session import AuditCallback, ProgressCallback, RunResult, ServerSession
 from ocsps.remote.settings import ConnectionSettings, ConnectOptions, Secret, show
@@ -86,7 +86,21 @@ class Server:
         merged.update({k: v for k, v in values.items() if v is not None})
         return render_action(action, self.product, merged, catalog=self.catalog)
 
-    def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
+    def _run(
+        self,
+        rendered: RenderedScript,
+        timeout: float | None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> RunResult:
+        """One remote call. A set ``cancel`` stops it before it is sent (``Cancelled``); ``deadline``
+        (seconds) caps the call's ``timeout``, retries included. A call already sent runs to its end."""
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{rendered.action}: cancelled; nothing was sent", host=self.host)
+        if deadline is not None:
+            if not _positive(deadline):
+                raise UsageError(f"deadline must be a positive number of seconds, not {show(deadline)}")
+            timeout = deadline if timeout is None else min(timeout, deadline)
         return self.session.run(rendered, timeout=timeout).raise_for_errors()
 
     def check_computer(self, computer: str | None) -> None:
@@ -133,17 +147,38 @@ class Server:
 
     # ------------------------------------------------------------------ reads
     def services(
-        self, service: str | Service | None = None, *, activity: bool = True, timeout: float | None = None
+        self,
+        service: str | Service | None = None,
+        *,
+        activity: bool = True,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> list[ServiceStatus]:
+        """The product's services (or one), with their activity unless ``activity`` is False.
+
+        Every read and change method takes ``cancel`` (checked before the call is sent: ``Cancelled``,
+        nothing sent) and ``deadline`` (seconds for the whole call, retries included; the shorter of it
+        and ``timeout`` applies). With ``activity=False`` every status has ``activity`` None.
+        """
         values: dict[str, object] = {}
         if self.product.service_control == "cs" and not activity:
             values["ExcludeActivityLevel"] = True
         svc = None if service is None else self.resolve(service)
-        return self._statuses(self._run(self.render("status", svc, **values), timeout), svc)
+        rendered = self.render("status", svc, **values)
+        found = self._statuses(self._run(rendered, timeout, cancel, deadline), svc)
+        return found if activity else [dataclasses.replace(s, activity=None) for s in found]
 
-    def status(self, service: str | Service, *, timeout: float | None = None) -> ServiceStatus:
+    def status(
+        self,
+        service: str | Service,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> ServiceStatus:
         svc = self.resolve(service)
-        return self._one(self._run(self.render("status", svc), timeout), svc)
+        return self._one(self._run(self.render("status", svc), timeout, cancel, deadline), svc)
 
     def events(
         self,
@@ -153,6 +188,8 @@ class Server:
         log_name: str | None = None,
         max_events: int | None = None,
         timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> list[EventRecord]:
         id_list = sorted({int(i) for i in ids})
         rendered = self.render(
@@ -162,13 +199,20 @@ class Server:
             Since=since.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             MaxEvents=max_events,
         )
-        records = [parse_event_record(obj) for obj in self._run(rendered, timeout).output]
+        records = [parse_event_record(obj) for obj in self._run(rendered, timeout, cancel, deadline).output]
         for record in records:
             self.check_computer(record.computer)
         return sorted(records, key=lambda e: e.time)
 
-    def queue_privacy(self, queue_path: str, *, timeout: float | None = None) -> QueuePrivacy:
-        result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout)
+    def queue_privacy(
+        self,
+        queue_path: str,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> QueuePrivacy:
+        result = self._run(self.render("msmq-privacy", QueuePath=queue_path), timeout, cancel, deadline)
         if not result.output:
             raise OperationFailed("the queue privacy read returned nothing", host=self.host)
         privacy = parse_queue_privacy(result.output[0])
@@ -176,17 +220,29 @@ class Server:
         return privacy
 
     def wmi_setting(
-        self, wmi_class: str, properties: Sequence[str] = (), *, timeout: float | None = None
+        self,
+        wmi_class: str,
+        properties: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> list[WmiSetting]:
         rendered = self.render("wmi-setting", Class=wmi_class, Property=tuple(properties) or None)
-        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout).output]
+        settings = [parse_wmi_setting(obj) for obj in self._run(rendered, timeout, cancel, deadline).output]
         for setting in settings:
             self.check_computer(setting.computer)
         return settings
 
     # ------------------------------------------------------------------ changes
     def begin_drain(
-        self, service: str | Service, *, leave_running: Iterable[str] = (), timeout: float | None = None
+        self,
+        service: str | Service,
+        *,
+        leave_running: Iterable[str] = (),
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> ServiceStatus:
         """Ask for a graceful stop and return at once (the service shows Paused while it drains)."""
         svc = self.resolve(service)
@@ -195,7 +251,7 @@ class Server:
             switch = self.resolve(name).leave_running_switch
             if switch:
                 values[switch] = True
-        return self._one(self._run(self.render("drain", svc, **values), timeout), svc)
+        return self._one(self._run(self.render("drain", svc, **values), timeout, cancel, deadline), svc)
 
     def drain(
         self,
@@ -210,6 +266,7 @@ class Server:
         cancel: threading.Event | None = None,
         on_decision: Callable[[str], None] | None = None,
         start_again: bool = False,
+        deadline: float | None = None,
     ) -> DrainReport:
         """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.operations.drain.drain`.
 
@@ -218,6 +275,8 @@ class Server:
         ``"leave"`` (let it stop on its own). ``start_again`` starts the service again once drained (a
         rolling drain). The drain's own outcome is in the returned ``DrainReport`` (``report.ok``,
         ``report.phase``); only bad arguments raise (a ``poll`` longer than ``timeout`` is one).
+        ``cancel`` is observed before the request and between polls (phase ``interrupted``);
+        ``deadline`` (seconds) bounds the whole call, polls included (phase ``deadline`` when it passes).
 
         Example::
 
@@ -247,6 +306,7 @@ class Server:
             cancel=cancel,
             on_decision=on_decision,
             start_again=start_again,
+            deadline=deadline,
         )
 
     def change(
@@ -257,6 +317,8 @@ class Server:
         force: bool = False,
         confirm: Confirm | None = None,
         on_decision: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> ServiceChange:
         """Stop, start or restart ``service`` as ``ocsps stop|start|restart`` does; see
         :func:`ocsps.operations.change.change_service`.
@@ -272,23 +334,53 @@ class Server:
         """
         from ocsps.operations.change import change_service
 
-        return change_service(self, service, action, force=force, confirm=confirm, on_decision=on_decision)
+        return change_service(
+            self,
+            service,
+            action,
+            force=force,
+            confirm=confirm,
+            on_decision=on_decision,
+            cancel=cancel,
+            deadline=deadline,
+        )
 
     def stop(
-        self, service: str | Service, *, force: bool = False, timeout: float | None = None
+        self,
+        service: str | Service,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> ServiceStatus:
         svc = self.resolve(service)
-        return self._one(self._run(self.render("stop", svc, Force=force or None), timeout), svc)
+        rendered = self.render("stop", svc, Force=force or None)
+        return self._one(self._run(rendered, timeout, cancel, deadline), svc)
 
-    def start(self, service: str | Service, *, timeout: float | None = None) -> ServiceStatus:
+    def start(
+        self,
+        service: str | Service,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> ServiceStatus:
         svc = self.resolve(service)
-        return self._one(self._run(self.render("start", svc), timeout), svc)
+        return self._one(self._run(self.render("start", svc), timeout, cancel, deadline), svc)
 
     def restart(
-        self, service: str | Service, *, force: bool = False, timeout: float | None = None
+        self,
+        service: str | Service,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> ServiceStatus:
         svc = self.resolve(service)
-        return self._one(self._run(self.render("restart", svc, Force=force or None), timeout), svc)
+        rendered = self.render("restart", svc, Force=force or None)
+        return self._one(self._run(rendered, timeout, cancel, deadline), svc)
 
     def run_restart_plan(
         self,
@@ -326,12 +418,18 @@ class Server:
         )
 
     def deactivate(
-        self, arguments: Sequence[str], log_path: str, *, timeout: float | None = None
+        self,
+        arguments: Sequence[str],
+        log_path: str,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> LcsCmdOutcome:
         rendered = self.render(
             "deactivate", LcsCmdPath=self.catalog.lcscmd_path, Arguments=tuple(arguments), LogPath=log_path
         )
-        result = self._run(rendered, timeout)
+        result = self._run(rendered, timeout, cancel, deadline)
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])

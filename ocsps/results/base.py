@@ -27,14 +27,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 from ocsps.errors import OcspsError
 
 __all__ = [
     "EMPTY",
     "CoercionError",
+    "FrozenMap",
     "JsonValue",
     "ParseError",
     "PropertyReader",
@@ -56,7 +56,26 @@ JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "Jso
 
 T = TypeVar("T")
 
-EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
+
+
+class FrozenMap(dict[str, object]):
+    """A read-only dict for the ``extra`` fields of frozen results.
+
+    A ``dict`` underneath (not a ``MappingProxyType``) so that ``dataclasses.asdict``, ``copy.deepcopy``
+    and ``pickle`` handle every result and report that holds one; every way to change it raises.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a result's extra fields are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, object]]]:
+        return (FrozenMap, (dict(self),))
+
+
+EMPTY: Final[Mapping[str, object]] = FrozenMap()
 
 
 def no_extra() -> Mapping[str, object]:
@@ -403,7 +422,7 @@ def freeze(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
     """A read-only copy, so that a frozen result cannot be changed through its ``extra`` mapping."""
     if not mapping:
         return EMPTY
-    return MappingProxyType(dict(mapping))
+    return FrozenMap(mapping)
 
 
 class PropertyReader:
