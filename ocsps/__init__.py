@@ -58,6 +58,12 @@ _EXPORTS: dict[str, str] = {
     "OperationFailed": "ocsps.errors",
     "OutcomeUnknown": "ocsps.errors",
     "RetriesExhausted": "ocsps.errors",
+    "Cancelled": "ocsps.errors",
+    "HostOutcome": "ocsps.operations.fleet",
+    "HostState": "ocsps.operations.fleet",
+    "Skip": "ocsps.operations.fleet",
+    "run_parallel": "ocsps.operations.fleet",
+    "run_changes": "ocsps.operations.fleet",
     "ErrorRecord": "ocsps.errors",
     "ParseError": "ocsps.results",
     "ServiceStatus": "ocsps.results",
@@ -77,6 +83,7 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
     from ocsps.errors import AuthenticationError as AuthenticationError
+    from ocsps.errors import Cancelled as Cancelled
     from ocsps.errors import ConnectError as ConnectError
     from ocsps.errors import ErrorRecord as ErrorRecord
     from ocsps.errors import OcspsError as OcspsError
@@ -89,6 +96,11 @@ if TYPE_CHECKING:
     from ocsps.operations.drain import DrainReport as DrainReport
     from ocsps.operations.drain import Phase as Phase
     from ocsps.operations.drain import Then as Then
+    from ocsps.operations.fleet import HostOutcome as HostOutcome
+    from ocsps.operations.fleet import HostState as HostState
+    from ocsps.operations.fleet import Skip as Skip
+    from ocsps.operations.fleet import run_changes as run_changes
+    from ocsps.operations.fleet import run_parallel as run_parallel
     from ocsps.remote.connector import Connector as Connector
     from ocsps.remote.server import Server as Server
     from ocsps.remote.server import connect as connect

@@ -1,6 +1,7 @@
 """The lab the examples run against: a simulated estate on loopback, and a ``Server`` per host.
 
-Against real servers, replace ``server(lab, host)`` with ``ocsps.connect(host, product=..., auth=...)``.
+Against real servers, replace ``server(lab, host)`` with ``ocsps.connect(host, product=..., auth=...)``, or
+``ocsps.Connector(...).server(host)`` for many hosts sharing settings.
 """
 
 from __future__ import annotations
@@ -79,19 +80,5 @@ def hosts(lab: Lab) -> list[str]:
 
 
 def server(lab: Lab, host: str) -> ocsps.Server:
-    """``ocsps.connect`` with the values the lab hands out for ``host`` (plain HTTP on loopback)."""
-    c = lab.connection(host)
-    return ocsps.connect(
-        host,
-        product=c["product"],
-        auth=c["auth"],
-        username=c["username"],
-        password=c["password"],
-        connect_address=c["connect_address"],
-        port=c["port"],
-        ssl=False,
-        path=c["path"],
-        encryption=c["encryption"],
-        no_proxy=True,
-        timeout=30,
-    )
+    """A ``Server`` for one lab host, from the connector that knows every lab server's address."""
+    return ocsps.Connector.for_lab(lab, timeout=30).server(host)

@@ -7,7 +7,6 @@ import _lab
 
 import ocsps
 from ocsps.checks import CheckOptions, Status, run_checks
-from ocsps.operations.fleet import HostOutcome, Skip, run_changes
 
 HOSTS = ["med01.contoso.com", "med02.contoso.com", "med03.contoso.com"]
 
@@ -16,15 +15,15 @@ def drain(host: str, cancel: threading.Event) -> ocsps.DrainReport:
     with _lab.server(lab, host) as server:
         for check in run_checks(server, ["drain-ready"], CheckOptions(service="RTCMEDSRV")):
             if check.status is Status.FAIL:
-                raise Skip("; ".join(f.reason for f in check.findings if f.status is Status.FAIL))
+                raise ocsps.Skip("; ".join(f.reason for f in check.findings if f.status is Status.FAIL))
         return server.drain("RTCMEDSRV", timeout=15 * 60, poll=0.5, cancel=cancel)
 
 
-def show(outcome: HostOutcome[ocsps.DrainReport]) -> None:
+def show(outcome: ocsps.HostOutcome[ocsps.DrainReport]) -> None:
     done = outcome.result.phase.value if outcome.result else ""
     print(outcome.host, outcome.state.value, done or outcome.step or outcome.error)
 
 
 with _lab.start() as lab:
-    run = run_changes(HOSTS, drain, judge=lambda report: report.ok, on_outcome=show)
+    run = ocsps.run_changes(HOSTS, drain, judge=lambda report: report.ok, on_outcome=show)
 sys.exit(run.exit_code)

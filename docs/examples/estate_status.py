@@ -5,7 +5,6 @@ import threading
 import _lab
 
 import ocsps
-from ocsps.operations.fleet import HostOutcome, run_parallel
 
 
 def services(host: str, cancel: threading.Event) -> list[ocsps.ServiceStatus]:
@@ -13,11 +12,11 @@ def services(host: str, cancel: threading.Event) -> list[ocsps.ServiceStatus]:
         return server.services(activity=False, cancel=cancel, deadline=60)
 
 
-def alert(outcome: HostOutcome[list[ocsps.ServiceStatus]]) -> None:
+def alert(outcome: ocsps.HostOutcome[list[ocsps.ServiceStatus]]) -> None:
     down = [f"{s.name} {s.status.value}" for s in outcome.result or [] if not s.is_running]
     for problem in filter(None, [outcome.error, *down]):
         print(f"ALERT {outcome.host}: {problem}")
 
 
 with _lab.start() as lab:
-    raise SystemExit(run_parallel(_lab.hosts(lab), services, on_outcome=alert, deadline=120).exit_code)
+    raise SystemExit(ocsps.run_parallel(_lab.hosts(lab), services, on_outcome=alert, deadline=120).exit_code)
