@@ -98,9 +98,10 @@ def _audited(settings, product, timeout):
     return Server(ServerSession(settings, product, default_timeout=timeout, audit=record))
 
 
-def open_server(module, timeout=DEFAULT_TIMEOUT):
-    """The one server the module's connection options name, audited."""
-    settings, product = resolve(module)
+def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None):
+    """The one server the module's connection options name, audited; ``default_host`` when none is named."""
+    host = None if module.params.get("host") or default_host is None else default_host
+    settings, product = resolve(module, host)
     return _audited(settings, product, timeout)
 
 
