@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ocsps.catalog import Product
-from ocsps.errors import OcspsError, OperationFailed, TimeoutExceeded, UsageError
+from ocsps.errors import ConnectError, OperationFailed, TimeoutExceeded, UsageError
 from ocsps.pool.driver import PoolDriver
 from ocsps.pool.facts import Method, PoolFacts, Verdict, load_pool_facts
 from ocsps.pool.model import Condition, MemberState, PoolReadiness
@@ -141,7 +141,7 @@ def _is_out(member: MemberState, method: Method) -> bool:
 
 def _reachable(member: MemberState) -> MemberState:
     if member.error:
-        raise OcspsError(f"cannot read the services of {member.host}: {member.error}", host=None)
+        raise ConnectError(f"cannot read the services of {member.host}: {member.error}")
     return member
 
 

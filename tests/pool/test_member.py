@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from ocsps.catalog import Product, load_catalog
-from ocsps.errors import TimeoutExceeded, UsageError
+from ocsps.errors import ConnectError, TimeoutExceeded, UsageError
 from ocsps.pool import (
     Method,
     PoolRefused,
@@ -242,3 +243,11 @@ def test_results_serialise() -> None:
         {"action": "pool-failover", "values": {"ComputerName": "fe01.contoso.com", "WaitTimeSeconds": 3600}}
     ]
     assert FACTS.defaults.front_end_service == "RTCSRV"
+
+
+@pytest.mark.parametrize("call", [take_out, bring_back])
+def test_an_unreachable_member_is_a_connection_error_and_nothing_is_sent(call: Any) -> None:
+    pool = ScriptedPool(members(4), unreachable={"fe02.contoso.com"})
+    with pytest.raises(ConnectError, match=r"cannot read the services of fe02\.contoso\.com"):
+        call(pool, POOL, SFB, members(4), "fe02.contoso.com")
+    assert changes(pool.calls) == []
