@@ -84,7 +84,13 @@ def test_restart_plan_and_deactivation_from_a_playbook(tmp_path: Path) -> None:
     restarted = results["restarted"]
     assert restarted["changed"] is True and restarted["report"]["ok"] is True
     assert restarted["report"]["down"] == []
-    assert recorder.times(OCS01, "stop") >= 1 and recorder.times(OCS01, "start") >= 1
+    # The audit log holds every state-changing call in order: before the deactivation's first record,
+    # exactly the stops of one run (none from the plan alone, none from check mode).
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    first_deactivation = next(i for i, r in enumerate(audit) if r.get("action") == "deactivate-acknowledged")
+    stops = [s for s in restarted["report"]["steps"] if s["do"] == "stop" and s["outcome"] == "done"]
+    assert stops and [r.get("action") for r in audit[:first_deactivation]].count("stop") == len(stops)
+    assert recorder.times(OCS01, "stop") >= len(stops)
 
     rehearsal = results["deactivation_rehearsal"]
     assert rehearsal["changed"] is True and rehearsal["computer"] == OCS01
