@@ -127,6 +127,7 @@ def test_rolling_patch_example_keeps_one_member_out_at_a_time(
         "ready_poll": "0.1s",
         "ocsps_auth": env["OCSPS_AUTH"],
         "ocsps_username": env["OCSPS_USERNAME"],
+        "patch_tasks": str(PLAYBOOKS / "patch_while_out.yml"),
     }
     sim = lab.topology.pools[POOL]
 
@@ -134,6 +135,7 @@ def test_rolling_patch_example_keeps_one_member_out_at_a_time(
     assert sim.operations == [], "check mode sends no failover"
     assert "failed=0" in rehearsal
 
-    _play(EXAMPLE, env, settings, "-i", str(inventory))
+    done = _play(EXAMPLE, env, settings, "-i", str(inventory))
+    assert done.count("This server and no other is out of the pool") == len(members)
     assert sim.operations == [f"{op} {m}" for m in members for op in ("failover", "failback")]
     assert not sim.failed_over
