@@ -79,3 +79,30 @@ def test_lync2013_member_is_drained_and_started() -> None:
     assert out.changed and out.after.all_stopped and [c.action for c in out.calls] == ["pool-drain-server"]
     assert back.changed and back.after.condition.value == "up"
     assert lab.topology.pools[pool].operations == [f"drain {names[0]}", f"start {names[0]}"]
+
+
+def test_after_a_member_comes_back_busy_is_counted_then_a_take_out_is_refused_until_ready() -> None:
+    """The lab pool answers Busy three times after a member returns: a take-out then is refused (the first
+    Busy), a wait that allows two Busy answers stops on the other two, and the next wait finds Ready."""
+    with Lab(load_topology(POOL_DATA / "sfb2015-busy.toml")) as lab:
+        driver = _driver(lab)
+        names = [s.fqdn for s in lab.topology.servers]
+        product = lab.server(names[0]).product
+        pool = "pool15.contoso.com"
+        sim = lab.topology.pools[pool]
+        try:
+            take_out(driver, pool, product, names, names[0], options=FAST)
+            bring_back(driver, pool, product, names, names[0], options=FAST)
+            with pytest.raises(PoolRefused, match="answers 'Busy'"):
+                take_out(driver, pool, product, names, names[1], options=FAST)
+            with pytest.raises(PoolRefused, match="2 of 2 times"):
+                wait_ready(driver, pool, names, options=options(**{**_fast(), "max_busy": 2}))
+            ready = wait_ready(driver, pool, names, options=FAST)
+        finally:
+            driver.close()
+    assert ready.busy == 0 and ready.readings[-1] == "Ready"
+    assert sim.operations == [f"failover {names[0]}", f"failback {names[0]}"]
+
+
+def _fast() -> dict[str, object]:
+    return {"service_poll": 0.05, "ready_poll": 0.05, "busy_interval": 0.05, "stable_for": 0.1}
