@@ -2,7 +2,8 @@
 
 ``plan_roll`` decides the units and their order (pure), ``RollEngine`` walks them through a
 ``PoolDriver`` and saves a ``RollState`` after every transition so that a roll can be resumed, and
-``survey_pool`` reads what ``ocsps pool status`` shows. The facts (quorum table, readiness states,
+``survey_pool`` reads what ``ocsps pool status`` shows; ``take_out``, ``bring_back`` and ``wait_ready``
+apply the same rules to one member per call. The facts (quorum table, readiness states,
 defaults) come from ``pools.toml`` through ``load_pool_facts``.
 """
 
@@ -11,6 +12,15 @@ from __future__ import annotations
 from ocsps.pool.driver import PoolDriver, RemoteDriver
 from ocsps.pool.engine import Operator, RollEngine, RollEvent, StepResume
 from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Unit, Verdict, load_pool_facts
+from ocsps.pool.member import (
+    MemberCall,
+    MemberResult,
+    PoolRefused,
+    ReadyResult,
+    bring_back,
+    take_out,
+    wait_ready,
+)
 from ocsps.pool.model import (
     Condition,
     FabricState,
@@ -44,15 +54,19 @@ __all__ = [
     "Gate",
     "GateDecision",
     "GateVerdict",
+    "MemberCall",
+    "MemberResult",
     "MemberState",
     "Method",
     "Operator",
     "PoolDriver",
     "PoolFacts",
     "PoolReadiness",
+    "PoolRefused",
     "PoolSurvey",
     "QuorumRule",
     "QuorumVerdict",
+    "ReadyResult",
     "RemoteDriver",
     "RollEngine",
     "RollEvent",
@@ -69,6 +83,7 @@ __all__ = [
     "Unit",
     "UpgradeDomain",
     "Verdict",
+    "bring_back",
     "gate_decision",
     "load_pool_facts",
     "load_state",
@@ -81,4 +96,6 @@ __all__ = [
     "spare",
     "state_path",
     "survey_pool",
+    "take_out",
+    "wait_ready",
 ]

@@ -55,14 +55,21 @@ def fail_from(module, exc, **result):
     )
 
 
-def resolve(module):
-    """(ConnectionSettings, Product) from the module's options, the environment and the config profile."""
+def resolve(module, host=None, overrides=None):
+    """(ConnectionSettings, Product) from the module's options, the environment and the config profile.
+
+    ``host`` and ``overrides`` (connection options of one pool member) take the place of the module's own
+    options, so every member of a pool can be reached with its own settings.
+    """
     from ocsps.catalog import load_catalog
     from ocsps.errors import UsageError
     from ocsps.remote.profiles import find_config, resolve_settings
 
     params = module.params
     flags = {key: params.get(key) for key in CONNECTION_ARGUMENT_SPEC if key not in ("password", "profile")}
+    if host is not None:
+        flags["host"] = host
+    flags.update(overrides or {})
     env = dict(os.environ)
     if params.get("password"):
         env["OCSPS_PASSWORD"] = params["password"]
@@ -72,13 +79,11 @@ def resolve(module):
     return settings, load_catalog().product(settings.product)
 
 
-def open_server(module, timeout=DEFAULT_TIMEOUT):
+def _audited(settings, product, timeout):
     """A ``Server`` whose state-changing calls are written to the ocsps audit log, as the CLI's are."""
     from ocsps import audit
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
-
-    settings, product = resolve(module)
 
     def record(rendered, result, outcome, duration):
         audit.record(
@@ -91,6 +96,102 @@ def open_server(module, timeout=DEFAULT_TIMEOUT):
         )
 
     return Server(ServerSession(settings, product, default_timeout=timeout, audit=record))
+
+
+def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None):
+    """The one server the module's connection options name, audited; ``default_host`` when none is named."""
+    host = None if module.params.get("host") or default_host is None else default_host
+    settings, product = resolve(module, host)
+    return _audited(settings, product, timeout)
+
+
+POOL_ARGUMENTS = dict(
+    pool=dict(type="str", required=True),
+    members=dict(type="list", elements="str", required=True),
+    member_overrides=dict(type="dict", default={}),
+    call_timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+)
+"""Options of every module that talks to a whole pool: its members, each reached with its own settings."""
+
+_NOT_OVERRIDDEN = ("host", "password", "profile")
+
+
+def member_overrides(members, raw):
+    """``member_overrides`` checked: every key a member, every value a table of connection options.
+
+    A password is refused here: this option is not hidden from logs; set ``password`` (or
+    ``OCSPS_PASSWORD``) once for the whole pool instead.
+    """
+    from ocsps.errors import UsageError
+
+    by_name = {m.casefold(): m for m in members}
+    checked = {}
+    for name, values in (raw or {}).items():
+        key = str(name).casefold()
+        if key not in by_name:
+            raise UsageError(f"member_overrides names {name}, which is not in members ({', '.join(members)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"member_overrides.{name}: expected a table of connection options")
+        for option in values:
+            if option in _NOT_OVERRIDDEN:
+                raise UsageError(
+                    f"member_overrides.{name}.{option}: not allowed here "
+                    "(the member is the host; set password and profile once for the pool)"
+                )
+            if option not in CONNECTION_ARGUMENT_SPEC:
+                raise UsageError(
+                    f"member_overrides.{name}.{option}: unknown connection option; valid options: "
+                    + ", ".join(k for k in CONNECTION_ARGUMENT_SPEC if k not in _NOT_OVERRIDDEN)
+                )
+        checked[key] = dict(values)
+    return checked
+
+
+def open_pool(module):
+    """(driver, product, members) for the pool the module's options name; the caller closes the driver.
+
+    Each member's connection is resolved like a single server's, with the member as ``host`` and its
+    ``member_overrides`` on top; every member must run the same product.
+    """
+    from ocsps.errors import UsageError
+    from ocsps.pool import RemoteDriver
+
+    params = module.params
+    members = [m.strip() for m in params["members"] if m and m.strip()]
+    if not members:
+        raise UsageError("members is empty: list every member of the pool, in topology order")
+    overrides = member_overrides(members, params.get("member_overrides"))
+    resolved = {m.casefold(): resolve(module, m, overrides.get(m.casefold())) for m in members}
+    products = sorted({found[1].id for found in resolved.values()})
+    if len(products) != 1:
+        raise UsageError(f"the members of {params['pool']} run different products: {', '.join(products)}")
+    timeout = params["call_timeout"]
+
+    def factory(host):
+        settings, product = resolved[host.casefold()]
+        return _audited(settings, product, timeout)
+
+    product = next(iter(resolved.values()))[1]
+    return RemoteDriver(factory, call_timeout=timeout), product, members
+
+
+def pool_options(**changes):
+    """The roll's timing options (``RollOptions``) with the module's durations in place of the defaults.
+
+    ``stable_for`` may be zero (pass on the first Ready); every other duration must be more than zero.
+    """
+    import re
+
+    from ocsps.durations import parse_duration
+    from ocsps.pool import RollOptions
+
+    values = {}
+    for key, raw in changes.items():
+        if key == "stable_for" and isinstance(raw, str) and re.fullmatch(r"\s*0+(\.0+)?\s*s?\s*", raw):
+            values[key] = 0.0
+        else:
+            values[key] = parse_duration(raw) if isinstance(raw, str) else raw
+    return RollOptions.defaults(None, **values)
 
 
 def status_json(status):

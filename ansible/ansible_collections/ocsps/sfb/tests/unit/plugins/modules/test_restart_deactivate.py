@@ -1,0 +1,81 @@
+"""Unit tests of restart_plan and deactivate: what they decide before (or instead of) connecting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.ocsps.sfb.plugins.modules import deactivate, restart_plan
+
+pytest.importorskip("ocsps")
+
+DEFAULT_PORT = "MSFT_SIPRoutingSetting.DefaultPort"
+
+
+def _run(monkeypatch, capsys, module, check_mode=False, **args):
+    def no_connection(*_args, **_kwargs):
+        raise AssertionError("the module connected")
+
+    monkeypatch.setattr(module, "open_server", no_connection)
+    args.update(_ansible_check_mode=check_mode)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    with pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_plan_alone_needs_no_server(monkeypatch, capsys):
+    result = _run(monkeypatch, capsys, restart_plan, product="ocs2007r2", changed=[DEFAULT_PORT])
+    assert result["changed"] is False and result["plan"]["services"]
+    assert "report" not in result
+
+
+def test_running_the_plan_in_check_mode_predicts_and_connects_nowhere(monkeypatch, capsys):
+    result = _run(
+        monkeypatch, capsys, restart_plan, True, host="ocs01.contoso.com", product="ocs2007r2",
+        changed=[DEFAULT_PORT], run=True,
+    )
+    assert result["changed"] is True and "report" not in result
+
+
+def test_an_unknown_setting_fails_with_the_librarys_message(monkeypatch, capsys):
+    result = _run(monkeypatch, capsys, restart_plan, product="ocs2007r2", changed=["MSFT_Nothing.Port"])
+    assert result["failed"] is True and result["exit_code"] == 2 and "unknown WMI class" in result["msg"]
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
+    from ocsps.plans.sealed import save_plan
+
+    path = tmp_path / "plan.json"
+    roles = ["av-conferencing", "web-conferencing", "web-components", "front-end"]
+    save_plan(path, PLAN_KIND, plan_deactivation("ocs01.contoso.com", product="ocs2007r2", roles=roles).to_json())
+    return path
+
+
+def test_deactivation_rehearsal_lists_steps_and_missing_acknowledgements(monkeypatch, capsys, plan_file):
+    result = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), acknowledge=["backups"])
+    assert result["changed"] is True and result["computer"] == "ocs01.contoso.com"
+    assert [s["step"] for s in result["steps"]] == [1, 2, 3, 4, 5]
+    assert "backups" not in result["missing_acknowledgements"]
+
+
+def test_unacknowledged_checklist_fails_before_connecting(monkeypatch, capsys, plan_file):
+    result = _run(monkeypatch, capsys, deactivate, plan=str(plan_file))
+    assert result["failed"] is True and "acknowledge the checklist first" in result["msg"]
+
+
+def test_an_edited_plan_is_refused(monkeypatch, capsys, plan_file):
+    plan_file.write_text(plan_file.read_text(encoding="utf-8").replace("ocs01", "ocs02"), encoding="utf-8")
+    result = _run(monkeypatch, capsys, deactivate, plan=str(plan_file), acknowledge=["backups"])
+    assert result["failed"] is True and "changed after it was written" in result["msg"]
+
+
+def test_a_plan_for_another_product_is_refused(monkeypatch, capsys, plan_file):
+    result = _run(monkeypatch, capsys, deactivate, plan=str(plan_file), product="sfb2015")
+    assert result["failed"] is True and "the plan is for ocs2007r2" in result["msg"]
