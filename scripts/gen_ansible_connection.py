@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,8 @@ def fragment_text() -> str:
     ]
     for name, spec, description in _options():
         lines.append(f"  {name}:")
-        lines.append(f"    description: {json.dumps(description)}")
+        lines.append("    description: >-")
+        lines.extend(f"      {part}" for part in textwrap.wrap(description, 100))
         lines.append(f"    type: {spec['type']}")
         if "choices" in spec:
             lines.append(f"    choices: {json.dumps(spec['choices'])}")

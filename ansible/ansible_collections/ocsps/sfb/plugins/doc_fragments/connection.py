@@ -7,79 +7,115 @@ class ModuleDocFragment:
     DOCUMENTATION = r'''
 options:
   host:
-    description: "Server FQDN, as certificates and Kerberos know it. Unset: C(OCSPS_HOST), then the config profile."
+    description: >-
+      Server FQDN, as certificates and Kerberos know it. Unset: C(OCSPS_HOST), then the config profile.
     type: str
   connect_address:
-    description: "Address actually dialled when it differs from host. Unset: C(OCSPS_CONNECT_ADDRESS), then the config profile."
+    description: >-
+      Address actually dialled when it differs from host. Unset: C(OCSPS_CONNECT_ADDRESS), then the config
+      profile.
     type: str
   expect_computer:
-    description: "Computer name the server reports, when it differs from host. Unset: C(OCSPS_EXPECT_COMPUTER), then the config profile."
+    description: >-
+      Computer name the server reports, when it differs from host. Unset: C(OCSPS_EXPECT_COMPUTER), then
+      the config profile.
     type: str
   port:
-    description: "TCP port; default 5986 with ssl, 5985 without. Unset: C(OCSPS_PORT), then the config profile."
+    description: >-
+      TCP port; default 5986 with ssl, 5985 without. Unset: C(OCSPS_PORT), then the config profile.
     type: int
   ssl:
-    description: "Use https (default true). Unset: C(OCSPS_SSL), then the config profile."
+    description: >-
+      Use https (default true). Unset: C(OCSPS_SSL), then the config profile.
     type: bool
   path:
-    description: "URL path of the WinRM listener (default wsman). Unset: C(OCSPS_PATH), then the config profile."
+    description: >-
+      URL path of the WinRM listener (default wsman). Unset: C(OCSPS_PATH), then the config profile.
     type: str
   auth:
-    description: "Negotiate | kerberos | ntlm | credssp | basic | certificate. Unset: C(OCSPS_AUTH), then the config profile."
+    description: >-
+      Negotiate | kerberos | ntlm | credssp | basic | certificate. Unset: C(OCSPS_AUTH), then the config
+      profile.
     type: str
   username:
-    description: "DOMAIN\\user or user@domain. Unset: C(OCSPS_USERNAME), then the config profile."
+    description: >-
+      DOMAIN\user or user@domain. Unset: C(OCSPS_USERNAME), then the config profile.
     type: str
   verify:
-    description: "Validate the server certificate (default true). Unset: C(OCSPS_VERIFY), then the config profile."
+    description: >-
+      Validate the server certificate (default true). Unset: C(OCSPS_VERIFY), then the config profile.
     type: bool
   ca_bundle:
-    description: "PEM file of CA certificates used to validate the server. Unset: C(OCSPS_CA_BUNDLE), then the config profile."
+    description: >-
+      PEM file of CA certificates used to validate the server. Unset: C(OCSPS_CA_BUNDLE), then the config
+      profile.
     type: path
   certificate_pem:
-    description: "Client certificate PEM (auth certificate). Unset: C(OCSPS_CERTIFICATE_PEM), then the config profile."
+    description: >-
+      Client certificate PEM (auth certificate). Unset: C(OCSPS_CERTIFICATE_PEM), then the config profile.
     type: path
   certificate_key_pem:
-    description: "Client certificate key PEM (auth certificate). Unset: C(OCSPS_CERTIFICATE_KEY_PEM), then the config profile."
+    description: >-
+      Client certificate key PEM (auth certificate). Unset: C(OCSPS_CERTIFICATE_KEY_PEM), then the config
+      profile.
     type: path
   encryption:
-    description: "Auto | always | never. Unset: C(OCSPS_ENCRYPTION), then the config profile."
+    description: >-
+      Auto | always | never. Unset: C(OCSPS_ENCRYPTION), then the config profile.
     type: str
   connection_timeout:
-    description: "Seconds to connect. Unset: C(OCSPS_CONNECTION_TIMEOUT), then the config profile."
+    description: >-
+      Seconds to connect. Unset: C(OCSPS_CONNECTION_TIMEOUT), then the config profile.
     type: float
   read_timeout:
-    description: "Seconds to wait for a reply; must exceed operation_timeout. Unset: C(OCSPS_READ_TIMEOUT), then the config profile."
+    description: >-
+      Seconds to wait for a reply; must exceed operation_timeout. Unset: C(OCSPS_READ_TIMEOUT), then the
+      config profile.
     type: float
   operation_timeout:
-    description: "Seconds the server may hold one WSMan request. Unset: C(OCSPS_OPERATION_TIMEOUT), then the config profile."
+    description: >-
+      Seconds the server may hold one WSMan request. Unset: C(OCSPS_OPERATION_TIMEOUT), then the config
+      profile.
     type: float
   proxy:
-    description: "Proxy URL, without credentials. Unset: C(OCSPS_PROXY), then the config profile."
+    description: >-
+      Proxy URL, without credentials. Unset: C(OCSPS_PROXY), then the config profile.
     type: str
   no_proxy:
-    description: "Ignore proxy environment variables. Unset: C(OCSPS_NO_PROXY), then the config profile."
+    description: >-
+      Ignore proxy environment variables. Unset: C(OCSPS_NO_PROXY), then the config profile.
     type: bool
   configuration_name:
-    description: "PowerShell session configuration (JEA endpoint). Unset: C(OCSPS_CONFIGURATION_NAME), then the config profile."
+    description: >-
+      PowerShell session configuration (JEA endpoint). Unset: C(OCSPS_CONFIGURATION_NAME), then the config
+      profile.
     type: str
   negotiate_service:
-    description: "Kerberos SPN service class (default WSMAN). Unset: C(OCSPS_NEGOTIATE_SERVICE), then the config profile."
+    description: >-
+      Kerberos SPN service class (default WSMAN). Unset: C(OCSPS_NEGOTIATE_SERVICE), then the config
+      profile.
     type: str
   negotiate_delegate:
-    description: "Kerberos: delegate the credential to the server for second-hop work (default false). Unset: C(OCSPS_NEGOTIATE_DELEGATE), then the config profile."
+    description: >-
+      Kerberos: delegate the credential to the server for second-hop work (default false). Unset:
+      C(OCSPS_NEGOTIATE_DELEGATE), then the config profile.
     type: bool
   product:
-    description: "Ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019. Unset: C(OCSPS_PRODUCT), then the config profile."
+    description: >-
+      Ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019. Unset: C(OCSPS_PRODUCT), then the
+      config profile.
     type: str
     choices: ["ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019"]
   parallel:
-    description: "Hosts read at once by status and check (1-256). Unset: C(OCSPS_PARALLEL), then the config profile."
+    description: >-
+      Hosts read at once by status and check (1-256). Unset: C(OCSPS_PARALLEL), then the config profile.
     type: int
   password:
-    description: "Password for O(auth) methods that take one. Unset: C(OCSPS_PASSWORD)."
+    description: >-
+      Password for O(auth) methods that take one. Unset: C(OCSPS_PASSWORD).
     type: str
   profile:
-    description: "Profile of the ocsps config file to read unset options from. Unset: C(OCSPS_PROFILE)."
+    description: >-
+      Profile of the ocsps config file to read unset options from. Unset: C(OCSPS_PROFILE).
     type: str
 '''
