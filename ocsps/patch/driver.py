@@ -34,7 +34,11 @@ class PatchDriver(Protocol):
         """The product's services on the server (Get-CsWindowsService), in the order it lists them."""
         ...
 
-    def state(self, host: str, services: Sequence[str], installer: str = "") -> PatchState: ...
+    def state(
+        self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
+    ) -> PatchState:
+        """The patch-relevant state; ``probe``: one short attempt (the server may be restarting)."""
+        ...
 
     def drain(self, host: str, name: str) -> None:
         """Ask ``name`` to drain and return at once; the runner watches it."""
@@ -70,11 +74,13 @@ class RemoteDriver:
         *,
         facts: PatchFacts | None = None,
         call_timeout: float = 120.0,
+        probe_timeout: float = 30.0,
     ) -> None:
         self._factory = factory
         self._servers: dict[str, Server] = {}
         self.facts = facts or load_patch_facts()
         self.call_timeout = call_timeout
+        self.probe_timeout = probe_timeout  # one reconnection attempt: the runner owns the backoff
 
     def server(self, host: str) -> Server:
         key = host.casefold()
@@ -93,11 +99,14 @@ class RemoteDriver:
         output = self._run(host, "status", ExcludeActivityLevel=True)
         return [parse_service_status(obj).name for obj in output]
 
-    def state(self, host: str, services: Sequence[str], installer: str = "") -> PatchState:
+    def state(
+        self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
+    ) -> PatchState:
         flags = self.facts.reboot_flags
         output = self._run(
             host,
             "patch-state",
+            self.probe_timeout if probe else None,
             Name=list(services),
             InstallerPath=installer,
             RebootFlagName=[f.name for f in flags],

@@ -298,8 +298,8 @@ class PatchRunner:
             raise _Stop(PatchStatus.STOPPED, "preflight: " + "; ".join(problems) + ". Nothing was changed")
         self._event("preflight passed: no restart pending, enough space, installer visible from the server")
 
-    def _read(self) -> PatchState:
-        return self.driver.state(self.host, self.record.services)
+    def _read(self, *, probe: bool = False) -> PatchState:
+        return self.driver.state(self.host, self.record.services, probe=probe)
 
     def _out_of_service(self) -> None:
         self._enter("out-of-service")
@@ -434,8 +434,8 @@ class PatchRunner:
             self.sleep(min(wait, left))
             wait = min(wait * 2, opts.reconnect_max)
             try:
-                state = self._read()
-            except ConnectError as exc:
+                state = self._read(probe=True)
+            except (ConnectError, TimeoutExceeded) as exc:
                 seen = f"last attempt: {exc.message[:120]}"
                 self.driver.reset(self.host)
                 continue
@@ -446,6 +446,12 @@ class PatchRunner:
             if waiting:
                 seen = f"it answers; not running yet: {', '.join(waiting)}"
                 continue
+            if self.clock() > deadline:  # the answer came, but after the deadline: say so
+                raise _Stop(
+                    PatchStatus.TIMED_OUT,
+                    f"{self.host} did not come back within {timeout:g}s after the restart (it answered "
+                    "only after the deadline)",
+                )
             return state
 
     def _verify(self) -> None:
@@ -468,11 +474,16 @@ class PatchRunner:
             )
         self._event(f"every component reports {expected} ({len(rec.versions_after)} component(s))")
 
-    def _restore(self) -> None:
+    def _restore(self, state: PatchState) -> None:
+        """Put back the start-up types this run changed, deciding from ``state`` (a fresh reading) which
+        still differ: after a lost reply, nothing is set twice on a guess."""
         rec = self.record
         by_type: dict[str, list[str]] = {}
         for name in rec.held:
-            by_type.setdefault(rec.startup_before[name], []).append(name)
+            svc = state.service(name)
+            now = startup_type(svc.start_mode) if svc is not None and svc.start_mode else ""
+            if now != rec.startup_before[name]:
+                by_type.setdefault(rec.startup_before[name], []).append(name)
         for startup, names in by_type.items():
             after = self.driver.set_startup(self.host, names, startup)
             wrong = [s.name for s in after if startup_type(s.start_mode) != startup]
@@ -485,7 +496,7 @@ class PatchRunner:
         self._enter("back-in-service")
         rec, opts = self.record, self.opts
         if rec.held and not rec.restored:
-            self._restore()
+            self._restore(self._read())
         for name in rec.running_before:
             self.driver.start(self.host, name)
         deadline = self.clock() + opts.drain_timeout
@@ -511,12 +522,14 @@ class PatchRunner:
         wait = self.opts.reconnect_first
         while True:
             try:
+                state = self._read(probe=True)  # one short attempt: is the server there at all?
                 if rec.held and not rec.restored:
-                    self._restore()
-                rec.final = self._read()
+                    self._restore(state)
+                    state = self._read(probe=True)
+                rec.final = state
                 rec.final_error = ""
                 break
-            except ConnectError as exc:
+            except (ConnectError, TimeoutExceeded) as exc:
                 rec.final_error = exc.message
                 self.driver.reset(self.host)
             except OcspsError as exc:
