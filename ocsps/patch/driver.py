@@ -129,7 +129,7 @@ class RemoteDriver:
         return parse_services(output, names)
 
     def install(self, host: str, path: str, arguments: Sequence[str], timeout: float) -> InstallOutcome:
-        output = self._run(host, "patch-install", timeout, InstallerPath=path, Arguments=list(arguments))
+        output = self._run(host, "patch-install", timeout, InstallerPath=path, Switches=list(arguments))
         return parse_install(output)
 
     def restart(self, host: str) -> str:

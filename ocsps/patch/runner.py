@@ -84,6 +84,7 @@ class PatchRecord:
     final_error: str = ""
     history: list[dict[str, str]] = field(default_factory=list)
     simulation: bool = False
+    change_id: str = ""
 
     @property
     def left_disabled(self) -> list[str]:
@@ -157,6 +158,7 @@ class PatchRecord:
             "final_error": self.final_error,
             "statement": self.statement(),
             "simulation": self.simulation,
+            "change_id": self.change_id,
             "history": list(self.history),
         }
 
