@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests.cli_helpers import run_cli
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 INSTALLER = "C:\\Updates\\SkypeServerUpdateInstaller.exe"
 TOPOLOGY = str(DATA / "patch" / "cli-no-restart.toml")
@@ -75,6 +76,8 @@ def test_lab_run_patches_and_records(capsys: pytest.CaptureFixture[str], audit_l
     result = run_cli(capsys, *_args("--expect-version", "6.0.9319.619", "--change-id", "CHG-1042", "--json"))
     assert result.code == 0, result.err
     doc = result.json()
+    schema = json.loads((ROOT / "docs" / "schemas" / "patch-server.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator(schema).validate(doc)
     assert doc["status"] == "done" and doc["exit_code"] == 0
     assert doc["left_disabled"] == [] and doc["change_id"] == "CHG-1042"
     assert "no service left Disabled by this run" in doc["statement"]

@@ -8,18 +8,21 @@ it holds: services, start-up types, component versions, how many installs and re
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from ocsps.catalog import load_catalog
 from ocsps.cli.targets import lab_settings
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import parse_topology
 from ocsps.patch import (
+    PatchEvent,
     PatchRecord,
     PatchRunner,
     PatchStatus,
@@ -29,13 +32,20 @@ from ocsps.patch import (
 )
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 BASE = (DATA / "patch" / "sfb2015-mediation.toml").read_text(encoding="utf-8")
 HOST = "med01.contoso.com"
 INSTALLER = "C:\\Updates\\SkypeServerUpdateInstaller.exe"
 TARGET = "6.0.9319.619"
 SPEED = 1200.0
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "patch-server.schema.json").read_text(encoding="utf-8"))
+
+
+def _valid(record: PatchRecord) -> None:
+    """The record as ``--json`` prints it matches the published schema."""
+    document = {"command": "patch server", **record.to_json(), "record": "r.json", "exit_code": 1}
+    Draft202012Validator(SCHEMA).validate(document)
 
 
 @dataclass
@@ -88,6 +98,7 @@ def _run(
     patch: dict[str, Any] | None = None,
     server: dict[str, Any] | None = None,
     check: Callable[[Outcome], None] | None = None,
+    on_event: Callable[[PatchEvent], None] | None = None,
     **options: Any,
 ) -> PatchRecord:
     clock = FastClock()
@@ -103,7 +114,10 @@ def _run(
             HOST, load_catalog().product("sfb2015"), INSTALLER, default_options(TARGET, **options)
         )
         try:
-            record = PatchRunner(driver, plan, clock=clock.now, sleep=clock.sleep, simulation=True).run()
+            runner = PatchRunner(
+                driver, plan, clock=clock.now, sleep=clock.sleep, on_event=on_event, simulation=True
+            )
+            record = runner.run()
         finally:
             driver.close()
         if check is not None:
@@ -163,6 +177,7 @@ def test_installer_failure_reports_the_log_and_leaves_the_server_out_of_service(
     assert "exit code 1603" in record.reason
     assert "SkypeServerUpdateInstaller-" in record.reason and ".log" in record.reason
     assert "failed with exit code 1603" in record.reason  # the log's last line
+    _valid(record)
     assert "OUT OF SERVICE" in record.statement()
 
 
@@ -184,6 +199,27 @@ def test_restart_that_outlasts_the_restore_window_says_what_stays_disabled() -> 
     assert not record.restored and record.final is None
     assert record.left_disabled == ["RTCMEDSRV", "RTCCLSAGT", "REPLICA"]
     assert "NOT restored" in record.statement() and "state file" in record.statement()
+    _valid(record)
+
+
+def test_an_interruption_after_the_hold_still_restores_start_up_types() -> None:
+    """Ctrl-C at the install step: nothing is installed, the start-up types come back, the state is read."""
+    interrupted: list[str] = []
+
+    def on_event(event: PatchEvent) -> None:
+        if event.message == "step install" and not interrupted:
+            interrupted.append(event.step)
+            raise KeyboardInterrupt
+
+    def check(out: Outcome) -> None:
+        _no_service_left_disabled(out)
+        assert out.lab.engine.patch.patches[HOST].installs == 0
+        assert set(out.status().values()) == {"Stopped"}
+
+    record = _run(check=check, on_event=on_event)
+    assert interrupted == ["install"]
+    assert record.status is PatchStatus.INTERRUPTED and record.install is None
+    assert record.restored and "OUT OF SERVICE" in record.statement()
 
 
 def test_version_mismatch_stops_with_the_server_out_of_service() -> None:
