@@ -16,6 +16,7 @@ from ocsps.patch.model import (
     InstallOutcome,
     PatchState,
     ServiceInfo,
+    answering_computers,
     parse_install,
     parse_patch_state,
     parse_restart,
@@ -113,7 +114,9 @@ class RemoteDriver:
             RebootFlagPath=[f.path for f in flags],
             RebootFlagValue=[f.value for f in flags],
         )
-        return parse_patch_state(output, services)
+        state = parse_patch_state(output, services)
+        self.server(host).check_computer(state.computer)  # the named computer, not another behind it
+        return state
 
     def drain(self, host: str, name: str) -> None:
         self._run(host, "drain", Name=name, NoWait=True)
@@ -126,11 +129,16 @@ class RemoteDriver:
 
     def set_startup(self, host: str, names: Sequence[str], startup: str) -> tuple[ServiceInfo, ...]:
         output = self._run(host, "patch-set-startup", Name=list(names), StartupType=startup)
-        return parse_services(output, names)
+        found = parse_services(output, names)
+        for computer in answering_computers(output):
+            self.server(host).check_computer(computer)
+        return found
 
     def install(self, host: str, path: str, arguments: Sequence[str], timeout: float) -> InstallOutcome:
         output = self._run(host, "patch-install", timeout, InstallerPath=path, Switches=list(arguments))
-        return parse_install(output)
+        outcome = parse_install(output)
+        self.server(host).check_computer(outcome.computer)
+        return outcome
 
     def restart(self, host: str) -> str:
         return parse_restart(self._run(host, "patch-restart"))

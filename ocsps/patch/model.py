@@ -17,6 +17,7 @@ __all__ = [
     "InstallOutcome",
     "PatchState",
     "ServiceInfo",
+    "answering_computers",
     "parse_install",
     "parse_patch_state",
     "parse_restart",
@@ -168,6 +169,11 @@ def parse_patch_state(output: Sequence[object], asked_services: Sequence[str] = 
         services=tuple(services),
         components=tuple(components),
     )
+
+
+def answering_computers(output: Sequence[object]) -> set[str]:
+    """Every ComputerName the answer carries: each one must be the computer that was named."""
+    return {_text(props, "ComputerName") for props in map(_props, output)}
 
 
 def parse_services(output: Sequence[object], asked: Sequence[str]) -> tuple[ServiceInfo, ...]:

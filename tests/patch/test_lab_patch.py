@@ -286,3 +286,14 @@ def test_preflight_stops_before_any_change(patch: dict[str, Any], expected: str)
     record = _run(patch, check=check)
     assert record.status is PatchStatus.STOPPED
     assert expected in record.reason and "Nothing was changed" in record.reason
+
+
+def test_a_server_that_answers_as_another_computer_is_refused_before_any_change() -> None:
+    def check(out: Outcome) -> None:
+        assert set(out.status().values()) == {"Running"}
+        assert set(out.startup().values()) == {"Automatic"}
+
+    record = _run(server={"computer_name": "med02.contoso.com"}, check=check)
+    assert record.status is PatchStatus.FAILED
+    assert "the computer that answered is med02.contoso.com, not med01.contoso.com" in record.reason
+    assert record.running_before == [] and record.held == []
