@@ -5,7 +5,8 @@ A model, not a copy, and no decision taken from ocsps's patch code: the installe
 component to ``installs_version`` (except ``mismatch_components``, which keep theirs), asks for a restart
 with a pending file rename when it exits 3010, and, like a cumulative update's Windows Fabric update,
 starts again every service that is not Disabled (``fabric_starts_services``). A failed install writes a log
-next to the installer. ``Restart-Computer`` stops every service and makes the computer unreachable for
+next to the installer. An install whose remote command is given up goes on, as a process would, and ends
+at its time. ``Restart-Computer`` stops every service and makes the computer unreachable for
 ``reboot_seconds`` (WSMan requests are dropped, as by a computer that is down); when it is back, its boot
 time has changed, the pending-reboot flags are clear, and services start according to their start-up type.
 A Response Group (or any service) that never drains is the existing ``stuck_drain`` knob.
@@ -96,6 +97,7 @@ class SimPatch:
     down_until: float | None = None  # set by Restart-Computer until the computer is back
     installs: int = 0
     restarts: int = 0
+    running_install: tuple[float, str] | None = None  # (ends at, path): an install whose caller gave up
 
 
 def _where_number(value: object, where: str, top: float) -> float:
@@ -172,6 +174,11 @@ class PatchSim:
         """Finish a restart whose time has come: new boot time, flags clear, services per start-up type."""
         state = self.patch(sim)
         with self.lock:
+            running, state.running_install = state.running_install, None
+            if running is not None and sim.clock() < running[0]:
+                state.running_install = running
+            elif running is not None:
+                self._complete(sim, state, running[1])
             if state.down_until is not None and sim.clock() >= state.down_until:
                 state.boot_time, state.down_until = state.down_until, None
                 state.pending.clear()
@@ -265,7 +272,25 @@ class PatchSim:
         done = sim.clock() + patch.install_seconds
         while sim.clock() < done:
             if out.wait_cancelled(0.01):
+                # Stopping the pipeline does not stop the process Start-Process started: it finishes
+                # on its own, later (see _settle).
+                with self.lock:
+                    patch.running_install = (done, path)
                 return
+        code, log = self._complete(sim, patch, path)
+        out.write(
+            {
+                "ComputerName": sim.reported_name,
+                "InstallerPath": path,
+                "Ran": True,
+                "ExitCode": str(code),
+                "LogPath": log,
+                "LogTail": sim.files[log],
+            }
+        )
+
+    def _complete(self, sim: SimServer, patch: SimPatch, path: str) -> tuple[int, str]:
+        """The installer ends: versions, restart request, log, and (Fabric) services started again."""
         folder = path.rsplit("\\", 1)[0]
         stamp = sim.now().strftime("%Y%m%d%H%M%S")
         log = f"{folder}\\{path.rsplit(chr(92), 1)[-1].rsplit('.', 1)[0]}-{stamp}.log"
@@ -291,16 +316,7 @@ class PatchSim:
                 if svc.startup != "Disabled" and svc.status != RUNNING:
                     with contextlib.suppress(LabError):
                         sim.start(svc.name)
-        out.write(
-            {
-                "ComputerName": sim.reported_name,
-                "InstallerPath": path,
-                "Ran": True,
-                "ExitCode": str(code),
-                "LogPath": log,
-                "LogTail": sim.files[log],
-            }
-        )
+        return code, log
 
     def restart(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
         patch = self._settle(sim)

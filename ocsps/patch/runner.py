@@ -376,9 +376,17 @@ class PatchRunner:
     def _install(self) -> bool:
         self._enter("install")
         rec, opts = self.record, self.opts
-        outcome = self.driver.install(
-            self.host, self.plan.installer_path, self.plan.arguments, opts.install_timeout
-        )
+        try:
+            outcome = self.driver.install(
+                self.host, self.plan.installer_path, self.plan.arguments, opts.install_timeout
+            )
+        except TimeoutExceeded as exc:
+            raise _Stop(
+                PatchStatus.TIMED_OUT,
+                f"the installer did not finish within {opts.install_timeout:g}s ({exc.message}); stopping "
+                "the remote command does not stop the installer process, which may still be running: check "
+                "the server before anything else",
+            ) from None
         rec.install = outcome
         if not outcome.ran or outcome.exit_code is None:
             raise _Stop(PatchStatus.FAILED, "the installer did not run (the server reported no exit code)")

@@ -297,3 +297,17 @@ def test_a_server_that_answers_as_another_computer_is_refused_before_any_change(
     assert record.status is PatchStatus.FAILED
     assert "the computer that answered is med02.contoso.com, not med01.contoso.com" in record.reason
     assert record.running_before == [] and record.held == []
+
+
+def test_an_installer_past_its_deadline_is_reported_as_maybe_still_running() -> None:
+    """The lab's installer, like a real process, goes on after the remote command is given up; the
+    start-up types are restored, and the statement reports the versions read at the end. The call's
+    deadline is on the wall clock (the session's): 1 s there is 1200 s of lab time, less than 6000."""
+
+    def check(out: Outcome) -> None:
+        assert set(out.startup().values()) == {"Automatic"}
+
+    record = _run({"install_seconds": 6000}, check=check, install_timeout=1.0)
+    assert record.status is PatchStatus.TIMED_OUT
+    assert "may still be running" in record.reason
+    assert record.restored and record.install is None
