@@ -10,7 +10,7 @@ import typer
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import TargetOptions, audited_server, open_targets, with_target_options
-from ocsps.errors import UsageError
+from ocsps.errors import OperationFailed, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.catalog import Product
@@ -212,3 +212,103 @@ def server(
         out.print(record.statement(), markup=False)
         out.print(f"record: {path}", markup=False)
     raise typer.Exit(code)
+
+
+@patch_app.command("database")
+@with_target_options
+def database(
+    sql_server: Annotated[
+        str, typer.Option("--sql-server", help="FQDN of the SQL Server (Back End) holding the databases")
+    ],
+    check_only: Annotated[
+        bool, typer.Option("--check-only", help="Read the versions (Test-CsDatabase); change nothing")
+    ] = False,
+    what_if: Annotated[bool, typer.Option("--what-if", help="Print the script; send nothing")] = False,
+    change_id: Annotated[
+        str, typer.Option("--change-id", help="Change ticket id, written to the audit log")
+    ] = "",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
+    ] = False,
+    *,
+    opts: TargetOptions,
+) -> None:
+    """After a cumulative update, bring the configured databases to the version the product expects:
+    Test-CsDatabase -ConfiguredDatabases -SqlServerFqdn on --host (a server of the pool), then, only where
+    a database is behind, Install-CsDatabase -ConfiguredDatabases -SqlServerFqdn -Update, then read again.
+
+    Exit codes: 0 every database at the expected version (read again after an update); 1 behind
+    (--check-only), still behind after the update, none reported, or the update refused (SQL permissions);
+    2 bad usage (nothing sent); 3 could not connect.
+    """
+    from ocsps import audit
+    from ocsps.hostname import check_host
+    from ocsps.patch import RemoteDriver, update_databases
+    from ocsps.powershell.script import render_action
+
+    if len(opts.hosts) != 1 or opts.hosts_file is not None:
+        raise UsageError("give exactly one --host: a server of the pool, where the cmdlets run")
+    if change_id and not _CHANGE_ID.match(change_id):
+        raise UsageError("--change-id takes letters, digits and . _ : / - (at most 64), e.g. CHG-1042")
+    sql = check_host(sql_server, "--sql-server")
+    host = opts.hosts[0]
+    if what_if:
+        product = _what_if_product(opts, host)
+        _database_product(product)
+        rendered = render_action("patch-database", product, {"SqlServerFqdn": sql, "Update": not check_only})
+        if json_out:
+            emit_json(
+                {
+                    "command": "patch database",
+                    "what_if": True,
+                    "parameters": rendered.bound_parameters,
+                    "script": rendered.script,
+                }
+            )
+        else:
+            out = console()
+            out.print(f"# values bound: {rendered.bound_parameters}", markup=False)
+            out.print(rendered.script, markup=False)
+            out.print("Nothing was sent.", markup=False)
+        raise typer.Exit(0)
+    with open_targets(opts) as (targets, _lab):
+        target = targets[0]
+        _database_product(target.product)
+        # the script is one action that may change state: its intent is recorded even to only read
+        audit.require_writable(
+            f"patch database {sql}"
+            + (" (check only)" if check_only else "")
+            + (f" change {change_id}" if change_id else ""),
+            [target.host],
+        )
+        driver = RemoteDriver(lambda _h: audited_server(target, 120.0))
+        try:
+            report = update_databases(driver, target.host, sql, update=not check_only)
+        except RemoteError as exc:
+            raise OperationFailed(
+                f"the database update on {sql} failed: {exc.message}; nothing is verified: read the "
+                "databases again with --check-only (an account without rights on the SQL Server is the "
+                "usual cause)",
+                host=target.host,
+            ) from None
+        finally:
+            driver.close()
+    code = 0 if report.ok else 1
+    if json_out:
+        emit_json(
+            {"command": "patch database", **report.to_json(), "change_id": change_id, "exit_code": code}
+        )
+    else:
+        out = console()
+        for db in report.after or report.before:
+            mark = "ok" if db.current else "BEHIND"
+            out.print(f"{db.name}: installed {db.installed}, expected {db.expected} ({mark})", markup=False)
+        out.print(report.statement(), markup=False)
+    raise typer.Exit(code)
+
+
+def _database_product(product: Product) -> None:
+    from ocsps.catalog import load_catalog
+
+    if load_catalog().cmdlet_parameters(product, "Test-CsDatabase") is None:
+        raise UsageError(f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013)")

@@ -26,6 +26,11 @@ Keys under ``[servers.patch]`` (every key optional)::
     pending_reboot = []             # flags already set: component-based-servicing, windows-update,
                                     # pending-file-rename
     fabric_starts_services = true   # the install starts every service that is not Disabled
+    databases = { rtcxds = "10.13.2" }   # configured databases and their installed versions
+                                    # (Test-CsDatabase; default: none)
+    database_expected = { rtcxds = "10.13.3" }   # what the installed product expects of a database
+                                    # (default: its installed version, i.e. current)
+    sql_permission = true           # false: Install-CsDatabase -Update is refused by SQL Server
 
 Get-CsServerPatchVersion exists on Skype for Business Server 2015 and 2019 only (Microsoft Learn); the
 lab answers it there and nowhere else. Its property names (ComponentName, Version) are those the template
@@ -61,6 +66,9 @@ _KEYS = {
     "free_gb",
     "pending_reboot",
     "fabric_starts_services",
+    "databases",
+    "database_expected",
+    "sql_permission",
 }
 FLAGS = ("component-based-servicing", "windows-update", "pending-file-rename")
 # The lab's own figures: release builds as the product's version numbers are commonly published, and a
@@ -93,6 +101,10 @@ class SimPatch:
     free_gb: float = 40.0
     pending: set[str] = field(default_factory=set)
     fabric_starts_services: bool = True
+    databases: dict[str, str] = field(default_factory=dict)
+    database_expected: dict[str, str] = field(default_factory=dict)
+    sql_permission: bool = True
+    database_updates: int = 0
     boot_time: float | None = None  # None: the lab's start
     down_until: float | None = None  # set by Restart-Computer until the computer is back
     installs: int = 0
@@ -138,6 +150,19 @@ def parse_patch_fields(server: SimServer, entry: Mapping[str, Any], where: str) 
     fabric = raw.get("fabric_starts_services", True)
     if not isinstance(fabric, bool):
         raise UsageError(f"{where} patch.fabric_starts_services: expected true or false")
+    databases = raw.get("databases", {})
+    if not isinstance(databases, dict) or not all(isinstance(v, str) for v in databases.values()):
+        raise UsageError(f"{where} patch.databases: expected a table of database = version")
+    expected = raw.get("database_expected", {})
+    if not isinstance(expected, dict) or any(
+        k not in databases or not isinstance(v, str) for k, v in expected.items()
+    ):
+        raise UsageError(
+            f"{where} patch.database_expected: a table of version per database of patch.databases"
+        )
+    permission = raw.get("sql_permission", True)
+    if not isinstance(permission, bool):
+        raise UsageError(f"{where} patch.sql_permission: expected true or false")
     version = raw.get("installs_version", UPDATE.get(pid, base))
     if not isinstance(version, str):
         raise UsageError(f"{where} patch.installs_version: expected a version text")
@@ -152,6 +177,9 @@ def parse_patch_fields(server: SimServer, entry: Mapping[str, Any], where: str) 
         free_gb=_where_number(raw.get("free_gb", 40), f"{where} patch.free_gb", 1e6),
         pending=set(pending),
         fabric_starts_services=fabric,
+        databases={str(k): str(v) for k, v in databases.items()},
+        database_expected={str(k): str(v) for k, v in expected.items()},
+        sql_permission=permission,
     )
 
 
@@ -331,6 +359,39 @@ class PatchSim:
             # at least one second later, so that the new boot time differs from the old one
             patch.down_until = max(sim.clock() + patch.reboot_seconds, (patch.boot_time or 0.0) + 1.0)
 
+    def database(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
+        patch = self._settle(sim)
+
+        def read(kind: str) -> None:
+            for name, installed in patch.databases.items():
+                out.write(
+                    {
+                        "Kind": kind,
+                        "ComputerName": sim.reported_name,
+                        "DatabaseName": name,
+                        "SqlInstanceName": "rtc",
+                        "ExpectedVersion": patch.database_expected.get(name, installed),
+                        "InstalledVersion": installed,
+                    }
+                )
+
+        read("before")
+        behind = [n for n, v in patch.databases.items() if v != patch.database_expected.get(n, v)]
+        if not params.get("Update") or not behind:
+            return
+        if not patch.sql_permission:
+            raise LabError(
+                f"Install-CsDatabase : The user does not have permission to alter the database on "
+                f"{params['SqlServerFqdn']}.",
+                category="PermissionDenied",
+                error_id="InstallDatabaseFailed,Microsoft.Rtc.Management.Deployment.InstallDatabaseCmdlet",
+            )
+        with self.lock:
+            patch.database_updates += 1
+            for name in behind:
+                patch.databases[name] = patch.database_expected[name]
+        read("after")
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
@@ -346,4 +407,5 @@ def patch_handlers(sim: PatchSim) -> dict[str, Handler]:
         "patch-set-startup": sim.set_startup,
         "patch-install": sim.install,
         "patch-restart": sim.restart,
+        "patch-database": sim.database,
     }

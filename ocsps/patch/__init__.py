@@ -7,6 +7,7 @@ Facts (installers, switches, exit codes, pending-reboot flags) come from ``catal
 
 from __future__ import annotations
 
+from ocsps.patch.database import DatabaseReport, DatabaseVersion, update_databases
 from ocsps.patch.driver import PatchDriver, RemoteDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 from ocsps.patch.model import Component, InstallOutcome, PatchState, ServiceInfo
@@ -16,6 +17,8 @@ from ocsps.patch.state import save_record, state_path
 
 __all__ = [
     "Component",
+    "DatabaseReport",
+    "DatabaseVersion",
     "InstallOutcome",
     "PatchDriver",
     "PatchEvent",
@@ -33,4 +36,5 @@ __all__ = [
     "plan_patch",
     "save_record",
     "state_path",
+    "update_databases",
 ]

@@ -143,6 +143,11 @@ class RemoteDriver:
     def restart(self, host: str) -> str:
         return parse_restart(self._run(host, "patch-restart"))
 
+    def databases(self, host: str, sql_server: str, update: bool) -> Sequence[object]:
+        """``patch-database`` as the server answered it (the update can take long: the install deadline)."""
+        timeout = self.facts.defaults.install_timeout
+        return self._run(host, "patch-database", timeout, SqlServerFqdn=sql_server, Update=update)
+
     def reset(self, host: str) -> None:
         server = self._servers.pop(host.casefold(), None)
         if server is not None:
