@@ -308,7 +308,9 @@ def database(
 
 
 def _database_product(product: Product) -> None:
-    from ocsps.catalog import load_catalog
+    from ocsps.patch import load_patch_facts
 
-    if load_catalog().cmdlet_parameters(product, "Test-CsDatabase") is None:
-        raise UsageError(f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013)")
+    if product.id not in load_patch_facts().database_products:
+        raise UsageError(
+            f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013): patch.toml [database]"
+        )

@@ -74,6 +74,7 @@ class PatchFacts:
     reboot_codes: frozenset[int]
     reboot_flags: tuple[RebootFlag, ...]
     products: Mapping[str, ProductPatch]
+    database_products: frozenset[str] = frozenset()
 
     def for_product(self, product_id: str) -> ProductPatch:
         found = self.products.get(product_id)
@@ -135,7 +136,7 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
             RebootFlag(str(entry["name"]), str(entry["path"]), str(kind), str(entry.get("value", "")))
         )
     catalog = load_catalog()
-    cited = {"review", "patch-version", "cu-procedure", "msi-codes", "reboot-keys"}
+    cited = {"review", "patch-version", "cu-procedure", "msi-codes", "reboot-keys", "kb-2809243"}
     products: dict[str, ProductPatch] = {}
     for pid, spec in raw.get("products", {}).items():
         at = f"{source} [products.{pid}]"
@@ -160,7 +161,17 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
         products[pid] = ProductPatch(
             pid, installer, tuple(str(s) for s in spec.get("switches", [])), verify, hold, sources
         )
-    return PatchFacts(defaults, success, reboot, tuple(flags), products)
+    db = raw.get("database", {})
+    db_products = frozenset(str(p) for p in db.get("products", []))
+    for pid in sorted(db_products):
+        if pid not in catalog.products:
+            raise CatalogError(f"{source} [database].products: unknown product {pid}")
+        for cmdlet in ("Test-CsDatabase", "Install-CsDatabase"):
+            if catalog.cmdlet_parameters(catalog.products[pid], cmdlet) is None:
+                raise CatalogError(f"{source} [database]: cmdlets.toml has no {cmdlet} for {pid}")
+    if db_products and (not db.get("sources") or set(db["sources"]) - cited):
+        raise CatalogError(f"{source} [database].sources: cite one or more of {', '.join(sorted(cited))}")
+    return PatchFacts(defaults, success, reboot, tuple(flags), products, db_products)
 
 
 @cache

@@ -70,8 +70,20 @@ def _copy(value: Any) -> Any:
         (("exit_codes", "reboot_required"), [0], "must be distinct"),
         (("defaults", "reboot_timeout"), "soon", "reboot_timeout"),
         (("products", "ocs2007r2"), {"installer": "x.exe"}, "only Lync / Skype for Business"),
+        (("database", "products"), ["lync2010"], "cmdlets.toml has no Test-CsDatabase for lync2010"),
+        (("database", "sources"), ["a blog"], "[database].sources: cite"),
     ],
-    ids=["verify", "installer", "sources", "cmdlet-missing", "codes", "duration", "ocs"],
+    ids=[
+        "verify",
+        "installer",
+        "sources",
+        "cmdlet-missing",
+        "codes",
+        "duration",
+        "ocs",
+        "db-2010",
+        "db-source",
+    ],
 )
 def test_bad_facts_are_refused_at_load(path: tuple[str, ...], value: Any, expected: str) -> None:
     with pytest.raises(CatalogError) as caught:
