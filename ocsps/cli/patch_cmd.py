@@ -151,6 +151,7 @@ def server(
         save_record,
         state_path,
     )
+    from ocsps.patch.plan import check_options
 
     if len(opts.hosts) != 1 or opts.hosts_file is not None:
         raise UsageError("ocsps patch server patches one server: give exactly one --host")
@@ -165,6 +166,7 @@ def server(
         install_timeout=_duration(install_timeout),
         reboot_timeout=_duration(reboot_timeout),
     )
+    check_options(options)  # before any password prompt or connection
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)

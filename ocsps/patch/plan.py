@@ -16,7 +16,7 @@ from ocsps.catalog import Product
 from ocsps.errors import UsageError
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 
-__all__ = ["PatchOptions", "PatchPlan", "PlannedStep", "plan_patch"]
+__all__ = ["PatchOptions", "PatchPlan", "PlannedStep", "check_options", "default_options", "plan_patch"]
 
 Reboot = Literal["auto", "never"]
 Then = Literal["stop", "force-stop"]
@@ -106,6 +106,22 @@ def default_options(expect_version: str, facts: PatchFacts | None = None, **chan
     return PatchOptions(**values)  # type: ignore[arg-type]
 
 
+def check_options(options: PatchOptions) -> None:
+    """What can be refused without knowing the server: checked before any connection is made."""
+    if not _VERSION.match(options.expect_version or ""):
+        raise UsageError(
+            "--expect-version is required: the version every component must report after the update, "
+            f"e.g. 6.0.9319.619 (got {options.expect_version[:40]!r})"
+        )
+    if options.reboot not in ("auto", "never"):
+        raise UsageError(f"--reboot takes auto or never, not {options.reboot!r}")
+    if options.then not in ("stop", "force-stop"):
+        raise UsageError(f"--then takes stop or force-stop, not {options.then!r}")
+    for name in ("install_timeout", "reboot_timeout", "drain_timeout", "service_poll"):
+        if getattr(options, name) <= 0:
+            raise UsageError(f"{name.replace('_', '-')} must be more than zero")
+
+
 def plan_patch(
     host: str,
     product: Product,
@@ -134,18 +150,7 @@ def plan_patch(
         raise UsageError(
             f"the update installer of {product.name} is {spec.installer} (patch.toml), not {leaf[:60]!r}"
         )
-    if not _VERSION.match(options.expect_version or ""):
-        raise UsageError(
-            "--expect-version is required: the version every component must report after the update, "
-            f"e.g. 6.0.9319.619 (got {options.expect_version[:40]!r})"
-        )
-    if options.reboot not in ("auto", "never"):
-        raise UsageError(f"--reboot takes auto or never, not {options.reboot!r}")
-    if options.then not in ("stop", "force-stop"):
-        raise UsageError(f"--then takes stop or force-stop, not {options.then!r}")
-    for name in ("install_timeout", "reboot_timeout", "drain_timeout", "service_poll"):
-        if getattr(options, name) <= 0:
-            raise UsageError(f"{name.replace('_', '-')} must be more than zero")
+    check_options(options)
     never = "stop the run and leave it to the operator" if options.then == "stop" else "force-stop it"
     reboot = (
         "restart the computer if the installer asks for it (exit 3010) or a restart is pending; reconnect "

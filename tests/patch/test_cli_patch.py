@@ -88,3 +88,23 @@ def test_lab_run_patches_and_records(capsys: pytest.CaptureFixture[str], audit_l
     assert actions[0] == "patch server med01.contoso.com change CHG-1042"
     assert actions.count("patch-set-startup") == 2 and "patch-install" in actions
     assert "patch-restart" not in actions  # exit 0, nothing pending: no restart
+
+
+def test_options_are_refused_before_any_connection_setting_is_resolved(
+    capsys: pytest.CaptureFixture[str], audit_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config file that does not exist: the bad option is reported first, before connection settings are
+    resolved (which, at a terminal, would ask for a password)."""
+    monkeypatch.setenv("OCSPS_CONFIG", str(audit_log.parent / "no-config.toml"))
+    result = run_cli(
+        capsys,
+        "patch",
+        "server",
+        "--host",
+        "med01.contoso.com",
+        "--product",
+        "sfb2015",
+        "--installer",
+        INSTALLER,
+    )
+    assert result.code == 2 and "--expect-version is required" in result.err
