@@ -864,7 +864,9 @@ def _rule_hits(analysis: _Analysis, rules: list[Rule]) -> Iterator[tuple[Rule, i
                 yield rule, match.start(), source.text[match.start() : match.end()]
 
 
-def newer_constructs(script: str, ps_version: str, *, grammars: tuple[str, ...] = GRAMMARS) -> list[Finding]:
+def newer_constructs(
+    script: str, ps_version: str, *, grammars: tuple[str, ...] = GRAMMARS
+) -> list[Finding]:
     """List constructs in ``script`` that need a newer PowerShell than ``ps_version`` (e.g. ``"2.0"``).
 
     Each finding names the rule and the version that introduced the construct (see ``RULES``). By default
