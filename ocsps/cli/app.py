@@ -91,6 +91,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "ocsps.cli.pool_cmd",
         "Rolling maintenance of Front End pools: status, and a roll that keeps quorum and can resume.",
     ),
+    "patch": CommandEntry(
+        "ocsps.cli.patch_cmd",
+        "Install a cumulative update on a server end to end: out of service, install, restart, verify, back.",
+    ),
 }
 """Every top-level command, in the order ``ocsps --help`` lists them, with the module that registers it."""
 

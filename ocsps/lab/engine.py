@@ -27,6 +27,7 @@ from typing import Any
 from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.lab.check_sim import check_handlers
 from ocsps.lab.estate import STOPPED, LabError, SimServer, SimService
+from ocsps.lab.patch_sim import PatchSim, patch_handlers
 from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.topology import Topology
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
@@ -118,6 +119,7 @@ class LabEngine:
         self.topology = topology
         self.catalog = catalog or load_catalog()
         self.servers = {s.fqdn.lower(): s for s in topology.servers}
+        self.patch = PatchSim(topology.servers, topology.patches)
         self.handlers: dict[str, Handler] = {
             "status": self._status,
             "drain": self._drain,
@@ -130,6 +132,7 @@ class LabEngine:
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
             **pool_handlers(topology.pools, topology.servers),
+            **patch_handlers(self.patch),
             **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }
         self.invocations = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
@@ -87,6 +87,9 @@ class Faults:
     http_500: dict[str, int] = field(default_factory=dict)
     http_503: dict[str, int] = field(default_factory=dict)
     stuck: bool = False
+    unreachable: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    """While it answers True (a simulated restart), every request is dropped, as by a computer that is
+    down."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +163,8 @@ class Faults:
         Called by the server once per authenticated WSMan request. Order of precedence when several faults
         are armed for the same action: drop, 503, 500, drop-after.
         """
+        if self.unreachable is not None and self.unreachable():
+            return FaultKind.DROP
         with self._lock:
             for target, kind in (
                 (self.drop, FaultKind.DROP),

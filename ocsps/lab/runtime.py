@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class Lab:
             faults.set_latency(max(latency_ms, configured.latency_ms if configured else 0))
             if configured and configured.stuck:
                 faults.set_stuck(True)
+            faults.unreachable = functools.partial(self.engine.patch.unreachable, server.fqdn)
             hosts.append(
                 HostSpec(
                     server.fqdn,

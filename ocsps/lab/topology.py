@@ -20,6 +20,9 @@ Schema (every table optional except ``servers``)::
       [servers.queues]              "<queue path>" = "None" | "Optional" | "Body"
       [servers.wmi.<Class>]         Property = value
       [servers.faults]              latency_ms, stuck (bool)
+      [servers.patch]               components, installer_paths, installs_version, exit_code,
+                                    mismatch_components, install_seconds, reboot_seconds, free_gb,
+                                    pending_reboot, fabric_starts_services (see ocsps.lab.patch_sim)
 
 Knobs for behaviour a real server may show (each defaults to the plain behaviour)::
 
@@ -55,6 +58,7 @@ from ocsps.hostname import check_host
 from ocsps.lab.check_sim import CHECK_SERVER_KEYS, apply_check_fields
 from ocsps.lab.credentials import credential_problem
 from ocsps.lab.estate import STOPPED, SimServer, SimService, build_service, default_services
+from ocsps.lab.patch_sim import PATCH_SERVER_KEYS, SimPatch, parse_patch_fields
 from ocsps.lab.pool_sim import SimPool, parse_pools
 
 _SERVER_KEYS = {
@@ -83,6 +87,7 @@ _SERVER_KEYS = {
     "dependencies",
     "disabled",
 } | CHECK_SERVER_KEYS  # certificates, events, module_loads, powershell...: see ocsps.lab.check_sim
+_SERVER_KEYS |= PATCH_SERVER_KEYS  # [servers.patch]: see ocsps.lab.patch_sim
 _TOP_KEYS = {"lab", "sites", "pools", "servers"}
 _PRIVACY = {"None", "Optional", "Body"}
 
@@ -102,6 +107,7 @@ class Topology:
     faults: Mapping[str, LabFaults] | None = None
     source: str = "default"
     pools: dict[str, SimPool] = field(default_factory=dict)  # by casefolded pool FQDN
+    patches: dict[str, SimPatch] = field(default_factory=dict)  # by casefolded FQDN (ocsps.lab.patch_sim)
 
     def server(self, fqdn: str) -> SimServer:
         for s in self.servers:
@@ -152,6 +158,7 @@ def parse_topology(
         raise UsageError(f"{source} [lab]: auth must be ntlm, negotiate or basic")
     servers: list[SimServer] = []
     faults: dict[str, LabFaults] = {}
+    patches: dict[str, SimPatch] = {}
     seen: set[str] = set()
     for index, entry in enumerate(raw["servers"], 1):
         where = f"{source} server #{index}"
@@ -159,6 +166,7 @@ def parse_topology(
         _known(entry, _SERVER_KEYS, where)
         server = _server(cat, entry, where, clock)
         apply_check_fields(cat, server, entry, f"{where} ({server.fqdn})")
+        patches[server.fqdn.casefold()] = parse_patch_fields(server, entry, f"{where} ({server.fqdn})")
         if server.fqdn.casefold() in seen:
             raise UsageError(f"{where}: duplicate server {server.fqdn}")
         seen.add(server.fqdn.casefold())
@@ -178,6 +186,7 @@ def parse_topology(
         faults=faults,
         source=source,
         pools=parse_pools(raw.get("pools", []), servers, source),
+        patches=patches,
     )
 
 

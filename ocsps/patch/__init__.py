@@ -1,0 +1,40 @@
+"""Patching one server end to end: preflight, out of service, hold start-up types, install, restart,
+verify, back in service; each step verified before the next.
+
+Facts (installers, switches, exit codes, pending-reboot flags) come from ``catalog/data/patch.toml``;
+``plan`` is pure; ``runner`` walks the plan through an injected ``PatchDriver`` and clock.
+"""
+
+from __future__ import annotations
+
+from ocsps.patch.database import DatabaseReport, DatabaseVersion, update_databases
+from ocsps.patch.driver import PatchDriver, RemoteDriver
+from ocsps.patch.facts import PatchFacts, load_patch_facts
+from ocsps.patch.model import Component, InstallOutcome, PatchState, ServiceInfo
+from ocsps.patch.plan import PatchOptions, PatchPlan, default_options, plan_patch
+from ocsps.patch.runner import PatchEvent, PatchRecord, PatchRunner, PatchStatus
+from ocsps.patch.state import save_record, state_path
+
+__all__ = [
+    "Component",
+    "DatabaseReport",
+    "DatabaseVersion",
+    "InstallOutcome",
+    "PatchDriver",
+    "PatchEvent",
+    "PatchFacts",
+    "PatchOptions",
+    "PatchPlan",
+    "PatchRecord",
+    "PatchRunner",
+    "PatchState",
+    "PatchStatus",
+    "RemoteDriver",
+    "ServiceInfo",
+    "default_options",
+    "load_patch_facts",
+    "plan_patch",
+    "save_record",
+    "state_path",
+    "update_databases",
+]

@@ -1,0 +1,160 @@
+"""The remote side of a patch run, behind one small interface.
+
+``PatchDriver`` is what the runner needs from the server; ``RemoteDriver`` does it over a ``Server`` made
+by a factory. The restart ends the session, so the driver can drop it (``reset``) and the next call opens
+a new one: the runner decides when to try again, with its own clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ocsps.patch.facts import PatchFacts, load_patch_facts
+from ocsps.patch.model import (
+    InstallOutcome,
+    PatchState,
+    ServiceInfo,
+    answering_computers,
+    parse_install,
+    parse_patch_state,
+    parse_restart,
+    parse_services,
+)
+from ocsps.remote.server import Server
+from ocsps.results import parse_service_status
+
+__all__ = ["PatchDriver", "RemoteDriver"]
+
+
+class PatchDriver(Protocol):
+    """Reads and changes on one server. Every method blocks until the server has answered."""
+
+    def services(self, host: str) -> list[str]:
+        """The product's services on the server (Get-CsWindowsService), in the order it lists them."""
+        ...
+
+    def state(
+        self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
+    ) -> PatchState:
+        """The patch-relevant state; ``probe``: one short attempt (the server may be restarting)."""
+        ...
+
+    def drain(self, host: str, name: str) -> None:
+        """Ask ``name`` to drain and return at once; the runner watches it."""
+        ...
+
+    def stop(self, host: str, name: str) -> None:
+        """Stop ``name`` now (-Force): only after its drain deadline, when asked to."""
+        ...
+
+    def start(self, host: str, name: str) -> None: ...
+
+    def set_startup(self, host: str, names: Sequence[str], startup: str) -> tuple[ServiceInfo, ...]: ...
+
+    def install(self, host: str, path: str, arguments: Sequence[str], timeout: float) -> InstallOutcome: ...
+
+    def restart(self, host: str) -> str:
+        """Restart the computer; the boot time it reported before (the reply may be lost: raises)."""
+        ...
+
+    def reset(self, host: str) -> None:
+        """Forget the session: the next call opens a new one."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RemoteDriver:
+    """A ``PatchDriver`` over PowerShell Remoting."""
+
+    def __init__(
+        self,
+        factory: Callable[[str], Server],
+        *,
+        facts: PatchFacts | None = None,
+        call_timeout: float = 120.0,
+        probe_timeout: float = 30.0,
+    ) -> None:
+        self._factory = factory
+        self._servers: dict[str, Server] = {}
+        self.facts = facts or load_patch_facts()
+        self.call_timeout = call_timeout
+        self.probe_timeout = probe_timeout  # one reconnection attempt: the runner owns the backoff
+
+    def server(self, host: str) -> Server:
+        key = host.casefold()
+        if key not in self._servers:
+            self._servers[key] = self._factory(host)
+        return self._servers[key]
+
+    def _run(
+        self, host: str, action: str, timeout: float | None = None, **values: object
+    ) -> Sequence[object]:
+        server = self.server(host)
+        rendered = server.render(action, None, **values)
+        return server.session.run(rendered, timeout=timeout or self.call_timeout).raise_for_errors().output
+
+    def services(self, host: str) -> list[str]:
+        output = self._run(host, "status", ExcludeActivityLevel=True)
+        return [parse_service_status(obj).name for obj in output]
+
+    def state(
+        self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
+    ) -> PatchState:
+        flags = self.facts.reboot_flags
+        output = self._run(
+            host,
+            "patch-state",
+            self.probe_timeout if probe else None,
+            Name=list(services),
+            InstallerPath=installer,
+            RebootFlagName=[f.name for f in flags],
+            RebootFlagPath=[f.path for f in flags],
+            RebootFlagValue=[f.value for f in flags],
+        )
+        state = parse_patch_state(output, services)
+        self.server(host).check_computer(state.computer)  # the named computer, not another behind it
+        return state
+
+    def drain(self, host: str, name: str) -> None:
+        self._run(host, "drain", Name=name, NoWait=True)
+
+    def stop(self, host: str, name: str) -> None:
+        self._run(host, "stop", Name=name, Force=True)
+
+    def start(self, host: str, name: str) -> None:
+        self._run(host, "start", Name=name)
+
+    def set_startup(self, host: str, names: Sequence[str], startup: str) -> tuple[ServiceInfo, ...]:
+        output = self._run(host, "patch-set-startup", Name=list(names), StartupType=startup)
+        found = parse_services(output, names)
+        for computer in answering_computers(output):
+            self.server(host).check_computer(computer)
+        return found
+
+    def install(self, host: str, path: str, arguments: Sequence[str], timeout: float) -> InstallOutcome:
+        output = self._run(host, "patch-install", timeout, InstallerPath=path, Switches=list(arguments))
+        outcome = parse_install(output)
+        self.server(host).check_computer(outcome.computer)
+        return outcome
+
+    def restart(self, host: str) -> str:
+        return parse_restart(self._run(host, "patch-restart"))
+
+    def databases(self, host: str, sql_server: str, update: bool) -> Sequence[object]:
+        """``patch-database`` as the server answered it (the update can take long: the install deadline)."""
+        timeout = self.facts.defaults.install_timeout
+        return self._run(host, "patch-database", timeout, SqlServerFqdn=sql_server, Update=update)
+
+    def reset(self, host: str) -> None:
+        server = self._servers.pop(host.casefold(), None)
+        if server is not None:
+            # the computer is restarting: closing may fail, and that is fine
+            with contextlib.suppress(Exception):
+                server.session.close()
+
+    def close(self) -> None:
+        for host in list(self._servers):
+            self.reset(host)

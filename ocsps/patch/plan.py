@@ -1,0 +1,208 @@
+"""Plan one server's patch: pure, from the request and the facts, before anything is sent.
+
+The plan fixes what the run may not decide on the way: the installer (its file name must be the
+product's, from patch.toml), its switches, how the result is verified, the deadlines, what happens to a
+service that never drains and whether the run may restart the computer. A product whose patch level ocsps
+cannot verify is refused here: installing what cannot be checked afterwards is not a patch run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ocsps.catalog import Product
+from ocsps.errors import UsageError
+from ocsps.patch.facts import PatchFacts, load_patch_facts
+
+__all__ = ["PatchOptions", "PatchPlan", "PlannedStep", "check_options", "default_options", "plan_patch"]
+
+Reboot = Literal["auto", "never"]
+Then = Literal["stop", "force-stop"]
+
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:\\|\\\\[^\\/:*?\"<>|]+\\[^\\/:*?\"<>|]+\\)[^\"<>|*?\r\n\x00]*$")
+_VERSION = re.compile(r"^\d+(?:\.\d+){1,3}$")
+
+
+@dataclass(frozen=True)
+class PatchOptions:
+    expect_version: str
+    reboot: Reboot = "auto"
+    then: Then = "stop"
+    install_timeout: float = 7200.0
+    reboot_timeout: float = 1800.0
+    drain_timeout: float = 1800.0
+    restore_timeout: float = 900.0
+    service_poll: float = 10.0
+    reconnect_first: float = 5.0
+    reconnect_max: float = 60.0
+    min_free_bytes: int = 2 * 1024**3
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "expect_version": self.expect_version,
+            "reboot": self.reboot,
+            "then": self.then,
+            "install_timeout": self.install_timeout,
+            "reboot_timeout": self.reboot_timeout,
+            "drain_timeout": self.drain_timeout,
+            "restore_timeout": self.restore_timeout,
+            "service_poll": self.service_poll,
+            "min_free_bytes": self.min_free_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str
+    summary: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    host: str
+    product: str
+    installer_path: str
+    arguments: tuple[str, ...]
+    verify: str
+    hold: str
+    options: PatchOptions
+    steps: tuple[PlannedStep, ...]
+
+    @property
+    def unc(self) -> bool:
+        return self.installer_path.startswith("\\\\")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "product": self.product,
+            "installer_path": self.installer_path,
+            "arguments": list(self.arguments),
+            "verify": self.verify,
+            "hold": self.hold,
+            "options": self.options.to_json(),
+            "steps": [{"name": s.name, "summary": s.summary, "actions": list(s.actions)} for s in self.steps],
+        }
+
+
+def default_options(expect_version: str, facts: PatchFacts | None = None, **changes: object) -> PatchOptions:
+    """Options with the deadlines of patch.toml, changed by ``changes`` (None: keep the default)."""
+    d = (facts or load_patch_facts()).defaults
+    values: dict[str, object] = {
+        "expect_version": expect_version,
+        "install_timeout": d.install_timeout,
+        "reboot_timeout": d.reboot_timeout,
+        "drain_timeout": d.drain_timeout,
+        "restore_timeout": d.restore_timeout,
+        "service_poll": d.service_poll,
+        "reconnect_first": d.reconnect_first,
+        "reconnect_max": d.reconnect_max,
+        "min_free_bytes": int(d.min_free_gb * 1024**3),
+    }
+    values.update({k: v for k, v in changes.items() if v is not None})
+    return PatchOptions(**values)  # type: ignore[arg-type]
+
+
+def check_options(options: PatchOptions) -> None:
+    """What can be refused without knowing the server: checked before any connection is made."""
+    if not _VERSION.match(options.expect_version or ""):
+        raise UsageError(
+            "--expect-version is required: the version every component must report after the update, "
+            f"e.g. 6.0.9319.619 (got {options.expect_version[:40]!r})"
+        )
+    if options.reboot not in ("auto", "never"):
+        raise UsageError(f"--reboot takes auto or never, not {options.reboot!r}")
+    if options.then not in ("stop", "force-stop"):
+        raise UsageError(f"--then takes stop or force-stop, not {options.then!r}")
+    for name in ("install_timeout", "reboot_timeout", "drain_timeout", "service_poll"):
+        if getattr(options, name) <= 0:
+            raise UsageError(f"{name.replace('_', '-')} must be more than zero")
+
+
+def plan_patch(
+    host: str,
+    product: Product,
+    installer_path: str,
+    options: PatchOptions,
+    facts: PatchFacts | None = None,
+) -> PatchPlan:
+    """The steps for one server, or a ``UsageError`` naming what is wrong with the request."""
+    facts = facts or load_patch_facts()
+    spec = facts.for_product(product.id)
+    if not spec.verifiable:
+        raise UsageError(
+            f"ocsps cannot verify the patch level of a {product.name} server: the catalog cites no "
+            "documented way to read it (Get-CsServerPatchVersion arrived with Skype for Business "
+            "Server 2015), so it does not install an update it cannot check afterwards",
+            hint="patch this server by hand; ocsps drain / stop / start can take it out of service",
+        )
+    path = installer_path.strip()
+    if not _WINDOWS_PATH.match(path):
+        raise UsageError(
+            f"--installer must be a full Windows path as the server sees it "
+            f"(C:\\... or \\\\server\\share\\...), not {installer_path[:80]!r}"
+        )
+    leaf = path.rsplit("\\", 1)[-1]
+    if leaf.casefold() != spec.installer.casefold():
+        raise UsageError(
+            f"the update installer of {product.name} is {spec.installer} (patch.toml), not {leaf[:60]!r}"
+        )
+    check_options(options)
+    never = "stop the run and leave it to the operator" if options.then == "stop" else "force-stop it"
+    reboot = (
+        "restart the computer if the installer asks for it (exit 3010) or a restart is pending; reconnect "
+        "with backoff until WinRM answers, the boot time has changed and every automatic service runs"
+        if options.reboot == "auto"
+        else "never restart: if a restart is needed, stop and say so"
+    )
+    steps = (
+        PlannedStep(
+            "preflight",
+            "read the services, boot time, free space, pending-reboot flags, the installer path as the "
+            "server sees it and each component's version; stop on a pending reboot, too little space or "
+            "a missing installer",
+            ("status", "patch-state"),
+        ),
+        PlannedStep(
+            "out-of-service",
+            f"drain every running service, each with its own deadline; a service that never drains: {never}",
+            ("drain", "patch-state") + (("stop",) if options.then == "force-stop" else ()),
+        ),
+        PlannedStep(
+            "hold",
+            "record each service's start-up type, then set Disabled so nothing starts them during the "
+            "install or at boot; restored at the end whatever happens",
+            ("patch-set-startup",),
+        ),
+        PlannedStep(
+            "install",
+            f"run {spec.installer} {' '.join(spec.switches)} with a deadline; exit code 0 is success, 3010 "
+            "success with a restart required, anything else a failure (the log is reported)",
+            ("patch-install",),
+        ),
+        PlannedStep("reboot", reboot, ("patch-restart", "patch-state")),
+        PlannedStep(
+            "verify",
+            f"every component's version ({spec.verify}) must be {options.expect_version}; a mismatch "
+            "stops the run with the server left out of service",
+            ("patch-state",),
+        ),
+        PlannedStep(
+            "back-in-service",
+            "restore the start-up types, start the services that ran before, wait until they run",
+            ("patch-set-startup", "start", "patch-state"),
+        ),
+    )
+    return PatchPlan(
+        host=host,
+        product=product.id,
+        installer_path=path,
+        arguments=spec.switches,
+        verify=spec.verify,
+        hold=spec.hold,
+        options=options,
+        steps=steps,
+    )
