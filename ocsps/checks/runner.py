@@ -149,6 +149,7 @@ def _run(
     key = (action, repr(sorted(rendered.bound_parameters.items())))
     if key not in cache:
         result = server.session.run(rendered, timeout=timeout)
+        server.check_answers(result.output)
         error = result.errors[0].message if result.errors else None
         cache[key] = ActionOutput(tuple(result.output), error)
     return cache[key]

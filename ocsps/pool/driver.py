@@ -86,6 +86,7 @@ class RemoteDriver:
         server = self.server(host)
         rendered = server.render(action, None, **values)
         result = server.session.run(rendered, timeout=timeout or self.call_timeout).raise_for_errors()
+        server.check_answers(result.output)
         return result.output
 
     # ------------------------------------------------------------------ reads
@@ -142,3 +143,9 @@ class RemoteDriver:
         for server in self._servers.values():
             server.session.close()
         self._servers.clear()
+
+    def __enter__(self) -> RemoteDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -9,6 +9,7 @@ operator can act on. ``run`` never raises for the roll's own outcome; the status
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,15 @@ class RollEngine:
         stamp: Callable[[], str] = _stamp,
         on_event: Callable[[RollEvent], None] | None = None,
         step_resume: StepResume | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """``cancel`` and ``deadline`` (seconds for the whole run) are looked at before every remote call
+        and during every wait: the roll then stops as interrupted or timed out, with its state saved, and
+        resumes from there."""
+        self.cancel = cancel
+        self.deadline = deadline
+        self._ends: float | None = None
         self.driver = driver
         self.state = state
         self.save = save
@@ -117,16 +126,19 @@ class RollEngine:
             f"{plan.method.value}, {len(plan.units)} unit(s), {len(plan.servers)} server(s))",
         )
         self._persist()
+        self._ends = None if self.deadline is None else self.clock() + self.deadline
         try:
             if resumed:
                 self._reconcile()
             count = len(plan.units)
             for index in range(count + 1):
                 if index not in st.gates_passed:
+                    self._check_limits()
                     self._gate(index)
                 if index == count:
                     break
                 for server in plan.units[index].servers:
+                    self._check_limits()
                     self._server(server)
             st.status = RollStatus.DONE
             self._event("done", f"every server of the roll returned and {plan.pool} is Ready")
@@ -149,6 +161,21 @@ class RollEngine:
         finally:
             self._persist()
         return st
+
+    def _check_limits(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise _Halt(RollStatus.INTERRUPTED, f"cancelled at {self.state.position()}; resume to go on")
+        if self._ends is not None and self.clock() >= self._ends:
+            where = self.state.position()
+            raise _Halt(RollStatus.TIMED_OUT, f"the roll's deadline passed at {where}; resume to go on")
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between reads, but never past the roll's deadline nor through a cancel."""
+        self._check_limits()
+        if self._ends is not None:
+            seconds = max(0.0, min(seconds, self._ends - self.clock()))
+        self.sleep(seconds)
+        self._check_limits()
 
     def _stop(self, status: RollStatus, reason: str) -> None:
         self.state.status, self.state.reason = status, reason
@@ -269,7 +296,7 @@ class RollEngine:
             if decision.verdict is GateVerdict.STOP:
                 raise _Halt(RollStatus.STOPPED, f"{where}: {decision.reason}")
             self._persist()
-            self.sleep(decision.wait)
+            self._pause(decision.wait)
 
     # ------------------------------------------------------------------ one server
     def _server(self, server: str) -> None:
@@ -342,7 +369,7 @@ class RollEngine:
                     f"{server} did not {what} the pool within the deadline "
                     f"({member.condition.value}); resume to keep waiting",
                 )
-            self.sleep(min(opts.service_poll, left))
+            self._pause(min(opts.service_poll, left))
 
     def _step(self, server: str) -> None:
         step = self.state.options.step

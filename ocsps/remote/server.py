@@ -118,6 +118,16 @@ class Server:
                 host=self.host,
             )
 
+    def check_answers(self, output: Sequence[object]) -> None:
+        """Apply :meth:`check_computer` to every answered object that names its computer
+        (``ComputerName``): for actions whose output is read by other modules (pool reads, checks)."""
+        from ocsps.results.base import prop, to_text
+
+        for obj in output:
+            computer = to_text(prop(obj, "ComputerName"))
+            if computer:
+                self.check_computer(computer)
+
     def _statuses(self, result: RunResult, service: Service | None = None) -> list[ServiceStatus]:
         found = [parse_service_status(obj) for obj in result.output]
         for status in found:

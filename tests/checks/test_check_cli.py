@@ -361,3 +361,20 @@ def test_tls_events_in_the_products_own_log_are_found(
     assert found["facts"]["event_logs_read"] == [log, "Application"]
     own = next(f for f in found["findings"] if f["rule"] == "events" and f"the {log} log" in f["reason"])
     assert own["status"] == "warn" and own["reason"].startswith(f"1 event(s) in the {log} log"), events
+
+
+def test_a_check_answered_by_another_computer_fails_that_host(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preflight read from the wrong computer vouches for nothing: the host fails, it does not pass."""
+    topology = tmp_path / "impostor.toml"
+    topology.write_text(
+        '[[servers]]\nfqdn = "med01.contoso.com"\nproduct = "sfb2015"\nroles = ["MediationServer"]\n'
+        'computer_name = "med09.contoso.com"\n',
+        encoding="utf-8",
+    )
+    result = run_cli(
+        capsys, "check", "drain-ready", "-s", "RTCMEDSRV", "--lab", "--lab-topology", str(topology), "--json"
+    )
+    assert result.code != 0
+    assert "the computer that answered is med09.contoso.com" in result.out + result.err

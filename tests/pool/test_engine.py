@@ -326,3 +326,54 @@ def test_a_readiness_wait_passed_before_an_interruption_is_done_again(tmp_path: 
     assert clock.sleeps[0] == 600.0, "the resumed roll waited on the pool before taking fe02 out"
     assert sum(clock.sleeps[:22]) >= 600.0 + 1200.0
     assert changes(pool.calls).count(f"failover {names[1]}") == 2
+
+
+def test_a_cancel_during_a_wait_stops_the_roll_as_interrupted_and_resumable() -> None:
+    import threading
+
+    names = members(4)
+    pool, clock = ScriptedPool(names), VirtualClock()
+    cancel = threading.Event()
+    state = RollState(sfb_plan(4), options(step=StepSpec("script", "patch.ps1", ("Write-Output 1",))))
+
+    def sleep(seconds: float) -> None:  # the operator cancels while the engine waits for a stable Ready
+        clock.sleep(seconds)
+        if len(clock.sleeps) == 3:
+            cancel.set()
+
+    engine = RollEngine(pool, state, save=lambda s: None, clock=clock.clock, sleep=sleep, cancel=cancel)
+    assert engine.run().status is RollStatus.INTERRUPTED
+    assert "cancelled at" in state.reason
+    sent = changes(pool.calls)
+    resumed = RollEngine(pool, state, save=lambda s: None, clock=clock.clock, sleep=clock.sleep)
+    assert resumed.run().status is RollStatus.DONE
+    assert changes(pool.calls)[: len(sent)] == sent, "the resumed roll goes on; nothing is sent twice"
+    assert len(changes(pool.calls)) == 3 * len(names)
+
+
+def test_the_rolls_deadline_stops_it_as_timed_out() -> None:
+    names = members(4)
+    pool, clock = ScriptedPool(names), VirtualClock()
+    state = RollState(sfb_plan(4), options(step=StepSpec("script", "patch.ps1", ("Write-Output 1",))))
+    started = clock.clock()
+    engine = _engine(pool, state, clock, deadline=30 * 60.0)
+    assert engine.run().status is RollStatus.TIMED_OUT
+    assert "deadline passed" in state.reason
+    assert clock.clock() - started <= 30 * 60.0 + 1e-6, "no wait runs past the deadline"
+
+
+def test_a_remote_driver_closes_its_sessions_as_a_context_manager() -> None:
+    from ocsps.pool import RemoteDriver
+
+    closed: list[str] = []
+
+    class _Session:
+        def close(self) -> None:
+            closed.append("closed")
+
+    class _Server:
+        session = _Session()
+
+    with RemoteDriver(lambda host: _Server()) as driver:  # type: ignore[arg-type, return-value]
+        driver.server("fe01.contoso.com")
+    assert closed == ["closed"]

@@ -232,3 +232,20 @@ def test_odd_pool_values_are_accepted_or_refused_never_a_crash(key: str, value: 
         assert "odd.toml" in exc.message
     else:
         assert [m.fqdn for m in topology.pools["p.contoso.com"].members] == ["a.contoso.com"]
+
+
+def test_a_pool_read_answered_by_another_computer_is_refused() -> None:
+    """The readiness answer names the computer that gave it; a member answering as another is not believed."""
+    from ocsps.errors import OperationFailed
+
+    text = _two_server_pool("sfb2015").replace(
+        'fqdn = "fea.contoso.com"', 'fqdn = "fea.contoso.com"\ncomputer_name = "fez.contoso.com"'
+    )
+    with Lab(parse_topology(text, source="impostor")) as lab:
+        driver = _driver(lab)
+        try:
+            with pytest.raises(OperationFailed, match=r"the computer that answered is fez\.contoso\.com"):
+                driver.readiness("fea.contoso.com")
+            assert driver.readiness("feb.contoso.com").state == "Ready"
+        finally:
+            driver.close()
