@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from ocsps import __version__
-from ocsps.errors import ConnectError, OcspsError, TimeoutExceeded
+from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded
 from ocsps.patch.driver import PatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 from ocsps.patch.model import InstallOutcome, PatchState, startup_type
@@ -238,7 +238,7 @@ class PatchRunner:
             rec.status, rec.reason = stop.status, stop.reason
         except TimeoutExceeded as exc:
             rec.status, rec.reason = PatchStatus.TIMED_OUT, exc.message
-        except ConnectError as exc:
+        except (ConnectError, OutcomeUnknown) as exc:
             rec.status, rec.reason = PatchStatus.DISCONNECTED, exc.message
         except OcspsError as exc:
             rec.status, rec.reason = PatchStatus.FAILED, exc.message
@@ -420,7 +420,7 @@ class PatchRunner:
         try:
             self.driver.restart(self.host)
             self._event(f"restart requested (boot time before: {before})")
-        except ConnectError as exc:  # the session ends with the restart: a lost reply is expected
+        except (ConnectError, OutcomeUnknown) as exc:  # the session ends with the restart: a lost reply
             self._event(f"restart requested; the session ended ({exc.message[:120]})")
         self.driver.reset(self.host)
         state = self._wait_back(before, opts.reboot_timeout)
@@ -539,7 +539,7 @@ class PatchRunner:
                 rec.final = state
                 rec.final_error = ""
                 break
-            except (ConnectError, TimeoutExceeded) as exc:
+            except (ConnectError, OutcomeUnknown, TimeoutExceeded) as exc:
                 rec.final_error = exc.message
                 self.driver.reset(self.host)
             except OcspsError as exc:
