@@ -145,7 +145,7 @@ def server(
     from ocsps import audit
     from ocsps.patch import (
         PatchRunner,
-        RemoteDriver,
+        RemotePatchDriver,
         default_options,
         plan_patch,
         save_record,
@@ -193,7 +193,7 @@ def server(
             f"patch server {target.host}" + (f" change {change_id}" if change_id else ""), [target.host]
         )
         path = state_path(target.host, simulation=lab is not None)
-        driver = RemoteDriver(lambda _h: audited_server(target, call_timeout), call_timeout=call_timeout)
+        driver = RemotePatchDriver(lambda _h: audited_server(target, call_timeout), call_timeout=call_timeout)
 
         def save(record: PatchRecord) -> None:
             record.change_id = change_id
@@ -245,7 +245,7 @@ def database(
     """
     from ocsps import audit
     from ocsps.hostname import check_host
-    from ocsps.patch import RemoteDriver, update_databases
+    from ocsps.patch import RemotePatchDriver, update_databases
     from ocsps.powershell.script import render_action
 
     if len(opts.hosts) != 1 or opts.hosts_file is not None:
@@ -283,7 +283,7 @@ def database(
             + (f" change {change_id}" if change_id else ""),
             [target.host],
         )
-        driver = RemoteDriver(lambda _h: audited_server(target, 120.0))
+        driver = RemotePatchDriver(lambda _h: audited_server(target, 120.0))
         try:
             report = update_databases(driver, target.host, sql, update=not check_only)
         except RemoteError as exc:

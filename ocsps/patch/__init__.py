@@ -8,7 +8,7 @@ Facts (installers, switches, exit codes, pending-reboot flags) come from ``catal
 from __future__ import annotations
 
 from ocsps.patch.database import DatabaseReport, DatabaseVersion, update_databases
-from ocsps.patch.driver import PatchDriver, RemoteDriver
+from ocsps.patch.driver import PatchDriver, RemotePatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 from ocsps.patch.model import Component, InstallOutcome, PatchState, ServiceInfo
 from ocsps.patch.plan import PatchOptions, PatchPlan, default_options, plan_patch
@@ -29,7 +29,7 @@ __all__ = [
     "PatchRunner",
     "PatchState",
     "PatchStatus",
-    "RemoteDriver",
+    "RemotePatchDriver",
     "ServiceInfo",
     "default_options",
     "load_patch_facts",

@@ -1,13 +1,12 @@
 """The remote side of a patch run, behind one small interface.
 
-``PatchDriver`` is what the runner needs from the server; ``RemoteDriver`` does it over a ``Server`` made
+``PatchDriver`` is what the runner needs from the server; ``RemotePatchDriver`` does it over a ``Server`` made
 by a factory. The restart ends the session, so the driver can drop it (``reset``) and the next call opens
 a new one: the runner decides when to try again, with its own clock.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -22,10 +21,11 @@ from ocsps.patch.model import (
     parse_restart,
     parse_services,
 )
+from ocsps.remote.per_host import ServerPerHost
 from ocsps.remote.server import Server
 from ocsps.results import parse_service_status
 
-__all__ = ["PatchDriver", "RemoteDriver"]
+__all__ = ["PatchDriver", "RemotePatchDriver"]
 
 
 class PatchDriver(Protocol):
@@ -66,7 +66,7 @@ class PatchDriver(Protocol):
     def close(self) -> None: ...
 
 
-class RemoteDriver:
+class RemotePatchDriver(ServerPerHost):
     """A ``PatchDriver`` over PowerShell Remoting."""
 
     def __init__(
@@ -77,17 +77,10 @@ class RemoteDriver:
         call_timeout: float = 120.0,
         probe_timeout: float = 30.0,
     ) -> None:
-        self._factory = factory
-        self._servers: dict[str, Server] = {}
+        super().__init__(factory)
         self.facts = facts or load_patch_facts()
         self.call_timeout = call_timeout
         self.probe_timeout = probe_timeout  # one reconnection attempt: the runner owns the backoff
-
-    def server(self, host: str) -> Server:
-        key = host.casefold()
-        if key not in self._servers:
-            self._servers[key] = self._factory(host)
-        return self._servers[key]
 
     def _run(
         self, host: str, action: str, timeout: float | None = None, **values: object
@@ -147,14 +140,3 @@ class RemoteDriver:
         """``patch-database`` as the server answered it (the update can take long: the install deadline)."""
         timeout = self.facts.defaults.install_timeout
         return self._run(host, "patch-database", timeout, SqlServerFqdn=sql_server, Update=update)
-
-    def reset(self, host: str) -> None:
-        server = self._servers.pop(host.casefold(), None)
-        if server is not None:
-            # the computer is restarting: closing may fail, and that is fine
-            with contextlib.suppress(Exception):
-                server.session.close()
-
-    def close(self) -> None:
-        for host in list(self._servers):
-            self.reset(host)

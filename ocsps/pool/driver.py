@@ -25,6 +25,7 @@ from ocsps.pool.model import (
     parse_transition,
 )
 from ocsps.pool.plan import StepSpec
+from ocsps.remote.per_host import ServerPerHost
 from ocsps.remote.server import Server
 from ocsps.results import parse_service_status
 
@@ -59,7 +60,7 @@ class PoolDriver(Protocol):
     def close(self) -> None: ...
 
 
-class RemoteDriver:
+class RemoteDriver(ServerPerHost):
     """A ``PoolDriver`` over PowerShell Remoting: one lazily opened session per member."""
 
     def __init__(
@@ -69,16 +70,9 @@ class RemoteDriver:
         facts: PoolFacts | None = None,
         call_timeout: float = 120.0,
     ) -> None:
-        self._factory = factory
-        self._servers: dict[str, Server] = {}
+        super().__init__(factory)
         self.facts = facts or load_pool_facts()
         self.call_timeout = call_timeout
-
-    def server(self, host: str) -> Server:
-        key = host.casefold()
-        if key not in self._servers:
-            self._servers[key] = self._factory(host)
-        return self._servers[key]
 
     def _run(
         self, host: str, action: str, timeout: float | None = None, **values: object
@@ -138,14 +132,3 @@ class RemoteDriver:
     def run_step(self, host: str, step: StepSpec, timeout: float) -> StepOutcome:
         output = self._run(host, "pool-step", timeout, StepScript=step.lines, StepName=step.name)
         return parse_step_outcome(output)
-
-    def close(self) -> None:
-        for server in self._servers.values():
-            server.session.close()
-        self._servers.clear()
-
-    def __enter__(self) -> RemoteDriver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

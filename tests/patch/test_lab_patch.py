@@ -25,7 +25,7 @@ from ocsps.patch import (
     PatchRecord,
     PatchRunner,
     PatchStatus,
-    RemoteDriver,
+    RemotePatchDriver,
     default_options,
     plan_patch,
 )
@@ -109,7 +109,7 @@ def _run(
             product = lab.server(host).product
             return Server(ServerSession(lab_settings(lab, host), product, retry_backoff=0.01))
 
-        driver = RemoteDriver(factory, call_timeout=60, probe_timeout=0.1)
+        driver = RemotePatchDriver(factory, call_timeout=60, probe_timeout=0.1)
         plan = plan_patch(
             HOST, load_catalog().product("sfb2015"), INSTALLER, default_options(TARGET, **options)
         )
