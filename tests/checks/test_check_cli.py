@@ -1,6 +1,6 @@
 """``ocsps check`` end to end: the CLI against lab topologies over real HTTP, WSMan, PSRP and NTLM.
 
-Each trap of the issue has a topology that trips it and a server that passes (tests/data/lab_topologies/
+Each trap a check looks for has a topology that trips it and a server that passes (tests/data/lab_topologies/
 checks-*.toml). The lab is a simulation: these tests show ocsps reads, judges and reports as designed,
 not that a real OCS / Lync server answers this way.
 """
