@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ocsps.operations.change import ServiceChange
     from ocsps.operations.drain import DrainReport, Then
     from ocsps.operations.fleet import FleetRun
-    from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
     from ocsps.results import ServiceStatus
 
@@ -122,14 +121,6 @@ def _what_if(
         hosts.append({"host": target.host, "product": target.product.id, "steps": shown})
     if json_out:
         emit_json({"command": command, "what_if": True, "hosts": hosts, "exit_code": 0})
-
-
-def _chosen_values(rendered: RenderedScript) -> dict[str, object]:
-    """A rendered step's values without those its action fixes itself (rendering adds them again)."""
-    from ocsps.catalog import load_catalog
-
-    fixed = load_catalog().action(rendered.action).fixed.get(rendered.product.service_control, {})
-    return {name: value for name, value in rendered.values.items() if name not in fixed}
 
 
 def _emit(action: str, targets: list[Target], values: dict[str, object], path: Path, title: str) -> None:

@@ -92,9 +92,6 @@ class DrainReport:
         end = self.finished or datetime.now(UTC)
         return (end - self.started).total_seconds()
 
-    def event_times(self) -> dict[str, str]:
-        return {str(e.id): e.time.isoformat() for e in self.events}
-
     def to_json(self) -> dict[str, object]:
         return {
             "host": self.host,
