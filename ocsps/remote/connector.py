@@ -32,7 +32,7 @@ from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.errors import UsageError
 from ocsps.remote.server import Server
 from ocsps.remote.session import AuditCallback, ProgressCallback, ServerSession
-from ocsps.remote.settings import ConnectionSettings, ConnectOptions, Secret, show
+from ocsps.remote.settings import ConnectionSettings, ConnectOptions, Secret, settings_from_keywords, show
 
 if TYPE_CHECKING:
     from ocsps.lab.runtime import Lab
@@ -69,28 +69,14 @@ class Connector:
             raise UsageError("connect_address differs per host: pass it to Connector.server(host, ...)")
         self.catalog = catalog or load_catalog()
         self.product = self.catalog.product(product) if isinstance(product, str) else product
-        values: dict[str, Any] = dict(settings)
-        verify, bundle = values.pop("verify", None), values.pop("ca_bundle", None)
-        if bundle is not None and (verify is False or "cert_validation" in values):
-            raise UsageError("ca_bundle contradicts verify=False / cert_validation")
-        if bundle is not None:
-            values["cert_validation"] = bundle
-        elif verify is not None:
-            values["cert_validation"] = verify
-        secret = Secret(password) if isinstance(password, str) else password
-        try:
-            self.settings = ConnectionSettings(
-                host=_PLACEHOLDER,
-                auth=auth,
-                username=username,
-                password=secret,
-                product=self.product.id,
-                **values,
-            )
-        except TypeError as exc:  # an unknown keyword: the type checker would have said so
-            raise UsageError(f"unknown connection setting ({exc})") from None
-        self.settings.check_local_files()
-        self.settings.check_installed()
+        self.settings = settings_from_keywords(
+            _PLACEHOLDER,
+            product=self.product.id,
+            auth=auth,
+            username=username,
+            password=password,
+            options=settings,
+        )
         self.timeout = float(timeout)
         self.on_progress = on_progress
         self.audit = audit

@@ -18,7 +18,7 @@ from ocsps.catalog import Catalog, Product, Service, load_catalog
 from ocsps.errors import Cancelled, OperationFailed, UsageError
 from ocsps.powershell.script import RenderedScript, render_action
 from ocsps.remote.session import AuditCallback, ProgressCallback, RunResult, ServerSession
-from ocsps.remote.settings import ConnectionSettings, ConnectOptions, Secret, show
+from ocsps.remote.settings import ConnectOptions, Secret, settings_from_keywords, show
 from ocsps.results import (
     EventRecord,
     LcsCmdOutcome,
@@ -494,11 +494,6 @@ def _positive(value: object) -> bool:
     )
 
 
-_SETTINGS: frozenset[str] = frozenset(
-    {f.name for f in dataclasses.fields(ConnectionSettings)} - {"host", "password", "product"}
-) | {"verify", "ca_bundle"}
-
-
 def connect(
     host: str,
     *,
@@ -545,27 +540,13 @@ def connect(
     """
     if not _positive(timeout):
         raise UsageError(f"timeout must be a positive number of seconds, not {show(timeout)}", host=host)
-    unknown = sorted(set(settings) - _SETTINGS)
-    if unknown:
-        raise UsageError(
-            f"unknown connection setting {show(unknown[0])}; valid: {', '.join(sorted(_SETTINGS))}",
-            host=host,
-        )
-    values: dict[str, Any] = dict(settings)
-    verify = values.pop("verify", None)
-    bundle = values.pop("ca_bundle", None)
-    if bundle is not None and (verify is False or "cert_validation" in values):
-        raise UsageError("ca_bundle contradicts verify=False / cert_validation", host=host)
-    if bundle is not None:
-        values["cert_validation"] = bundle
-    elif verify is not None:
-        values["cert_validation"] = verify
     cat = catalog or load_catalog()
     prod = cat.product(product) if isinstance(product, str) else product
-    secret = Secret(password) if isinstance(password, str) else password
-    conn = ConnectionSettings(
-        host=host, auth=auth, username=username, password=secret, product=prod.id, **values
-    )
-    conn.check_local_files()
+    try:
+        conn = settings_from_keywords(
+            host, product=prod.id, auth=auth, username=username, password=password, options=settings
+        )
+    except UsageError as exc:
+        raise UsageError(exc.args[0], host=host, hint=exc.hint) from None
     session = ServerSession(conn, prod, default_timeout=timeout, on_progress=on_progress, audit=audit)
     return Server(session, cat)

@@ -796,3 +796,40 @@ class ConnectionSettings:
 
 Layer = tuple[str, Mapping[str, object], Callable[[str], str]]
 """(source name, checked values, label for one key) — one source of settings."""
+
+
+def settings_from_keywords(
+    host: str,
+    *,
+    product: str,
+    auth: str,
+    username: str | None,
+    password: str | Secret | None,
+    options: Mapping[str, Any],
+) -> ConnectionSettings:
+    """The keyword form of ``ocsps.connect`` and ``ocsps.Connector`` as settings, checked.
+
+    ``verify`` and ``ca_bundle`` become ``cert_validation`` (naming both is a contradiction), a plain
+    password is wrapped in ``Secret``, and a keyword that is not a setting is a usage error, for callers
+    that did not run a type checker.
+    """
+    known = {f.name for f in dataclasses.fields(ConnectionSettings)} - {"host", "password", "product"}
+    known |= {"verify", "ca_bundle"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown connection setting {show(unknown[0])}; valid: {', '.join(sorted(known))}")
+    values = dict(options)
+    verify, bundle = values.pop("verify", None), values.pop("ca_bundle", None)
+    if bundle is not None and (verify is False or "cert_validation" in values):
+        raise UsageError("ca_bundle contradicts verify=False / cert_validation")
+    if bundle is not None:
+        values["cert_validation"] = bundle
+    elif verify is not None:
+        values["cert_validation"] = verify
+    secret = Secret(password) if isinstance(password, str) else password
+    settings = ConnectionSettings(
+        host=host, auth=auth, username=username, password=secret, product=product, **values
+    )
+    settings.check_local_files()
+    settings.check_installed()
+    return settings
