@@ -20,7 +20,7 @@ from ocsps.remote.connector import lab_settings
 from tests.conftest import ROOT
 from tests.reliability.labkit import Recorder
 
-pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[ansible]')")
+pytest.importorskip("ansible.release", reason="ansible-core is not installed (pip install -e '.[ansible]')")
 
 COLLECTIONS = ROOT / "ansible"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"

@@ -21,7 +21,7 @@ from ocsps.lab.topology import load_topology
 from ocsps.remote.connector import lab_settings
 from tests.conftest import DATA, ROOT
 
-pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[ansible]')")
+pytest.importorskip("ansible.release", reason="ansible-core is not installed (pip install -e '.[ansible]')")
 
 COLLECTIONS = ROOT / "ansible"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
