@@ -20,6 +20,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,8 +34,13 @@ from ocsps.redact import redact, redact_value
 ENV_AUDIT_LOG = "OCSPS_AUDIT_LOG"
 _lock = threading.Lock()
 _simulation = False
+_change_id = ""
 _warned: set[str] = set()
 log = logging.getLogger("ocsps.audit")
+
+CHANGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+"""A change ticket id as change-management tools issue them (CHG-1042, RFC/2026/17): it ends up in file
+names, reports and audit lines, so nothing that could be read as a path, markup or code gets in."""
 
 TAIL_LIMIT = 4 * 1024 * 1024
 """``audit show`` reads at most this much from the end of the log: enough for thousands of entries."""
@@ -139,6 +145,29 @@ def simulated() -> Iterator[None]:
         _simulation = previous
 
 
+def check_change_id(value: str) -> str:
+    """The ticket id unchanged, or a ``ValueError`` with the one line an operator needs."""
+    if value and not CHANGE_ID.match(value):
+        raise ValueError("a change id takes letters, digits and . _ : / - (at most 64), e.g. CHG-1042")
+    return value
+
+
+@contextlib.contextmanager
+def change(change_id: str) -> Iterator[None]:
+    """Stamp every record written inside the block with the change ticket it was made under.
+
+    The board's post-implementation report gathers a change by this id (``ocsps report``); stamping in one
+    place means no record of the change can be written without it. Process-wide like ``simulated``, for the
+    same reason: fleet workers write from their own threads.
+    """
+    global _change_id
+    previous, _change_id = _change_id, check_change_id(change_id)
+    try:
+        yield
+    finally:
+        _change_id = previous
+
+
 def _line(
     *,
     host: str,
@@ -165,6 +194,8 @@ def _line(
     }
     if _simulation:
         document["simulation"] = True
+    if _change_id:
+        document["change_id"] = _change_id
     return json.dumps(document, ensure_ascii=False) + "\n"
 
 

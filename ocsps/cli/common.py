@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from ocsps.errors import UsageError
 
@@ -19,6 +21,26 @@ WITH_DEPENDENTS_HELP = (
     "each (Windows refuses to stop a service whose dependents run)"
 )
 """For commands that stop without starting again: take the dependents down explicitly, never by -Force."""
+
+
+def _change_id(value: str) -> str:
+    from ocsps.audit import check_change_id
+
+    try:
+        return check_change_id(value)
+    except ValueError as exc:
+        raise UsageError(f"--change-id: {exc}") from None
+
+
+ChangeIdOpt = Annotated[
+    str,
+    typer.Option(
+        "--change-id",
+        help="Change ticket id (e.g. CHG-1042): written on every audit line, gathered by 'ocsps report'",
+        callback=_change_id,
+    ),
+]
+"""One option for every state-changing command, checked before anything is sent."""
 
 if TYPE_CHECKING:
     from ocsps.catalog import Catalog, Product

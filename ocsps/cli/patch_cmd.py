@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import ChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import OperationFailed, RemoteError, UsageError
@@ -24,8 +24,6 @@ patch_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(patch_app, name="patch")
-
-_CHANGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
 def _duration(value: str | None) -> float | None:
@@ -124,9 +122,7 @@ def server(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Print the steps and their scripts; send nothing")
     ] = False,
-    change_id: Annotated[
-        str, typer.Option("--change-id", help="Change ticket id, written to the audit log and the record")
-    ] = "",
+    change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
@@ -155,8 +151,6 @@ def server(
 
     if len(opts.hosts) != 1 or opts.hosts_file is not None:
         raise UsageError("ocsps patch server patches one server: give exactly one --host")
-    if change_id and not _CHANGE_ID.match(change_id):
-        raise UsageError("--change-id takes letters, digits and . _ : / - (at most 64), e.g. CHG-1042")
     host = opts.hosts[0]
     options = default_options(
         expect_version,
@@ -186,12 +180,10 @@ def server(
             out.print("\nNothing was sent.", markup=False)
         raise typer.Exit(0)
     call_timeout = _duration(timeout) or 120.0
-    with open_targets(opts) as (targets, lab):
+    with open_targets(opts) as (targets, lab), audit.change(change_id):
         target = targets[0]
         plan = plan_patch(target.host, target.product, installer, options)
-        audit.require_writable(
-            f"patch server {target.host}" + (f" change {change_id}" if change_id else ""), [target.host]
-        )
+        audit.require_writable(f"patch server {target.host}", [target.host])
         path = state_path(target.host, simulation=lab is not None)
         driver = RemotePatchDriver(lambda _h: audited_server(target, call_timeout), call_timeout=call_timeout)
 
@@ -226,9 +218,7 @@ def database(
         bool, typer.Option("--check-only", help="Read the versions (Test-CsDatabase); change nothing")
     ] = False,
     what_if: Annotated[bool, typer.Option("--what-if", help="Print the script; send nothing")] = False,
-    change_id: Annotated[
-        str, typer.Option("--change-id", help="Change ticket id, written to the audit log")
-    ] = "",
+    change_id: ChangeIdOpt = "",
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
     ] = False,
@@ -250,8 +240,6 @@ def database(
 
     if len(opts.hosts) != 1 or opts.hosts_file is not None:
         raise UsageError("give exactly one --host: a server of the pool, where the cmdlets run")
-    if change_id and not _CHANGE_ID.match(change_id):
-        raise UsageError("--change-id takes letters, digits and . _ : / - (at most 64), e.g. CHG-1042")
     sql = check_host(sql_server, "--sql-server")
     host = opts.hosts[0]
     if what_if:
@@ -273,15 +261,12 @@ def database(
             out.print(rendered.script, markup=False)
             out.print("Nothing was sent.", markup=False)
         raise typer.Exit(0)
-    with open_targets(opts) as (targets, _lab):
+    with open_targets(opts) as (targets, _lab), audit.change(change_id):
         target = targets[0]
         _database_product(target.product)
         # the script is one action that may change state: its intent is recorded even to only read
         audit.require_writable(
-            f"patch database {sql}"
-            + (" (check only)" if check_only else "")
-            + (f" change {change_id}" if change_id else ""),
-            [target.host],
+            f"patch database {sql}" + (" (check only)" if check_only else ""), [target.host]
         )
         driver = RemotePatchDriver(lambda _h: audited_server(target, 120.0))
         try:

@@ -68,7 +68,10 @@ def test_update_runs_only_when_behind_and_is_read_again(
         "rtcab": "62.42.16",
         "rtc": "125.6.1",
     }
-    assert _actions(audit_log) == ["patch database sql01.contoso.com change CHG-1042", "patch-database"]
+    assert _actions(audit_log) == ["patch database sql01.contoso.com", "patch-database"]
+    assert {json.loads(line)["change_id"] for line in audit_log.read_text(encoding="utf-8").splitlines()} == {
+        "CHG-1042"
+    }
 
 
 def test_current_databases_are_not_updated(

@@ -43,7 +43,7 @@ def _args(*extra: str) -> list[str]:
     [
         ([], "--expect-version is required"),
         (["--expect-version", "6.0.9319.619", "--reboot", "maybe"], "--reboot takes auto or never"),
-        (["--expect-version", "6.0.9319.619", "--change-id", "CHG 1; rm"], "--change-id takes"),
+        (["--expect-version", "6.0.9319.619", "--change-id", "CHG 1; rm"], "--change-id: a change id takes"),
         (["--expect-version", "6.0.9319.619", "--host", "med02.contoso.com"], "exactly one --host"),
     ],
     ids=["no-version", "reboot", "change-id", "two-hosts"],
@@ -84,8 +84,10 @@ def test_lab_run_patches_and_records(capsys: pytest.CaptureFixture[str], audit_l
     assert {c["version"] for c in doc["final"]["components"]} == {"6.0.9319.619"}
     record = json.loads(Path(doc["record"]).read_text(encoding="utf-8"))
     assert record["format"] == "ocsps-patch-server/1" and record["simulation"] is True
-    actions = [json.loads(line)["action"] for line in audit_log.read_text(encoding="utf-8").splitlines()]
-    assert actions[0] == "patch server med01.contoso.com change CHG-1042"
+    lines = [json.loads(line) for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    actions = [line["action"] for line in lines]
+    assert actions[0] == "patch server med01.contoso.com"
+    assert {line["change_id"] for line in lines} == {"CHG-1042"}
     assert actions.count("patch-set-startup") == 2 and "patch-install" in actions
     assert "patch-restart" not in actions  # exit 0, nothing pending: no restart
 
