@@ -24,3 +24,16 @@ def test_script_matches_golden(action: str, product: str) -> None:
 def test_no_stale_golden_files() -> None:
     expected = {path_for(action, product) for action, product in PAIRS}
     assert set(HERE.glob("*/*.ps1")) == expected
+
+
+def test_a_rehearsal_starts_its_transcript() -> None:
+    """Start-Transcript honours -WhatIf: unless told -WhatIf:$false, a -WhatIf run of a change-board script
+    starts no transcript, and its closing Stop-Transcript throws under ErrorActionPreference Stop."""
+    starts = [
+        (path.relative_to(HERE), line.strip())
+        for path in sorted(HERE.glob("*/*.ps1"))
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+        if line.strip().startswith("Start-Transcript")
+    ]
+    assert starts, "no change-board script among the golden files"
+    assert [(path, line) for path, line in starts if "-WhatIf:$false" not in line] == []
