@@ -256,3 +256,32 @@ def test_a_product_ocsps_cannot_verify_gets_no_board(catalog: Catalog) -> None:
     for product in refused:
         with pytest.raises(UsageError, match="cannot verify"):
             _plan(product)
+
+
+def test_every_script_variable_is_set_before_it_is_read() -> None:
+    """A misspelt variable is $null in PowerShell, silently: every ``$ocsps...`` read is assigned first.
+
+    Checked in text order, which is the order the top-level code runs in; script blocks (the bodies,
+    ``$ocspsRead``, ``$ocspsRestore``) are defined before any code calls them.
+    """
+    text = _board()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assigned = {"OcspsTarget", "OcspsChangeId", "OcspsReason", "OcspsStatePath", "OcspsTranscriptPath"}
+    unset = []
+    for match in re.finditer(r"\$(ocsps\w+|Ocsps\w+)", code):
+        name = match.group(1)
+        after = code[match.end() : match.end() + 4]
+        before = code[max(0, match.start() - 10) : match.start()]
+        if re.match(r"\s*=[^=]", after) or re.search(r"foreach \($", before) or before.endswith("[void]"):
+            assigned.add(name)
+        elif name not in assigned:
+            unset.append(name)
+    assert sorted(set(unset)) == []
+
+
+def test_every_body_the_script_calls_is_defined_once() -> None:
+    text = _board()
+    called = set(re.findall(r"& \$ocspsBody(\w+)", text))
+    defined = re.findall(r"^\$ocspsBody(\w+) = \{$", text, re.MULTILINE)
+    assert sorted(defined) == sorted(set(defined))
+    assert called == set(defined)
