@@ -13,7 +13,7 @@
 # Body Install: run the update installer silently (Part 1); body sha256 7901922aec621b29fb7ab8ccb881d1bde31ff595e4dbf654b387fced442134d0
 # Body Restart: restart the computer (end of Part 1); body sha256 392b3cae6f4944fa6fab0b67e10cb1ed58aeb2ee348dd3190703f3fca126f33b
 # Body Start: start a service that ran before (Part 2); body sha256 0b9fe8831cf7a2cfc97f96b11e4714d82bd7da548980938804413745741352a5
-# Script sha256: 173b2e9c50d4746080441edfc19313859ea316acd884f418536c553d19b79c34
+# Script sha256: 348f5c6dcf1a1c97f6e2582fd1ecfea4ad4a1067fbe08ef143732e0d1c8108dc
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  preflight, drain each service, record and hold start-up types, install, then restart
@@ -609,7 +609,8 @@ try {
             $ocspsWrong = & $ocspsRestore $ocspsHeld $ocspsTypes
             if ($ocspsWrong.Count -gt 0) { throw "the start-up type of $($ocspsWrong -join ', ') did not come back" }
             $ocspsRestored = $true
-            Write-Host "Start-up types restored: $(@($ocspsHeld | ForEach-Object { "$_=$($ocspsTypes[$_])" }) -join ', ')"
+            if ($ocspsWhatIf) { Write-Host 'What if: the recorded start-up types would be restored.' }
+            else { Write-Host "Start-up types restored: $(@($ocspsHeld | ForEach-Object { "$_=$($ocspsTypes[$_])" }) -join ', ')" }
         }
 
         $ocspsStep = 'back in service'
@@ -654,7 +655,8 @@ finally {
         try {
             $ocspsEnd = & $ocspsRead $ocspsServices ''
             $ocspsDown = @($ocspsRanBefore | Where-Object { $ocspsEnd.Services[$_].State -ne 'Running' })
-            if ($ocspsDown.Count -gt 0) { Write-Warning "This computer is OUT OF SERVICE: $($ocspsDown -join ', ') not running" }
+            if ($ocspsDown.Count -gt 0 -and $ocspsKeep) { Write-Warning "This computer is OUT OF SERVICE until -Part 2 has run: $($ocspsDown -join ', ') not running" }
+            elseif ($ocspsDown.Count -gt 0) { Write-Warning "This computer is OUT OF SERVICE: $($ocspsDown -join ', ') not running" }
             else { Write-Host 'This computer is in service: every service that ran before runs.' }
             $ocspsLeft = @($ocspsHeld | Where-Object { $ocspsEnd.Services[$_].StartMode -eq 'Disabled' })
             if ($ocspsLeft.Count -gt 0) { Write-Warning "Held Disabled by this script: $($ocspsLeft -join ', ')" }
@@ -665,7 +667,11 @@ finally {
         }
         catch { Write-Warning "The final state could not be read: $($_.Exception.Message)" }
     }
-    if ($ocspsTranscript) { Stop-Transcript | Out-Null }
+    if ($ocspsTranscript) {
+        # under -WhatIf no transcript may have started: stopping none is not a failure of the change
+        try { Stop-Transcript | Out-Null }
+        catch { Write-Warning "Transcript not stopped: $($_.Exception.Message)" }
+    }
 }
 if ($ocspsRestartNow) { & $ocspsBodyRestart | Out-Null }
 if ($ocspsUsage) { exit 2 }
