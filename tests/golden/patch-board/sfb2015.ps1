@@ -13,7 +13,7 @@
 # Body Install: run the update installer silently (Part 1); body sha256 7901922aec621b29fb7ab8ccb881d1bde31ff595e4dbf654b387fced442134d0
 # Body Restart: restart the computer (end of Part 1); body sha256 392b3cae6f4944fa6fab0b67e10cb1ed58aeb2ee348dd3190703f3fca126f33b
 # Body Start: start a service that ran before (Part 2); body sha256 0b9fe8831cf7a2cfc97f96b11e4714d82bd7da548980938804413745741352a5
-# Script sha256: 348f5c6dcf1a1c97f6e2582fd1ecfea4ad4a1067fbe08ef143732e0d1c8108dc
+# Script sha256: 9cdfeb891e6d853895a187c27b6cc5e07732fdb426d06fbbf250d9566664801c
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  preflight, drain each service, record and hold start-up types, install, then restart
@@ -394,7 +394,8 @@ $ocspsRestore = {
 }
 $ocspsTranscript = $false
 try {
-    Start-Transcript -Path $OcspsTranscriptPath -Append | Out-Null
+    # -WhatIf:$false: a rehearsal is transcribed too (Start-Transcript honours -WhatIf)
+    Start-Transcript -Path $OcspsTranscriptPath -Append -WhatIf:$false | Out-Null
     $ocspsTranscript = $true
 }
 catch { Write-Warning "Transcript not started: $($_.Exception.Message)" }
@@ -668,7 +669,7 @@ finally {
         catch { Write-Warning "The final state could not be read: $($_.Exception.Message)" }
     }
     if ($ocspsTranscript) {
-        # under -WhatIf no transcript may have started: stopping none is not a failure of the change
+        # a transcript that cannot be closed is not a failure of the change
         try { Stop-Transcript | Out-Null }
         catch { Write-Warning "Transcript not stopped: $($_.Exception.Message)" }
     }
