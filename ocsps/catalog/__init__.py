@@ -597,8 +597,6 @@ def _dependency_problems(services: tuple[Service, ...]) -> list[str]:
                     f"{other.stop_order}: a dependent stops first, so its number must be lower"
                 )
     return problems
-
-
 _CATALOG_FILES = (
     "products",
     "services",

@@ -143,6 +143,7 @@ def is_quiet() -> bool:
     return _state["quiet"]
 
 
+
 def write_output(text: str, output: Path | None) -> None:
     """Write to the file, or stdout (no file, or ``-``); a file is written whole or not at all.
 

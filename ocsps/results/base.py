@@ -57,6 +57,7 @@ JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "Jso
 T = TypeVar("T")
 
 
+
 class FrozenMap(dict[str, object]):
     """A read-only dict for the ``extra`` fields of frozen results.
 
