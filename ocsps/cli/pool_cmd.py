@@ -806,8 +806,7 @@ def _guarded(
             raise TypeError("pool start/recover need a RemoteDriver")
         driver = RemoteRecoveryDriver(remote)
 
-        def approve(survey: PoolSurvey, sent: object) -> bool:
-            via = next((m.host for m in survey.members if not m.error), survey.pool)
+        def approve(survey: PoolSurvey, sent: object, via: str) -> bool:
             if not yes and not _ask(survey, cmdlet, via, json_out):
                 return False
             audit.require_writable(f"{command} {pool}", members)

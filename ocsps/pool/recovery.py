@@ -312,7 +312,8 @@ def _wait(
         sleep(max(0.0, min(poll, left)))
 
 
-Approve = Callable[[PoolSurvey, MemberCall], bool]
+Approve = Callable[[PoolSurvey, MemberCall, str], bool]
+"""Asked just before sending, with the reading, the exact call and the member it will run on."""
 
 
 # ------------------------------------------------------------------------------------------ start
@@ -365,6 +366,11 @@ def start_pool(
             reads=1,
         )
     via = _via(before)
+    if before.readiness is not None and before.spare is not None and before.spare >= 0:
+        notes.append(
+            f"{pool} is running with {len(before.down)} member(s) down: Start-CsPool starts those; for one "
+            "server under maintenance, bring it back the way it left (ocsps pool maintain --resume)"
+        )
     if dry_run:
         return RecoveryResult(
             pool,
@@ -375,9 +381,10 @@ def start_pool(
             via=via,
             call=call,
             script=script,
+            notes=tuple(notes),
             reads=1,
         )
-    if approve is not None and not approve(before, call):
+    if approve is not None and not approve(before, call, via):
         return RecoveryResult(
             pool,
             "start",
@@ -490,7 +497,7 @@ def recover_pool(
             notes=tuple(notes),
             reads=1,
         )
-    if approve is not None and not approve(before, call):
+    if approve is not None and not approve(before, call, via):
         return RecoveryResult(
             pool,
             "recover",

@@ -80,10 +80,11 @@ def _pool(case: dict[str, Any]) -> tuple[RecoveringPool, list[str]]:
 
 def _run(case: dict[str, Any], pool: RecoveringPool, hosts: list[str], clock: VirtualClock) -> RecoveryResult:
     product = CATALOG.product(case.get("product", "sfb2015"))
-    asked: list[tuple[PoolSurvey, MemberCall]] = []
+    asked: list[tuple[PoolSurvey, MemberCall, str]] = []
 
-    def approve(survey: PoolSurvey, call: MemberCall) -> bool:
-        asked.append((survey, call))
+    def approve(survey: PoolSurvey, call: MemberCall, via: str) -> bool:
+        assert via not in pool.unreachable, "the operator is told the member that answers"
+        asked.append((survey, call, via))
         return bool(case.get("approve", True))
 
     common: dict[str, Any] = {
@@ -113,6 +114,8 @@ def test_recovery_case(case: dict[str, Any]) -> None:
     if case["outcome"] == "still-down":
         assert clock.now - 1000.0 >= 300.0, "the pool is read again until the wait is over"
         assert result.after is not None and result.reads > 2
+    for snippet in case.get("notes_contain", []):
+        assert any(snippet in note for note in result.notes), result.notes
     doc = result.to_json()
     assert doc["outcome"] == case["outcome"] and doc["before"]["pool"] == POOL
 
@@ -120,7 +123,7 @@ def test_recovery_case(case: dict[str, Any]) -> None:
 def test_start_is_refused_for_lync_2013_before_anything_is_read() -> None:
     pool = RecoveringPool(members(3), down=set(members(3)))
     with pytest.raises(UsageError) as refused:
-        start_pool(pool, POOL, CATALOG.product("lync2013"), members(3), approve=lambda s, c: True)
+        start_pool(pool, POOL, CATALOG.product("lync2013"), members(3), approve=lambda s, c, v: True)
     assert "Start-CsPool arrived with Skype for Business Server 2015" in refused.value.message
     assert pool.sent == [] and pool.readings == []
 
@@ -155,7 +158,7 @@ def test_the_operator_sees_the_reading_and_the_exact_call() -> None:
         members(3),
         skip_servers=[members(3)[0]],
         quorum_loss_recovery=True,
-        approve=lambda survey, call: seen.append(call) or False,
+        approve=lambda survey, call, via: seen.append(call) or False,
     )
     # fe01 is skipped and the others are up: already started, nothing to confirm
     assert seen == []
@@ -167,7 +170,7 @@ def test_the_operator_sees_the_reading_and_the_exact_call() -> None:
         members(3),
         skip_servers=[members(3)[0]],
         quorum_loss_recovery=True,
-        approve=lambda survey, call: seen.append(call) or False,
+        approve=lambda survey, call, via: seen.append(call) or False,
     )
     assert seen == [
         MemberCall(
