@@ -174,3 +174,38 @@ def test_live_start_for_a_product_without_start_cspool_is_refused(
     assert result.code == 2
     assert "Start-CsPool arrived with Skype for Business Server 2015" in result.err
     assert not [line for line in _audit_lines(_audit) if line.get("action") == "pool-start"]
+
+
+class _Terminal:
+    """A stdin that says it is a terminal and answers with ``text``."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = iter(text.splitlines(keepends=True))
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return next(self.lines, "")
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "outcome", "sent"),
+    [("cold.contoso.com\n", 0, "started", True), ("yes\n", 1, "declined", False), ("", 1, "declined", False)],
+)
+def test_the_operator_confirms_with_the_pool_fqdn(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    _audit: Path,
+    answer: str,
+    code: int,
+    outcome: str,
+    sent: bool,
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    result = _cli(capsys, COLD, "start", "--pool", "cold.contoso.com", "--json", "--wait", "20s")
+    assert result.code == code, result.err
+    assert result.json()["outcome"] == outcome
+    assert "Type the pool FQDN (cold.contoso.com) to confirm" in result.err
+    calls = [line for line in _audit_lines(_audit) if line.get("action") == "pool-start"]
+    assert bool(calls) is sent
