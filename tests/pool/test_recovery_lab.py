@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ocsps.catalog import load_catalog
@@ -23,7 +24,7 @@ from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 from tests.cli_helpers import CliResult, run_cli
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 COLD = DATA / "pool" / "recovery-cold.toml"
 QLOSS = DATA / "pool" / "recovery-quorum-loss.toml"
@@ -58,6 +59,9 @@ def cold_lab() -> Iterator[Lab]:
         yield running
 
 
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "pool-recovery.schema.json").read_text(encoding="utf-8"))
+
+
 def test_start_brings_a_cold_pool_up_and_records_the_change(
     capsys: pytest.CaptureFixture[str], _audit: Path
 ) -> None:
@@ -66,6 +70,7 @@ def test_start_brings_a_cold_pool_up_and_records_the_change(
     )
     assert result.code == 0, result.err
     doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
     assert doc["outcome"] == "started" and doc["changed"] is True
     assert {m["condition"] for m in doc["before"]["members"]} == {"down"}
     assert {m["condition"] for m in doc["after"]["members"]} == {"up"}
@@ -113,6 +118,7 @@ def test_recover_brings_back_a_pool_in_quorum_loss(capsys: pytest.CaptureFixture
     result = _cli(capsys, QLOSS, "recover", "--pool", "qloss.contoso.com", "--yes", "--json", "--wait", "20s")
     assert result.code == 0, result.err
     doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
     assert doc["outcome"] == "recovered"
     assert doc["before"]["fabric"]["missing_replicas"] and not doc["after"]["fabric"]["missing_replicas"]
     assert {m["condition"] for m in doc["after"]["members"]} == {"up"}
@@ -205,6 +211,7 @@ def test_the_operator_confirms_with_the_pool_fqdn(
     monkeypatch.setattr("sys.stdin", _Terminal(answer))
     result = _cli(capsys, COLD, "start", "--pool", "cold.contoso.com", "--json", "--wait", "20s")
     assert result.code == code, result.err
+    jsonschema.validate(result.json(), SCHEMA)
     assert result.json()["outcome"] == outcome
     assert "Type the pool FQDN (cold.contoso.com) to confirm" in result.err
     calls = [line for line in _audit_lines(_audit) if line.get("action") == "pool-start"]
