@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from ocsps.catalog import Product
-from ocsps.errors import ConnectError, OperationFailed, UsageError
+from ocsps.errors import ConnectError, OcspsError, OperationFailed, RemoteError, UsageError
 from ocsps.pool.driver import PoolDriver, RemoteDriver
 from ocsps.pool.facts import PoolFacts, load_pool_facts
 from ocsps.pool.member import MemberCall
@@ -54,12 +54,13 @@ class RecoveryOutcome(StrEnum):
     RECOVERED = "recovered"
     NOTHING_TO_RECOVER = "nothing-to-recover"
     STILL_DOWN = "still-down"
+    FAILED = "failed"
     DECLINED = "declined"
     DRY_RUN = "dry-run"
 
     @property
     def ok(self) -> bool:
-        return self not in (RecoveryOutcome.STILL_DOWN, RecoveryOutcome.DECLINED)
+        return self not in (RecoveryOutcome.STILL_DOWN, RecoveryOutcome.FAILED, RecoveryOutcome.DECLINED)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ class RecoveryResult:
 
     @property
     def changed(self) -> bool:
-        return self.answer is not None
+        """Whether the pool-wide cmdlet was sent (a call the server failed was sent too)."""
+        return self.answer is not None or self.outcome is RecoveryOutcome.FAILED
 
     @property
     def ok(self) -> bool:
@@ -312,6 +314,37 @@ def _wait(
         sleep(max(0.0, min(poll, left)))
 
 
+def _failed(
+    driver: PoolDriver,
+    operation: str,
+    cmdlet: str,
+    error: OcspsError,
+    before: PoolSurvey,
+    via: str,
+    call: MemberCall,
+    script: RenderedScript,
+    facts: PoolFacts,
+    start: float,
+    clock: Callable[[], float],
+) -> RecoveryResult:
+    """The server answered the call with an error: read the pool once more and say what it looks like."""
+    after = survey_pool(driver, before.pool, before.product, [m.host for m in before.members], facts)
+    return RecoveryResult(
+        before.pool,
+        operation,
+        RecoveryOutcome.FAILED,
+        f"{cmdlet} failed on {via}: {error.message}; now: {_describe(after)}",
+        before,
+        after,
+        via,
+        call,
+        None,
+        script,
+        waited=clock() - start,
+        reads=2,
+    )
+
+
 Approve = Callable[[PoolSurvey, MemberCall, str], bool]
 """Asked just before sending, with the reading, the exact call and the member it will run on."""
 
@@ -394,7 +427,10 @@ def start_pool(
             via=via,
             call=call,
         )
-    answer = driver.start_pool(via, pool, tuple(skip_servers), quorum_loss_recovery, call_timeout)
+    try:
+        answer = driver.start_pool(via, pool, tuple(skip_servers), quorum_loss_recovery, call_timeout)
+    except (RemoteError, OperationFailed) as exc:  # the server answered: it refused or failed
+        return _failed(driver, "start", "Start-CsPool", exc, before, via, call, script, f, start, clock)
     after, reads = _wait(
         driver,
         pool,
@@ -507,7 +543,11 @@ def recover_pool(
             via=via,
             call=call,
         )
-    answer = driver.reset_registrar(via, pool, call_timeout)
+    try:
+        answer = driver.reset_registrar(via, pool, call_timeout)
+    except (RemoteError, OperationFailed) as exc:  # the server answered: it refused or failed
+        cmdlet = "Reset-CsPoolRegistrarState"
+        return _failed(driver, "recover", cmdlet, exc, before, via, call, script, f, start, clock)
     after, reads = _wait(
         driver,
         pool,

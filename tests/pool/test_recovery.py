@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ocsps.catalog import load_catalog
-from ocsps.errors import UsageError
+from ocsps.errors import ConnectError, ErrorRecord, RemoteError, UsageError
 from ocsps.pool.member import MemberCall
 from ocsps.pool.recovery import (
     PoolCall,
@@ -42,6 +42,8 @@ class RecoveringPool(ScriptedPool):
     sent: list[str] = field(default_factory=list)
 
     def _apply(self, skip: Sequence[str]) -> None:
+        if self.effect == "refuse":
+            raise RemoteError([ErrorRecord("Cannot start the pool: fewer servers than it needs.")])
         if self.effect == "none":
             return
         keep = {s for s in self.down if s in skip}
@@ -198,3 +200,11 @@ def test_pool_call_answer_is_parsed() -> None:
         parse_pool_call([])
     with pytest.raises(ParseError):
         parse_pool_call([{"ComputerName": "fe01.contoso.com", "Operation": "StartPool"}])
+
+
+def test_no_member_answering_is_a_connection_failure_and_nothing_is_sent() -> None:
+    pool = RecoveringPool(members(3), unreachable=set(members(3)))
+    with pytest.raises(ConnectError) as caught:
+        start_pool(pool, POOL, CATALOG.product("sfb2015"), members(3), approve=lambda s, c, v: True)
+    assert caught.value.exit_code == 3 and "nothing was sent" in caught.value.message
+    assert pool.sent == []

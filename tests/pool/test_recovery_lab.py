@@ -111,7 +111,11 @@ def test_start_that_would_break_quorum_is_refused_by_the_pool(
         "--json",
     )
     assert result.code == 1
-    assert "fewer than the pool needs to function" in result.err + result.out
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["outcome"] == "failed" and doc["changed"] is True
+    assert "fewer than the pool needs to function" in doc["reason"]
+    assert {m["condition"] for m in doc["after"]["members"]} == {"down"}, "read again after the refusal"
 
 
 def test_recover_brings_back_a_pool_in_quorum_loss(capsys: pytest.CaptureFixture[str]) -> None:
