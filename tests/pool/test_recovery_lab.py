@@ -220,3 +220,13 @@ def test_the_operator_confirms_with_the_pool_fqdn(
     assert "Type the pool FQDN (cold.contoso.com) to confirm" in result.err
     calls = [line for line in _audit_lines(_audit) if line.get("action") == "pool-start"]
     assert bool(calls) is sent
+
+
+def test_recover_brings_back_a_pool_with_every_member_down(capsys: pytest.CaptureFixture[str]) -> None:
+    """A pool that cannot be read is not taken as healthy: the recovery is sent and the pool comes back."""
+    result = _cli(capsys, COLD, "recover", "--pool", "cold.contoso.com", "--yes", "--json", "--wait", "20s")
+    assert result.code == 0, result.err
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["outcome"] == "recovered" and doc["before"]["fabric"] is None
+    assert {m["condition"] for m in doc["after"]["members"]} == {"up"}
