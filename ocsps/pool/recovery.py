@@ -27,7 +27,7 @@ from ocsps.pool.model import Condition, FabricState, MemberState, PoolReadiness,
 from ocsps.pool.plan import StepSpec
 from ocsps.pool.survey import PoolSurvey, survey_pool
 from ocsps.powershell.script import RenderedScript, render_action
-from ocsps.results.base import JsonValue, ParseError, PropertyReader
+from ocsps.results.base import JsonValue, ParseError, PropertyReader, jsonable
 
 __all__ = [
     "PoolCall",
@@ -215,12 +215,12 @@ class RecoveryResult:
         }
 
 
-def _jsonable(call: MemberCall) -> dict[str, JsonValue]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in call.values.items()}  # type: ignore[misc]
+def _jsonable(call: MemberCall) -> JsonValue:
+    return jsonable(dict(call.values))
 
 
-def _survey_json(survey: PoolSurvey) -> dict[str, JsonValue]:
-    return survey.to_json()  # type: ignore[return-value]
+def _survey_json(survey: PoolSurvey) -> JsonValue:
+    return jsonable(survey.to_json())
 
 
 # ------------------------------------------------------------------------------------------ calls (pure)
