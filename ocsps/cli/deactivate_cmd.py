@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import ChangeIdOpt as RunChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     TargetOptions,
@@ -257,6 +258,7 @@ def run_cmd(
         bool, typer.Option("--what-if", help="Show each step's script and parameters; send nothing")
     ] = False,
     json_out: JsonOpt = False,
+    change_id: RunChangeIdOpt = "",
     *,
     connection: TargetOptions,
 ) -> None:
@@ -289,6 +291,7 @@ def run_cmd(
                 check_role=check_role,
                 timeout=deadline,
                 on_step=lambda result: _show_step(result, len(plan.steps)),
+                change_id=change_id or None,
             )
             if not is_quiet() and not json_out:
                 err_console().print(f"finished in {time.monotonic() - started:.1f}s", markup=False)

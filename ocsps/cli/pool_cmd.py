@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import ChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     Target,
@@ -359,7 +360,7 @@ def maintain(
         Path | None,
         typer.Option("--emit-script", help="Write the whole roll as a change-board .ps1 (a roll by hand)"),
     ] = None,
-    change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
+    change_id: ChangeIdOpt = "",
     reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
     timeout: TimeoutOpt = "120s",
     json_out: JsonOpt = False,
@@ -438,7 +439,10 @@ def maintain(
     path = state_path(pool, simulation=opts.lab)
     deadline = _duration(timeout) or 120.0
     step_resume = StepResume.RERUN if rerun_step else StepResume.DONE if step_done else None
-    _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
+    from ocsps import audit
+
+    with audit.change(change_id):
+        _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
 
 
 def _offline(

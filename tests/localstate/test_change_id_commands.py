@@ -1,0 +1,121 @@
+"""Every state-changing command takes --change-id, and every audit line its run writes carries it.
+
+The cases live in ``data/change_id_commands.toml``: one command line each, run against the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_helpers import run_cli
+from tests.conftest import DATA
+
+HERE = Path(__file__).parent / "data"
+CASES: list[dict[str, Any]] = tomllib.loads((HERE / "change_id_commands.toml").read_text(encoding="utf-8"))[
+    "case"
+]
+TICKET = "CHG-1042"
+
+
+def _expand(words: list[str], tmp: Path) -> list[str]:
+    acks = ""
+    plan = tmp / "deactivate.json"
+    if plan.exists():  # a deactivation plan's checklist, acknowledged in full as an operator would
+        acks = ",".join(i["id"] for i in json.loads(plan.read_text(encoding="utf-8"))["plan"]["checklist"])
+    return [
+        w.replace("{data}", str(DATA))
+        .replace("{here}", str(HERE))
+        .replace("{tmp}", str(tmp))
+        .replace("{acks}", acks)
+        for w in words
+    ]
+
+
+def _lines(log: Path) -> list[dict[str, Any]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_every_audit_line_of_the_run_carries_the_change_id(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    for words in case.get("before", []):
+        done = run_cli(capsys, *_expand(words, tmp_path))
+        assert done.code == 0, done.err
+    already = len(_lines(log))
+    result = run_cli(capsys, *_expand(case["args"], tmp_path), "--change-id", TICKET)
+    assert result.code == 0, result.err
+    written = _lines(log)[already:]
+    assert len(written) >= case["lines"], [line["action"] for line in written]
+    assert [line.get("change_id") for line in written] == [TICKET] * len(written)
+    assert all(line.get("simulation") is True for line in written)
+
+
+def test_without_the_option_no_line_carries_an_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    result = run_cli(capsys, *_expand(CASES[0]["args"], tmp_path))
+    assert result.code == 0, result.err
+    assert _lines(log) and not any("change_id" in line for line in _lines(log))
+
+
+def test_a_deactivation_run_falls_back_to_the_plans_ticket(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    case = next(c for c in CASES if c["name"] == "deactivate-run")
+    plan = [*_expand(case["before"][0], tmp_path), "--change-id", "RFC/2026/17"]
+    assert run_cli(capsys, *plan).code == 0
+    result = run_cli(capsys, *_expand(case["args"], tmp_path))
+    assert result.code == 0, result.err
+    assert {line.get("change_id") for line in _lines(log)} == {"RFC/2026/17"}
+
+
+@pytest.mark.parametrize("command", ["drain", "stop", "start", "restart"])
+def test_the_emitted_script_names_the_ticket(
+    command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One option serves the audit lines and the change-board script's header."""
+    out = tmp_path / "x.ps1"
+    result = run_cli(
+        capsys,
+        command,
+        "-s",
+        "RTCMEDSRV",
+        "--lab",
+        "--lab-topology",
+        str(HERE / "two-mediation.toml"),
+        "--host",
+        "med01.contoso.com",
+        "--emit-script",
+        str(out),
+        "--change-id",
+        TICKET,
+    )
+    assert result.code == 0, result.err
+    assert f"Change:   {TICKET}" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["drain", "stop", "start", "restart"])
+def test_a_malformed_ticket_is_refused_before_anything_is_sent(
+    command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    result = run_cli(
+        capsys, command, "-s", "RTCMEDSRV", "--lab", "--host", "med01.contoso.com", "--change-id", "<b>"
+    )
+    assert result.code == 2 and "--change-id" in result.err
+    assert not log.exists()
