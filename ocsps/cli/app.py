@@ -97,7 +97,7 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "report": CommandEntry(
         "ocsps.cli.report_cmd",
-        "Write the post-implementation report of a change: per-server timeline, versions, outcome, who ran it.",
+        "The post-implementation report of a change: per-server timeline, versions, outcome, who ran it.",
         offline=True,
     ),
 }

@@ -85,7 +85,7 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write the post-implementation report of a change: per-server timeline, versions, outcome, who ran it.
+    """The post-implementation report of a change: per-server timeline, versions, outcome, who ran it.
 
     Gathers the audit lines that carry the change id (or fall between --since and --until) and the patch
     records and pool roll states of that change. Lab rehearsals are marked as such on every row. Exit

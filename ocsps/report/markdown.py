@@ -36,10 +36,14 @@ def _row(*cells: object) -> str:
 
 
 def verdict(ok: bool | None, outcome: str) -> str:
+    """A row's result in one word or two, loud when it is not ok."""
     if ok is True:
         return "ok"
     if ok is False:
-        return f"FAILED: {outcome}" if outcome not in ("failed", "") else "FAILED"
+        kind, sep, rest = outcome.partition(": ")
+        if sep and kind in ("failed", "unknown"):
+            return f"{kind.upper()}: {rest}"
+        return "FAILED" if outcome in ("failed", "") else f"FAILED: {outcome}"
     return outcome or "-"
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -527,7 +527,9 @@ class _Builder:
                     action=step,
                     outcome=(status or "failed") if failed_here else "ok",
                     ok=None if failed_here and status == "running" else not failed_here,
-                    detail="; ".join(messages) or (reason if failed_here else ""),
+                    detail="; ".join(
+                        [*messages, *([reason] if failed_here and reason not in messages else [])]
+                    ),
                     operator="",
                     rehearsal=rehearsal,
                     source="patch record",
@@ -590,6 +592,36 @@ class _Builder:
         )
 
     # ---------------------------------------------------------------------------------------- result
+    def _timeline(self, server: _Server) -> list[tuple[datetime | None, int, Event]]:
+        """In time order; inside a patch run (from its command's intent line to its last recorded step),
+        by second and then by the patch step each row belongs to, since the record's times are whole
+        seconds and a fast run makes several steps in one."""
+        items = server.events
+        recorded = [m for m, _, e in items if e.source == "patch record" and m is not None]
+        if not recorded:
+            return sorted(items, key=_order)
+        first = min(recorded).replace(microsecond=0)
+        end = max(recorded).replace(microsecond=0) + timedelta(seconds=1)
+        starts = [
+            m
+            for m, _, c in self.commands
+            if m is not None
+            and m < first + timedelta(seconds=1)
+            and c.command.startswith("patch ")
+            and _fold(server.host) in {_fold(h) for h in c.hosts}
+        ]
+        begin = max(starts) if starts else first
+        before, run, after = [], [], []
+        for item in items:
+            moment, _, event = item
+            if event.source == "patch record" or (moment is not None and begin <= moment < end):
+                run.append(item)
+            elif moment is None or moment < begin:
+                before.append(item)
+            else:
+                after.append(item)
+        return sorted(before, key=_order) + sorted(run, key=_patch_order) + sorted(after, key=_order)
+
     def _run_by(self, event: Event) -> Event:
         """A record's step was run by whoever started the last command on that host before it."""
         if event.operator:
@@ -606,11 +638,7 @@ class _Builder:
         return replace(event, operator=who) if who else event
 
     def server_report(self, server: _Server) -> ServerReport:
-        if any(e.source == "patch record" for _, _, e in server.events):
-            events = tuple(e for _, _, e in sorted(server.events, key=_patch_order))
-        else:
-            events = tuple(e for _, _, e in sorted(server.events, key=_order))
-        events = tuple(self._run_by(e) for e in events)
+        events = tuple(self._run_by(e) for _, _, e in self._timeline(server))
         record = server.record
         versions: tuple[VersionRow, ...] = ()
         expected = ""
