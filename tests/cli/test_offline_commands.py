@@ -18,7 +18,6 @@ from ocsps.catalog import load_catalog
 from ocsps.cli.app import COMMANDS, PRODUCTS, LazyGroup, app, command_modules
 from ocsps.powershell.changeboard import verify_script
 from tests.cli_helpers import run_cli
-from tests.report.cases import CASES as REPORT_CASES
 
 
 def test_plan_restart_default_port_names_the_five_services(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +142,6 @@ OFFLINE = [
     ["plan", "restart", "-c", "MSFT_SIPRoutingSetting", "--json"],
     ["catalog", "products"],
     ["catalog", "services", "--product", "lync2013"],
-    ["report", "--change-id", "CHG-1042", "--audit-log", str(REPORT_CASES / "patch-verified/audit.jsonl")],
 ]
 UNUSED = ("pypsrp", "requests", "spnego", "psrpcore", "pydantic", "tomllib")
 """The remote stack; pydantic (typer's option conversion); the TOML parser (the catalog is cached)."""
