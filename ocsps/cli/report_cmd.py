@@ -88,8 +88,9 @@ def report(
     """The post-implementation report of a change: per-server timeline, versions, outcome, who ran it.
 
     Gathers the audit lines that carry the change id (or fall between --since and --until) and the patch
-    records and pool roll states of that change. Lab rehearsals are marked as such on every row. Exit
-    codes: 0 written; 1 nothing matches; 2 bad usage.
+    records and pool roll states of that change. Lab rehearsals are marked as such on every row. The
+    Markdown goes to stdout unless --output, --html or --json says otherwise. Exit codes: 0 written;
+    1 nothing matches; 2 bad usage.
     """
     from ocsps import __version__
     from ocsps.audit import audit_path
