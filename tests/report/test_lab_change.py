@@ -14,9 +14,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests.cli_helpers import CliResult, run_cli
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 TICKET = "CHG-1042"
 MED = "med01.contoso.com"
@@ -24,6 +25,7 @@ TOPOLOGY = str(Path(__file__).parents[1] / "localstate" / "data" / "two-mediatio
 PATCH_TOPOLOGY = str(DATA / "patch" / "cli-no-restart.toml")
 VERSION = "6.0.9319.619"
 LAB = ["--lab", "--lab-topology", TOPOLOGY]
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
@@ -164,6 +166,7 @@ def test_html_report_is_one_self_contained_page(
 
 def test_json_model_of_the_change(rehearsed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = _run(capsys, "report", "--change-id", TICKET, "--json").json()
+    Draft202012Validator(SCHEMA).validate(doc)
     assert doc["format"] == "ocsps-report/1" and doc["change_id"] == TICKET
     assert doc["outcome"] == "ok" and doc["rehearsal"] == "yes"
     servers = {s["host"]: s for s in doc["servers"]}
