@@ -475,7 +475,7 @@ class _Builder:
             self.notes.append(f"{unreadable_times} audit line(s) carry no readable time")
 
     # -------------------------------------------------------------------------------- patch records
-    def patch_record(self, record: Mapping[str, Any], *, named_in_log: bool) -> None:
+    def patch_record(self, record: Mapping[str, Any], *, patched_in_log: bool) -> None:
         """One server's patch record: its steps, versions and closing statement.
 
         Records carry their change ticket; with a time window only, a record whose history falls in the
@@ -486,7 +486,7 @@ class _Builder:
             return
         ticket = _text(record.get("change_id"))
         if self.selection.change_id and ticket != self.selection.change_id:
-            if named_in_log:
+            if patched_in_log:
                 self.notes.append(
                     f"the patch record of {host} now holds "
                     + (f"change {ticket}" if ticket else "a run without a change id")
@@ -719,8 +719,13 @@ def build_report(
     builder = _Builder(selection)
     builder.notes.extend(notes)
     builder.audit(audit_lines)
-    named = {_fold(e.host) for s in builder.servers.values() for _, _, e in s.events}
-    named |= {_fold(h) for _, _, c in builder.commands for h in c.hosts}
+    patched = {_fold(h) for _, _, c in builder.commands if c.command.startswith("patch ") for h in c.hosts}
+    patched |= {
+        _fold(e.host)
+        for s in builder.servers.values()
+        for _, _, e in s.events
+        if e.action.startswith("patch-")
+    }
     seen: set[str] = set()
     for record in patch_records:
         key = json.dumps(
@@ -729,7 +734,7 @@ def build_report(
         if key in seen:  # the same run twice (a copy of the record, or the command's --json saved beside it)
             continue
         seen.add(key)
-        builder.patch_record(record, named_in_log=_fold(_text(record.get("host"))) in named)
+        builder.patch_record(record, patched_in_log=_fold(_text(record.get("host"))) in patched)
     rolled: dict[str, datetime | None] = {}
     for moment, _, command in sorted(builder.commands, key=_order):
         pool = _roll_pool_of(command.command)

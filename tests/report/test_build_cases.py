@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from ocsps.report import render_markdown
+from ocsps.report import render_html, render_markdown
 from tests.conftest import ROOT
 from tests.report.cases import CASES, build_case, case_names
 
@@ -25,3 +26,33 @@ def test_case(name: str) -> None:
 
 def test_there_are_cases() -> None:
     assert len(case_names()) >= 7
+
+
+class _Balance(HTMLParser):
+    """Every element the page opens it closes, in order (the HTML parser itself forgives anything)."""
+
+    VOID = frozenset({"meta", "br", "img", "link"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.wrong: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.wrong.append(tag)
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_the_html_page_is_well_formed(name: str) -> None:
+    page = render_html(build_case(name))
+    balance = _Balance()
+    balance.feed(page)
+    assert balance.wrong == [] and balance.open == []
+    assert page.startswith("<!DOCTYPE html>")
