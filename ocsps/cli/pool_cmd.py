@@ -648,6 +648,10 @@ def resume_command(opts: TargetOptions, pool: str) -> str:
         words.append("--no-verify-tls")
     if opts.lab:
         words.append("--lab")
+    from ocsps.audit import current_change_id
+
+    if current_change_id():  # the resumed roll's records carry the same ticket
+        words += ["--change-id", current_change_id()]
     return " ".join(shlex.quote(word) for word in words)
 
 

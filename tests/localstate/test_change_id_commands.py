@@ -119,3 +119,26 @@ def test_a_malformed_ticket_is_refused_before_anything_is_sent(
     )
     assert result.code == 2 and "--change-id" in result.err
     assert not log.exists()
+
+
+def test_a_stopped_roll_resumes_under_the_same_ticket(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The printed resume command carries the ticket, so the resumed roll's lines belong to the change."""
+    import shlex
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    fast = ["--stable-for", "0.05s", "--ready-poll", "0.05s", "--busy-interval", "0.05s", "--poll", "0.05s"]
+    roll = ["pool", "maintain", "--pool", "pool15.contoso.com", "--lab", "--lab-topology"]
+    topology = str(DATA / "pool" / "sfb2015-busy.toml")
+    step = ["--step-script", str(DATA / "pool" / "patch-step.ps1")]
+    first = run_cli(capsys, *roll, topology, *fast, *step, "--change-id", TICKET)
+    assert first.code == 1 and "continue with: " in first.err
+    hint = shlex.split(first.err.split("continue with: ", 1)[1].splitlines()[0])
+    assert hint[hint.index("--change-id") + 1] == TICKET
+    already = len(_lines(log))
+    second = run_cli(capsys, *hint[1:])
+    assert second.code == 1, second.err  # Busy again further on: the point is whose lines they are
+    written = _lines(log)[already:]
+    assert len(written) >= 2 and {line.get("change_id") for line in written} == {TICKET}
