@@ -5,6 +5,7 @@ Offline: it reads the audit log and the records saved beside it, and talks to no
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -50,7 +51,8 @@ def _write(text: str, path: Path) -> None:
         tmp.write_text(text, encoding="utf-8", newline="\n")
         tmp.replace(path)
     except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         why = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise UsageError(f"cannot write {show(str(path), 200)}: {why}") from None
 

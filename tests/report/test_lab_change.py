@@ -197,8 +197,17 @@ def test_a_time_window_gathers_everything_in_it(rehearsed: Path, capsys: pytest.
         (["--since", "2026-12-06", "--until", "2026-12-05"], 2, "--until must be later than --since"),
         (["--since", "last week"], 2, "--since 'last week': give a date or time"),
         (["--change-id", TICKET, "--json", "-o", "x.md"], 2, "--json prints the report on stdout"),
+        (["--change-id", TICKET, "--html", "/nonexistent-folder/r.html"], 2, "cannot write"),
     ],
-    ids=["no-match", "nothing-named", "bad-ticket", "window-backwards", "bad-time", "json-and-output"],
+    ids=[
+        "no-match",
+        "nothing-named",
+        "bad-ticket",
+        "window-backwards",
+        "bad-time",
+        "json-and-output",
+        "no-folder",
+    ],
 )
 def test_exit_codes(
     rehearsed: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
