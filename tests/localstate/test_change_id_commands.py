@@ -6,6 +6,7 @@ The cases live in ``data/change_id_commands.toml``: one command line each, run a
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,34 @@ def test_a_stopped_roll_resumes_under_the_same_ticket(
     assert second.code == 1, second.err  # Busy again further on: the point is whose lines they are
     written = _lines(log)[already:]
     assert len(written) >= 2 and {line.get("change_id") for line in written} == {TICKET}
+
+
+@pytest.mark.parametrize(("planned", "given", "in_hint"), [("RFC-1", TICKET, TICKET), ("RFC-1", "", None)])
+def test_a_failed_deactivation_resumes_under_the_same_ticket(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    planned: str,
+    given: str,
+    in_hint: str | None,
+) -> None:
+    """A ticket given on the command line (not the plan's) is repeated in the printed resume command."""
+    import shlex
+
+    from ocsps.lab.runtime import Lab
+    from tests.deactivation.test_lab_runs import OCS01, TOPOLOGIES, _connect_env, _run
+
+    with Lab(topology_file=TOPOLOGIES / "se_fails_once.toml") as lab:
+        _connect_env(lab, monkeypatch, tmp_path)
+        plan = tmp_path / "plan.json"
+        made = run_cli(
+            capsys, "deactivate", "plan", "--computer", OCS01, "--all", "--host", OCS01, "-o", str(plan),
+            "--change-id", planned,
+        )  # fmt: skip
+        assert made.code == 0, made.err
+        first = _run(capsys, plan, *(["--change-id", given] if given else []))
+        assert first.code == 1, first.err
+        hint = shlex.split(first.json()["resume_command"])
+        assert (hint[hint.index("--change-id") + 1] if "--change-id" in hint else None) == in_hint
+        log = Path(os.environ["OCSPS_AUDIT_LOG"])
+        assert {line.get("change_id") for line in _lines(log)} == {given or planned}
