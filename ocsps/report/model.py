@@ -628,7 +628,7 @@ class _Builder:
             return event
         moment = parse_time(event.time)
         who = ""
-        for started, _, command in sorted(self.commands, key=_order):
+        for started, _, command in self.commands:
             if moment is not None and started is not None and started.replace(microsecond=0) > moment:
                 break
             if _fold(event.host) in {_fold(h) for h in command.hosts} or (
@@ -638,6 +638,7 @@ class _Builder:
         return replace(event, operator=who) if who else event
 
     def server_report(self, server: _Server) -> ServerReport:
+        self.commands.sort(key=_order)
         events = tuple(self._run_by(e) for _, _, e in self._timeline(server))
         record = server.record
         versions: tuple[VersionRow, ...] = ()
