@@ -8,7 +8,7 @@ always text, never markup. The template lives in this module so that it ships wi
 
 from __future__ import annotations
 
-from ocsps.report.markdown import REHEARSAL, verdict, verified_text, when
+from ocsps.report.markdown import REHEARSAL, mark, span, verdict, verified_text, when
 from ocsps.report.model import Report
 
 __all__ = ["render_html"]
@@ -42,6 +42,8 @@ td.time { white-space: nowrap; font-family: Consolas, monospace; }
 td.detail { font-size: .92em; word-break: break-word; }
 table.facts { width: auto; }
 table.facts th { width: 11em; }
+table.glance { width: auto; }
+table.glance th, table.glance td { text-align: center; min-width: 9em; }
 .ok { color: #0b6a0b; font-weight: 600; }
 .failed { color: #a80000; font-weight: 700; }
 .neutral { color: #555; }
@@ -106,6 +108,13 @@ the others against real servers.</p>
 <p>Outcome: <span class="{{ css(s.outcome) }}">{{ s.outcome }}</span>{% if s.expected_version %};
 expected version {{ s.expected_version }}:
 <span class="{{ css_verified(s.verified) }}">{{ verified_text(s.verified) }}</span>{% endif %}</p>
+{% if s.milestones %}
+<table class="glance">
+<tr>{% for m in s.milestones %}<th>{{ m.stage }}</th>{% endfor %}</tr>
+<tr>{% for m in s.milestones %}<td class="{{ css_ok(m.ok) }}">{{ mark(m.ok) }}<br>
+<span class="neutral">{{ span(m.started, m.finished) }}</span></td>{% endfor %}</tr>
+</table>
+{% endif %}
 {% if s.statement %}<p class="statement">State at the end: {{ s.statement }}</p>{% endif %}
 {% if s.versions %}
 <table>
@@ -162,6 +171,8 @@ def render_html(report: Report) -> str:
         title=f"change {report.change_id}" if report.change_id else report.selection,
         rehearsal=REHEARSAL,
         when=when,
+        span=span,
+        mark=mark,
         css=_css,
         css_ok=_css_ok,
         css_verified=_css_ok,

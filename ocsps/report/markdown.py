@@ -11,7 +11,7 @@ import re
 
 from ocsps.report.model import Event, Report, ServerReport
 
-__all__ = ["REHEARSAL", "md_escape", "render_markdown", "verdict", "verified_text", "when"]
+__all__ = ["REHEARSAL", "mark", "md_escape", "render_markdown", "span", "verdict", "verified_text", "when"]
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 """What Markdown reads as code, emphasis, links or a table's column; the rest of the text stays readable
@@ -65,6 +65,35 @@ def _banner(report: Report) -> list[str]:
             "",
         ]
     return []
+
+
+def mark(ok: bool | None) -> str:
+    return {True: "ok", False: "FAILED", None: "-"}[ok]
+
+
+def span(started: str, finished: str) -> str:
+    """``2026-12-06 06:06:12 to 06:09:40``; one time when both are the same second."""
+    first, last = when(started), when(finished)
+    if last == first:
+        return first
+    return f"{first} to {last[11:] if last[:10] == first[:10] else last}"
+
+
+def _glance(server: ServerReport) -> list[str]:
+    if not server.milestones:
+        return []
+    lines = ["", "At a glance:", ""]
+    lines.append("| " + " | ".join(m.stage for m in server.milestones) + " |")
+    lines.append("|" + "---|" * len(server.milestones))
+    lines.append(
+        _row(
+            *(
+                f"{verdict(m.ok, 'failed' if m.ok is False else '-')}, {span(m.started, m.finished)}"
+                for m in server.milestones
+            )
+        )
+    )
+    return lines
 
 
 def _versions(server: ServerReport) -> list[str]:
@@ -151,6 +180,7 @@ def render_markdown(report: Report) -> str:
         if s.rehearsal:
             facts.append(f"**{md_escape(REHEARSAL)}**")
         out.append("; ".join(facts) + ".")
+        out += _glance(s)
         if s.statement:
             out += ["", f"State at the end: {md_escape(s.statement)}"]
         out += _versions(s)

@@ -23,6 +23,7 @@ __all__ = [
     "FORMAT",
     "CommandRun",
     "Event",
+    "Milestone",
     "PoolReport",
     "Report",
     "Selection",
@@ -225,6 +226,55 @@ class VersionRow:
         }
 
 
+MILESTONES = ("out of service", "install", "reboot", "verify", "back in service")
+"""The stages a board looks for first, in the order a window takes them."""
+
+_ROLL_MILESTONES = {
+    "taking-down": "out of service",
+    "down": "out of service",
+    "returning": "back in service",
+    "returned": "back in service",
+}
+
+
+_CALL_MILESTONES = {
+    "out of service (drain)": "out of service",
+    "out of service (failover)": "out of service",
+    "install": "install",
+    "reboot": "reboot",
+    "back in service (start)": "back in service",
+    "back in service (failback)": "back in service",
+}
+"""Calls that take a whole server out or bring it back; a stop or a start of one service does not."""
+
+
+def _milestone(event: Event) -> str | None:
+    """Which of ``MILESTONES`` a timeline row belongs to, if any."""
+    if event.source == "patch record":
+        label = PATCH_STAGES.get(event.action, "")
+    elif event.source == "pool roll":
+        label = _ROLL_MILESTONES.get(event.action, "")
+    elif event.stage in _CALL_MILESTONES:
+        label = _CALL_MILESTONES[event.stage]
+    else:
+        return None
+    return label if label in MILESTONES else None
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One stage of a server's window at a glance: when it began and ended, and whether it went well."""
+
+    stage: str
+    started: str
+    finished: str
+    ok: bool | None
+    """False if any of its rows failed, True if one succeeded and none failed, None otherwise."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "started": self.started, "finished": self.finished, "ok": self.ok}
+
+
 @dataclass(frozen=True)
 class ServerReport:
     host: str
@@ -246,6 +296,25 @@ class ServerReport:
         checks = [v.verified for v in self.versions if v.verified is not None]
         return all(checks) if checks else None
 
+    @property
+    def milestones(self) -> tuple[Milestone, ...]:
+        """Out of service, install, reboot, verify, back in service: those the timeline shows, in order."""
+        rows: dict[str, list[Event]] = {}
+        for event in self.events:
+            stage = _milestone(event)
+            if stage is not None:
+                rows.setdefault(stage, []).append(event)
+        found = []
+        for stage in MILESTONES:
+            if stage not in rows:
+                continue
+            events = rows[stage]
+            times = sorted(e.time for e in events if e.time)
+            oks = [e.ok for e in events]
+            ok = False if False in oks else True if True in oks else None
+            found.append(Milestone(stage, times[0] if times else "", times[-1] if times else "", ok))
+        return tuple(found)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,
@@ -256,6 +325,7 @@ class ServerReport:
             "verified": self.verified,
             "versions": [v.to_json() for v in self.versions],
             "statement": self.statement,
+            "milestones": [m.to_json() for m in self.milestones],
             "events": [e.to_json() for e in self.events],
         }
 

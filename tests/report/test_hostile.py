@@ -26,7 +26,7 @@ HOSTILE = [
 ]
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr", "th", "td", "a", "span",
-    "ul", "li", "footer",
+    "ul", "li", "footer", "br",
 }  # fmt: skip
 
 

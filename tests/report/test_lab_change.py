@@ -161,6 +161,10 @@ def test_html_report_is_one_self_contained_page(
     for stage in ("out of service", "install", "verify", "back in service", "out of service (drain)", "stop"):
         assert f'<td class="stage">{stage}</td>' in page
     assert f"expected version {VERSION}: verified" in text
+    glance = page.split('<table class="glance">', 1)[1].split("</table>", 1)[0]
+    stages = re.findall(r"<th>([^<]*)</th>", glance)
+    assert stages == ["out of service", "install", "verify", "back in service"]  # no reboot: exit code 0
+    assert glance.count('<td class="ok">ok<br>') == 4
     assert page.count('class="badge">REHEARSAL (lab)</span>') >= 10
 
 
