@@ -57,6 +57,7 @@ options:
     type: str
     default: 30m
 extends_documentation_fragment:
+  - ocsps.sfb.change
   - ocsps.sfb.connection
 requirements:
   - ocsps (the Python library, on the controller)
@@ -122,6 +123,7 @@ def _facts():
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
+            change_id=dict(type="str", default=""),
             plan=dict(type="path", required=True),
             acknowledge=dict(type="list", elements="str", default=[]),
             journal=dict(type="path"),
@@ -170,7 +172,7 @@ def main():
         with open_server(module, deadline, default_host=plan.computer) as server:
             report = execute(
                 server, approved, facts, acknowledged=tuple(item.id for item in acked),
-                check_role=params["check_role"], timeout=deadline,
+                check_role=params["check_role"], timeout=deadline, change_id=params["change_id"] or None,
             )
         result["report"] = report.to_json()
         if not report.ok:

@@ -54,6 +54,7 @@ options:
       - The failover cmdlet's C(-DrainingTimeout); unset leaves it to the cmdlet.
     type: str
 extends_documentation_fragment:
+  - ocsps.sfb.change
   - ocsps.sfb.pool
   - ocsps.sfb.connection
 requirements:
@@ -146,6 +147,7 @@ def _after(params, result):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
+            change_id=dict(type="str", default=""),
             member=dict(type="str", required=True),
             state=dict(type="str", required=True, choices=["out", "in"]),
             timeout=dict(type="str"),

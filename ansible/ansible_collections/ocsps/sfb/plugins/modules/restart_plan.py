@@ -47,6 +47,7 @@ options:
     type: str
     default: 30m
 extends_documentation_fragment:
+  - ocsps.sfb.change
   - ocsps.sfb.connection
 requirements:
   - ocsps (the Python library, on the controller)
@@ -106,6 +107,7 @@ def _product(module):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
+            change_id=dict(type="str", default=""),
             changed=dict(type="list", elements="str", required=True),
             certificate_renewed_same_subject=dict(type="bool", default=False),
             run=dict(type="bool", default=False),
@@ -134,7 +136,7 @@ def main():
             if result["changed"] and not module.check_mode:
                 from ocsps import audit
 
-                with open_server(module, deadline + 120) as server:
+                with open_server(module, deadline + 120) as server, audit.change(params["change_id"]):
                     audit.require_writable("restart --plan", [server.host])
                     report = server.run_restart_plan(document, restore=params["restore"], deadline=deadline)
                 result["report"] = report.to_json()

@@ -53,6 +53,7 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - ocsps.sfb.change
   - ocsps.sfb.connection
 requirements:
   - ocsps (the Python library, on the controller)
@@ -140,6 +141,7 @@ def _change(server, params, timeout, poll):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
+            change_id=dict(type="str", default=""),
             service=dict(type="str", required=True),
             state=dict(type="str", required=True, choices=list(_ACTION)),
             timeout=dict(type="str", default="15m"),
