@@ -52,22 +52,27 @@ class FieldError(ValueError):
 
 
 def join_path(prefix: str, *parts: str | int) -> str:
-    """Append keys and list indices to a dotted path (``prefix`` is used as is); odd keys are quoted."""
+    """Append keys and list indices to a dotted path; odd keys are quoted.
+
+    ``prefix`` is used as is; one that ends with a space (``"config.toml: "``) names the document, and the
+    first key follows it without a dot.
+    """
     text = prefix
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part:
             key = part if _BARE_KEY.fullmatch(part) else '"' + part.replace('"', '\\"')[:60] + '"'
-            text += f".{key}" if text else key
+            text += f".{key}" if text and not text[-1].isspace() else key
     return text
 
 
 def convert(data: object, type_: type[T], *, path: str = "") -> T:
     """Convert parsed TOML/JSON data into ``type_``, or raise one ``UsageError`` line with a dotted path.
 
-    ``path`` is where ``data`` sits in its document (``"profiles.lab"``); the message prefixes it to the
-    location msgspec found. Conversion is strict: ``"5986"`` is not a port and ``true`` is not a number.
+    ``path`` is where ``data`` sits in its document (``"profiles.lab"``, or ``"config.toml: "`` for a whole
+    file); the message prefixes it to the location msgspec found. Conversion is strict: ``"5986"`` is
+    not a port and ``true`` is not a number.
     """
     try:
         return msgspec.convert(data, type_, strict=True)
@@ -83,17 +88,18 @@ def _message(exc: msgspec.ValidationError, data: object, type_: object, path: st
     cause = exc.__cause__
     if isinstance(cause, FieldError):
         parts.append(cause.field)
-    dotted = join_path(path, *parts)
-    text = _detail(detail, value, at_type)
-    text = " ".join(text.split())  # one line, whatever a check or a value contained
-    return f"{dotted}: {text}" if dotted else text
+    head = join_path(path, *parts).strip()
+    text = " ".join(_detail(detail, value, at_type).split())  # one line, whatever a check said
+    if not head:
+        return text
+    return f"{head} {text}" if head.endswith(":") else f"{head}: {text}"
 
 
 def _detail(detail: str, value: object, at_type: object) -> str:
     expected = _EXPECTED.match(detail)
     if expected:
-        want = expected["want"].replace("object", "table").replace("array", "list")
-        rest = expected["rest"].replace("`", "")
+        want = expected["want"].replace("object", "table")
+        rest = expected["rest"].replace("`object`", "table").replace("`", "")
         shown = f" {show(value)}" if isinstance(value, str | int | float) and ", got " in rest else ""
         return f"expected {want}{rest}{shown}"
     unknown = _UNKNOWN.match(detail)

@@ -105,11 +105,11 @@ def test_frozen() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"port": 0.5}, "port: expected a port number"),
+        ({"port": 0.5}, "port: expected int, got float 0.5"),
         ({"port": 65536}, "port must be 1-65535"),
         ({"port": -1}, "port must be 1-65535"),
-        ({"port": True}, "port: expected a port number"),
-        ({"ssl": "yes"}, "ssl: expected true or false"),
+        ({"port": True}, "port: expected int, got bool"),
+        ({"ssl": "yes"}, "ssl: expected bool, got str 'yes'"),
         ({"auth": "digest"}, "auth: 'digest' is not one of negotiate, kerberos"),
         ({"encryption": "sometimes"}, "encryption: 'sometimes' is not one of auto, always, never"),
         ({"product": "lync2016"}, "product: 'lync2016' is not one of ocs2007"),
@@ -132,7 +132,7 @@ def test_frozen() -> None:
         ({"read_timeout": -3}, "read_timeout: must be a positive number"),
         ({"operation_timeout": float("nan")}, "operation_timeout: must be a positive number"),
         ({"operation_timeout": float("inf")}, "operation_timeout: must be a positive number"),
-        ({"read_timeout": "30"}, "read_timeout: expected a number of seconds"),
+        ({"read_timeout": "30"}, "read_timeout: expected float, got str '30'"),
         (
             {"read_timeout": 20, "operation_timeout": 20},
             "read_timeout (20s) must be greater than operation_timeout",

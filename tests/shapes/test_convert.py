@@ -59,3 +59,10 @@ def test_valid_data_converts() -> None:
 def test_join_path_quotes_odd_keys() -> None:
     assert join_path("hosts", "fe01.contoso.com", "services", 2) == 'hosts."fe01.contoso.com".services[2]'
     assert join_path("", "a", 0) == "a[0]"
+
+
+def test_a_document_prefix_is_followed_by_the_first_key() -> None:
+    with pytest.raises(UsageError, match=r"^c\.toml: profiles\.lab\.port: expected int"):
+        convert({"profiles": {"lab": {"port": "x"}}}, Config, path="c.toml: ")
+    with pytest.raises(UsageError, match=r"^c\.toml: unknown key 'x'"):
+        convert({"x": 1}, Config, path="c.toml: ")
