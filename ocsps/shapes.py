@@ -98,10 +98,11 @@ def _message(exc: msgspec.ValidationError, data: object, type_: object, path: st
 def _detail(detail: str, value: object, at_type: object) -> str:
     expected = _EXPECTED.match(detail)
     if expected:
-        want = expected["want"].replace("object", "table")
+        want = expected["want"].replace("object", "table").replace(" | ", " or ")
         rest = expected["rest"].replace("`object`", "table").replace("`", "")
-        shown = f" {show(value)}" if isinstance(value, str | int | float) and ", got " in rest else ""
-        return f"expected {want}{rest}{shown}"
+        if isinstance(value, str | int | float):
+            rest += f" {show(value)}" if ", got " in rest else f", got {show(value)}"
+        return f"expected {want}{rest}"
     unknown = _UNKNOWN.match(detail)
     if unknown:
         key = unknown["key"]

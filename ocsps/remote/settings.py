@@ -81,7 +81,6 @@ __all__ = [
 ]
 
 
-
 @cache
 def product_ids() -> tuple[str, ...]:
     """Product ids, oldest first, from the catalog: read only when a ``product`` setting is checked, so
@@ -97,6 +96,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
     if name == "PRODUCTS":
         return product_ids()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 AUTH_METHODS: Final = ("negotiate", "kerberos", "ntlm", "credssp", "basic", "certificate")
 """Authentication methods pypsrp 0.9 supports; ``negotiate`` tries Kerberos and falls back to NTLM."""
@@ -136,6 +136,7 @@ ENV_CONFIG: Final = "OCSPS_CONFIG"
 
 MAX_TIMEOUT: Final = 86400.0
 """One day: anything longer is certainly a unit mistake (milliseconds for seconds)."""
+
 
 @dataclass(frozen=True)
 class Option:
