@@ -19,8 +19,9 @@ the key. This module imports only msgspec and the error class, so that it stays 
 from __future__ import annotations
 
 import difflib
+import enum
 import re
-from typing import Any, Final, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
@@ -37,6 +38,7 @@ _SEGMENT: Final = re.compile(r"\.(?P<field>[^.\[]+)|\[(?P<index>[0-9]+|\.\.\.)\]
 _EXPECTED: Final = re.compile(r"^Expected `(?P<want>[^`]+)`(?P<rest>.*)$", re.DOTALL)
 _UNKNOWN: Final = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING: Final = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+_ENUM: Final = re.compile(r"^Invalid enum value (?P<value>.*)$")
 
 
 class FieldError(ValueError):
@@ -114,7 +116,17 @@ def _detail(detail: str, value: object, at_type: object) -> str:
     missing = _MISSING.match(detail)
     if missing:
         return f"missing required key {show(missing['key'])}"
+    if _ENUM.match(detail):
+        choices = _choices(at_type)
+        return f"{show(value)} is not one of {', '.join(choices)}" if choices else detail
     return detail
+
+
+def _choices(type_: object) -> list[str]:
+    """The values an enum or a ``Literal`` allows, for the message that refuses another one."""
+    if isinstance(type_, type) and issubclass(type_, enum.Enum):
+        return [str(member.value) for member in type_]
+    return [str(arg) for arg in get_args(type_)] if get_origin(type_) is Literal else []
 
 
 def _field_names(type_: object) -> list[str]:
@@ -124,14 +136,17 @@ def _field_names(type_: object) -> list[str]:
 
 
 def _unwrap(type_: object, data: object) -> object:
-    """The member of a union that matches ``data``'s container kind (``Struct | None`` -> ``Struct``)."""
+    """The member of a union that matches ``data``'s container kind (``Struct | None`` -> ``Struct``),
+    without its ``Annotated`` constraints."""
+    while get_origin(type_) is Annotated:
+        type_ = get_args(type_)[0]
     if get_origin(type_) is Union or type(type_).__name__ == "UnionType":
         for member in get_args(type_):
             origin = get_origin(member) or member
             if isinstance(data, dict) and (origin is dict or _field_names(member)):
                 return member
             if isinstance(data, list) and origin in (list, tuple, frozenset, set):
-                return member
+                return _unwrap(member, data)
         return type_
     return type_
 

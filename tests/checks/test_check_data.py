@@ -58,11 +58,17 @@ def _mutate(change: Any) -> dict[str, Any]:
         (lambda r: r["checks"]["archiving-queue"].update(actions=["nope"]), "unknown action nope"),
         (
             lambda r: r["checks"]["archiving-queue"]["rules"][1]["outcomes"]["ok"].update(status="ok"),
-            "status 'ok'; valid: pass, warn, fail, skip",
+            "outcomes.ok.status: 'ok' is not one of pass, warn, fail, skip",
         ),
-        (lambda r: r["checks"]["drain-ready"]["rules"][0].pop("outcomes"), "needs [outcomes.<name>]"),
-        (lambda r: r["checks"]["drain-ready"].update(rules=[]), "needs [[rules]]"),
-        (lambda r: r.update(extra={}), "unknown top-level key 'extra'"),
+        (
+            lambda r: r["checks"]["drain-ready"]["rules"][0].pop("outcomes"),
+            "drain-ready.rules[0]: missing required key 'outcomes'",
+        ),
+        (
+            lambda r: r["checks"]["drain-ready"].update(rules=[]),
+            "drain-ready.rules: expected array of length >= 1",
+        ),
+        (lambda r: r.update(extra={}), "unknown key 'extra'; valid keys: checks, common"),
         (
             lambda r: r["checks"]["drain-ready"]["rules"].append(r["checks"]["drain-ready"]["rules"][0]),
             "duplicate rule",
