@@ -365,11 +365,23 @@ def test_importing_does_not_load_pypsrp() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_product_ids_match_the_catalog() -> None:
+def test_product_ids_come_from_the_catalog_only_when_a_product_is_checked() -> None:
+    """The product list has one home, the catalog; importing settings must not load it (start-up)."""
+    code = (
+        "import sys, ocsps.remote.settings as s; "
+        "before = 'ocsps.catalog' in sys.modules; "
+        "s.ConnectionSettings(host='fe01.contoso.com'); "
+        "unused = 'ocsps.catalog' in sys.modules; "
+        "s.ConnectionSettings(host='fe01.contoso.com', product='SFB2015'); "
+        "print(before, unused, 'ocsps.catalog' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]
     from ocsps.catalog import load_catalog
 
     products = load_catalog().products
-    assert sorted(products, key=lambda pid: products[pid].order) == list(PRODUCTS)
+    assert list(PRODUCTS) == sorted(products, key=lambda pid: products[pid].order)
+    assert ConnectionSettings(host="h", product="Lync2010").product == "lync2010"
 
 
 # ------------------------------------------------------------------------ auth packages and delegation
