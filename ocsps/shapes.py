@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import json
 import re
 from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
@@ -64,7 +65,7 @@ def join_path(prefix: str, *parts: str | int) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part:
-            key = part if _BARE_KEY.fullmatch(part) else '"' + part.replace('"', '\\"')[:60] + '"'
+            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part[:60])  # escapes controls
             text += f".{key}" if text and not text[-1].isspace() else key
     return text
 
@@ -189,7 +190,7 @@ def _locate(data: object, type_: object, where: str) -> tuple[list[str | int], o
                 for key, entry in current.items():
                     try:
                         msgspec.convert(entry, entry_type, strict=True)
-                    except (msgspec.ValidationError, TypeError, ValueError):
+                    except (msgspec.ValidationError, TypeError, ValueError, UsageError):
                         found = str(key)
                         break
             parts.append(found if found is not None else "...")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 import pytest
 
@@ -66,3 +68,25 @@ def test_a_document_prefix_is_followed_by_the_first_key() -> None:
         convert({"profiles": {"lab": {"port": "x"}}}, Config, path="c.toml: ")
     with pytest.raises(UsageError, match=r"^c\.toml: unknown key 'x'"):
         convert({"x": 1}, Config, path="c.toml: ")
+
+
+def test_hostile_keys_cannot_break_the_line() -> None:
+    with pytest.raises(UsageError) as caught:
+        convert({"profiles": {"a\n\x1b[31mb": {"port": "x"}}}, Config)
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+    assert str(caught.value).startswith('profiles."a\\n\\u001b[31mb".port: expected int')
+
+
+class Mode(msgspec.Struct, forbid_unknown_fields=True):
+    mode: Literal["auto", "always", "never"] = "auto"
+    steps: tuple[Profile, ...] = ()
+
+
+def test_a_value_outside_a_literal_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"^mode: 'sometimes' is not one of auto, always, never$"):
+        convert({"mode": "sometimes"}, Mode)
+
+
+def test_a_check_in_a_list_entry_names_the_entry() -> None:
+    with pytest.raises(UsageError, match=r"^plan: steps\[1\]\.port: must be 1-65535, got 0$"):
+        convert({"steps": [{}, {"port": 0}]}, Mode, path="plan: ")
