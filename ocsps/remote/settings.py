@@ -192,9 +192,10 @@ OPTIONS: Final[Mapping[str, Option]] = {
         Option("parallel", "hosts read at once by status and check (1-256)"),
     )
 }
+"""Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
+
 PATH_OPTIONS: Final = frozenset({"ca_bundle", "certificate_pem", "certificate_key_pem"})
 """Options naming local files: a config file anchors them at its own directory."""
-"""Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -569,7 +570,7 @@ class ConnectionSettings:
     """Hosts a read command works on at once; None: the command's default."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.ssl, bool) and isinstance(self.port, int) and self.port == 0:
+        if isinstance(self.ssl, bool) and type(self.port) is int and self.port == 0:
             object.__setattr__(self, "port", default_port(self.ssl))
         given = {name: getattr(self, name) for name in _SETTING_OPTIONS}
         checked = convert({k: v for k, v in given.items() if v is not None}, Options)

@@ -109,6 +109,7 @@ def test_frozen() -> None:
         ({"port": 65536}, "port must be 1-65535"),
         ({"port": -1}, "port must be 1-65535"),
         ({"port": True}, "port: expected int, got bool"),
+        ({"port": False}, "port: expected int, got bool"),
         ({"ssl": "yes"}, "ssl: expected bool, got str 'yes'"),
         ({"auth": "digest"}, "auth: 'digest' is not one of negotiate, kerberos"),
         ({"encryption": "sometimes"}, "encryption: 'sometimes' is not one of auto, always, never"),
