@@ -216,7 +216,7 @@ def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> Con
     if shape.lcscmd is not UNSET:
         from ocsps.deactivation.plan import check_lcscmd_overrides
 
-        lcscmd = check_lcscmd_overrides(shape.lcscmd, f"{source} [{LCSCMD_TABLE}]")
+        lcscmd = check_lcscmd_overrides(shape.lcscmd, f"{source}: {LCSCMD_TABLE}")
     return ConfigFile(source=source, default=default, profiles=profiles, lcscmd=lcscmd)
 
 
