@@ -18,9 +18,7 @@ the key. This module imports only msgspec and the error class, so that it stays 
 
 from __future__ import annotations
 
-import difflib
 import enum
-import json
 import re
 from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
@@ -65,9 +63,16 @@ def join_path(prefix: str, *parts: str | int) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif part:
-            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part[:60])  # escapes controls
+            key = part if _BARE_KEY.fullmatch(part) else _quoted(part[:60])
             text += f".{key}" if text and not text[-1].isspace() else key
     return text
+
+
+def _quoted(key: str) -> str:
+    """A key in double quotes with control characters escaped, so that it cannot break the line."""
+    import json
+
+    return json.dumps(key)
 
 
 def convert(data: object, type_: type[T], *, path: str = "") -> T:
@@ -109,6 +114,8 @@ def _detail(detail: str, value: object, at_type: object) -> str:
     unknown = _UNKNOWN.match(detail)
     if unknown:
         key = unknown["key"]
+        import difflib  # only on the error path: it costs start-up time
+
         valid = _field_names(at_type)
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
