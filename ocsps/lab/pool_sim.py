@@ -13,6 +13,7 @@ server's services stopped and Disabled until failback, and the fabric reports wh
     busy_polls = 0          # Busy readings after each server comes back
     missing_replicas = []   # routing groups the fabric reports as missing replicas
     failover_seconds = 0    # how long a failover takes (a real wait: lets a test cut it short)
+    test_users = []         # SIP addresses of the health-monitoring test users (see ocsps.lab.synthetic_sim)
 
 Field names the real cmdlets use beyond PoolUpgradeState are not confirmed; the lab answers in the shape
 ocsps's templates send, which is what the roll reads.
@@ -54,6 +55,7 @@ class SimPool:
     busy_polls: int = 0
     missing_replicas: list[str] = field(default_factory=list)
     failover_seconds: float = 0.0
+    test_users: list[str] = field(default_factory=list)
     failed_over: set[str] = field(default_factory=set)
     startup_before: dict[str, dict[str, str]] = field(default_factory=dict)  # fqdn -> service start-up types
     busy_left: int = 0
@@ -125,6 +127,7 @@ class _PoolEntry(msgspec.Struct, forbid_unknown_fields=True):
     busy_polls: Annotated[int, msgspec.Meta(ge=0)] = 0
     missing_replicas: tuple[str, ...] = ()
     failover_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0
+    test_users: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.fqdn.strip():
@@ -191,6 +194,7 @@ def _pool(entry: _PoolEntry, members: list[SimServer], where: str) -> SimPool:
         busy_polls=entry.busy_polls,
         missing_replicas=list(entry.missing_replicas),
         failover_seconds=entry.failover_seconds,
+        test_users=list(entry.test_users),
     )
 
 
