@@ -12,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from ocsps.catalog import Catalog, CatalogError, load_catalog, read_data
+from ocsps.errors import UsageError
+from ocsps.shapes import convert
 
 __all__ = [
     "CheckSpec",
@@ -108,49 +112,42 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-def _str(raw: Mapping[str, Any], key: str, where: str, *, default: str | None = None) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str):
-        raise CatalogError(f"checks.toml: {where}: {key} must be text")
-    return value
+class _OutcomeShape(msgspec.Struct, forbid_unknown_fields=True):
+    status: Status
+    text: str
 
 
-def _strings(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CatalogError(f"checks.toml: {where}: {key} must be a list of text")
-    return tuple(value)
+class _RuleShape(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    title: str
+    source: str
+    outcomes: Annotated[dict[str, _OutcomeShape], msgspec.Meta(min_length=1)]
+    fix: str = ""
+    consequence: str = ""
+
+    def spec(self) -> RuleSpec:
+        outcomes = {name: Outcome(name, o.status, o.text) for name, o in self.outcomes.items()}
+        return RuleSpec(self.id, self.title, self.source, self.fix, outcomes, self.consequence)
 
 
-def _rule(raw: object, where: str) -> RuleSpec:
-    if not isinstance(raw, dict):
-        raise CatalogError(f"checks.toml: {where}: every [[rules]] entry must be a table")
-    rule_id = _str(raw, "id", where)
-    where = f"{where} rule {rule_id}"
-    outcomes_raw = raw.get("outcomes")
-    if not isinstance(outcomes_raw, dict) or not outcomes_raw:
-        raise CatalogError(f"checks.toml: {where}: needs [outcomes.<name>] tables")
-    outcomes: dict[str, Outcome] = {}
-    for name, spec in outcomes_raw.items():
-        if not isinstance(spec, dict):
-            raise CatalogError(f"checks.toml: {where}: outcome {name} must be a table")
-        status_text = _str(spec, "status", f"{where} outcome {name}")
-        try:
-            status = Status(status_text)
-        except ValueError:
-            valid = ", ".join(s.value for s in Status)
-            raise CatalogError(
-                f"checks.toml: {where} outcome {name}: status {status_text!r}; valid: {valid}"
-            ) from None
-        outcomes[name] = Outcome(name, status, _str(spec, "text", f"{where} outcome {name}"))
-    return RuleSpec(
-        id=rule_id,
-        title=_str(raw, "title", where),
-        source=_str(raw, "source", where),
-        fix=_str(raw, "fix", where, default=""),
-        consequence=_str(raw, "consequence", where, default=""),
-        outcomes=outcomes,
-    )
+class _CheckShape(msgspec.Struct, forbid_unknown_fields=True):
+    module: str
+    summary: str
+    source: str
+    not_applicable: str
+    rules: Annotated[list[_RuleShape], msgspec.Meta(min_length=1)]
+    products: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _CommonShape(msgspec.Struct, forbid_unknown_fields=True):
+    rules: list[_RuleShape] = msgspec.field(default_factory=list)
+
+
+class _ChecksFile(msgspec.Struct, forbid_unknown_fields=True):
+    checks: Annotated[dict[str, _CheckShape], msgspec.Meta(min_length=1)]
+    common: _CommonShape = msgspec.field(default_factory=_CommonShape)
 
 
 @dataclass(frozen=True)
@@ -175,47 +172,28 @@ class ChecksData:
 
 def parse_checks_data(raw: Mapping[str, Any], catalog: Catalog) -> ChecksData:
     """Build and cross-check the specs: products and actions must exist in the catalog."""
-    unknown = sorted(set(raw) - {"checks", "common"})
-    if unknown:
-        raise CatalogError(f"checks.toml: unknown top-level key {unknown[0]!r}; valid: checks, common")
-    common_raw = raw.get("common", {})
-    common_rules = common_raw.get("rules", []) if isinstance(common_raw, dict) else None
-    if not isinstance(common_rules, list):
-        raise CatalogError("checks.toml: [[common.rules]] must be an array of tables")
-    common = {r.id: r for r in (_rule(entry, "common") for entry in common_rules)}
-    return ChecksData(checks=_checks(raw, catalog), common=common)
-
-
-def _checks(raw: Mapping[str, Any], catalog: Catalog) -> dict[str, CheckSpec]:
-    checks = raw.get("checks")
-    if not isinstance(checks, dict) or not checks:
-        raise CatalogError("checks.toml: needs [checks.<name>] tables")
+    try:
+        shape = convert(raw, _ChecksFile, path="checks.toml: ")
+    except UsageError as exc:
+        raise CatalogError(exc.message) from None
+    common = {r.id: r for r in (rule.spec() for rule in shape.common.rules)}
     specs: dict[str, CheckSpec] = {}
     problems: list[str] = []
-    for name, entry in checks.items():
+    for name, entry in shape.checks.items():
         where = f"check {name}"
-        if not isinstance(entry, dict):
-            raise CatalogError(f"checks.toml: {where} must be a table")
-        rules_raw = entry.get("rules", [])
-        if not isinstance(rules_raw, list) or not rules_raw:
-            raise CatalogError(f"checks.toml: {where}: needs [[rules]]")
-        rules = [_rule(r, where) for r in rules_raw]
-        ids = [r.id for r in rules]
-        if len(ids) != len(set(ids)):
+        rules = [r.spec() for r in entry.rules]
+        if len({r.id for r in rules}) != len(rules):
             problems.append(f"{where}: duplicate rule ids")
-        settings = entry.get("settings", {})
-        if not isinstance(settings, dict):
-            raise CatalogError(f"checks.toml: {where}: settings must be a table")
         spec = CheckSpec(
             name=name,
-            module=_str(entry, "module", where),
-            summary=_str(entry, "summary", where),
-            source=_str(entry, "source", where),
-            products=_strings(entry, "products", where),
-            not_applicable=_str(entry, "not_applicable", where),
-            actions=_strings(entry, "actions", where),
+            module=entry.module,
+            summary=entry.summary,
+            source=entry.source,
+            products=entry.products,
+            not_applicable=entry.not_applicable,
+            actions=entry.actions,
             rules={r.id: r for r in rules},
-            settings=dict(settings),
+            settings=dict(entry.settings),
         )
         problems += [f"{where}: unknown product {p}" for p in spec.products if p not in catalog.products]
         problems += [f"{where}: unknown action {a}" for a in spec.actions if a not in catalog.actions]
@@ -229,7 +207,7 @@ def _checks(raw: Mapping[str, Any], catalog: Catalog) -> dict[str, CheckSpec]:
         specs[name] = spec
     if problems:
         raise CatalogError("checks.toml is inconsistent: " + "; ".join(problems))
-    return specs
+    return ChecksData(checks=specs, common=common)
 
 
 @cache

@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+from msgspec import UNSET, UnsetType
+
 from ocsps.catalog import Catalog, CatalogError, Role, lcscmd_data, load_catalog
 from ocsps.errors import UsageError
+from ocsps.shapes import FieldError, convert, join_path
 
 __all__ = ["LcsCmdFacts", "RoleCommand", "check_lcscmd_overrides", "load_lcscmd_facts"]
 
 _ROLE_PLACEHOLDERS = frozenset({"fqdn", "components"})
 _STATE_PLACEHOLDERS = frozenset({"fqdn", "check_role"})
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-_TEXT_KEYS = ("path", "log_directory", "log_prefix")
 # PowerShell 2.0 passes an argument holding a double quote to a native program split at the quote, so
 # such an argument would not reach LcsCmd as the one token a plan shows and a change board approves.
 _NATIVE_UNSAFE = '"'
-
-_LIST_KEYS = (
-    "extra_args",
-    "state_args",
-    "check_roles",
-    "activated_results",
-    "not_activated_results",
-)
-_ROLE_KEYS = ("args", "state_names")
 
 
 @dataclass(frozen=True)
@@ -90,95 +84,102 @@ class LcsCmdFacts:
         )
 
 
-def _strings(value: object, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where}: expected an array of strings")
-    if not allow_empty and not value:
-        raise UsageError(f"{where}: must not be empty")
-    if any(not v.strip() for v in value):
-        raise UsageError(f"{where}: contains an empty string")
-    return tuple(value)
+def _check_tokens(
+    key: str,
+    tokens: Sequence[str],
+    *,
+    empty: bool = True,
+    native: bool = False,
+    allowed: frozenset[str] | None = None,
+) -> None:
+    """LcsCmd argument tokens from the config file: each safe in a script, none blank; ``native`` ones
+    (passed to LCSCmd.exe as they are) without a double quote; placeholders among ``allowed``."""
+    from ocsps.powershell.quote import check_value
 
-
-def _check_native(token: str, where: str) -> None:
-    if _NATIVE_UNSAFE in token:
-        raise UsageError(
-            f"{where}: {token!r} holds a double quote; PowerShell 2.0 splits such an argument when it "
-            "passes it to LCSCmd.exe, so it would not run as the plan shows it"
-        )
-
-
-def _check_placeholders(tokens: Iterable[str], allowed: frozenset[str], where: str) -> None:
+    if not empty and not tokens:
+        raise FieldError(key, "must not be empty")
     for token in tokens:
+        if not token.strip():
+            raise FieldError(key, "contains an empty string")
+        try:
+            check_value(token, what=key)
+        except UsageError as exc:
+            raise FieldError(key, exc.message.removeprefix(f"{key} ")) from None
+        if native and _NATIVE_UNSAFE in token:
+            raise FieldError(
+                key,
+                f"{token!r} holds a double quote; PowerShell 2.0 splits such an argument when it "
+                "passes it to LCSCmd.exe, so it would not run as the plan shows it",
+            )
         for name in _PLACEHOLDER_RE.findall(token):
-            if name not in allowed:
-                raise UsageError(
-                    f"{where}: unknown placeholder {{{name}}}; valid: "
-                    + ", ".join("{" + a + "}" for a in sorted(allowed))
-                )
+            if allowed is not None and name not in allowed:
+                valid = ", ".join("{" + a + "}" for a in sorted(allowed))
+                raise FieldError(key, f"unknown placeholder {{{name}}}; valid: {valid}")
+
+
+class _RoleOverride(msgspec.Struct, forbid_unknown_fields=True):
+    """``[lcscmd.roles.<role>]``: the deactivation arguments and the state names of one role."""
+
+    args: tuple[str, ...] | UnsetType = UNSET
+    state_names: tuple[str, ...] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.args is not UNSET:
+            _check_tokens("args", self.args, empty=False, native=True, allowed=_ROLE_PLACEHOLDERS)
+        if self.state_names is not UNSET:
+            _check_tokens("state_names", self.state_names, empty=False)
+
+
+class _LcsCmdTable(msgspec.Struct, forbid_unknown_fields=True):
+    """The config file's ``[lcscmd]`` table; every key optional, a given one replaces the catalog's."""
+
+    path: str | UnsetType = UNSET
+    log_directory: str | UnsetType = UNSET
+    log_prefix: str | UnsetType = UNSET
+    extra_args: tuple[str, ...] | UnsetType = UNSET
+    state_args: tuple[str, ...] | UnsetType = UNSET
+    check_roles: tuple[str, ...] | UnsetType = UNSET
+    activated_results: tuple[str, ...] | UnsetType = UNSET
+    not_activated_results: tuple[str, ...] | UnsetType = UNSET
+    roles: dict[str, _RoleOverride] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        for key in ("path", "log_directory", "log_prefix"):
+            value = getattr(self, key)
+            if value is not UNSET:
+                if not value.strip():
+                    raise FieldError(key, "must not be empty")
+                _check_tokens(key, (value,))
+        for key in ("extra_args", "state_args", "check_roles", "activated_results", "not_activated_results"):
+            tokens = getattr(self, key)
+            if tokens is not UNSET:
+                placeholders = _STATE_PLACEHOLDERS if key == "state_args" else None
+                native = key in ("extra_args", "state_args")
+                _check_tokens(key, tokens, empty=key == "extra_args", native=native, allowed=placeholders)
 
 
 def check_lcscmd_overrides(table: object, where: str, catalog: Catalog | None = None) -> dict[str, Any]:
-    """Check the config file's ``[lcscmd]`` table and return it normalised (arrays become tuples).
+    """Check the config file's ``[lcscmd]`` table and return the keys it sets (arrays become tuples).
 
     Called when the config file is loaded, so that a typo in a role key or a placeholder is reported
-    once, with the file and table, instead of surfacing in the middle of a maintenance window.
+    once, with the file and table, instead of surfacing in the middle of a maintenance window. ``where``
+    is the table's dotted path in messages (``config.toml: lcscmd``).
     """
-    from ocsps.powershell.quote import check_value
-
-    if not isinstance(table, dict):
-        raise UsageError(f"{where}: expected a table")
-    cat = catalog or load_catalog()
-    valid = (*_TEXT_KEYS, *_LIST_KEYS, "roles")
-    result: dict[str, Any] = {}
-    for key, value in table.items():
-        at = f"{where} {key}"
-        if key in _TEXT_KEYS:
-            if not isinstance(value, str) or not value.strip():
-                raise UsageError(f"{at}: expected a non-empty string")
-            result[key] = check_value(value, what=at)
-        elif key in _LIST_KEYS:
-            items = _strings(value, at, allow_empty=key == "extra_args")
-            for item in items:
-                check_value(item, what=at)
-                if key in ("extra_args", "state_args"):
-                    _check_native(item, at)
-            if key == "state_args":
-                _check_placeholders(items, _STATE_PLACEHOLDERS, at)
-            result[key] = items
-        elif key == "roles":
-            result[key] = _check_role_overrides(value, f"{where}.roles", cat)
-        else:
-            raise UsageError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+    shape = convert(table, _LcsCmdTable, path=where)
+    result: dict[str, Any] = {
+        key: getattr(shape, key) for key in shape.__struct_fields__ if getattr(shape, key) is not UNSET
+    }
+    if shape.roles is not UNSET:
+        cat = catalog or load_catalog()
+        for role_key in shape.roles:
+            if role_key not in cat.roles:
+                at = join_path(where, "roles", role_key)
+                raise UsageError(f"{at}: unknown role; valid roles: {', '.join(cat.roles)}")
+        result["roles"] = {
+            role: {k: getattr(o, k) for k in o.__struct_fields__ if getattr(o, k) is not UNSET}
+            for role, o in shape.roles.items()
+        }
     return result
-
-
-def _check_role_overrides(value: object, where: str, cat: Catalog) -> dict[str, dict[str, tuple[str, ...]]]:
-    from ocsps.powershell.quote import check_value
-
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}: expected a table of roles")
-    roles: dict[str, dict[str, tuple[str, ...]]] = {}
-    for role_key, spec in value.items():
-        at = f"{where}.{role_key}"
-        if role_key not in cat.roles:
-            raise UsageError(f"{at}: unknown role; valid roles: {', '.join(cat.roles)}")
-        if not isinstance(spec, dict):
-            raise UsageError(f"{at}: expected a table (args = [...], state_names = [...])")
-        checked: dict[str, tuple[str, ...]] = {}
-        for key, items in spec.items():
-            if key not in _ROLE_KEYS:
-                raise UsageError(f"{at}: unknown key {key!r}; valid keys: {', '.join(_ROLE_KEYS)}")
-            tokens = _strings(items, f"{at} {key}", allow_empty=False)
-            for token in tokens:
-                check_value(token, what=f"{at} {key}")
-                if key == "args":
-                    _check_native(token, f"{at} args")
-            if key == "args":
-                _check_placeholders(tokens, _ROLE_PLACEHOLDERS, f"{at} args")
-            checked[key] = tokens
-        roles[role_key] = checked
-    return roles
 
 
 def load_lcscmd_facts(
@@ -192,7 +193,7 @@ def load_lcscmd_facts(
     known_locations = tuple(str(p) for p in table.pop("locations", ()) or (cat.lcscmd_path,))
     if known_locations[0] != cat.lcscmd_path:
         raise CatalogError("roles.toml: [lcscmd] locations must start with lcscmd_path")
-    checked = check_lcscmd_overrides(dict(overrides or {}), "[lcscmd]", cat) if overrides else {}
+    checked = check_lcscmd_overrides(dict(overrides or {}), "lcscmd", cat) if overrides else {}
     overridden = [k for k in checked if k != "roles"]
     merged = {**table, **checked}
     role_extras = {r["key"]: r for r in raw.get("roles", [])}

@@ -29,10 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalog
 from ocsps.deactivation.facts import LcsCmdFacts, RoleCommand, check_lcscmd_overrides, load_lcscmd_facts
 from ocsps.deactivation.state import StateReading, read_state_outcome
 from ocsps.errors import UsageError
+from ocsps.shapes import convert
 
 __all__ = [
     "DEACTIVATE",
@@ -146,70 +149,65 @@ class DeactivationPlan:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> DeactivationPlan:
         """Read a plan document; the shape is checked here, the rules by :func:`check_plan`."""
-        try:
-            steps = tuple(
-                DeactivationStep(
-                    number=_int(s["step"], "step"),
-                    do=_str(s["do"], "do"),
-                    label=_str(s["label"], "label"),
-                    role=None if s.get("role") is None else _str(s["role"], "role"),
-                    arguments=_str_tuple(s.get("arguments", []), "arguments"),
-                    components=_str_tuple(s.get("components", []), "components"),
-                    documented=bool(s.get("documented", True)),
-                    arguments_source=_str(s.get("arguments_source", "catalog"), "arguments_source"),
-                )
-                for s in _list(doc["steps"], "steps")
+        shape = convert(doc, _PlanDoc, path="plan: ")
+        steps = tuple(
+            DeactivationStep(
+                s.step, s.do, s.label, s.role, s.arguments, s.components, s.documented, s.arguments_source
             )
-            checklist = tuple(
-                ChecklistItem(
-                    id=_str(c["id"], "checklist id"),
-                    text=_str(c["text"], "checklist text"),
-                    live_check=c.get("live_check") if isinstance(c.get("live_check"), str) else None,
-                )
-                for c in _list(doc["checklist"], "checklist")
-            )
-            change = doc.get("change") or {}
-            last = doc.get("last_in_pool")
-            return cls(
-                computer=_str(doc["computer"], "computer"),
-                product=_str(doc["product"], "product"),
-                roles=_str_tuple(doc["roles"], "roles"),
-                roles_source=_str(doc["roles_source"], "roles_source"),
-                lcscmd_path=_str(doc["lcscmd_path"], "lcscmd_path"),
-                steps=steps,
-                checklist=checklist,
-                last_in_pool=last if isinstance(last, bool) else None,
-                notes=_str_tuple(doc.get("notes", []), "notes"),
-                services_found=_str_tuple(doc.get("services_found", []), "services_found"),
-                change_id=_str(change.get("id", ""), "change id"),
-                reason=_str(change.get("reason", ""), "change reason"),
-            )
-        except KeyError as exc:
-            raise UsageError(f"the plan lacks the field {exc.args[0]!r}") from None
-        except (TypeError, AttributeError):
-            raise UsageError("the plan is not shaped like a deactivation plan") from None
+            for s in shape.steps
+        )
+        return cls(
+            computer=shape.computer,
+            product=shape.product,
+            roles=shape.roles,
+            roles_source=shape.roles_source,
+            lcscmd_path=shape.lcscmd_path,
+            steps=steps,
+            checklist=tuple(ChecklistItem(c.id, c.text, c.live_check) for c in shape.checklist),
+            last_in_pool=shape.last_in_pool,
+            notes=shape.notes,
+            services_found=shape.services_found,
+            change_id=shape.change.id if shape.change else "",
+            reason=shape.change.reason if shape.change else "",
+        )
 
 
-def _str(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise UsageError(f"plan field {what} must be text")
-    return value
+# Saved plan documents as read back. Unknown fields are ignored rather than refused: a plan written by a
+# newer ocsps may carry more, and the seal, not the shape, is what proves a plan unchanged.
+class _StepDoc(msgspec.Struct):
+    step: int
+    do: str
+    label: str
+    role: str | None = None
+    arguments: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    documented: bool = True
+    arguments_source: str = "catalog"
 
 
-def _int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"plan field {what} must be a whole number")
-    return value
+class _ChecklistDoc(msgspec.Struct):
+    id: str
+    text: str
+    live_check: str | None = None
 
 
-def _list(value: object, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise UsageError(f"plan field {what} must be a list")
-    return value
+class _ChangeDoc(msgspec.Struct):
+    id: str = ""
+    reason: str = ""
 
 
-def _str_tuple(value: object, what: str) -> tuple[str, ...]:
-    return tuple(_str(v, what) for v in _list(value, what))
+class _PlanDoc(msgspec.Struct):
+    computer: str
+    product: str
+    roles: tuple[str, ...]
+    roles_source: str
+    lcscmd_path: str
+    steps: tuple[_StepDoc, ...]
+    checklist: tuple[_ChecklistDoc, ...]
+    last_in_pool: bool | None = None
+    notes: tuple[str, ...] = ()
+    services_found: tuple[str, ...] = ()
+    change: _ChangeDoc | None = None
 
 
 # ---------------------------------------------------------------------------------------------- listing

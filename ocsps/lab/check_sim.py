@@ -28,141 +28,123 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
 
 from ocsps.catalog import Catalog
-from ocsps.errors import UsageError
 from ocsps.lab.estate import LabError, SimCertificate, SimEvent, SimServer
+from ocsps.shapes import FieldError
 
 if TYPE_CHECKING:
     from ocsps.lab.wsman import PipelineSink
 
-__all__ = ["CHECK_SERVER_KEYS", "apply_check_fields", "check_handlers"]
-
-CHECK_SERVER_KEYS = {
-    "module_loads",
-    "powershell",
-    "lcscmd_installed",
-    "lcscmd_path",
-    "certificate_assignments",
-    "certificates",
-    "events",
-}
-_CERT_KEYS = {
-    "thumbprint",
-    "serial",
-    "subject",
-    "issuer",
-    "valid_from_days",
-    "valid_to_days",
-    "has_private_key",
-    "archived",
-    "key_readers",
-}
-_EVENT_KEYS = {"id", "minutes_ago", "log", "level", "source", "message"}
+__all__ = ["CHECK_SERVER_KEYS", "CheckFields", "apply_check_fields", "check_handlers"]
 
 Handler = Callable[[SimServer, Mapping[str, Any], "PipelineSink"], None]
+EventId = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 
 # ---------------------------------------------------------------------------------------------- topology
-def _known(table: Mapping[str, Any], keys: set[str], where: str) -> None:
-    unknown = sorted(set(table) - keys)
-    if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(keys))}")
+def _need_text(struct: msgspec.Struct, *names: str) -> None:
+    """Text fields that must say something (``None`` means "use the default")."""
+    for name in names:
+        value = getattr(struct, name)
+        if value is not None and not value.strip():
+            raise FieldError(name, "must be non-empty text")
 
 
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}: expected a table")
-    return value
+class _Certificate(msgspec.Struct, forbid_unknown_fields=True):
+    thumbprint: str
+    serial: str
+    subject: str
+    issuer: str
+    valid_from_days: float = -365
+    valid_to_days: float = 365
+    has_private_key: bool = True
+    archived: bool = False
+    key_readers: list[str] | None = None  # principals the key ACL lets read; None: unreadable
+
+    def __post_init__(self) -> None:
+        _need_text(self, "thumbprint", "serial", "subject", "issuer")
 
 
-def _tables(value: object, where: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise UsageError(f"{where}: expected an array of tables ([[...]])")
-    return [_table(v, f"{where} #{i}") for i, v in enumerate(value, 1)]
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    id: EventId
+    minutes_ago: float = 0
+    log: str | None = None
+    level: str | None = None
+    source: str | None = None
+    message: str | None = None
+
+    def __post_init__(self) -> None:
+        _need_text(self, "log", "level", "source", "message")
 
 
-def _text(table: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{where}: {key} must be non-empty text")
-    return value
+class CheckFields(msgspec.Struct, kw_only=True):
+    """The ``[[servers]]`` keys this module reads; the topology's server shape inherits them."""
 
+    module_loads: bool = True
+    powershell: str | None = None
+    lcscmd_installed: bool = True
+    lcscmd_path: str | None = None
+    certificate_assignments: dict[str, str] = {}
+    certificates: list[_Certificate] = []
+    events: list[_Event] = []
 
-def _number(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f"{where}: {key} must be a number")
-    return float(value)
-
-
-def _bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise UsageError(f"{where}: {key} must be true or false")
-    return value
-
-
-def apply_check_fields(catalog: Catalog, server: SimServer, entry: Mapping[str, Any], where: str) -> None:
-    """Read this module's ``[[servers]]`` keys into ``server``; times are relative to the lab's clock now."""
-    server.module_loads = _bool(entry, "module_loads", where, True)
-    server.lcscmd_installed = _bool(entry, "lcscmd_installed", where, True)
-    if "lcscmd_path" in entry:
-        path = _text(entry, "lcscmd_path", where)
-        if not re.fullmatch(r"(?i)([a-z]:|%programfiles%)\\.*\\lcscmd\.exe", path):
-            raise UsageError(
-                f"{where}: lcscmd_path must be a full path to LCSCmd.exe (C:\\... or %ProgramFiles%\\...), "
-                f"not {path!r}"
+    def __post_init__(self) -> None:
+        _need_text(self, "powershell", "lcscmd_path")
+        path = self.lcscmd_path
+        if path is not None and not re.fullmatch(r"(?i)([a-z]:|%programfiles%)\\.*\\lcscmd\.exe", path):
+            raise FieldError(
+                "lcscmd_path",
+                f"must be a full path to LCSCmd.exe (C:\\... or %ProgramFiles%\\...), not {path!r}",
             )
-        server.lcscmd_path = path
-    if "powershell" in entry:
-        version = _text(entry, "powershell", where)
-        if not all(part.isdigit() for part in version.split(".")):
-            raise UsageError(f"{where}: powershell must look like 2.0 or 5.1, not {version!r}")
-        server.powershell = version
-    assigned = _table(entry.get("certificate_assignments", {}), f"{where} certificate_assignments")
-    server.certificate_assignments = {
-        str(use): _text(assigned, use, f"{where} certificate_assignments") for use in assigned
-    }
+        if self.powershell is not None and not all(p.isdigit() for p in self.powershell.split(".")):
+            raise FieldError("powershell", f"must look like 2.0 or 5.1, not {self.powershell!r}")
+        for use, thumbprint in self.certificate_assignments.items():
+            if not thumbprint.strip():
+                raise FieldError("certificate_assignments", f"{use}: must be non-empty text")
+
+
+CHECK_SERVER_KEYS = frozenset(CheckFields.__struct_fields__)
+
+
+def apply_check_fields(catalog: Catalog, server: SimServer, fields: CheckFields) -> None:
+    """Copy this module's ``[[servers]]`` keys into ``server``; times are relative to the lab's clock now."""
+    server.module_loads = fields.module_loads
+    server.lcscmd_installed = fields.lcscmd_installed
+    if fields.lcscmd_path is not None:
+        server.lcscmd_path = fields.lcscmd_path
+    if fields.powershell is not None:
+        server.powershell = fields.powershell
+    server.certificate_assignments = dict(fields.certificate_assignments)
     now = server.now()
-    for index, cert in enumerate(_tables(entry.get("certificates", []), f"{where} certificates"), 1):
-        at = f"{where} certificates #{index}"
-        _known(cert, _CERT_KEYS, at)
-        readers = cert.get("key_readers")
-        if readers is not None and (
-            not isinstance(readers, list) or not all(isinstance(r, str) for r in readers)
-        ):
-            raise UsageError(f"{at}: key_readers must be a list of principal names")
+    for cert in fields.certificates:
         server.certificates.append(
             SimCertificate(
-                thumbprint=_text(cert, "thumbprint", at).upper(),
-                serial=_text(cert, "serial", at).upper(),
-                subject=_text(cert, "subject", at),
-                issuer=_text(cert, "issuer", at),
-                not_before=now + timedelta(days=_number(cert, "valid_from_days", at, -365)),
-                not_after=now + timedelta(days=_number(cert, "valid_to_days", at, 365)),
-                has_private_key=_bool(cert, "has_private_key", at, True),
-                archived=_bool(cert, "archived", at, False),
-                key_readers=None if readers is None else tuple(readers),
+                thumbprint=cert.thumbprint.upper(),
+                serial=cert.serial.upper(),
+                subject=cert.subject,
+                issuer=cert.issuer,
+                not_before=now + timedelta(days=cert.valid_from_days),
+                not_after=now + timedelta(days=cert.valid_to_days),
+                has_private_key=cert.has_private_key,
+                archived=cert.archived,
+                key_readers=None if cert.key_readers is None else tuple(cert.key_readers),
             )
         )
-    for index, event in enumerate(_tables(entry.get("events", []), f"{where} events"), 1):
-        at = f"{where} events #{index}"
-        _known(event, _EVENT_KEYS, at)
-        event_id = event.get("id")
-        if isinstance(event_id, bool) or not isinstance(event_id, int) or not 0 < event_id < 65536:
-            raise UsageError(f"{at}: id must be an event id (1-65535)")
-        known = next((e for e in catalog.events if e.id == event_id), None)
+    for event in fields.events:
+        known = next((e for e in catalog.events if e.id == event.id), None)
         log = server.product.event_log if known is None else catalog.event_log_name(server.product, known)
         server.events.append(
             SimEvent(
-                id=event_id,
-                time=now - timedelta(minutes=_number(event, "minutes_ago", at, 0)),
-                log=_text(event, "log", at, log),
-                source=_text(event, "source", at, server.product.service_prefix),
-                level=_text(event, "level", at, "Error"),
-                message=_text(event, "message", at, known.text if known else f"Event {event_id}"),
+                id=event.id,
+                time=now - timedelta(minutes=event.minutes_ago),
+                log=event.log or log,
+                source=event.source or server.product.service_prefix,
+                level=event.level or "Error",
+                message=event.message or (known.text if known else f"Event {event.id}"),
             )
         )
     server.events.sort(key=lambda e: e.time)

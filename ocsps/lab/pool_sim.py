@@ -25,28 +25,20 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
 
 from ocsps.catalog import Product
 from ocsps.errors import UsageError
 from ocsps.lab.estate import RUNNING, STOPPED, LabError, SimServer, SimService
 from ocsps.lab.facts import load_lab_facts
+from ocsps.shapes import FieldError, convert, join_path
 
 if TYPE_CHECKING:
     from ocsps.lab.wsman import PipelineSink
 
 __all__ = ["POOL_KEYS", "PoolSim", "SimPool", "parse_pools", "pool_handlers"]
-
-POOL_KEYS = {
-    "fqdn",
-    "site",
-    "product",
-    "upgrade_domains",
-    "busy_polls",
-    "missing_replicas",
-    "failover_seconds",
-    "test_users",
-}
 
 Handler = Callable[[SimServer, Mapping[str, Any], "PipelineSink"], None]
 
@@ -125,67 +117,61 @@ def _front_end(server: SimServer) -> SimService | None:
 
 
 # ------------------------------------------------------------------------------------------ topology
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}: expected a table")
-    return value
+class _PoolEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """One ``[[pools]]`` entry as written."""
+
+    fqdn: str
+    site: str = ""
+    product: str | None = None
+    upgrade_domains: dict[str, list[str]] | None = None
+    busy_polls: Annotated[int, msgspec.Meta(ge=0)] = 0
+    missing_replicas: tuple[str, ...] = ()
+    failover_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0
+    test_users: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.fqdn.strip():
+            raise FieldError("fqdn", "is empty")
 
 
-def _strings(value: object, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where}: expected a list of text values")
-    return list(value)
+POOL_KEYS = frozenset(_PoolEntry.__struct_fields__)
 
 
-def _seconds(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
-        raise UsageError(f"{where}: expected a number of seconds from 0 to 3600")
-    return float(value)
-
-
-def parse_pools(entries: object, servers: list[SimServer], source: str) -> dict[str, SimPool]:
+def parse_pools(entries: list[dict[str, Any]], servers: list[SimServer], source: str) -> dict[str, SimPool]:
     """``[[pools]]`` entries plus every pool the servers name; keys are checked, members must exist."""
-    if not isinstance(entries, list):
-        raise UsageError(f"{source}: [[pools]] must be an array of tables")
     by_pool: dict[str, list[SimServer]] = {}
     for server in servers:
         if server.pool:
             by_pool.setdefault(server.pool.casefold(), []).append(server)
     pools: dict[str, SimPool] = {}
-    for index, raw in enumerate(entries, 1):
-        where = f"{source} pool #{index}"
-        entry = _table(raw, where)
-        unknown = sorted(set(entry) - POOL_KEYS)
-        if unknown:
-            raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(POOL_KEYS))}")
-        fqdn = entry.get("fqdn")
-        if not isinstance(fqdn, str) or not fqdn.strip():
-            raise UsageError(f"{where}: needs fqdn")
-        where = f"{where} ({fqdn})"
-        if fqdn.casefold() in pools:
+    for index, raw in enumerate(entries):
+        name = raw.get("fqdn")
+        where = join_path(f"{source}: ", "pools", name if isinstance(name, str) and name else index)
+        entry = convert(raw, _PoolEntry, path=where)
+        if entry.fqdn.casefold() in pools:
             raise UsageError(f"{where}: duplicate pool")
-        members = by_pool.get(fqdn.casefold(), [])
-        pools[fqdn.casefold()] = _pool(fqdn, entry, members, where)
+        members = by_pool.get(entry.fqdn.casefold(), [])
+        pools[entry.fqdn.casefold()] = _pool(entry, members, where)
     for key, members in by_pool.items():
         if key not in pools:
-            pools[key] = _pool(members[0].pool, {}, members, f"{source} pool {members[0].pool}")
+            entry = _PoolEntry(fqdn=members[0].pool)
+            pools[key] = _pool(entry, members, join_path(f"{source}: ", "pools", members[0].pool))
     return pools
 
 
-def _pool(fqdn: str, entry: dict[str, Any], members: list[SimServer], where: str) -> SimPool:
+def _pool(entry: _PoolEntry, members: list[SimServer], where: str) -> SimPool:
     products = {m.product.id for m in members}
     if len(products) > 1:
         raise UsageError(f"{where}: members run different products ({', '.join(sorted(products))})")
-    if "product" in entry and members and str(entry["product"]) not in products:
-        raise UsageError(f"{where}: product {entry['product']} does not match its members ({products.pop()})")
+    if entry.product is not None and members and entry.product not in products:
+        raise UsageError(f"{where}: product {entry.product} does not match its members ({products.pop()})")
     if not members:
         raise UsageError(f"{where}: no [[servers]] entry names this pool")
     names = {m.fqdn.casefold(): m.fqdn for m in members}
     domains: list[tuple[str, list[str]]] = []
-    if "upgrade_domains" in entry:
+    if entry.upgrade_domains is not None:
         placed: set[str] = set()
-        for name, listed in _table(entry["upgrade_domains"], f"{where} upgrade_domains").items():
-            servers = _strings(listed, f"{where} upgrade_domains.{name}")
+        for name, servers in entry.upgrade_domains.items():
             for server in servers:
                 folded = server.casefold()
                 if folded not in names:
@@ -193,25 +179,22 @@ def _pool(fqdn: str, entry: dict[str, Any], members: list[SimServer], where: str
                 if folded in placed:
                     raise UsageError(f"{where}: {server} is in two upgrade domains")
                 placed.add(folded)
-            domains.append((str(name), [names[s.casefold()] for s in servers]))
+            domains.append((name, [names[s.casefold()] for s in servers]))
         missing = [m.fqdn for m in members if m.fqdn.casefold() not in placed]
         if missing:
             raise UsageError(f"{where}: not in any upgrade domain: {', '.join(missing)}")
     else:
         domains = [(f"UpgradeDomain{i}", [m.fqdn]) for i, m in enumerate(members, 1)]
-    busy = entry.get("busy_polls", 0)
-    if isinstance(busy, bool) or not isinstance(busy, int) or busy < 0:
-        raise UsageError(f"{where}: busy_polls must be a whole number of at least 0")
     return SimPool(
-        fqdn=fqdn,
+        fqdn=entry.fqdn,
         product=members[0].product,
         members=members,
         upgrade_domains=domains,
-        site=str(entry.get("site", "")),
-        busy_polls=busy,
-        missing_replicas=_strings(entry.get("missing_replicas", []), f"{where} missing_replicas"),
-        failover_seconds=_seconds(entry.get("failover_seconds", 0), f"{where} failover_seconds"),
-        test_users=_strings(entry.get("test_users", []), f"{where} test_users"),
+        site=entry.site,
+        busy_polls=entry.busy_polls,
+        missing_replicas=list(entry.missing_replicas),
+        failover_seconds=entry.failover_seconds,
+        test_users=list(entry.test_users),
     )
 
 

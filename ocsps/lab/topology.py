@@ -40,7 +40,8 @@ Knobs for behaviour a real server may show (each defaults to the plain behaviour
 Service dependencies and events, pool quorum, the role deactivation order and LCSCmd.exe's default place
 come from ``ocsps/lab/facts``, never from the catalog the product decides with.
 
-Errors name the file, the server and the key, and list what is valid.
+Each table is a typed shape (``ocsps.shapes``): an unknown key or a wrong type is refused with one line that
+names the file, the server and the key (``lab.toml: servers."fe01.contoso.com".ack_delay: expected float``).
 """
 
 from __future__ import annotations
@@ -50,46 +51,89 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from ocsps.catalog import Catalog, load_catalog
 from ocsps.errors import UsageError
 from ocsps.hostname import check_host
-from ocsps.lab.check_sim import CHECK_SERVER_KEYS, apply_check_fields
+from ocsps.lab.check_sim import CheckFields, apply_check_fields
 from ocsps.lab.credentials import credential_problem
 from ocsps.lab.estate import STOPPED, SimServer, SimService, build_service, default_services
-from ocsps.lab.patch_sim import PATCH_SERVER_KEYS, SimPatch, parse_patch_fields
+from ocsps.lab.patch_sim import SimPatch, parse_patch_fields
 from ocsps.lab.pool_sim import SimPool, parse_pools
+from ocsps.shapes import FieldError, convert, join_path
 
-_SERVER_KEYS = {
-    "fqdn",
-    "product",
-    "roles",
-    "pool",
-    "site",
-    "services",
-    "stopped",
-    "drain_seconds",
-    "in_perfmon_group",
-    "activated_roles",
-    "lcscmd_fail_roles",
-    "msmq_installed",
-    "msmq_ad_integrated",
-    "fails_to_stop",
-    "stuck_drain",
-    "activity",
-    "queues",
-    "wmi",
-    "faults",
-    "ack_delay",
-    "computer_name",
-    "answer_as",
-    "dependencies",
-    "disabled",
-} | CHECK_SERVER_KEYS  # certificates, events, module_loads, powershell...: see ocsps.lab.check_sim
-_SERVER_KEYS |= PATCH_SERVER_KEYS  # [servers.patch]: see ocsps.lab.patch_sim
-_TOP_KEYS = {"lab", "sites", "pools", "servers"}
-_PRIVACY = {"None", "Optional", "Body"}
+Amount = Annotated[float, msgspec.Meta(ge=0, lt=1e15)]
+"""A non-negative number (seconds, milliseconds, a counter value)."""
+_PRIVACY = ("None", "Optional", "Body")
+
+
+class _LabTable(msgspec.Struct, forbid_unknown_fields=True):
+    username: str = "LAB\\admin"
+    password: str | None = None
+    auth: str = "ntlm"
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("ntlm", "negotiate", "basic"):
+            raise FieldError("auth", "must be ntlm, negotiate or basic")
+
+
+class _FaultsTable(msgspec.Struct, forbid_unknown_fields=True):
+    latency_ms: Amount = 0
+    stuck: bool = False
+
+
+class _ServerEntry(CheckFields, forbid_unknown_fields=True):
+    """One ``[[servers]]`` entry as written (the check keys come from ``CheckFields``)."""
+
+    fqdn: str
+    product: str = ""
+    roles: tuple[str, ...] = ()
+    pool: str = ""
+    site: str = ""
+    services: tuple[str, ...] | None = None
+    stopped: tuple[str, ...] = ()
+    drain_seconds: Amount = 5
+    in_perfmon_group: bool = True
+    activated_roles: tuple[str, ...] = ()
+    lcscmd_fail_roles: tuple[str, ...] = ()
+    msmq_installed: bool = False
+    msmq_ad_integrated: bool | None = None
+    fails_to_stop: tuple[str, ...] = ()
+    stuck_drain: tuple[str, ...] = ()
+    activity: dict[str, dict[str, Amount]] = msgspec.field(default_factory=dict)
+    queues: dict[str, str] = msgspec.field(default_factory=dict)
+    wmi: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    faults: _FaultsTable = msgspec.field(default_factory=_FaultsTable)
+    ack_delay: Amount = 0
+    computer_name: str = ""
+    answer_as: dict[str, str] = msgspec.field(default_factory=dict)
+    dependencies: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+    patch: dict[str, Any] = msgspec.field(default_factory=dict)  # read by ocsps.lab.patch_sim
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("fqdn", *(("computer_name",) if self.computer_name else ())):
+            try:
+                setattr(self, name, check_host(getattr(self, name), name))
+            except UsageError as exc:
+                raise FieldError(name, str(exc).removeprefix(f"{name}: ")) from None
+        bad = [v for v in self.queues.values() if v not in _PRIVACY]
+        if bad:
+            raise FieldError("queues", f"privacy must be None, Optional or Body, not {bad[0]!r}")
+
+
+class _TopologyFile(msgspec.Struct, forbid_unknown_fields=True):
+    servers: list[dict[str, Any]]
+    lab: _LabTable = msgspec.field(default_factory=_LabTable)
+    sites: list[dict[str, Any]] = []
+    pools: list[dict[str, Any]] = []
+
+
+_SERVER_KEYS = frozenset(_ServerEntry.__struct_fields__)
 
 
 @dataclass(frozen=True)
@@ -148,120 +192,91 @@ def parse_topology(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML ({exc})") from None
-    _known(raw, _TOP_KEYS, source)
-    if not isinstance(raw.get("servers"), list) or not raw["servers"]:
+    top = convert(raw, _TopologyFile, path=f"{source}: ")
+    if not top.servers:
         raise UsageError(f"{source}: needs at least one [[servers]] entry")
-    lab = _table(raw.get("lab", {}), f"{source} [lab]")
-    _known(lab, {"username", "password", "auth"}, f"{source} [lab]")
-    auth = str(lab.get("auth", "ntlm"))
-    if auth not in ("ntlm", "negotiate", "basic"):
-        raise UsageError(f"{source} [lab]: auth must be ntlm, negotiate or basic")
     servers: list[SimServer] = []
     faults: dict[str, LabFaults] = {}
     patches: dict[str, SimPatch] = {}
-    seen: set[str] = set()
-    for index, entry in enumerate(raw["servers"], 1):
-        where = f"{source} server #{index}"
-        entry = _table(entry, where)
-        _known(entry, _SERVER_KEYS, where)
+    for index, item in enumerate(top.servers):
+        name = item.get("fqdn")
+        where = join_path(f"{source}: ", "servers", name if isinstance(name, str) else index)
+        entry = convert(item, _ServerEntry, path=where)
         server = _server(cat, entry, where, clock)
-        apply_check_fields(cat, server, entry, f"{where} ({server.fqdn})")
-        patches[server.fqdn.casefold()] = parse_patch_fields(server, entry, f"{where} ({server.fqdn})")
-        if server.fqdn.casefold() in seen:
+        apply_check_fields(cat, server, entry)
+        patches[server.fqdn.casefold()] = parse_patch_fields(server, item, where)
+        if server.fqdn.casefold() in (s.fqdn.casefold() for s in servers):
             raise UsageError(f"{where}: duplicate server {server.fqdn}")
-        seen.add(server.fqdn.casefold())
         servers.append(server)
-        f = _table(entry.get("faults", {}), f"{where} faults")
-        _known(f, {"latency_ms", "stuck"}, f"{where} faults")
-        latency = int(_number(f.get("latency_ms", 0), f"{where} faults.latency_ms"))
-        faults[server.fqdn] = LabFaults(latency, _flag(f.get("stuck", False), f"{where} faults.stuck"))
-    problem = credential_problem(str(lab.get("username", "LAB\\admin")), str(lab.get("password", "")))
+        faults[server.fqdn] = LabFaults(int(entry.faults.latency_ms), entry.faults.stuck)
+    lab = top.lab
+    problem = credential_problem(lab.username, lab.password or "")
     if problem is not None:
-        raise UsageError(f"{source} [lab]: {problem}")
+        raise UsageError(f"{source}: lab: {problem}")
     return Topology(
         servers=servers,
-        username=str(lab.get("username", "LAB\\admin")),
-        password=str(lab["password"]) if "password" in lab else None,
-        auth=auth,
+        username=lab.username,
+        password=lab.password,
+        auth=lab.auth,
         faults=faults,
         source=source,
-        pools=parse_pools(raw.get("pools", []), servers, source),
+        pools=parse_pools(top.pools, servers, source),
         patches=patches,
     )
 
 
-def _server(cat: Catalog, entry: dict[str, Any], where: str, clock: Callable[[], float] | None) -> SimServer:
-    fqdn = check_host(entry.get("fqdn"), f"{where} fqdn")
-    where = f"{where} ({fqdn})"
-    product = cat.product(str(entry.get("product", "")))
-    roles = tuple(str(r) for r in _list(entry.get("roles", []), f"{where} roles"))
-    names = _list(entry.get("services"), f"{where} services") if "services" in entry else None
+def _server(cat: Catalog, entry: _ServerEntry, where: str, clock: Callable[[], float] | None) -> SimServer:
+    product = cat.product(entry.product)
+    roles = tuple(entry.roles)
     chosen = (
-        [cat.find_service(product, str(n)) for n in names]
-        if names is not None
+        [cat.find_service(product, n) for n in entry.services]
+        if entry.services is not None
         else default_services(cat, product, roles)
     )
-    activity = _table(entry.get("activity", {}), f"{where} activity")
-    stopped = {str(s).casefold() for s in _list(entry.get("stopped", []), f"{where} stopped")}
+    stopped = {s.casefold() for s in entry.stopped}
     services = {}
     for svc in chosen:
-        counters = _table(activity.get(svc.name or svc.key, {}), f"{where} activity.{svc.name}")
-        values = {str(k): _number(v, f"{where} activity.{svc.name}.{k}") for k, v in counters.items()}
+        values = dict(entry.activity.get(svc.name or svc.key, {}))
         sim = build_service(cat, product, svc, activity=values, server_roles=roles)
         if sim.name.casefold() in stopped or svc.key.casefold() in stopped:
             sim.status = STOPPED
-        sim.fails_to_stop = sim.name in _list(entry.get("fails_to_stop", []), f"{where} fails_to_stop")
-        sim.stuck_drain = sim.name in _list(entry.get("stuck_drain", []), f"{where} stuck_drain")
+        sim.fails_to_stop = sim.name in entry.fails_to_stop
+        sim.stuck_drain = sim.name in entry.stuck_drain
         services[sim.name] = sim
     unknown_activity = (
-        set(activity) - {s.name for s in services.values()} - {s.key for s in services.values()}
+        set(entry.activity) - {s.name for s in services.values()} - {s.key for s in services.values()}
     )
     if unknown_activity:
         raise UsageError(
             f"{where}: activity for services it does not run: {', '.join(sorted(unknown_activity))}"
         )
-    _apply_dependencies(services, _table(entry.get("dependencies", {}), f"{where} dependencies"), where)
-    for name in _list(entry.get("disabled", []), f"{where} disabled"):
-        _on_server(services, name, f"{where} disabled").startup = "Disabled"
-    answer_as: dict[str, str] = {}
-    for asked, answering in _table(entry.get("answer_as", {}), f"{where} answer_as").items():
-        if not isinstance(answering, str):
-            raise UsageError(f"{where} answer_as.{asked}: expected a service name")
-        answer_as[str(asked).casefold()] = _on_server(services, answering, f"{where} answer_as.{asked}").name
-    computer_name = entry.get("computer_name", "")
-    if computer_name:
-        computer_name = check_host(computer_name, f"{where} computer_name")
-    queues = {str(k): str(v) for k, v in _table(entry.get("queues", {}), f"{where} queues").items()}
-    bad = [v for v in queues.values() if v not in _PRIVACY]
-    if bad:
-        raise UsageError(f"{where}: queue privacy must be None, Optional or Body, not {bad[0]!r}")
-    wmi = {
-        str(cls): [dict(_table(props, f"{where} wmi.{cls}"))]
-        for cls, props in _table(entry.get("wmi", {}), f"{where} wmi").items()
+    _apply_dependencies(services, entry.dependencies, where)
+    for name in entry.disabled:
+        _on_server(services, name, f"{where}.disabled").startup = "Disabled"
+    answer_as = {
+        asked.casefold(): _on_server(services, answering, join_path(where, "answer_as", asked)).name
+        for asked, answering in entry.answer_as.items()
     }
-    activated = [str(r) for r in _list(entry.get("activated_roles", []), f"{where} activated_roles")]
-    unknown_roles = [r for r in activated if r not in cat.roles]
+    unknown_roles = [r for r in entry.activated_roles if r not in cat.roles]
     if unknown_roles:
         raise UsageError(f"{where}: unknown roles {', '.join(unknown_roles)}; valid: {', '.join(cat.roles)}")
     server = SimServer(
-        fqdn=fqdn,
+        fqdn=entry.fqdn,
         product=product,
         roles=roles,
         services=services,
-        pool=str(entry.get("pool", "")),
-        site=str(entry.get("site", "")),
-        drain_seconds=_number(entry.get("drain_seconds", 5), f"{where} drain_seconds"),
-        in_perfmon_group=_flag(entry.get("in_perfmon_group", True), f"{where} in_perfmon_group"),
-        msmq_installed=_flag(entry.get("msmq_installed", False), f"{where} msmq_installed"),
-        msmq_ad_integrated=entry.get("msmq_ad_integrated"),
-        queues=queues,
-        wmi=wmi,
-        activated_roles=activated,
-        lcscmd_fail_roles={
-            str(r) for r in _list(entry.get("lcscmd_fail_roles", []), f"{where} lcscmd_fail_roles")
-        },
-        ack_delay=_number(entry.get("ack_delay", 0), f"{where} ack_delay"),
-        computer_name=computer_name,
+        pool=entry.pool,
+        site=entry.site,
+        drain_seconds=entry.drain_seconds,
+        in_perfmon_group=entry.in_perfmon_group,
+        msmq_installed=entry.msmq_installed,
+        msmq_ad_integrated=entry.msmq_ad_integrated,
+        queues=dict(entry.queues),
+        wmi={cls: [dict(props)] for cls, props in entry.wmi.items()},
+        activated_roles=list(entry.activated_roles),
+        lcscmd_fail_roles=set(entry.lcscmd_fail_roles),
+        ack_delay=entry.ack_delay,
+        computer_name=entry.computer_name,
         answer_as=answer_as,
         catalog=cat,
     )
@@ -281,18 +296,19 @@ def _on_server(services: Mapping[str, SimService], name: object, where: str) -> 
     return found
 
 
-def _apply_dependencies(services: Mapping[str, SimService], table: Mapping[str, Any], where: str) -> None:
+def _apply_dependencies(
+    services: Mapping[str, SimService], table: Mapping[str, list[str]], where: str
+) -> None:
     """Per-server prerequisites replace the lab's documented ones; a cycle is refused, as Windows does."""
     for name, listed in table.items():
-        svc = _on_server(services, name, f"{where} dependencies")
-        at = f"{where} dependencies.{name}"
-        needs = [_on_server(services, n, at) for n in _list(listed, at)]
-        svc.requires = tuple(n.key for n in needs)
+        svc = _on_server(services, name, f"{where}.dependencies")
+        at = join_path(where, "dependencies", name)
+        svc.requires = tuple(_on_server(services, n, at).key for n in listed)
     by_key = {s.key: s for s in services.values()}
 
     def visit(svc: SimService, path: tuple[str, ...]) -> None:
         if svc.key in path:
-            raise UsageError(f"{where} dependencies: a cycle ({' -> '.join((*path, svc.key))})")
+            raise UsageError(f"{where}.dependencies: a cycle ({' -> '.join((*path, svc.key))})")
         for key in svc.requires:
             if key in by_key:
                 visit(by_key[key], (*path, svc.key))
@@ -315,36 +331,3 @@ def synthetic_topology(count: int, *, product: str = "sfb2015", drain_seconds: f
             f'"Inbound Calls" = {i % 5}',
         ]
     return parse_topology("\n".join(lines) + "\n", source=f"synthetic topology ({count} servers)")
-
-
-def _known(table: Mapping[str, Any], keys: set[str], where: str) -> None:
-    unknown = sorted(set(table) - keys)
-    if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(keys))}")
-
-
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}: expected a table")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise UsageError(f"{where}: expected a list")
-    return value
-
-
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e15:
-        raise UsageError(f"{where}: expected a non-negative number")
-    return float(value)
-
-
-def _flag(value: object, where: str) -> bool:
-    """true or false, nothing else: ``bool("no")`` would silently read as true."""
-    if not isinstance(value, bool):
-        raise UsageError(f"{where}: expected true or false")
-    return value

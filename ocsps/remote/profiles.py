@@ -57,7 +57,6 @@ file, table and key, instead of surfacing as a connection failure on the night t
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
@@ -67,19 +66,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import msgspec
+from msgspec import UNSET, UnsetType
+
 from ocsps.errors import UsageError
 from ocsps.remote.settings import (
     ENV_CONFIG,
     ENV_PASSWORD,
     ENV_PROFILE,
+    OPTION_TYPES,
     OPTIONS,
+    PATH_OPTIONS,
     ConnectionSettings,
     Layer,
+    Options,
     Secret,
     check_option,
     parse_option_text,
     show,
 )
+from ocsps.shapes import convert, join_path
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -149,71 +155,48 @@ def _key_label(table_label: str) -> Callable[[str], str]:
     return label
 
 
-_TOML_TYPE_NAMES: Final = (
-    (bool, "a boolean"),
-    (int, "an integer"),
-    (float, "a float"),
-    (str, "a string"),
-    (dict, "a table"),
-    (list, "an array"),
-)
+class _ConfigShape(msgspec.Struct, forbid_unknown_fields=True):
+    """The file as msgspec reads it: unknown tables and keys are refused with their dotted path."""
 
-_EXPECTED: Final = {
-    "str": "a string",
-    "path": "a string (file path)",
-    "int": "an integer",
-    "number": "a number",
-    "bool": "true or false",
-}
+    default: Options = msgspec.field(default_factory=Options)
+    profiles: dict[str, Options] = msgspec.field(default_factory=dict)
+    lcscmd: dict[str, object] | UnsetType = UNSET
 
 
-def _toml_type(value: object) -> str:
-    for python_type, name in _TOML_TYPE_NAMES:
-        if isinstance(value, python_type):
-            return name
-    return "a date/time"
+def _anchored(values: dict[str, object], base_dir: Path | None) -> dict[str, object]:
+    """File options with ``~`` expanded and relative paths anchored at the config file's directory."""
+    for key in PATH_OPTIONS & values.keys():
+        path = Path(str(values[key])).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        values[key] = str(path)
+    return values
 
 
-def _has_kind(kind: str, value: object) -> bool:
-    if kind in ("str", "path"):
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind == "int":
-        return isinstance(value, int)
-    return isinstance(value, int | float)
-
-
-def _check_table(table: object, label: str, base_dir: Path | None) -> dict[str, object]:
-    if not isinstance(table, dict):
-        raise UsageError(f"{label}: expected a table, got {_toml_type(table)}")
-    checked: dict[str, object] = {}
-    for key, value in table.items():
-        if key == "password":
+def _refuse_misplaced(source: str, data: dict[str, object]) -> None:
+    """The mistakes a bare "unknown key" would explain badly: a password, an option outside any table,
+    a profile name that cannot be selected."""
+    for key in data:
+        if key in OPTIONS or key == "password":
+            raise UsageError(f"{source}: {key}: belongs inside [default] or [profiles.NAME]")
+    profiles = data.get(PROFILES_TABLE)
+    tables = {DEFAULT_TABLE: data.get(DEFAULT_TABLE)}
+    if isinstance(profiles, dict):
+        tables.update((join_path(PROFILES_TABLE, name), table) for name, table in profiles.items())
+        for name in profiles:
+            if name == DEFAULT_TABLE:
+                raise UsageError(f"{source}: profiles.default is ambiguous; put shared values in [default]")
+            if not _PROFILE_NAME.fullmatch(name):
+                raise UsageError(
+                    f"{source}: profile name {show(name)} is not valid "
+                    "(letters, digits, '.', '_', '-'; at most 64 characters)"
+                )
+    for where, table in tables.items():
+        if isinstance(table, dict) and "password" in table:
             raise UsageError(
-                f"{label}: password does not belong in a config file (anyone who can read the file can "
-                "read it); set OCSPS_PASSWORD or let ocsps prompt"
+                f"{source}: {where}.password: does not belong in a config file (anyone who can read the "
+                "file can read it); set OCSPS_PASSWORD or let ocsps prompt"
             )
-        option = OPTIONS.get(key)
-        if option is None:
-            close = difflib.get_close_matches(key, list(OPTIONS), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UsageError(f"{label}: unknown key {show(key)}{hint}; valid keys: {', '.join(OPTIONS)}")
-        where = f"{label} {key}"
-        if not _has_kind(option.kind, value):
-            raise UsageError(
-                f"{where}: expected {_EXPECTED[option.kind]}, got {_toml_type(value)} {show(value)}"
-            )
-        value = check_option(key, value, where)
-        if option.kind == "path":
-            path = Path(str(value)).expanduser()
-            if not path.is_absolute() and base_dir is not None:
-                path = base_dir / path
-            value = str(path)
-        checked[key] = value
-    return checked
 
 
 def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> ConfigFile:
@@ -225,37 +208,15 @@ def parse_config(text: str, *, source: str, base_dir: Path | None = None) -> Con
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise UsageError(f"{source}: not valid TOML: nested too deeply") from None
-    valid_top = (DEFAULT_TABLE, PROFILES_TABLE, LCSCMD_TABLE)
-    for key in data:
-        if key not in valid_top:
-            hint = ""
-            if key in OPTIONS or key == "password":
-                hint = f" ({key} belongs inside [default] or [profiles.NAME])"
-            raise UsageError(
-                f"{source}: unknown top-level key {show(key)}{hint}; "
-                f"valid top-level keys: {', '.join(valid_top)}"
-            )
-    default = _check_table(data.get(DEFAULT_TABLE, {}), f"{source} [{DEFAULT_TABLE}]", base_dir)
-    raw_profiles = data.get(PROFILES_TABLE, {})
-    if not isinstance(raw_profiles, dict):
-        raise UsageError(
-            f"{source} [{PROFILES_TABLE}]: expected a table of profiles, got {_toml_type(raw_profiles)}"
-        )
-    profiles: dict[str, Mapping[str, object]] = {}
-    for name, table in raw_profiles.items():
-        if name == DEFAULT_TABLE:
-            raise UsageError(f"{source}: [profiles.default] is ambiguous; put shared values in [default]")
-        if not _PROFILE_NAME.fullmatch(name):
-            raise UsageError(
-                f"{source}: profile name {show(name)} is not valid "
-                "(letters, digits, '.', '_', '-'; at most 64 characters)"
-            )
-        profiles[name] = _check_table(table, f"{source} [{PROFILES_TABLE}.{name}]", base_dir)
+    _refuse_misplaced(source, data)
+    shape = convert(data, _ConfigShape, path=f"{source}: ")
+    default = _anchored(shape.default.values(), base_dir)
+    profiles = {name: _anchored(table.values(), base_dir) for name, table in shape.profiles.items()}
     lcscmd: dict[str, object] = {}
-    if LCSCMD_TABLE in data:
+    if shape.lcscmd is not UNSET:
         from ocsps.deactivation.plan import check_lcscmd_overrides
 
-        lcscmd = check_lcscmd_overrides(data[LCSCMD_TABLE], f"{source} [{LCSCMD_TABLE}]")
+        lcscmd = check_lcscmd_overrides(shape.lcscmd, f"{source}: {LCSCMD_TABLE}")
     return ConfigFile(source=source, default=default, profiles=profiles, lcscmd=lcscmd)
 
 
@@ -417,7 +378,7 @@ def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
         if key not in OPTIONS:
             raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
         label = _flag_label(key)
-        if isinstance(raw, str) and OPTIONS[key].kind in ("bool", "int", "number"):
+        if isinstance(raw, str) and OPTION_TYPES[key] is not str:
             values[key] = parse_option_text(key, raw, label)
         else:
             values[key] = check_option(key, raw, label)

@@ -39,10 +39,15 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict
+from functools import cache
+from typing import Any, Final, Literal, TypedDict, get_args
+
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from ocsps.errors import UsageError
 from ocsps.hostname import check_host, show
+from ocsps.shapes import FieldError, convert
 
 _ALL_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
@@ -58,23 +63,40 @@ __all__ = [
     "ENV_PROFILE",
     "MESSAGE_ENCRYPTION_AUTHS",
     "OPTIONS",
+    "OPTION_TYPES",
     "PASSWORD_AUTHS",
-    "PRODUCTS",
+    "PATH_OPTIONS",
     "ConnectOptions",
     "ConnectionSettings",
     "Layer",
     "Option",
+    "Options",
     "Secret",
     "check_host",
     "check_option",
     "default_port",
     "parse_option_text",
+    "product_ids",
     "show",
 ]
 
-PRODUCTS: Final = ("ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019")
-"""Product ids, oldest first. The catalog holds the facts about each; this copy only validates a setting
-without loading the catalog (a test keeps the two in step)."""
+
+@cache
+def product_ids() -> tuple[str, ...]:
+    """Product ids, oldest first, from the catalog: read only when a ``product`` setting is checked, so
+    that importing settings stays cheap (the parsed catalog is cached on disk)."""
+    from ocsps.catalog import load_catalog
+
+    products = load_catalog().products
+    return tuple(sorted(products, key=lambda pid: products[pid].order))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``PRODUCTS``: the catalog's product ids, loaded on first use."""
+    if name == "PRODUCTS":
+        return product_ids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 AUTH_METHODS: Final = ("negotiate", "kerberos", "ntlm", "credssp", "basic", "certificate")
 """Authentication methods pypsrp 0.9 supports; ``negotiate`` tries Kerberos and falls back to NTLM."""
@@ -115,19 +137,23 @@ ENV_CONFIG: Final = "OCSPS_CONFIG"
 MAX_TIMEOUT: Final = 86400.0
 """One day: anything longer is certainly a unit mistake (milliseconds for seconds)."""
 
-Kind = Literal["str", "int", "bool", "number", "path"]
-
 
 @dataclass(frozen=True)
 class Option:
-    """One connection option as it appears in flags, the environment and config files.
+    """One connection option as it appears in flags, the environment and config files: its name and help.
 
-    One table drives all three sources so that they can never disagree on a name or a type.
+    Its type is the field of the same name in :class:`Options`, so the three sources cannot disagree.
     """
 
     key: str
-    kind: Kind
     help: str
+
+    @property
+    def kind(self) -> str:
+        """``str``, ``path``, ``int``, ``bool`` or ``number``: its field's type, for help and generators."""
+        if self.key in PATH_OPTIONS:
+            return "path"
+        return {int: "int", bool: "bool", float: "number"}.get(OPTION_TYPES[self.key], "str")
 
     @property
     def env(self) -> str:
@@ -138,36 +164,38 @@ class Option:
 OPTIONS: Final[Mapping[str, Option]] = {
     o.key: o
     for o in (
-        Option("host", "str", "server FQDN, as certificates and Kerberos know it"),
-        Option("connect_address", "str", "address actually dialled when it differs from host"),
-        Option("expect_computer", "str", "computer name the server reports, when it differs from host"),
-        Option("port", "int", "TCP port; default 5986 with ssl, 5985 without"),
-        Option("ssl", "bool", "use https (default true)"),
-        Option("path", "str", "URL path of the WinRM listener (default wsman)"),
-        Option("auth", "str", "negotiate | kerberos | ntlm | credssp | basic | certificate"),
-        Option("username", "str", r"DOMAIN\user or user@domain"),
-        Option("verify", "bool", "validate the server certificate (default true)"),
-        Option("ca_bundle", "path", "PEM file of CA certificates used to validate the server"),
-        Option("certificate_pem", "path", "client certificate PEM (auth certificate)"),
-        Option("certificate_key_pem", "path", "client certificate key PEM (auth certificate)"),
-        Option("encryption", "str", "auto | always | never"),
-        Option("connection_timeout", "number", "seconds to connect"),
-        Option("read_timeout", "number", "seconds to wait for a reply; must exceed operation_timeout"),
-        Option("operation_timeout", "number", "seconds the server may hold one WSMan request"),
-        Option("proxy", "str", "proxy URL, without credentials"),
-        Option("no_proxy", "bool", "ignore proxy environment variables"),
-        Option("configuration_name", "str", "PowerShell session configuration (JEA endpoint)"),
-        Option("negotiate_service", "str", "Kerberos SPN service class (default WSMAN)"),
+        Option("host", "server FQDN, as certificates and Kerberos know it"),
+        Option("connect_address", "address actually dialled when it differs from host"),
+        Option("expect_computer", "computer name the server reports, when it differs from host"),
+        Option("port", "TCP port; default 5986 with ssl, 5985 without"),
+        Option("ssl", "use https (default true)"),
+        Option("path", "URL path of the WinRM listener (default wsman)"),
+        Option("auth", "negotiate | kerberos | ntlm | credssp | basic | certificate"),
+        Option("username", r"DOMAIN\user or user@domain"),
+        Option("verify", "validate the server certificate (default true)"),
+        Option("ca_bundle", "PEM file of CA certificates used to validate the server"),
+        Option("certificate_pem", "client certificate PEM (auth certificate)"),
+        Option("certificate_key_pem", "client certificate key PEM (auth certificate)"),
+        Option("encryption", "auto | always | never"),
+        Option("connection_timeout", "seconds to connect"),
+        Option("read_timeout", "seconds to wait for a reply; must exceed operation_timeout"),
+        Option("operation_timeout", "seconds the server may hold one WSMan request"),
+        Option("proxy", "proxy URL, without credentials"),
+        Option("no_proxy", "ignore proxy environment variables"),
+        Option("configuration_name", "PowerShell session configuration (JEA endpoint)"),
+        Option("negotiate_service", "Kerberos SPN service class (default WSMAN)"),
         Option(
             "negotiate_delegate",
-            "bool",
             "Kerberos: delegate the credential to the server for second-hop work (default false)",
         ),
-        Option("product", "str", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
-        Option("parallel", "int", "hosts read at once by status and check (1-256)"),
+        Option("product", "ocs2007 | ocs2007r2 | lync2010 | lync2013 | sfb2015 | sfb2019"),
+        Option("parallel", "hosts read at once by status and check (1-256)"),
     )
 }
 """Every option accepted from flags, ``OCSPS_*`` variables and config files, by key."""
+
+PATH_OPTIONS: Final = frozenset({"ca_bundle", "certificate_pem", "certificate_key_pem"})
+"""Options naming local files: a config file anchors them at its own directory."""
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -247,14 +275,12 @@ class Secret:
 _USERNAME_EXTRA = frozenset(" ._-@\\")
 
 
-def _check_username(value: object, what: str) -> str:
+def _check_username(value: str, what: str) -> str:
     """Accept ``user``, ``DOMAIN\\user`` and ``user@domain``; refuse quotes, metacharacters and controls.
 
     The name only travels in authentication headers, but it is also echoed in prompts and logs, and no real
     Windows account needs ``;``, ``$()``, quotes or control characters.
     """
-    if not isinstance(value, str):
-        raise UsageError(f"{what}: expected text, got {type(value).__name__}")
     if not value:
         raise UsageError(f"{what}: is empty")
     if len(value) > 256:
@@ -277,14 +303,12 @@ _PATH_SEGMENT = r"[A-Za-z0-9._~-]+"
 _URL_PATH = re.compile(rf"{_PATH_SEGMENT}(?:/{_PATH_SEGMENT})*(?:\?[A-Za-z0-9._~=-]+)?", re.ASCII)
 
 
-def _check_url_path(value: object, what: str) -> str:
+def _check_url_path(value: str, what: str) -> str:
     """Validate the listener path (``wsman``, ``OcsPowershell``, ``wsman?PSVersion=5.1``).
 
     A leading ``/`` is dropped because pypsrp inserts one; ``..`` and anything outside a conservative URL
     alphabet are refused.
     """
-    if not isinstance(value, str):
-        raise UsageError(f"{what}: expected text, got {type(value).__name__}")
     if len(value) > 256:
         raise UsageError(f"{what}: longer than 256 characters ({show(value)})")
     path = value.lstrip("/")
@@ -302,10 +326,8 @@ _CONFIGURATION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}", re.ASCII)
 _SERVICE_CLASS = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}", re.ASCII)
 
 
-def _check_pattern(pattern: re.Pattern[str], example: str) -> Callable[[object, str], str]:
-    def check(value: object, what: str) -> str:
-        if not isinstance(value, str):
-            raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+def _check_pattern(pattern: re.Pattern[str], example: str) -> Callable[[str, str], str]:
+    def check(value: str, what: str) -> str:
         if not pattern.fullmatch(value):
             raise UsageError(f"{what}: {show(value)} is not a valid name (like {example})")
         return value
@@ -313,22 +335,18 @@ def _check_pattern(pattern: re.Pattern[str], example: str) -> Callable[[object, 
     return check
 
 
-def _check_choice(choices: tuple[str, ...]) -> Callable[[object, str], str]:
-    def check(value: object, what: str) -> str:
-        if not isinstance(value, str):
-            raise UsageError(f"{what}: expected text, got {type(value).__name__}")
+def _check_choice(choices: Callable[[], tuple[str, ...]]) -> Callable[[str, str], str]:
+    def check(value: str, what: str) -> str:
         lowered = value.lower()
-        if lowered not in choices:
-            raise UsageError(f"{what}: {show(value)} is not one of {', '.join(choices)}")
+        if lowered not in choices():
+            raise UsageError(f"{what}: {show(value)} is not one of {', '.join(choices())}")
         return lowered
 
     return check
 
 
-def _check_local_path(value: object, what: str) -> str:
+def _check_local_path(value: str, what: str) -> str:
     """A local file name: any text an OS accepts, minus control characters (they only ever mean an error)."""
-    if not isinstance(value, str):
-        raise UsageError(f"{what}: expected a file path, got {type(value).__name__}")
     if not value:
         raise UsageError(f"{what}: is empty")
     if len(value) > 4096:
@@ -341,10 +359,8 @@ def _check_local_path(value: object, what: str) -> str:
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
-def _check_proxy(value: object, what: str) -> str:
+def _check_proxy(value: str, what: str) -> str:
     """A proxy URL without credentials: credentials in a URL end up in logs, JSON output and ``ps``."""
-    if not isinstance(value, str):
-        raise UsageError(f"{what}: expected a URL, got {type(value).__name__}")
     if len(value) > 2048 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise UsageError(f"{what}: {show(value)} is not a proxy URL")
     try:
@@ -365,63 +381,94 @@ def _check_proxy(value: object, what: str) -> str:
     return value
 
 
-def _check_port(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{what}: expected a port number, got {type(value).__name__}")
-    if not 1 <= value <= 65535:
-        raise UsageError(f"{what}: port must be 1-65535, got {value}")
-    return value
+def _check_range(low: int, high: int, rule: str) -> Callable[[int, str], int]:
+    def check(value: int, what: str) -> int:
+        if not low <= value <= high:
+            raise UsageError(f"{what}: {rule.format(f'{low}-{high}')}, got {value}")
+        return value
+
+    return check
 
 
-def _check_bool(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{what}: expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _check_timeout(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f"{what}: expected a number of seconds, got {type(value).__name__}")
+def _check_timeout(value: float, what: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise UsageError(f"{what}: must be a positive number of seconds, got {value}")
     if value > MAX_TIMEOUT:
         raise UsageError(f"{what}: {value} seconds is more than a day; timeouts are in seconds")
-    return float(value)
-
-
-def _check_parallel(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{what}: expected a number of hosts, got {type(value).__name__}")
-    if not 1 <= value <= 256:
-        raise UsageError(f"{what}: must be 1-256 hosts at once, got {value}")
     return value
 
 
-_CHECKS: Final[Mapping[str, Callable[[object, str], object]]] = {
+class Options(msgspec.Struct, forbid_unknown_fields=True):
+    """The connection options one source gives (a config table, the flags, the environment), each unset
+    unless given. msgspec checks the types; ``__post_init__`` runs the domain checks and normalises."""
+
+    host: str | UnsetType = UNSET
+    connect_address: str | UnsetType = UNSET
+    expect_computer: str | UnsetType = UNSET
+    port: int | UnsetType = UNSET
+    ssl: bool | UnsetType = UNSET
+    path: str | UnsetType = UNSET
+    auth: str | UnsetType = UNSET
+    username: str | UnsetType = UNSET
+    verify: bool | UnsetType = UNSET
+    ca_bundle: str | UnsetType = UNSET
+    certificate_pem: str | UnsetType = UNSET
+    certificate_key_pem: str | UnsetType = UNSET
+    encryption: str | UnsetType = UNSET
+    connection_timeout: float | UnsetType = UNSET
+    read_timeout: float | UnsetType = UNSET
+    operation_timeout: float | UnsetType = UNSET
+    proxy: str | UnsetType = UNSET
+    no_proxy: bool | UnsetType = UNSET
+    configuration_name: str | UnsetType = UNSET
+    negotiate_service: str | UnsetType = UNSET
+    negotiate_delegate: bool | UnsetType = UNSET
+    product: str | UnsetType = UNSET
+    parallel: int | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        for name, check in _CHECKS.items():
+            value = getattr(self, name)
+            if value is UNSET:
+                continue
+            try:
+                setattr(self, name, check(value, name))
+            except UsageError as exc:
+                raise FieldError(name, str(exc).removeprefix(f"{name}: ")) from None
+
+    def values(self) -> dict[str, object]:
+        """The options given, by key, in declaration order."""
+        given = ((name, getattr(self, name)) for name in self.__struct_fields__)
+        return {name: value for name, value in given if value is not UNSET}
+
+
+_CHECKS: Final[Mapping[str, Callable[[Any, str], object]]] = {
     "host": check_host,
     "connect_address": check_host,
     "expect_computer": check_host,
-    "port": _check_port,
-    "ssl": _check_bool,
+    "port": _check_range(1, 65535, "port must be {}"),
     "path": _check_url_path,
-    "auth": _check_choice(AUTH_METHODS),
+    "auth": _check_choice(lambda: AUTH_METHODS),
     "username": _check_username,
-    "verify": _check_bool,
     "ca_bundle": _check_local_path,
     "certificate_pem": _check_local_path,
     "certificate_key_pem": _check_local_path,
-    "encryption": _check_choice(ENCRYPTION_MODES),
+    "encryption": _check_choice(lambda: ENCRYPTION_MODES),
     "connection_timeout": _check_timeout,
     "read_timeout": _check_timeout,
     "operation_timeout": _check_timeout,
     "proxy": _check_proxy,
-    "no_proxy": _check_bool,
     "configuration_name": _check_pattern(_CONFIGURATION_NAME, DEFAULT_CONFIGURATION_NAME),
     "negotiate_service": _check_pattern(_SERVICE_CLASS, DEFAULT_NEGOTIATE_SERVICE),
-    "negotiate_delegate": _check_bool,
-    "product": _check_choice(PRODUCTS),
-    "parallel": _check_parallel,
+    "product": _check_choice(lambda: product_ids()),
+    "parallel": _check_range(1, 256, "must be {} hosts at once"),
 }
+"""The domain checks msgspec's types cannot express, by option (each raises a one-line ``UsageError``)."""
+
+OPTION_TYPES: Final[Mapping[str, type]] = {
+    f.name: get_args(f.type)[0] for f in msgspec.structs.fields(Options)
+}
+"""Each option's value type (``int``, ``float``, ``bool`` or ``str``), for parsing environment text."""
 
 
 def check_option(key: str, value: object, what: str | None = None) -> object:
@@ -430,9 +477,13 @@ def check_option(key: str, value: object, what: str | None = None) -> object:
     ``what`` names where the value came from (``--port``, ``OCSPS_PORT``, ``config.toml [profiles.lab] port``)
     so that the error tells the administrator which of the three sources to fix.
     """
-    if key not in _CHECKS:
+    if key not in OPTIONS:
         raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
-    return _CHECKS[key](value, what or key)
+    try:
+        checked = convert({key: value}, Options)
+    except UsageError as exc:
+        raise UsageError(f"{what or key}{str(exc).removeprefix(key)}") from None
+    return getattr(checked, key)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -442,24 +493,24 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 def parse_option_text(key: str, text: str, what: str) -> object:
     """Turn the text of an environment variable (or a string flag) into a checked option value."""
-    option = OPTIONS.get(key)
-    if option is None:
+    kind = OPTION_TYPES.get(key)
+    if kind is None:
         raise UsageError(f"unknown connection option {show(key)}; valid options: {', '.join(OPTIONS)}")
     value: object = text
     stripped = text.strip()
-    if option.kind == "bool":
+    if kind is bool:
         if stripped.lower() in _TRUE:
             value = True
         elif stripped.lower() in _FALSE:
             value = False
         else:
             raise UsageError(f"{what}: expected true or false, got {show(text)}")
-    elif option.kind == "int":
+    elif kind is int:
         if not _ALL_DIGITS.fullmatch(stripped) or len(stripped) > 6:
             expected = "a port number" if key == "port" else "a whole number"
             raise UsageError(f"{what}: expected {expected}, got {show(text)}")
         value = int(stripped)
-    elif option.kind == "number":
+    elif kind is float:
         if not _NUMBER.fullmatch(stripped) or len(stripped) > 20:
             raise UsageError(f"{what}: expected a number of seconds, got {show(text)}")
         value = float(stripped)
@@ -519,46 +570,20 @@ class ConnectionSettings:
     """Hosts a read command works on at once; None: the command's default."""
 
     def __post_init__(self) -> None:
-        def put(name: str, value: object) -> None:
+        if isinstance(self.ssl, bool) and type(self.port) is int and self.port == 0:
+            object.__setattr__(self, "port", default_port(self.ssl))
+        given = {name: getattr(self, name) for name in _SETTING_OPTIONS}
+        checked = convert({k: v for k, v in given.items() if v is not None}, Options)
+        for name, value in checked.values().items():
             object.__setattr__(self, name, value)
-
-        put("host", check_host(self.host, "host"))
-        if self.connect_address is not None:
-            put("connect_address", check_host(self.connect_address, "connect_address"))
-        put("ssl", _check_bool(self.ssl, "ssl"))
-        if isinstance(self.port, int) and not isinstance(self.port, bool) and self.port == 0:
-            put("port", default_port(self.ssl))
-        put("port", _check_port(self.port, "port"))
-        put("path", _check_url_path(self.path, "path"))
-        put("auth", check_option("auth", self.auth))
-        if self.username is not None:
-            put("username", _check_username(self.username, "username"))
         if isinstance(self.password, str):
-            put("password", Secret(self.password))
+            object.__setattr__(self, "password", Secret(self.password))
         elif self.password is not None and not isinstance(self.password, Secret):
             raise UsageError("password: expected a Secret or text")
         if isinstance(self.cert_validation, str):
-            put("cert_validation", _check_local_path(self.cert_validation, "ca_bundle"))
+            object.__setattr__(self, "cert_validation", check_option("ca_bundle", self.cert_validation))
         elif not isinstance(self.cert_validation, bool):
             raise UsageError("cert_validation: expected true, false or a CA bundle path")
-        for name in ("certificate_pem", "certificate_key_pem"):
-            if getattr(self, name) is not None:
-                _check_local_path(getattr(self, name), name)
-        put("encryption", check_option("encryption", self.encryption))
-        for name in ("connection_timeout", "read_timeout", "operation_timeout"):
-            put(name, _check_timeout(getattr(self, name), name))
-        if self.proxy is not None:
-            _check_proxy(self.proxy, "proxy")
-        put("no_proxy", _check_bool(self.no_proxy, "no_proxy"))
-        check_option("configuration_name", self.configuration_name)
-        check_option("negotiate_service", self.negotiate_service)
-        put("negotiate_delegate", _check_bool(self.negotiate_delegate, "negotiate_delegate"))
-        if self.product is not None:
-            put("product", check_option("product", self.product))
-        if self.expect_computer is not None:
-            put("expect_computer", check_host(self.expect_computer, "expect_computer"))
-        if self.parallel is not None:
-            _check_parallel(self.parallel, "parallel")
         self._check_combinations()
 
     def _check_combinations(self) -> None:
@@ -791,6 +816,9 @@ class ConnectionSettings:
             if path is not None and not os.path.isfile(path):
                 raise UsageError(f"{name}: file not found: {show(path, 200)}", host=self.host)
 
+
+_SETTING_OPTIONS: Final = tuple(key for key in OPTIONS if key not in ("verify", "ca_bundle"))
+"""The options that are fields of ``ConnectionSettings`` as they are (the other two make cert_validation)."""
 
 # ----------------------------------------------------------------------------------------------- resolution
 

@@ -20,9 +20,11 @@ LAB_MAY_IMPORT = (
     "ocsps.hostname",
     "ocsps.powershell.syntax",
     "ocsps.localfiles",
+    "ocsps.shapes",
 )
 """What the simulated server may use from the product: errors, the product list and names (data), host-name
-syntax and the grammar used to refuse malformed scripts. Never a decision (quorum, order, verdicts)."""
+syntax, the grammar used to refuse malformed scripts and the generic conversion of input data into typed
+shapes. Never a decision (quorum, order, verdicts)."""
 
 
 def _module_name(path: Path) -> str:

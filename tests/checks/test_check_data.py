@@ -59,11 +59,17 @@ def _mutate(change: Any) -> dict[str, Any]:
         (lambda r: r["checks"]["archiving-queue"].update(actions=["nope"]), "unknown action nope"),
         (
             lambda r: r["checks"]["archiving-queue"]["rules"][1]["outcomes"]["ok"].update(status="ok"),
-            "status 'ok'; valid: pass, warn, fail, skip",
+            "outcomes.ok.status: 'ok' is not one of pass, warn, fail, skip",
         ),
-        (lambda r: r["checks"]["drain-ready"]["rules"][0].pop("outcomes"), "needs [outcomes.<name>]"),
-        (lambda r: r["checks"]["drain-ready"].update(rules=[]), "needs [[rules]]"),
-        (lambda r: r.update(extra={}), "unknown top-level key 'extra'"),
+        (
+            lambda r: r["checks"]["drain-ready"]["rules"][0].pop("outcomes"),
+            "drain-ready.rules[0]: missing required key 'outcomes'",
+        ),
+        (
+            lambda r: r["checks"]["drain-ready"].update(rules=[]),
+            "drain-ready.rules: expected array of length >= 1",
+        ),
+        (lambda r: r.update(extra={}), "unknown key 'extra'; valid keys: checks, common"),
         (
             lambda r: r["checks"]["drain-ready"]["rules"].append(r["checks"]["drain-ready"]["rules"][0]),
             "duplicate rule",
@@ -82,17 +88,20 @@ SERVER = '[[servers]]\nfqdn = "ocs01.contoso.com"\nproduct = "ocs2007r2"\nroles 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("module_loads = 1\n", "module_loads must be true or false"),
-        ('powershell = "five"\n', "powershell must look like 2.0"),
-        ("[[servers.events]]\nid = 0\n", "id must be an event id"),
+        ("module_loads = 1\n", "module_loads: expected bool, got int 1"),
+        ('powershell = "five"\n', "powershell: must look like 2.0"),
+        ("[[servers.events]]\nid = 0\n", "events[0].id: expected int >= 1, got 0"),
         ("[[servers.events]]\nid = 14347\nwhen = 3\n", "unknown key 'when'"),
-        ('[[servers.certificates]]\nthumbprint = "AB"\n', "serial must be non-empty text"),
+        ('[[servers.certificates]]\nthumbprint = "AB"\n', "certificates[0]: missing required key 'serial'"),
         (
             '[[servers.certificates]]\nthumbprint = "AB"\nserial = "01"\nsubject = "CN=a"\nissuer = "CN=b"\n'
             'key_readers = "everyone"\n',
-            "key_readers must be a list",
+            "certificates[0].key_readers: expected array or null, got str 'everyone'",
         ),
-        ("[servers.certificate_assignments]\nDefault = 3\n", "Default must be non-empty text"),
+        (
+            "[servers.certificate_assignments]\nDefault = 3\n",
+            "certificate_assignments.Default: expected str, got int 3",
+        ),
     ],
 )
 def test_bad_check_keys_in_a_topology_are_refused(extra: str, message: str) -> None:

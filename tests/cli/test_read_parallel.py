@@ -94,7 +94,7 @@ def test_lab_reads_the_environment(
         ("env", "many", "OCSPS_PARALLEL: expected a whole number, got 'many'"),
         ("env", "257", "OCSPS_PARALLEL: must be 1-256"),
         ("profile", "0", "parallel: must be 1-256 hosts at once, got 0"),
-        ("profile", '"8"', "parallel: expected an integer"),
+        ("profile", '"8"', "parallel: expected int, got str '8'"),
     ],
 )
 def test_bad_width_is_refused_before_anything_is_sent(

@@ -253,7 +253,7 @@ def test_unrelated_env_is_ignored() -> None:
     [
         ({"port": "abc"}, "--port: expected a port number"),
         ({"ssl": "perhaps"}, "--ssl: expected true or false"),
-        ({"host": 42}, "--host: expected a host name or address, got int"),
+        ({"host": 42}, "--host: expected str, got int 42"),
         ({"read_timeout": "1e9"}, "--read-timeout: expected a number of seconds"),
         ({"colour": "blue"}, "unknown connection option 'colour'"),
         ({"password": "hunter2"}, "passwords are not taken as options"),

@@ -105,11 +105,12 @@ def test_frozen() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"port": 0.5}, "port: expected a port number"),
+        ({"port": 0.5}, "port: expected int, got float 0.5"),
         ({"port": 65536}, "port must be 1-65535"),
         ({"port": -1}, "port must be 1-65535"),
-        ({"port": True}, "port: expected a port number"),
-        ({"ssl": "yes"}, "ssl: expected true or false"),
+        ({"port": True}, "port: expected int, got bool"),
+        ({"port": False}, "port: expected int, got bool"),
+        ({"ssl": "yes"}, "ssl: expected bool, got str 'yes'"),
         ({"auth": "digest"}, "auth: 'digest' is not one of negotiate, kerberos"),
         ({"encryption": "sometimes"}, "encryption: 'sometimes' is not one of auto, always, never"),
         ({"product": "lync2016"}, "product: 'lync2016' is not one of ocs2007"),
@@ -132,7 +133,7 @@ def test_frozen() -> None:
         ({"read_timeout": -3}, "read_timeout: must be a positive number"),
         ({"operation_timeout": float("nan")}, "operation_timeout: must be a positive number"),
         ({"operation_timeout": float("inf")}, "operation_timeout: must be a positive number"),
-        ({"read_timeout": "30"}, "read_timeout: expected a number of seconds"),
+        ({"read_timeout": "30"}, "read_timeout: expected float, got str '30'"),
         (
             {"read_timeout": 20, "operation_timeout": 20},
             "read_timeout (20s) must be greater than operation_timeout",
@@ -365,11 +366,23 @@ def test_importing_does_not_load_pypsrp() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_product_ids_match_the_catalog() -> None:
+def test_product_ids_come_from_the_catalog_only_when_a_product_is_checked() -> None:
+    """The product list has one home, the catalog; importing settings must not load it (start-up)."""
+    code = (
+        "import sys, ocsps.remote.settings as s; "
+        "before = 'ocsps.catalog' in sys.modules; "
+        "s.ConnectionSettings(host='fe01.contoso.com'); "
+        "unused = 'ocsps.catalog' in sys.modules; "
+        "s.ConnectionSettings(host='fe01.contoso.com', product='SFB2015'); "
+        "print(before, unused, 'ocsps.catalog' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]
     from ocsps.catalog import load_catalog
 
     products = load_catalog().products
-    assert sorted(products, key=lambda pid: products[pid].order) == list(PRODUCTS)
+    assert list(PRODUCTS) == sorted(products, key=lambda pid: products[pid].order)
+    assert ConnectionSettings(host="h", product="Lync2010").product == "lync2010"
 
 
 # ------------------------------------------------------------------------ auth packages and delegation

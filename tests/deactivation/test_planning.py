@@ -199,22 +199,28 @@ def test_log_paths_are_new_per_step_and_run(catalog: Catalog) -> None:
     ("table", "message"),
     [
         ({"roles": {"frontend": {"args": ["/Server"]}}}, "[lcscmd].roles.frontend: unknown role"),
-        ({"roles": {"front-end": {"arg": ["/Server"]}}}, "unknown key 'arg'; valid keys: args, state_names"),
+        (
+            {"roles": {"front-end": {"arg": ["/Server"]}}},
+            "unknown key 'arg' (did you mean args?); valid keys: args, state_names",
+        ),
         ({"roles": {"front-end": {"args": []}}}, "args: must not be empty"),
         ({"roles": {"front-end": {"args": ["/Server:{host}"]}}}, "unknown placeholder {host}"),
         ({"state_args": ["/Server:{fqdn}", "/Role:{role}"]}, "unknown placeholder {role}"),
-        ({"path": 5}, "[lcscmd] path: expected a non-empty string"),
-        ({"extra_args": "/XML"}, "extra_args: expected an array of strings"),
-        ({"log_dir": "C:\\x"}, "unknown key 'log_dir'; valid keys: path, log_directory"),
+        ({"path": 5}, "[lcscmd].path: expected str, got int 5"),
+        ({"extra_args": "/XML"}, "extra_args: expected array, got str '/XML'"),
+        (
+            {"log_dir": "C:\\x"},
+            "unknown key 'log_dir' (did you mean log_directory?); valid keys: path, log_directory",
+        ),
         ({"path": "C:\\x\u0000.exe"}, "U+0000"),
-        ({"roles": []}, "expected a table of roles"),
+        ({"roles": []}, "roles: expected table, got array"),
         (
             {"roles": {"front-end": {"args": ["/Server:{fqdn}", '/Role:"SE"', "/Action:Deactivate"]}}},
             "holds a double quote; PowerShell 2.0 splits such an argument",
         ),
         (
             {"extra_args": ['/L:"C:\\x y.log"']},
-            "[lcscmd] extra_args: '/L:\"C:\\\\x y.log\"' holds a double quote",
+            "[lcscmd].extra_args: '/L:\"C:\\\\x y.log\"' holds a double quote",
         ),
         ({"state_args": ["/Server:{fqdn}", '"/Role:{check_role}"']}, "holds a double quote"),
     ],
@@ -241,7 +247,7 @@ def test_config_file_lcscmd_table(tmp_path: Path) -> None:
     assert facts.commands["mediation"].source == "config"
     assert "log_directory" in facts.overridden
     path.write_text("[lcscmd.roles.nope]\nargs = ['/x']\n", encoding="utf-8")
-    with pytest.raises(UsageError, match=r"config.toml \[lcscmd\].roles.nope: unknown role"):
+    with pytest.raises(UsageError, match=r"config\.toml: lcscmd\.roles\.nope: unknown role"):
         load_config(path)
     path.write_text(
         "[lcscmd.roles.mediation]\nargs = ['/Mediation:{fqdn}', '/Note:\"a b\"']\n", encoding="utf-8"
