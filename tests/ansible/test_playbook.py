@@ -113,7 +113,8 @@ def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
     assert recorder.times(MED, "drain") == 1
     assert lab.server(MED).find("RTCMEDSRV").status == "Stopped"
     # The drain's audit records carry the task's change ticket, as --change-id does on the command line.
-    lines = [json.loads(line) for line in Path(env["OCSPS_AUDIT_LOG"]).read_text(encoding="utf-8").splitlines()]
+    log = Path(env["OCSPS_AUDIT_LOG"]).read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in log.splitlines()]
     assert [line.get("change_id") for line in lines if line["action"] == "drain"] == ["CHG-2040"]
 
 
