@@ -10,8 +10,8 @@ options:
     description:
       - The change ticket every audit record of the task carries, for example C(CHG-1042), as C(--change-id)
         does on the command line; C(ocsps report --change-id) gathers them into the post-implementation report.
-      - Letters, digits and C(. _ : / -), at most 64 characters; anything else fails the task before anything
-        is sent.
+      - "Letters, digits and C(. _ : / -), at most 64 characters; anything else fails the task before anything
+        is sent."
     type: str
     default: ""
 """
