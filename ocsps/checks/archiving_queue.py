@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ocsps.checks.common import objects, parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
+from ocsps.jsonout import to_builtins
 from ocsps.results import PrivacyLevel, QueuePrivacy, parse_queue_privacy, parse_service_status
 from ocsps.results.base import JsonValue
 
@@ -49,7 +50,7 @@ class ArchivingQueueCheck(Check[ArchivingFacts]):
         return ArchivingFacts(tuple(present), parse_queue_privacy(found[0]))
 
     def facts_json(self, facts: ArchivingFacts) -> JsonValue:
-        return {"services": list(facts.services), "queue": facts.queue.to_json()}
+        return {"services": list(facts.services), "queue": to_builtins(facts.queue)}
 
     def evaluate(self, facts: ArchivingFacts, ctx: CheckContext) -> list[Finding]:
         archiving = [str(k) for k in ctx.spec.setting("archiving_services")]

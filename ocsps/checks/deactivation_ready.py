@@ -16,6 +16,7 @@ from ocsps.catalog import Role
 from ocsps.checks.common import objects, parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
 from ocsps.errors import UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.results import ServiceStatus, parse_service_status
 from ocsps.results.base import JsonValue, PropertyReader
 
@@ -90,7 +91,7 @@ class DeactivationReadyCheck(Check[DeactivationFacts]):
 
     def facts_json(self, facts: DeactivationFacts) -> JsonValue:
         return {
-            "services": {key: status.to_json() for key, status in facts.services.items()},
+            "services": {key: to_builtins(status) for key, status in facts.services.items()},
             "lcscmd_path": facts.lcscmd_path,
             "lcscmd_present": facts.lcscmd_present,
         }

@@ -184,6 +184,7 @@ def status(
     """Services per host with their status and parsed activity (read in parallel)."""
     from ocsps.cli.live import say_once
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
     from ocsps.operations.fleet import run_parallel
 
     deadline = parse_duration(timeout)
@@ -198,7 +199,7 @@ def status(
         run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "status",
-        "hosts": [o.to_json(lambda r: [s.to_json() for s in r]) for o in run.outcomes],
+        "hosts": [o.to_json(to_builtins) for o in run.outcomes],
     }
     if not json_out:
         _print_status(run)

@@ -41,6 +41,7 @@ from ocsps.errors import (
     TimeoutExceeded,
     UsageError,
 )
+from ocsps.jsonout import to_builtins
 from ocsps.results import LcsCmdOutcome, ServiceStatus, parse_lcscmd_outcome, parse_service_status
 
 if TYPE_CHECKING:
@@ -111,9 +112,9 @@ class StepResult:
         if self.sha256:
             doc["sha256"] = self.sha256
         if self.outcome is not None:
-            doc["lcscmd"] = self.outcome.to_json()
+            doc["lcscmd"] = to_builtins(self.outcome)
         if self.services:
-            doc["services"] = [s.to_json() for s in self.services]
+            doc["services"] = to_builtins(self.services)
         return doc
 
 

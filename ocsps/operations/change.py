@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from ocsps.catalog import Service
 from ocsps.errors import Cancelled, OcspsError, OperationFailed, OutcomeUnknown, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 
 DecisionCallback = Callable[[str], None]
@@ -211,8 +212,8 @@ class ServiceChange:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "before": self.before.to_json() if self.before else None,
-            "after": self.after.to_json() if self.after else None,
+            "before": to_builtins(self.before),
+            "after": to_builtins(self.after),
             "changed": self.changed,
             "note": self.note,
             "seconds": round(self.seconds, 3),
