@@ -51,7 +51,7 @@ def _foreign(value: object) -> object:
         return str(value)
     if isinstance(value, Mapping) or any(hasattr(value, name) for name in _POWERSHELL_MEMBERS):
         return jsonable(value)
-    raise NotImplementedError(f"cannot write a {type(value).__name__} as JSON")
+    raise TypeError(f"cannot write a {type(value).__name__} as JSON")
 
 
 def _finish(value: Any) -> Any:
