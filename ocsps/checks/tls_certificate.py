@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from ocsps.checks.common import objects
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
+from ocsps.jsonout import to_builtins
 from ocsps.results import EventRecord, ParseError, parse_event_record
 from ocsps.results.base import JsonValue, PropertyReader
 
@@ -46,15 +47,6 @@ class CertReference:
     issuer: str = ""
     thumbprint: str = ""
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "source": self.source,
-            "label": self.label,
-            "serial": self.serial,
-            "issuer": self.issuer,
-            "thumbprint": self.thumbprint,
-        }
-
 
 @dataclass(frozen=True)
 class StoreCertificate:
@@ -75,21 +67,6 @@ class StoreCertificate:
     @property
     def label(self) -> str:
         return self.thumbprint or f"serial {self.serial}"
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "thumbprint": self.thumbprint,
-            "serial": self.serial,
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "not_before": None if self.not_before is None else self.not_before.isoformat(),
-            "not_after": None if self.not_after is None else self.not_after.isoformat(),
-            "has_private_key": self.has_private_key,
-            "archived": self.archived,
-            "key_acl_read": self.key_acl_read,
-            "key_readers": list(self.key_readers),
-            "key_detail": self.key_detail,
-        }
 
 
 @dataclass(frozen=True)
@@ -275,10 +252,10 @@ class TlsCertificateCheck(Check[TlsFacts]):
     def facts_json(self, facts: TlsFacts) -> JsonValue:
         return {
             "server_time": None if facts.server_time is None else facts.server_time.isoformat(),
-            "references": [r.to_json() for r in facts.references],
+            "references": to_builtins(facts.references),
             "reference_errors": list(facts.reference_errors),
-            "certificates": [c.to_json() for c in facts.certificates],
-            "events": {log: [e.to_json() for e in found] for log, found in facts.events.items()},
+            "certificates": to_builtins(facts.certificates),
+            "events": to_builtins(facts.events),
             "event_logs_read": list(facts.events),
             "event_errors": dict(facts.event_errors),
         }

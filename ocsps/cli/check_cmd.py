@@ -110,6 +110,7 @@ def check(
     """Run preflight checks and print pass / warn / fail with the reason, the fix and the rule cited."""
     from ocsps.checks import CheckOptions, select_checks
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
 
     selected = select_checks(names or [])
     if list_checks:
@@ -126,14 +127,14 @@ def check(
         certificate_renewed_same_subject=certificate_renewed_same_subject,
         roles=tuple(role or ()),
         key_readers=tuple(key_reader or ()),
-        event_window=parse_window(since) if since else None,
+        event_window_hours=parse_window(since).total_seconds() / 3600 if since else None,
     )
     with open_targets(options, service=service if "drain-ready" in selected else None) as (targets, _):
         run = _run(targets, selected, check_options, deadline, read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "check",
         "checks": selected,
-        "options": check_options.to_json(),
+        "options": to_builtins(check_options),
         "hosts": [o.to_json(_host_json) for o in run.outcomes],
         "summary": _summary(run),
     }
@@ -172,10 +173,11 @@ def _run(
 
 def _host_json(results: list[CheckResult]) -> dict[str, object]:
     from ocsps.checks.spec import worst
+    from ocsps.jsonout import to_builtins
 
     return {
         "status": worst([r.status for r in results]).value,
-        "checks": [r.to_json() for r in results],
+        "checks": to_builtins(results),
     }
 
 
