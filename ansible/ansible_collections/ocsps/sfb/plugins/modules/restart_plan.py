@@ -120,6 +120,7 @@ def main():
     try:
         from ocsps.durations import parse_duration
         from ocsps.plans.restart import plan_restart
+        from ocsps.plans.restart_document import plan_document
 
         deadline = parse_duration(params["timeout"])
         plan = plan_restart(
@@ -127,7 +128,7 @@ def main():
             product=_product(module),
             certificate_renewed_same_subject=params["certificate_renewed_same_subject"],
         )
-        document = plan.to_json()
+        document = plan_document(plan)
         result["plan"] = document
         if params["run"]:
             result["changed"] = bool(document.get("services"))
