@@ -111,6 +111,7 @@ def check(
     from ocsps.checks import CheckOptions, select_checks
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
+    from ocsps.operations.fleet import HostDocument
 
     selected = select_checks(names or [])
     if list_checks:
@@ -135,7 +136,7 @@ def check(
         "command": "check",
         "checks": selected,
         "options": to_builtins(check_options),
-        "hosts": [o.to_json(_host_json) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o, _host_json) for o in run.outcomes]),
         "summary": _summary(run),
     }
     _print(run, console(json_mode=json_out))

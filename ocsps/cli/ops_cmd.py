@@ -185,7 +185,7 @@ def status(
     from ocsps.cli.live import say_once
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
-    from ocsps.operations.fleet import run_parallel
+    from ocsps.operations.fleet import HostDocument, run_parallel
 
     deadline = parse_duration(timeout)
     with open_targets(options, service=service) as (targets, _), say_once():
@@ -199,7 +199,7 @@ def status(
         run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "status",
-        "hosts": [o.to_json(to_builtins) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),
     }
     if not json_out:
         _print_status(run)
@@ -258,8 +258,9 @@ def drain(
     at a time unless --parallel N is given.
     """
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
     from ocsps.operations.drain import Phase, Then, check_timing
-    from ocsps.operations.fleet import change_width
+    from ocsps.operations.fleet import HostDocument, change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
     try:
@@ -317,7 +318,7 @@ def drain(
     document: dict[str, object] = {
         "command": "drain",
         "service": service,
-        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),
     }
     if not json_out:
         from ocsps.cli.live import print_drain_summary
@@ -440,8 +441,9 @@ def _service_operation(
     yes: bool = False,
 ) -> None:
     from ocsps.durations import parse_duration
-    from ocsps.operations.change import ServiceChange, change_service
-    from ocsps.operations.fleet import change_width, run_changes
+    from ocsps.jsonout import to_builtins
+    from ocsps.operations.change import ServiceChange, ServiceChangeDocument, change_service
+    from ocsps.operations.fleet import HostDocument, change_width, run_changes
 
     deadline = parse_duration(timeout)
     width = change_width(parallel, rolling=rolling)
@@ -492,7 +494,7 @@ def _service_operation(
     document: dict[str, object] = {
         "command": action,
         "service": service,
-        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o, ServiceChangeDocument.of) for o in run.outcomes]),
     }
     if not json_out:
         _print_operation(action, run)

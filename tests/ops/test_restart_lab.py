@@ -236,7 +236,7 @@ def test_dependency_order_holds_under_windows_rules(lab: Lab) -> None:
         with pytest.raises(RemoteError, match="dependent services"):
             server.stop("ocs-application-host")
         report = restart_service(server, "ocs-application-host")
-    assert report.ok and report.phase is RunPhase.COMPLETED, report.to_json()
+    assert report.ok and report.phase is RunPhase.COMPLETED, report
     assert set(_lab_states(lab, fqdn).values()) == {"Running"}
 
 
@@ -246,7 +246,7 @@ def test_edge_plan_stops_av_authentication_first_under_windows_rules(lab_for: La
     plan = plan_document(plan_restart(["MSFT_SIPMediaRelayNetworkInterfaceData"]))
     with _server(lab_for, "edge-r2.contoso.com") as server:
         report = server.run_restart_plan(plan)
-    assert report.ok, report.to_json()
+    assert report.ok, report
     assert [(s.verb, s.key) for s in report.steps] == [
         ("stop", "ocs-av-authentication"),
         ("stop", "ocs-av-edge"),

@@ -14,12 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ocsps.catalog import Catalog, Product, Service
 from ocsps.errors import ErrorRecord, OperationFailed, OutcomeUnknown, RemoteError, TimeoutExceeded
+from ocsps.jsonout import to_builtins
 from ocsps.operations.restart import (
     RestartReport,
+    RestartReportDocument,
     RunPhase,
     StepOutcome,
     restart_service,
@@ -32,6 +35,7 @@ from ocsps.results import EventRecord, ServiceState, ServiceStatus
 from tests.conftest import DATA
 
 CASES = sorted((DATA / "restart_runs").glob("*.json"))
+REPORT_SCHEMA = json.loads((DATA.parents[1] / "docs" / "schemas" / "restart.schema.json").read_text())
 
 
 class WindowsRulesServer:
@@ -215,7 +219,8 @@ def test_restart_run_case(path: Path, catalog: Catalog) -> None:
         k for k in truly_down if k in {s.key for s in report.steps}
     )
     assert len(decisions) == expected.get("decisions", 0)
-    json.dumps(report.to_json())
+    document = to_builtins(RestartReportDocument.of(report))
+    jsonschema.validate(document, {**REPORT_SCHEMA["$defs"]["report"], "$defs": REPORT_SCHEMA["$defs"]})
 
 
 def test_cases_cover_each_rule() -> None:

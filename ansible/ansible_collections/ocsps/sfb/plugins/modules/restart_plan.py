@@ -120,6 +120,8 @@ def main():
     try:
         from ocsps.durations import parse_duration
         from ocsps.plans.restart import plan_restart
+        from ocsps.jsonout import to_builtins
+        from ocsps.operations.restart import RestartReportDocument
         from ocsps.plans.restart_document import plan_document
 
         deadline = parse_duration(params["timeout"])
@@ -138,7 +140,7 @@ def main():
                 with open_server(module, deadline + 120) as server:
                     audit.require_writable("restart --plan", [server.host])
                     report = server.run_restart_plan(document, restore=params["restore"], deadline=deadline)
-                result["report"] = report.to_json()
+                result["report"] = to_builtins(RestartReportDocument.of(report))
                 if not report.ok:
                     module.fail_json(msg=report.error or "not every service runs again", **result)
     except Exception as exc:  # every library failure becomes one task failure with its message
