@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 from ocsps.checks.common import objects, parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
-from ocsps.jsonout import to_builtins
 from ocsps.results import PrivacyLevel, QueuePrivacy, parse_queue_privacy, parse_service_status
-from ocsps.results.base import JsonValue
 
 __all__ = ["CHECK", "ArchivingFacts", "ArchivingQueueCheck"]
 
@@ -48,9 +46,6 @@ class ArchivingQueueCheck(Check[ArchivingFacts]):
             raise CheckNotRun("unreadable", error="the Message Queuing read returned nothing")
         present = present_services(ctx.catalog, ctx.product, statuses)
         return ArchivingFacts(tuple(present), parse_queue_privacy(found[0]))
-
-    def facts_json(self, facts: ArchivingFacts) -> JsonValue:
-        return {"services": list(facts.services), "queue": to_builtins(facts.queue)}
 
     def evaluate(self, facts: ArchivingFacts, ctx: CheckContext) -> list[Finding]:
         archiving = [str(k) for k in ctx.spec.setting("archiving_services")]

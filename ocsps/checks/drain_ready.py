@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from ocsps.checks.common import objects
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
-from ocsps.jsonout import to_builtins
 from ocsps.results import ServiceState, parse_activity_level
-from ocsps.results.base import JsonValue, PropertyReader, enum_token
+from ocsps.results.base import PropertyReader, enum_token
 
 __all__ = ["CHECK", "DrainFacts", "DrainReadyCheck", "parse_drain_readiness"]
 
@@ -88,10 +87,6 @@ class DrainReadyCheck(Check[DrainFacts]):
         if not found:
             raise CheckNotRun("unreadable", error="the readiness read returned nothing")
         return parse_drain_readiness(found[0])
-
-    def facts_json(self, facts: DrainFacts) -> JsonValue:
-        document: JsonValue = to_builtins(facts)
-        return document
 
     def session_failed(self, error: str, ctx: CheckContext) -> list[Finding] | None:
         """A session opens by importing the product module: failing there is this check's own finding."""

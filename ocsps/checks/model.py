@@ -228,9 +228,15 @@ class Check(ABC, Generic[F]):
     def evaluate(self, facts: F, ctx: CheckContext) -> list[Finding]:
         """Apply the rules to the facts; pure."""
 
-    @abstractmethod
     def facts_json(self, facts: F) -> JsonValue:
-        """The facts for ``--json``, so that an administrator sees what each verdict rests on."""
+        """The facts for ``--json``, so that an administrator sees what each verdict rests on.
+
+        A check's facts record is its document (see ``docs/architecture.md``, JSON output).
+        """
+        from ocsps.jsonout import to_builtins
+
+        document: JsonValue = to_builtins(facts)
+        return document
 
     def session_failed(self, error: str, ctx: CheckContext) -> list[Finding] | None:
         """Findings when the session itself could not open; None means the generic 'not run'."""

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from ocsps.checks.common import parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
 from ocsps.errors import UsageError
-from ocsps.jsonout import to_builtins
 from ocsps.plans.restart import plan_restart, resolve_setting
 from ocsps.results import parse_service_status, parse_wmi_setting
-from ocsps.results.base import JsonValue, to_text
+from ocsps.results.base import to_text
 
 __all__ = ["CHECK", "RestartFacts", "RestartPendingCheck", "baseline_from_document"]
 
@@ -111,12 +110,6 @@ class RestartPendingCheck(Check[RestartFacts]):
             statuses = parse_each(listed.objects, parse_service_status)
             services = tuple(present_services(ctx.catalog, ctx.product, statuses))
         return RestartFacts(tuple(settings), services)
-
-    def facts_json(self, facts: RestartFacts) -> JsonValue:
-        return {
-            "settings": to_builtins(facts.settings),
-            "services": None if facts.services is None else list(facts.services),
-        }
 
     def evaluate(self, facts: RestartFacts, ctx: CheckContext) -> list[Finding]:
         options = ctx.options

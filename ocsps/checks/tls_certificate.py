@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ocsps.checks.common import objects
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
-from ocsps.jsonout import to_builtins
 from ocsps.results import EventRecord, ParseError, parse_event_record
-from ocsps.results.base import JsonValue, PropertyReader
+from ocsps.results.base import PropertyReader
 
 __all__ = [
     "CHECK",
@@ -77,6 +76,10 @@ class TlsFacts:
     certificates: tuple[StoreCertificate, ...]
     events: Mapping[str, tuple[EventRecord, ...]]  # log name -> events found
     event_errors: Mapping[str, str]  # log name -> why it could not be read
+    event_logs_read: tuple[str, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event_logs_read", tuple(self.events))
 
 
 def _hex(text: str) -> str:
@@ -248,17 +251,6 @@ class TlsCertificateCheck(Check[TlsFacts]):
                 continue
             events[log] = tuple(sorted((parse_event_record(o) for o in out.objects), key=lambda e: e.time))
         return TlsFacts(now, tuple(refs), tuple(errors), tuple(certs), events, event_errors)
-
-    def facts_json(self, facts: TlsFacts) -> JsonValue:
-        return {
-            "server_time": None if facts.server_time is None else facts.server_time.isoformat(),
-            "references": to_builtins(facts.references),
-            "reference_errors": list(facts.reference_errors),
-            "certificates": to_builtins(facts.certificates),
-            "events": to_builtins(facts.events),
-            "event_logs_read": list(facts.events),
-            "event_errors": dict(facts.event_errors),
-        }
 
     def evaluate(self, facts: TlsFacts, ctx: CheckContext) -> list[Finding]:
         found = [self._assignment(facts, ctx)]
