@@ -84,6 +84,15 @@ def test_leftover_properties_of_a_parsed_result_are_written() -> None:
     assert doc["status"] == "Running" and doc["extra"] == {"StartType": "Automatic"}
 
 
+class Legacy:
+    def to_json(self) -> dict[str, object]:
+        return {"phase": "stopped"}
+
+
+def test_a_type_that_still_writes_itself_is_asked_to() -> None:
+    assert to_builtins({"report": Legacy()}) == {"report": {"phase": "stopped"}}
+
+
 def test_an_unknown_type_is_refused_not_dropped() -> None:
     with pytest.raises(TypeError, match="object"):
         to_builtins({"x": object()})
