@@ -99,6 +99,22 @@ def check(
     since: Annotated[
         str | None, typer.Option("--since", help="tls-certificate: event window, e.g. 24h, 7d (default 7d)")
     ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool", help="synthetic: the pool (registrar) the transactions target, e.g. pool01.contoso.com"
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="synthetic: SIP address that signs in and sends (default: the pool's test users)"
+        ),
+    ] = None,
+    receiver: Annotated[
+        str | None,
+        typer.Option("--receiver", help="synthetic: SIP address that receives the IM (with --user)"),
+    ] = None,
     parallel: ReadParallelOpt = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline per host, e.g. 90s, 15m")] = "120s",
     json_out: Annotated[
@@ -108,7 +124,8 @@ def check(
     options: TargetOptions,
 ) -> None:
     """Run preflight checks and print pass / warn / fail with the reason, the fix and the rule cited."""
-    from ocsps.checks import CheckOptions, select_checks
+    from ocsps.checks import select_checks
+    from ocsps.checks.synthetic import SyntheticOptions
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
     from ocsps.operations.fleet import HostDocument
@@ -120,7 +137,17 @@ def check(
     if queue_path is not None and not queue_path.strip():
         raise UsageError("--queue-path is empty")
     deadline = parse_duration(timeout)
-    check_options = CheckOptions(
+    synthetic_given = [n for n, v in (("--pool", pool), ("--user", user), ("--receiver", receiver)) if v]
+    if synthetic_given and "synthetic" not in selected:
+        raise UsageError(
+            f"{synthetic_given[0]} only applies to the synthetic check: ocsps check synthetic --pool ..."
+        )
+    if pool and "synthetic" in selected:
+        _synthetic_lab_host(options, pool)
+    check_options = SyntheticOptions(
+        pool=pool,
+        user=user,
+        receiver=receiver,
         queue_path=queue_path,
         service=service,
         changed=tuple(changed or ()),
@@ -144,6 +171,18 @@ def check(
     if json_out:
         emit_json(document)
     raise typer.Exit(run.exit_code)
+
+
+def _synthetic_lab_host(options: TargetOptions, pool: str) -> None:
+    """With --lab and no host named, the synthetic transactions run on the pool's first member."""
+    if not options.lab or options.hosts or options.hosts_file is not None:
+        return
+    from ocsps.lab.topology import load_topology
+
+    found = load_topology(options.lab_topology).pools.get(pool.strip().casefold())
+    if found is None:
+        raise UsageError(f"the lab topology has no pool {pool!r}")
+    options.hosts = [found.members[0].fqdn]
 
 
 def _run(

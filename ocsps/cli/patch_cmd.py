@@ -122,6 +122,14 @@ def server(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Print the steps and their scripts; send nothing")
     ] = False,
+    emit_script: Annotated[
+        str | None,
+        typer.Option(
+            "--emit-script",
+            help="Write the patch as a two-part change-board .ps1 run on the server itself (-Part 1, "
+            "restart, -Part 2); send nothing",
+        ),
+    ] = None,
     change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
@@ -161,6 +169,15 @@ def server(
         reboot_timeout=_duration(reboot_timeout),
     )
     check_options(options)  # before any password prompt or connection
+    if emit_script is not None:
+        from pathlib import Path
+
+        from ocsps.cli.output import write_output
+        from ocsps.patch.board import render_patch_board
+
+        plan = plan_patch(host, _what_if_product(opts, host), installer, options)
+        write_output(render_patch_board(plan, change_id=change_id), Path(emit_script))
+        raise typer.Exit(0)
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import ChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     Target,
@@ -659,3 +660,276 @@ def _print_roll(state: RollState, path: Path) -> None:
             colour = "green" if phase == "returned" else "white" if phase == "pending" else "yellow"
             table.add_row(unit.name, server, f"[{colour}]{phase}[/{colour}]")
     console().print(table)
+
+
+# ------------------------------------------------------------------------------------ start / recover
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Send without asking; needed where there is no terminal to ask on")
+]
+WhatIfOpt = Annotated[
+    bool,
+    typer.Option("--what-if", help="Print the script and the values it would be sent with; send nothing"),
+]
+WaitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--wait",
+        help="How long to read the pool again until it is up (default 1h: pools.toml drain_timeout)",
+    ),
+]
+CallTimeoutOpt = Annotated[
+    str, typer.Option("--call-timeout", help="Deadline of the pool-wide cmdlet itself, e.g. 30m")
+]
+
+
+def _need_confirmation(command: str, yes: bool, what_if: bool) -> None:
+    """Refuse before connecting when nobody can be asked: a pool-wide change is never sent unconfirmed."""
+    if yes or what_if:
+        return
+    if not sys.stdin or not sys.stdin.isatty():
+        raise UsageError(
+            f"{command} changes the whole pool and asks for confirmation, but there is no terminal to ask on",
+            hint="pass --yes to confirm on the command line (or --what-if to see what would be sent)",
+        )
+
+
+def _offline_pool(opts: TargetOptions, pool: str, servers: list[str]) -> tuple[Product, list[str]]:
+    """Product and members without connecting: the lab topology, or --product with the members given."""
+    from ocsps.catalog import load_catalog
+
+    _check_lab_flags(opts)
+    if opts.lab:
+        product, members, _ = _lab_pool_members(opts.lab_topology, pool)
+        return product, members
+    if not opts.product:
+        raise UsageError("which product does the pool run? pass --product (nothing is sent with --what-if)")
+    members, _ = _real_members(opts, servers)
+    return load_catalog().product(opts.product), members
+
+
+def _print_call(label: str, script: str, values: dict[str, object], json_out: bool) -> None:
+    out = console(json_mode=json_out)
+    out.rule(f"{label} - nothing is sent", style="dim")
+    out.print(f"bound values: {values}", markup=False, highlight=False)
+    out.print(script, markup=False, highlight=False)
+
+
+def _ask(survey: PoolSurvey, cmdlet: str, via: str, json_out: bool) -> bool:
+    from ocsps.pool.model import Condition
+
+    out = err_console() if json_out else console()
+    for member in survey.members:
+        state = member.error or member.condition.value
+        out.print(f"  {member.host}: {state}", markup=False)
+    if survey.fabric is not None:
+        missing = survey.fabric.missing
+        out.print(f"  fabric: {len(missing)} line(s) name missing replicas", markup=False)
+    for problem in survey.problems:
+        out.print(f"  problem: {problem}", markup=False)
+    up = sum(1 for m in survey.members if m.condition is Condition.UP)
+    err = err_console()
+    err.print(f"{up}/{len(survey.members)} member(s) up. Send {cmdlet} on {via}?", markup=False)
+    err.print(f"Type the pool FQDN ({survey.pool}) to confirm, anything else to stop: ", end="", markup=False)
+    try:
+        answer = input().strip()
+    except EOFError:
+        return False
+    return answer.casefold() == survey.pool.casefold()
+
+
+def _guarded(
+    operation: str,
+    opts: TargetOptions,
+    pool: str,
+    servers: list[str],
+    skip: list[str],
+    quorum_loss_recovery: bool,
+    yes: bool,
+    what_if: bool,
+    wait: str | None,
+    call_timeout: str,
+    timeout: str,
+    change_id: str,
+    json_out: bool,
+) -> None:
+    """One flow for ``pool start`` and ``pool recover``: confirm, read, send, read again, report."""
+    from ocsps import audit
+    from ocsps.durations import parse_duration
+    from ocsps.pool import RemoteDriver
+    from ocsps.pool.recovery import (
+        RemoteRecoveryDriver,
+        recover_call,
+        recover_pool,
+        render_call,
+        start_call,
+        start_pool,
+    )
+
+    command = f"pool {operation}"
+    cmdlet = (
+        "Start-CsPool" if operation == "start" else "Reset-CsPoolRegistrarState -ResetType QuorumLossRecovery"
+    )
+    _need_confirmation(command, yes, what_if)
+    read_deadline = parse_duration(timeout)
+    call_deadline = parse_duration(call_timeout)
+    settle = _duration(wait)
+    call = start_call(pool, skip, quorum_loss_recovery) if operation == "start" else recover_call(pool)
+    if what_if:
+        product, members = _offline_pool(opts, pool, servers)
+        rendered = render_call(call, product)  # a product without the cmdlet is refused here, in Python
+        if json_out:
+            emit_json(
+                {
+                    "command": command,
+                    "what_if": True,
+                    "pool": pool,
+                    "product": product.id,
+                    "members": members,
+                    "action": rendered.action,
+                    "values": rendered.bound_parameters,
+                    "script": rendered.script,
+                    "exit_code": 0,
+                }
+            )
+        else:
+            _print_call(
+                f"{cmdlet} for {pool} ({product.id})", rendered.script, rendered.bound_parameters, False
+            )
+        return
+
+    with (
+        audit.change(change_id),
+        _pool_driver(opts, pool, servers, read_deadline) as (remote, prod, members, _),
+    ):
+        render_call(call, prod)  # refused before any read for a product that lacks the cmdlet
+        if not isinstance(remote, RemoteDriver):  # pragma: no cover - _pool_driver always builds one
+            raise TypeError("pool start/recover need a RemoteDriver")
+        driver = RemoteRecoveryDriver(remote)
+
+        def approve(survey: PoolSurvey, sent: object, via: str) -> bool:
+            if not yes and not _ask(survey, cmdlet, via, json_out):
+                return False
+            audit.require_writable(f"{command} {pool}", members)
+            return True
+
+        if operation == "start":
+            result = start_pool(
+                driver,
+                pool,
+                prod,
+                members,
+                skip_servers=skip,
+                quorum_loss_recovery=quorum_loss_recovery,
+                approve=approve,
+                call_timeout=call_deadline,
+                wait=settle,
+            )
+        else:
+            result = recover_pool(
+                driver, pool, prod, members, approve=approve, call_timeout=call_deadline, wait=settle
+            )
+    code = result.exit_code
+    if json_out:
+        emit_json({"command": command, **result.to_json(), "exit_code": code})
+    else:
+        out = console()
+        colour = "green" if result.ok else "red"
+        out.print(f"[{colour}]{result.outcome.value}[/{colour}]: ", end="")
+        out.print(result.reason, markup=False, highlight=False)
+        for note in result.notes:
+            out.print(f"note: {note}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@pool_app.command("start")
+@with_target_options
+def start_cmd(
+    pool: PoolOpt,
+    servers: ServersOpt = None,
+    skip_server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip-server", help="A member that cannot start (Start-CsPool -SkipServer); repeatable"
+        ),
+    ] = None,
+    quorum_loss_recovery: Annotated[
+        bool,
+        typer.Option(
+            "--quorum-loss-recovery",
+            help="Reload routing groups in quorum loss from the backup store (unwritten data may be lost)",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    what_if: WhatIfOpt = False,
+    wait: WaitOpt = None,
+    call_timeout: CallTimeoutOpt = "30m",
+    timeout: TimeoutOpt = "120s",
+    change_id: ChangeIdOpt = "",
+    json_out: JsonOpt = False,
+    *,
+    opts: TargetOptions,
+) -> None:
+    """Start a whole Front End pool with Start-CsPool after a cold start or a pool-level quorum loss
+    (Skype for Business Server 2015 and 2019), instead of only printing the command.
+
+    Reads every member first: a pool whose members are all up gets nothing. Asks for the pool FQDN as
+    confirmation (--yes skips it; without a terminal --yes is required), sends Start-CsPool on one member,
+    then reads the pool until it is up or --wait has passed. Exit codes: 0 started or already started;
+    1 still down afterwards, or not confirmed; 2 bad usage or a product without Start-CsPool (nothing
+    sent); 3 no member answers; 4 timed out.
+    """
+    _guarded(
+        "start",
+        opts,
+        pool,
+        _split(servers),
+        _split(skip_server),
+        quorum_loss_recovery,
+        yes,
+        what_if,
+        wait,
+        call_timeout,
+        timeout,
+        change_id,
+        json_out,
+    )
+
+
+@pool_app.command("recover")
+@with_target_options
+def recover_cmd(
+    pool: PoolOpt,
+    servers: ServersOpt = None,
+    yes: YesOpt = False,
+    what_if: WhatIfOpt = False,
+    wait: WaitOpt = None,
+    call_timeout: CallTimeoutOpt = "30m",
+    timeout: TimeoutOpt = "120s",
+    change_id: ChangeIdOpt = "",
+    json_out: JsonOpt = False,
+    *,
+    opts: TargetOptions,
+) -> None:
+    """Recover routing groups in quorum loss with Reset-CsPoolRegistrarState -ResetType
+    QuorumLossRecovery (Lync Server 2013 and later), instead of only printing the command.
+
+    Reads every member and the fabric state first: a pool with every member up and no missing replicas
+    gets nothing. Asks for the pool FQDN as confirmation (--yes skips it; without a terminal --yes is
+    required), then reads the pool until every member is up and no replica is missing, or --wait has
+    passed. User data not yet written to the database can be lost. Exit codes as for pool start.
+    """
+    _guarded(
+        "recover",
+        opts,
+        pool,
+        _split(servers),
+        [],
+        False,
+        yes,
+        what_if,
+        wait,
+        call_timeout,
+        timeout,
+        change_id,
+        json_out,
+    )

@@ -29,6 +29,8 @@ from ocsps.lab.check_sim import check_handlers
 from ocsps.lab.estate import STOPPED, LabError, SimServer, SimService
 from ocsps.lab.patch_sim import PatchSim, patch_handlers
 from ocsps.lab.pool_sim import pool_handlers
+from ocsps.lab.recovery_sim import recovery_handlers
+from ocsps.lab.synthetic_sim import synthetic_handlers
 from ocsps.lab.topology import Topology
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
 
@@ -132,6 +134,8 @@ class LabEngine:
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
             **pool_handlers(topology.pools, topology.servers),
+            **recovery_handlers(topology.pools),  # Start-CsPool, Reset-CsPoolRegistrarState
+            **synthetic_handlers(topology.pools),  # Test-CsRegistration, Test-CsIM
             **patch_handlers(self.patch),
             **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }

@@ -13,6 +13,7 @@ server's services stopped and Disabled until failback, and the fabric reports wh
     busy_polls = 0          # Busy readings after each server comes back
     missing_replicas = []   # routing groups the fabric reports as missing replicas
     failover_seconds = 0    # how long a failover takes (a real wait: lets a test cut it short)
+    test_users = []         # SIP addresses of the health-monitoring test users (see ocsps.lab.synthetic_sim)
 
 Field names the real cmdlets use beyond PoolUpgradeState are not confirmed; the lab answers in the shape
 ocsps's templates send, which is what the roll reads.
@@ -44,6 +45,7 @@ POOL_KEYS = {
     "busy_polls",
     "missing_replicas",
     "failover_seconds",
+    "test_users",
 }
 
 Handler = Callable[[SimServer, Mapping[str, Any], "PipelineSink"], None]
@@ -61,6 +63,7 @@ class SimPool:
     busy_polls: int = 0
     missing_replicas: list[str] = field(default_factory=list)
     failover_seconds: float = 0.0
+    test_users: list[str] = field(default_factory=list)
     failed_over: set[str] = field(default_factory=set)
     startup_before: dict[str, dict[str, str]] = field(default_factory=dict)  # fqdn -> service start-up types
     busy_left: int = 0
@@ -208,6 +211,7 @@ def _pool(fqdn: str, entry: dict[str, Any], members: list[SimServer], where: str
         busy_polls=busy,
         missing_replicas=_strings(entry.get("missing_replicas", []), f"{where} missing_replicas"),
         failover_seconds=_seconds(entry.get("failover_seconds", 0), f"{where} failover_seconds"),
+        test_users=_strings(entry.get("test_users", []), f"{where} test_users"),
     )
 
 

@@ -34,6 +34,7 @@ def test_texts_name_only_values_their_rule_can_supply() -> None:
         "not_before", "days", "who", "expected", "granted", "detail", "ids", "log", "window", "user",
         "service", "module", "state", "actual", "note", "setting", "section", "changed_args", "settings",
         "why", "services", "roles", "role", "valid", "path", "precondition", "text", "busy", "how",
+        "pool", "users", "cmdlet", "result", "latency", "diagnosis",
     }  # fmt: skip
     data = load_checks_data()
     rules = [r for spec in data.checks.values() for r in spec.rules.values()] + list(data.common.values())

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from ocsps.catalog import load_catalog
-from ocsps.checks import ActionOutput, CheckOptions, CheckResult, context_for, evaluate_outputs, load_checks
+from ocsps.checks import ActionOutput, CheckResult, context_for, evaluate_outputs, load_checks
 from ocsps.checks.runner import session_failed_result
 from ocsps.checks.spec import load_checks_data
+from ocsps.checks.synthetic import SyntheticOptions
 from ocsps.jsonout import to_builtins
 from tests.conftest import DATA
 
@@ -35,7 +36,8 @@ def evaluate_case(path: Path) -> tuple[dict[str, Any], CheckResult]:
     check = path.parent.name
     product = load_catalog().product(doc["product"])
     now = datetime.fromisoformat(doc["now"].replace("Z", "+00:00"))
-    ctx = context_for(check, product, CheckOptions.from_json(doc.get("options", {})), host="srv", now=now)
+    options = SyntheticOptions.from_json(doc.get("options", {}))  # every check's options, plus --pool
+    ctx = context_for(check, product, options, host="srv", now=now)
     unit = load_checks()[check]
     unit.validate(ctx)
     if "session_error" in doc:

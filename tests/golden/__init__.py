@@ -50,3 +50,37 @@ def render(action: str, product_id: str, catalog: Catalog | None = None) -> str:
     rendered = render_action(action, product, values, catalog=cat)
     info = ChangeInfo(CASES["computer"], CASES["change_id"], CASES["reason"])
     return render_change_board(label, [Step(label, rendered)], info)
+
+
+# ``ocsps patch server --emit-script``: the two-part script, for each product the patch planner accepts.
+PATCH_BOARD = "patch-board"
+
+
+def patch_board_products(catalog: Catalog) -> list[str]:
+    from ocsps.errors import UsageError
+    from ocsps.patch import default_options, load_patch_facts, plan_patch
+
+    facts = load_patch_facts()
+    out = []
+    for product in catalog.products.values():
+        if product.id not in facts.products:
+            continue
+        installer = "C:\\Updates\\" + facts.for_product(product.id).installer
+        try:
+            plan_patch(CASES["computer"], product, installer, default_options(CASES["patch_version"]))
+        except UsageError:
+            continue
+        out.append(product.id)
+    return out
+
+
+def render_patch_board(product_id: str, catalog: Catalog | None = None) -> str:
+    from ocsps.patch import default_options, load_patch_facts, plan_patch
+    from ocsps.patch.board import render_patch_board as render_board
+
+    cat = catalog or load_catalog()
+    installer = "C:\\Updates\\" + load_patch_facts().for_product(product_id).installer
+    plan = plan_patch(
+        CASES["computer"], cat.product(product_id), installer, default_options(CASES["patch_version"])
+    )
+    return render_board(plan, change_id=CASES["change_id"], reason=CASES["reason"], catalog=cat)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import shutil
 
 from ocsps.catalog import load_catalog
-from tests.golden import HERE, combinations, path_for, render
+from tests.golden import (
+    HERE,
+    PATCH_BOARD,
+    combinations,
+    patch_board_products,
+    path_for,
+    render,
+    render_patch_board,
+)
 
 
 def main() -> None:
@@ -18,7 +26,12 @@ def main() -> None:
         target = path_for(action, product)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(action, product, catalog), encoding="utf-8", newline="\n")
-    print(f"wrote {len(pairs)} golden scripts under {HERE}")
+    boards = patch_board_products(catalog)
+    for product in boards:
+        target = path_for(PATCH_BOARD, product)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_patch_board(product, catalog), encoding="utf-8", newline="\n")
+    print(f"wrote {len(pairs) + len(boards)} golden scripts under {HERE}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,19 @@ from __future__ import annotations
 import pytest
 
 from ocsps.catalog import load_catalog
-from tests.golden import HERE, combinations, path_for, render
+from tests.golden import (
+    HERE,
+    PATCH_BOARD,
+    combinations,
+    patch_board_products,
+    path_for,
+    render,
+    render_patch_board,
+)
 
 CATALOG = load_catalog()
 PAIRS = combinations(CATALOG)
+BOARDS = patch_board_products(CATALOG)
 
 
 @pytest.mark.parametrize(("action", "product"), PAIRS)
@@ -21,6 +30,30 @@ def test_script_matches_golden(action: str, product: str) -> None:
     )
 
 
+@pytest.mark.parametrize("product", BOARDS)
+def test_patch_board_matches_golden(product: str) -> None:
+    golden = path_for(PATCH_BOARD, product)
+    assert golden.is_file(), f"no golden patch board for {product}: run python -m tests.golden"
+    assert render_patch_board(product, CATALOG) == golden.read_text(encoding="utf-8"), (
+        f"{golden.relative_to(HERE.parent.parent)} differs: review the change, then refresh with "
+        "python -m tests.golden"
+    )
+
+
 def test_no_stale_golden_files() -> None:
     expected = {path_for(action, product) for action, product in PAIRS}
+    expected |= {path_for(PATCH_BOARD, product) for product in BOARDS}
     assert set(HERE.glob("*/*.ps1")) == expected
+
+
+def test_a_rehearsal_starts_its_transcript() -> None:
+    """Start-Transcript honours -WhatIf: unless told -WhatIf:$false, a -WhatIf run of a change-board script
+    starts no transcript, and its closing Stop-Transcript throws under ErrorActionPreference Stop."""
+    starts = [
+        (path.relative_to(HERE), line.strip())
+        for path in sorted(HERE.glob("*/*.ps1"))
+        for line in path.read_text(encoding="utf-8-sig").splitlines()
+        if line.strip().startswith("Start-Transcript")
+    ]
+    assert starts, "no change-board script among the golden files"
+    assert [(path, line) for path, line in starts if "-WhatIf:$false" not in line] == []
