@@ -168,6 +168,15 @@ def change(change_id: str) -> Iterator[None]:
         _change_id = previous
 
 
+def current_change_id() -> str:
+    """The ticket id records are stamped with right now ("" outside ``change``).
+
+    A change-board script written under ``--change-id`` names the same ticket in its header as the audit
+    lines of the run, without every command passing the id along by hand.
+    """
+    return _change_id
+
+
 def _line(
     *,
     host: str,
@@ -336,6 +345,44 @@ def read_entries(last: int, path: Path | None = None) -> list[Entry]:
     for raw in raw_lines[-last:]:
         entries.append(_parse_line(raw))
     return entries
+
+
+def iter_entries(path: Path | None = None) -> Iterator[Entry]:
+    """Every line of the log, oldest first, parsed or flagged; streamed, so a year of records fits.
+
+    ``read_entries`` shows the tail; a report on a change made weeks ago needs the whole file. A log that
+    does not exist yields nothing; one that cannot be read is a ``UsageError``.
+    """
+    target = path or audit_path()
+    try:
+        fd = os.open(
+            target,
+            os.O_RDONLY
+            | getattr(os, "O_NONBLOCK", 0)
+            | getattr(os, "O_NOCTTY", 0)
+            | getattr(os, "O_BINARY", 0),
+        )
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"cannot read the audit log {target}: it is {kind}")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            for raw in handle:
+                raw = raw.rstrip(b"\r\n")
+                if raw:
+                    yield _parse_line(raw)
+        except OSError as exc:
+            raise UsageError(f"cannot read the audit log {target}: {_why(exc)}") from None
 
 
 def _parse_line(raw: bytes) -> Entry:

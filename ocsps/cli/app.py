@@ -95,6 +95,11 @@ COMMANDS: dict[str, CommandEntry] = {
         "ocsps.cli.patch_cmd",
         "Install a cumulative update on a server end to end: out of service, install, restart, verify, back.",
     ),
+    "report": CommandEntry(
+        "ocsps.cli.report_cmd",
+        "The post-implementation report of a change: per-server timeline, versions, outcome, who ran it.",
+        offline=True,
+    ),
 }
 """Every top-level command, in the order ``ocsps --help`` lists them, with the module that registers it."""
 

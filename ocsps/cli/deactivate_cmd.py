@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ocsps.cli.app import app
+from ocsps.cli.common import ChangeIdOpt as RunChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
     TargetOptions,
@@ -258,6 +259,7 @@ def run_cmd(
         bool, typer.Option("--what-if", help="Show each step's script and parameters; send nothing")
     ] = False,
     json_out: JsonOpt = False,
+    change_id: RunChangeIdOpt = "",
     *,
     connection: TargetOptions,
 ) -> None:
@@ -290,11 +292,15 @@ def run_cmd(
                 check_role=check_role,
                 timeout=deadline,
                 on_step=lambda result: _show_step(result, len(plan.steps)),
+                change_id=change_id or None,
             )
             if not is_quiet() and not json_out:
                 err_console().print(f"finished in {time.monotonic() - started:.1f}s", markup=False)
     rerun = _RunFlags(acked, journal, check_role, timeout, reapprove)
-    _finish(report, approved, connection, rerun, json_out)
+    from ocsps import audit
+
+    with audit.change(change_id or plan.change_id):  # a resume command printed carries the same ticket
+        _finish(report, approved, connection, rerun, json_out)
 
 
 def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
@@ -366,6 +372,10 @@ def _resume_command(approved: ApprovedPlan, resume: int, options: TargetOptions,
         parts += ["--check-role", flags.check_role]
     if flags.timeout != "30m":
         parts += ["--timeout", flags.timeout]
+    from ocsps.audit import current_change_id
+
+    if current_change_id() != approved.plan.change_id:  # given on the command line: not in the plan
+        parts += ["--change-id", current_change_id()]
     return shlex.join(parts + _target_parts(options))
 
 

@@ -17,7 +17,7 @@ import typer
 
 from ocsps import audit
 from ocsps.cli.app import app
-from ocsps.cli.common import FORCE_HELP
+from ocsps.cli.common import FORCE_HELP, ChangeIdOpt
 from ocsps.cli.fanout import ReadParallelOpt, read_parallel
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
@@ -135,7 +135,8 @@ def _emit(action: str, targets: list[Target], values: dict[str, object], path: P
         )
     rendered = render_action(action, targets[0].product, values)
     computer = targets[0].host if len(targets) == 1 else ""
-    write_output(render_change_board(title, [Step(title, rendered)], ChangeInfo(computer, "", "")), path)
+    info = ChangeInfo(computer, audit.current_change_id(), "")
+    write_output(render_change_board(title, [Step(title, rendered)], info), path)
 
 
 def _service_values(target: Target, service: str) -> dict[str, object]:
@@ -249,6 +250,7 @@ def drain(
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
+    change_id: ChangeIdOpt = "",
     *,
     options: TargetOptions,
 ) -> None:
@@ -284,7 +286,7 @@ def drain(
             "--then leave would move on while it still drains"
         )
     width = change_width(parallel, rolling=rolling)
-    with open_targets(options, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _), audit.change(change_id):
         _check_service(targets, service, "drain")
         if no_wait and width is None and len(targets) > 1 and not (what_if or emit_script):
             raise UsageError(
@@ -439,6 +441,7 @@ def _service_operation(
     emit_script: Path | None,
     json_out: bool,
     yes: bool = False,
+    change_id: str = "",
 ) -> None:
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
@@ -447,7 +450,7 @@ def _service_operation(
 
     deadline = parse_duration(timeout)
     width = change_width(parallel, rolling=rolling)
-    with open_targets(options, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _), audit.change(change_id):
         _check_service(targets, service, action)
 
         def values(target: Target) -> dict[str, object]:
@@ -542,6 +545,7 @@ def stop(
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
+    change_id: ChangeIdOpt = "",
     *,
     options: TargetOptions,
 ) -> None:
@@ -562,6 +566,7 @@ def stop(
         emit_script=emit_script,
         json_out=json_out,
         yes=yes,
+        change_id=change_id,
     )
 
 
@@ -575,6 +580,7 @@ def start(
     what_if: WhatIfOpt = False,
     emit_script: EmitOpt = None,
     json_out: JsonOpt = False,
+    change_id: ChangeIdOpt = "",
     *,
     options: TargetOptions,
 ) -> None:
@@ -590,4 +596,5 @@ def start(
         what_if=what_if,
         emit_script=emit_script,
         json_out=json_out,
+        change_id=change_id,
     )

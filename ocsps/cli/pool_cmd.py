@@ -360,7 +360,7 @@ def maintain(
         Path | None,
         typer.Option("--emit-script", help="Write the whole roll as a change-board .ps1 (a roll by hand)"),
     ] = None,
-    change_id: Annotated[str, typer.Option("--change-id", help="Change ticket id for --emit-script")] = "",
+    change_id: ChangeIdOpt = "",
     reason: Annotated[str, typer.Option("--reason", help="Why, for --emit-script")] = "",
     timeout: TimeoutOpt = "120s",
     json_out: JsonOpt = False,
@@ -439,7 +439,10 @@ def maintain(
     path = state_path(pool, simulation=opts.lab)
     deadline = _duration(timeout) or 120.0
     step_resume = StepResume.RERUN if rerun_step else StepResume.DONE if step_done else None
-    _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
+    from ocsps import audit
+
+    with audit.change(change_id):
+        _live(opts, pool, wanted, path, resume, step, step_script, timings, step_resume, deadline, json_out)
 
 
 def _offline(
@@ -645,6 +648,10 @@ def resume_command(opts: TargetOptions, pool: str) -> str:
         words.append("--no-verify-tls")
     if opts.lab:
         words.append("--lab")
+    from ocsps.audit import current_change_id
+
+    if current_change_id():  # the resumed roll's records carry the same ticket
+        words += ["--change-id", current_change_id()]
     return " ".join(shlex.quote(word) for word in words)
 
 

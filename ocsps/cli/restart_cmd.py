@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ocsps import audit
 from ocsps.cli.app import app
-from ocsps.cli.common import FORCE_HELP
+from ocsps.cli.common import FORCE_HELP, ChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import UsageError
@@ -68,6 +69,7 @@ def restart(
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout; people-facing text on stderr")
     ] = False,
+    change_id: ChangeIdOpt = "",
     *,
     options: TargetOptions,
 ) -> None:
@@ -97,7 +99,7 @@ def restart(
         plan_product, _ = plan_steps(plan_doc, cat)
         if options.product is None:
             options.product = plan_product.id
-    with open_targets(options, service=service) as (targets, _):
+    with open_targets(options, service=service) as (targets, _), audit.change(change_id):
         steps_for = _steps_function(targets, service, plan_doc)
         if what_if:
             _what_if(targets, steps_for, force, json_out)
@@ -210,9 +212,8 @@ def _emit(
     first = targets[0]
     computer = first.host if len(targets) == 1 else ""
     title = f"restart {service}" if service else "restart plan"
-    text = render_restart_board(
-        title, first.product, steps[first.host], ChangeInfo(computer, "", ""), force=force
-    )
+    info = ChangeInfo(computer, audit.current_change_id(), "")
+    text = render_restart_board(title, first.product, steps[first.host], info, force=force)
     write_output(text, path)
 
 

@@ -155,11 +155,36 @@ def execute(
     check_role: str = "SE",
     timeout: float = 1800.0,
     on_step: Callable[[StepResult], None] | None = None,
+    change_id: str | None = None,
 ) -> RunReport:
-    """Run the approved plan on ``server``, with the acknowledgement and every step on the audit trail."""
+    """Run the approved plan on ``server``, with the acknowledgement and every step on the audit trail.
+
+    Every record carries the change ticket: ``change_id`` if given, else the one already in force
+    (``audit.change``), else the plan's own, so that the board's report finds the run under its ticket.
+    """
     from ocsps import audit
 
     check_target_product(approved.plan, server.product.id, server.host)
+    ticket = change_id if change_id is not None else audit.current_change_id() or approved.plan.change_id
+    try:
+        audit.check_change_id(ticket)
+    except ValueError as exc:
+        raise UsageError(f"change id {ticket!r}: {exc}") from None
+    with audit.change(ticket):
+        return _execute(server, approved, facts, acknowledged, check_role, timeout, on_step)
+
+
+def _execute(
+    server: Server,
+    approved: ApprovedPlan,
+    facts: LcsCmdFacts,
+    acknowledged: Sequence[str],
+    check_role: str,
+    timeout: float,
+    on_step: Callable[[StepResult], None] | None,
+) -> RunReport:
+    from ocsps import audit
+
     # The first record, before anything is sent: a run that cannot be audited does not start.
     audit.require_writable(f"deactivate run {approved.plan.computer}", [server.host])
     audit.record(

@@ -79,30 +79,44 @@ def resolve(module, host=None, overrides=None):
     return settings, load_catalog().product(settings.product)
 
 
-def _audited(settings, product, timeout):
-    """A ``Server`` whose state-changing calls are written to the ocsps audit log, as the CLI's are."""
+def _audited(settings, product, timeout, change_id=""):
+    """A ``Server`` whose state-changing calls are written to the ocsps audit log, as the CLI's are.
+
+    ``change_id`` (a change ticket, checked here) is stamped on every record, as ``--change-id`` does.
+    """
     from ocsps import audit
+    from ocsps.errors import UsageError
     from ocsps.remote.server import Server
     from ocsps.remote.session import ServerSession
 
+    try:
+        audit.check_change_id(change_id)
+    except ValueError as exc:
+        raise UsageError(f"change_id: {exc}") from None
+
     def record(rendered, result, outcome, duration):
-        audit.record(
-            host=settings.host,
-            action=rendered.action,
-            parameters=dict(rendered.bound_parameters),
-            outcome=outcome,
-            duration=duration,
-            body_sha256=rendered.body_sha256,
-        )
+        with audit.change(change_id):
+            audit.record(
+                host=settings.host,
+                action=rendered.action,
+                parameters=dict(rendered.bound_parameters),
+                outcome=outcome,
+                duration=duration,
+                body_sha256=rendered.body_sha256,
+            )
 
     return Server(ServerSession(settings, product, default_timeout=timeout, audit=record))
 
 
-def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None):
-    """The one server the module's connection options name, audited; ``default_host`` when none is named."""
+def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None, change_id=None):
+    """The one server the module's connection options name, audited; ``default_host`` when none is named.
+
+    ``change_id``: the ticket on its audit records (default: the module's ``change_id`` option, if any).
+    """
     host = None if module.params.get("host") or default_host is None else default_host
     settings, product = resolve(module, host)
-    return _audited(settings, product, timeout)
+    ticket = (module.params.get("change_id") or "") if change_id is None else change_id
+    return _audited(settings, product, timeout, ticket)
 
 
 POOL_ARGUMENTS = dict(
@@ -147,7 +161,7 @@ def member_overrides(members, raw):
     return checked
 
 
-def open_pool(module):
+def open_pool(module, change_id=None):
     """(driver, product, members) for the pool the module's options name; the caller closes the driver.
 
     Each member's connection is resolved like a single server's, with the member as ``host`` and its
@@ -166,10 +180,11 @@ def open_pool(module):
     if len(products) != 1:
         raise UsageError(f"the members of {params['pool']} run different products: {', '.join(products)}")
     timeout = params["call_timeout"]
+    ticket = (params.get("change_id") or "") if change_id is None else change_id
 
     def factory(host):
         settings, product = resolved[host.casefold()]
-        return _audited(settings, product, timeout)
+        return _audited(settings, product, timeout, ticket)
 
     product = next(iter(resolved.values()))[1]
     return RemoteDriver(factory, call_timeout=timeout), product, members
