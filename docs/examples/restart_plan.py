@@ -10,13 +10,14 @@ import _lab
 
 from ocsps.catalog import load_catalog
 from ocsps.plans.restart import plan_restart, plan_steps
+from ocsps.plans.restart_document import plan_document
 from ocsps.plans.restart_script import render_restart_board
 from ocsps.plans.sealed import load_plan, save_plan
 from ocsps.powershell.changeboard import ChangeInfo
 
 HOST, folder = "ocs01.contoso.com", Path(sys.argv[1])
 if "--approved" not in sys.argv:
-    plan = plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"], product="ocs2007r2").to_json()
+    plan = plan_document(plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"], product="ocs2007r2"))
     save_plan(folder / "plan.json", "restart", plan)
     product, steps = plan_steps(plan, load_catalog())
     info = ChangeInfo(HOST, "CHG-1042", "SIP listening port change")

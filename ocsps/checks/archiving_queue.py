@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from ocsps.checks.common import objects, parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
 from ocsps.results import PrivacyLevel, QueuePrivacy, parse_queue_privacy, parse_service_status
-from ocsps.results.base import JsonValue
 
 __all__ = ["CHECK", "ArchivingFacts", "ArchivingQueueCheck"]
 
@@ -47,9 +46,6 @@ class ArchivingQueueCheck(Check[ArchivingFacts]):
             raise CheckNotRun("unreadable", error="the Message Queuing read returned nothing")
         present = present_services(ctx.catalog, ctx.product, statuses)
         return ArchivingFacts(tuple(present), parse_queue_privacy(found[0]))
-
-    def facts_json(self, facts: ArchivingFacts) -> JsonValue:
-        return {"services": list(facts.services), "queue": facts.queue.to_json()}
 
     def evaluate(self, facts: ArchivingFacts, ctx: CheckContext) -> list[Finding]:
         archiving = [str(k) for k in ctx.spec.setting("archiving_services")]

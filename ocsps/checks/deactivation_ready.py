@@ -17,7 +17,7 @@ from ocsps.checks.common import objects, parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
 from ocsps.errors import UsageError
 from ocsps.results import ServiceStatus, parse_service_status
-from ocsps.results.base import JsonValue, PropertyReader
+from ocsps.results.base import PropertyReader
 
 __all__ = ["CHECK", "DeactivationFacts", "DeactivationReadyCheck"]
 
@@ -87,13 +87,6 @@ class DeactivationReadyCheck(Check[DeactivationFacts]):
         return DeactivationFacts(
             present_services(ctx.catalog, ctx.product, statuses), " or ".join(looked), lcscmd_present=False
         )
-
-    def facts_json(self, facts: DeactivationFacts) -> JsonValue:
-        return {
-            "services": {key: status.to_json() for key, status in facts.services.items()},
-            "lcscmd_path": facts.lcscmd_path,
-            "lcscmd_present": facts.lcscmd_present,
-        }
 
     def evaluate(self, facts: DeactivationFacts, ctx: CheckContext) -> list[Finding]:
         roles, found = self._roles(facts, ctx)

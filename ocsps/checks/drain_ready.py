@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ocsps.checks.common import objects
 from ocsps.checks.model import ActionOutput, Check, CheckContext, CheckNotRun, Finding, Request
 from ocsps.results import ServiceState, parse_activity_level
-from ocsps.results.base import JsonValue, PropertyReader, enum_token
+from ocsps.results.base import PropertyReader, enum_token
 
 __all__ = ["CHECK", "DrainFacts", "DrainReadyCheck", "parse_drain_readiness"]
 
@@ -33,21 +33,8 @@ class DrainFacts:
     service: str | None = None
     service_exists: bool | None = None
     service_state: ServiceState | None = None
-    activity_text: str | None = None
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "user": self.user,
-            "in_perfmon_group": self.in_perfmon_group,
-            "is_administrator": self.is_administrator,
-            "powershell": self.powershell,
-            "module_loaded": self.module_loaded,
-            "module_error": self.module_error,
-            "service": self.service,
-            "service_exists": self.service_exists,
-            "service_state": None if self.service_state is None else self.service_state.value,
-            "activity": self.activity_text,
-        }
+    activity: str | None = None
+    """The ActivityLevel text as the server sent it."""
 
 
 def parse_drain_readiness(obj: object) -> DrainFacts:
@@ -67,7 +54,7 @@ def parse_drain_readiness(obj: object) -> DrainFacts:
         service=reader.text("ServiceName") or None,
         service_exists=reader.boolean("ServiceExists"),
         service_state=state,
-        activity_text=reader.text("ActivityLevel"),
+        activity=reader.text("ActivityLevel"),
     )
 
 
@@ -101,9 +88,6 @@ class DrainReadyCheck(Check[DrainFacts]):
             raise CheckNotRun("unreadable", error="the readiness read returned nothing")
         return parse_drain_readiness(found[0])
 
-    def facts_json(self, facts: DrainFacts) -> JsonValue:
-        return facts.to_json()
-
     def session_failed(self, error: str, ctx: CheckContext) -> list[Finding] | None:
         """A session opens by importing the product module: failing there is this check's own finding."""
         return [ctx.finding("module-loads", "missing", module=ctx.product.module, error=error)]
@@ -129,7 +113,7 @@ class DrainReadyCheck(Check[DrainFacts]):
                 "activity-readable", "admin-only" if facts.is_administrator else "missing", user=user
             )
         running = facts.service_state is ServiceState.RUNNING
-        if running and parse_activity_level(facts.activity_text).is_empty:
+        if running and parse_activity_level(facts.activity).is_empty:
             return ctx.finding("activity-readable", "empty", user=user, service=facts.service)
         return ctx.finding("activity-readable", "ok", user=user)
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
+import msgspec
+
 from ocsps.catalog import Catalog, CatalogError, Product
 from ocsps.checks.spec import ChecksData, CheckSpec, RuleSpec, Status, worst
 from ocsps.errors import OcspsError
-from ocsps.results.base import JsonValue, jsonable
+from ocsps.results.base import JsonValue
 
 __all__ = [
     "ActionOutput",
@@ -47,9 +49,12 @@ class CheckNotRun(OcspsError):
         super().__init__(f"check not run ({outcome})")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One rule's outcome on one host, with the words and the citation taken from checks.toml."""
+class Finding(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One rule's outcome on one host, with the words and the citation taken from checks.toml.
+
+    A struct whose ``--json`` form leaves out ``fix`` and ``consequence`` when they are empty (a pass
+    says neither).
+    """
 
     check: str
     rule: str
@@ -59,20 +64,6 @@ class Finding:
     source: str
     fix: str = ""
     consequence: str = ""
-
-    def to_json(self) -> dict[str, JsonValue]:
-        doc: dict[str, JsonValue] = {
-            "rule": self.rule,
-            "outcome": self.outcome,
-            "status": self.status.value,
-            "reason": self.reason,
-            "source": self.source,
-        }
-        if self.fix:
-            doc["fix"] = self.fix
-        if self.consequence:
-            doc["consequence"] = self.consequence
-        return doc
 
 
 class _Values(dict[str, str]):
@@ -123,11 +114,16 @@ class CheckOptions:
     certificate_renewed_same_subject: bool = False
     roles: tuple[str, ...] = ()
     key_readers: tuple[str, ...] = ()
-    event_window: timedelta | None = None
+    event_window_hours: float | None = None
+    """How far back the event logs are read (``--since``); None: the check's own default."""
+
+    @property
+    def event_window(self) -> timedelta | None:
+        return None if self.event_window_hours is None else timedelta(hours=self.event_window_hours)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> CheckOptions:
-        """Options as test cases write them (``event_window_hours`` for the window)."""
+        """Options as test cases write them (the same keys as the ``--json`` document)."""
         hours = doc.get("event_window_hours")
         return cls(
             queue_path=doc.get("queue_path"),
@@ -137,22 +133,8 @@ class CheckOptions:
             certificate_renewed_same_subject=bool(doc.get("certificate_renewed_same_subject", False)),
             roles=tuple(doc.get("roles", ())),
             key_readers=tuple(doc.get("key_readers", ())),
-            event_window=None if hours is None else timedelta(hours=float(hours)),
+            event_window_hours=None if hours is None else float(hours),
         )
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "queue_path": self.queue_path,
-            "service": self.service,
-            "changed": list(self.changed),
-            "baseline": jsonable(self.baseline),
-            "certificate_renewed_same_subject": self.certificate_renewed_same_subject,
-            "roles": list(self.roles),
-            "key_readers": list(self.key_readers),
-            "event_window_hours": None
-            if self.event_window is None
-            else self.event_window.total_seconds() / 3600,
-        }
 
 
 @dataclass(frozen=True)
@@ -218,21 +200,11 @@ class CheckResult:
     findings: tuple[Finding, ...]
     source: str
     facts: JsonValue = None
+    status: Status = field(init=False, compare=False)
+    """The worst status among the findings."""
 
-    @property
-    def status(self) -> Status:
-        return worst([f.status for f in self.findings])
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "check": self.check,
-            "host": self.host,
-            "product": self.product,
-            "status": self.status.value,
-            "source": self.source,
-            "findings": [f.to_json() for f in self.findings],
-            "facts": self.facts,
-        }
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", worst([f.status for f in self.findings]))
 
 
 class Check(ABC, Generic[F]):
@@ -256,9 +228,15 @@ class Check(ABC, Generic[F]):
     def evaluate(self, facts: F, ctx: CheckContext) -> list[Finding]:
         """Apply the rules to the facts; pure."""
 
-    @abstractmethod
     def facts_json(self, facts: F) -> JsonValue:
-        """The facts for ``--json``, so that an administrator sees what each verdict rests on."""
+        """The facts for ``--json``, so that an administrator sees what each verdict rests on.
+
+        A check's facts record is its document (see ``docs/architecture.md``, JSON output).
+        """
+        from ocsps.jsonout import to_builtins
+
+        document: JsonValue = to_builtins(facts)
+        return document
 
     def session_failed(self, error: str, ctx: CheckContext) -> list[Finding] | None:
         """Findings when the session itself could not open; None means the generic 'not run'."""

@@ -11,37 +11,31 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ocsps.checks.common import parse_each, present_services
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
 from ocsps.errors import UsageError
 from ocsps.plans.restart import plan_restart, resolve_setting
 from ocsps.results import parse_service_status, parse_wmi_setting
-from ocsps.results.base import JsonValue, jsonable, to_text
+from ocsps.results.base import to_text
 
 __all__ = ["CHECK", "RestartFacts", "RestartPendingCheck", "baseline_from_document"]
 
 
 @dataclass(frozen=True)
 class SettingValue:
-    label: str  # Class.Property
+    """A baseline value and what the server holds now; ``error`` says why it could not be read."""
+
+    setting: str  # Class.Property
     baseline: object
     current: object = None
-    error: str = ""
+    error: str | None = None
+    changed: bool = field(init=False, compare=False)
 
-    @property
-    def changed(self) -> bool:
-        return not self.error and _norm(self.baseline) != _norm(self.current)
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "setting": self.label,
-            "baseline": jsonable(self.baseline),
-            "current": jsonable(self.current),
-            "error": self.error or None,
-            "changed": self.changed,
-        }
+    def __post_init__(self) -> None:
+        changed = not self.error and _norm(self.baseline) != _norm(self.current)
+        object.__setattr__(self, "changed", changed)
 
 
 @dataclass(frozen=True)
@@ -117,17 +111,11 @@ class RestartPendingCheck(Check[RestartFacts]):
             services = tuple(present_services(ctx.catalog, ctx.product, statuses))
         return RestartFacts(tuple(settings), services)
 
-    def facts_json(self, facts: RestartFacts) -> JsonValue:
-        return {
-            "settings": [s.to_json() for s in facts.settings],
-            "services": None if facts.services is None else list(facts.services),
-        }
-
     def evaluate(self, facts: RestartFacts, ctx: CheckContext) -> list[Finding]:
         options = ctx.options
         if not options.changed and options.baseline is None:
             return [ctx.finding("inputs", "none", note=ctx.spec.setting("live_note"))]
-        diffs = [s.label for s in facts.settings if s.changed]
+        diffs = [s.setting for s in facts.settings if s.changed]
         changed = list(dict.fromkeys([*options.changed, *diffs]))
         found: list[Finding] = []
         if changed:
@@ -135,7 +123,7 @@ class RestartPendingCheck(Check[RestartFacts]):
         else:
             found.append(ctx.finding("inputs", "unchanged", count=len(facts.settings)))
         found += [
-            ctx.finding("baseline-read", "unreadable", setting=s.label, error=s.error)
+            ctx.finding("baseline-read", "unreadable", setting=s.setting, error=s.error)
             for s in facts.settings
             if s.error
         ]

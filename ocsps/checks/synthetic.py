@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ocsps.checks.common import objects
 from ocsps.checks.model import (
     ActionOutput,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECK",
     "SyntheticCheck",
+    "SyntheticDocument",
     "SyntheticFacts",
     "SyntheticOptions",
     "SyntheticResult",
@@ -98,17 +101,20 @@ class SyntheticOptions(CheckOptions):
             receiver=doc.get("receiver"),
         )
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {**super().to_json(), "pool": self.pool, "user": self.user, "receiver": self.receiver}
-
 
 def _options(ctx: CheckContext) -> SyntheticOptions:
     return ctx.options if isinstance(ctx.options, SyntheticOptions) else SyntheticOptions()
 
 
-@dataclass(frozen=True)
-class Transaction:
-    """One synthetic transaction's result, as the server reported it."""
+_TRANSACTION_KEYS = {"name": "transaction", "latency": "latency_seconds", "latency_text": "latency"}
+
+
+class Transaction(msgspec.Struct, frozen=True, rename=_TRANSACTION_KEYS):
+    """One synthetic transaction's result, as the server reported it.
+
+    In JSON ``name`` is ``transaction``, and ``latency`` (seconds) is ``latency_seconds`` beside the
+    ``latency`` text the cmdlet printed.
+    """
 
     name: str  # "Registration" | "IM"
     target: str
@@ -123,19 +129,6 @@ class Transaction:
     @property
     def succeeded(self) -> bool:
         return self.result.casefold() == "success"
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "transaction": self.name,
-            "target": self.target,
-            "result": self.result,
-            "latency_seconds": self.latency,
-            "latency": self.latency_text,
-            "error": self.error,
-            "diagnosis": self.diagnosis,
-            "threw": self.threw,
-            "computer": self.computer,
-        }
 
 
 def parse_transaction(obj: object) -> Transaction:
@@ -160,13 +153,6 @@ class SyntheticFacts:
     pool: str | None
     asked: tuple[str, ...]
     transactions: tuple[Transaction, ...]
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "pool": self.pool,
-            "asked": list(self.asked),
-            "transactions": [t.to_json() for t in self.transactions],
-        }
 
 
 # Rule id per transaction name (checks.toml), and the cmdlet that runs it.
@@ -214,9 +200,6 @@ class SyntheticCheck(Check[SyntheticFacts]):
         if not found:
             raise CheckNotRun("unreadable", error="the synthetic transactions returned nothing")
         return SyntheticFacts(opts.pool.strip(), asked, tuple(parse_transaction(o) for o in found))
-
-    def facts_json(self, facts: SyntheticFacts) -> JsonValue:
-        return facts.to_json()
 
     def evaluate(self, facts: SyntheticFacts, ctx: CheckContext) -> list[Finding]:
         if facts.pool is None:
@@ -279,8 +262,34 @@ class SyntheticResult:
         """Every transaction asked for ran and succeeded."""
         return self.check.status is Status.PASS
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"pool": self.pool, "host": self.host, "ok": self.ok, **self.check.to_json()}
+
+class SyntheticDocument(msgspec.Struct):
+    """A :class:`SyntheticResult` as JSON: the pool and the verdict, then the check result's own keys."""
+
+    pool: str
+    host: str
+    ok: bool
+    check: str
+    product: str
+    status: Status
+    source: str
+    findings: tuple[Finding, ...]
+    facts: JsonValue
+
+    @classmethod
+    def of(cls, result: SyntheticResult) -> SyntheticDocument:
+        check = result.check
+        return cls(
+            result.pool,
+            check.host,
+            result.ok,
+            check.check,
+            check.product,
+            check.status,
+            check.source,
+            check.findings,
+            check.facts,
+        )
 
 
 def run_synthetic(

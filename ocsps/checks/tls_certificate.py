@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ocsps.checks.common import objects
 from ocsps.checks.model import ActionOutput, Check, CheckContext, Finding, Request
 from ocsps.results import EventRecord, ParseError, parse_event_record
-from ocsps.results.base import JsonValue, PropertyReader
+from ocsps.results.base import PropertyReader
 
 __all__ = [
     "CHECK",
@@ -46,15 +46,6 @@ class CertReference:
     issuer: str = ""
     thumbprint: str = ""
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "source": self.source,
-            "label": self.label,
-            "serial": self.serial,
-            "issuer": self.issuer,
-            "thumbprint": self.thumbprint,
-        }
-
 
 @dataclass(frozen=True)
 class StoreCertificate:
@@ -76,21 +67,6 @@ class StoreCertificate:
     def label(self) -> str:
         return self.thumbprint or f"serial {self.serial}"
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "thumbprint": self.thumbprint,
-            "serial": self.serial,
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "not_before": None if self.not_before is None else self.not_before.isoformat(),
-            "not_after": None if self.not_after is None else self.not_after.isoformat(),
-            "has_private_key": self.has_private_key,
-            "archived": self.archived,
-            "key_acl_read": self.key_acl_read,
-            "key_readers": list(self.key_readers),
-            "key_detail": self.key_detail,
-        }
-
 
 @dataclass(frozen=True)
 class TlsFacts:
@@ -100,6 +76,10 @@ class TlsFacts:
     certificates: tuple[StoreCertificate, ...]
     events: Mapping[str, tuple[EventRecord, ...]]  # log name -> events found
     event_errors: Mapping[str, str]  # log name -> why it could not be read
+    event_logs_read: tuple[str, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event_logs_read", tuple(self.events))
 
 
 def _hex(text: str) -> str:
@@ -271,17 +251,6 @@ class TlsCertificateCheck(Check[TlsFacts]):
                 continue
             events[log] = tuple(sorted((parse_event_record(o) for o in out.objects), key=lambda e: e.time))
         return TlsFacts(now, tuple(refs), tuple(errors), tuple(certs), events, event_errors)
-
-    def facts_json(self, facts: TlsFacts) -> JsonValue:
-        return {
-            "server_time": None if facts.server_time is None else facts.server_time.isoformat(),
-            "references": [r.to_json() for r in facts.references],
-            "reference_errors": list(facts.reference_errors),
-            "certificates": [c.to_json() for c in facts.certificates],
-            "events": {log: [e.to_json() for e in found] for log, found in facts.events.items()},
-            "event_logs_read": list(facts.events),
-            "event_errors": dict(facts.event_errors),
-        }
 
     def evaluate(self, facts: TlsFacts, ctx: CheckContext) -> list[Finding]:
         found = [self._assignment(facts, ctx)]

@@ -127,6 +127,8 @@ def check(
     from ocsps.checks import select_checks
     from ocsps.checks.synthetic import SyntheticOptions
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
+    from ocsps.operations.fleet import HostDocument
 
     selected = select_checks(names or [])
     if list_checks:
@@ -153,15 +155,15 @@ def check(
         certificate_renewed_same_subject=certificate_renewed_same_subject,
         roles=tuple(role or ()),
         key_readers=tuple(key_reader or ()),
-        event_window=parse_window(since) if since else None,
+        event_window_hours=parse_window(since).total_seconds() / 3600 if since else None,
     )
     with open_targets(options, service=service if "drain-ready" in selected else None) as (targets, _):
         run = _run(targets, selected, check_options, deadline, read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "check",
         "checks": selected,
-        "options": check_options.to_json(),
-        "hosts": [o.to_json(_host_json) for o in run.outcomes],
+        "options": to_builtins(check_options),
+        "hosts": to_builtins([HostDocument.of(o, _host_json) for o in run.outcomes]),
         "summary": _summary(run),
     }
     _print(run, console(json_mode=json_out))
@@ -211,10 +213,11 @@ def _run(
 
 def _host_json(results: list[CheckResult]) -> dict[str, object]:
     from ocsps.checks.spec import worst
+    from ocsps.jsonout import to_builtins
 
     return {
         "status": worst([r.status for r in results]).value,
-        "checks": [r.to_json() for r in results],
+        "checks": to_builtins(results),
     }
 
 

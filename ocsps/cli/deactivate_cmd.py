@@ -93,11 +93,12 @@ def roles_cmd(
 
     from ocsps.catalog import load_catalog
     from ocsps.deactivation.plan import list_roles
+    from ocsps.jsonout import to_builtins
 
     prod = load_catalog().product(product)
     rows = list_roles(prod.id, facts=_facts())
     if json_out:
-        emit_json({"command": "deactivate roles", "product": prod.id, "roles": [r.to_json() for r in rows]})
+        emit_json({"command": "deactivate roles", "product": prod.id, "roles": to_builtins(rows)})
         return
     table = Table(title=f"Roles LcsCmd deactivates on {prod.id}, in order")
     for col in ("role", "label", "group", "LcsCmd arguments", "documented"):
@@ -146,7 +147,7 @@ def plan_cmd(
     With --host, --profile or --lab the activated roles are read from the server (LcsCmd's state check,
     read-only); otherwise name them with --roles.
     """
-    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
+    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
 
     facts = _facts()
     live: LiveRead | None = None
@@ -169,7 +170,7 @@ def plan_cmd(
         lcscmd_path=None if live is None else live.lcscmd.path,
         facts=facts,
     )
-    document = plan.to_json()
+    document = plan_document(plan)
     if emit_script is not None:
         _write_script(plan, facts, emit_script, from_step=1)
     if output is not None:
@@ -322,7 +323,8 @@ def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tu
 
 
 def _what_if(approved: ApprovedPlan, facts: LcsCmdFacts, json_out: bool) -> None:
-    from ocsps.deactivation.approved import preview
+    from ocsps.deactivation.approved import PreviewDocument, preview
+    from ocsps.jsonout import to_builtins
 
     plan = approved.plan
     out = console(json_mode=json_out)
@@ -336,7 +338,8 @@ def _what_if(approved: ApprovedPlan, facts: LcsCmdFacts, json_out: bool) -> None
         )
         out.print(step.rendered.script, markup=False, highlight=False)
     if json_out:
-        emit_json({"command": "deactivate run", "what_if": True, "steps": [s.to_json() for s in steps]})
+        shown = [PreviewDocument.of(s) for s in steps]
+        emit_json({"command": "deactivate run", "what_if": True, "steps": to_builtins(shown)})
 
 
 def _show_step(result: StepResult, total: int) -> None:
@@ -397,7 +400,8 @@ def _finish(
     report: RunReport, approved: ApprovedPlan, options: TargetOptions, flags: _RunFlags, json_out: bool
 ) -> None:
     from ocsps.deactivation.approved import resume_step
-    from ocsps.deactivation.run import log_excerpt
+    from ocsps.deactivation.run import RunReportDocument, log_excerpt
+    from ocsps.jsonout import to_builtins
 
     resume = resume_step(report)
     command = None if resume is None else _resume_command(approved, resume, options, flags)
@@ -405,7 +409,7 @@ def _finish(
         "command": "deactivate run",
         "plan": str(approved.path),
         "journal": str(approved.journal_path),
-        **report.to_json(),
+        **to_builtins(RunReportDocument.of(report)),
         "resume_from": resume,
         "resume_command": command,
         "exit_code": report.exit_code,

@@ -185,7 +185,8 @@ def status(
     """Services per host with their status and parsed activity (read in parallel)."""
     from ocsps.cli.live import say_once
     from ocsps.durations import parse_duration
-    from ocsps.operations.fleet import run_parallel
+    from ocsps.jsonout import to_builtins
+    from ocsps.operations.fleet import HostDocument, run_parallel
 
     deadline = parse_duration(timeout)
     with open_targets(options, service=service) as (targets, _), say_once():
@@ -199,7 +200,7 @@ def status(
         run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
     document: dict[str, object] = {
         "command": "status",
-        "hosts": [o.to_json(lambda r: [s.to_json() for s in r]) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),
     }
     if not json_out:
         _print_status(run)
@@ -259,8 +260,9 @@ def drain(
     at a time unless --parallel N is given.
     """
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
     from ocsps.operations.drain import Phase, Then, check_timing
-    from ocsps.operations.fleet import change_width
+    from ocsps.operations.fleet import HostDocument, change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
     try:
@@ -318,7 +320,7 @@ def drain(
     document: dict[str, object] = {
         "command": "drain",
         "service": service,
-        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),
     }
     if not json_out:
         from ocsps.cli.live import print_drain_summary
@@ -442,8 +444,9 @@ def _service_operation(
     change_id: str = "",
 ) -> None:
     from ocsps.durations import parse_duration
-    from ocsps.operations.change import ServiceChange, change_service
-    from ocsps.operations.fleet import change_width, run_changes
+    from ocsps.jsonout import to_builtins
+    from ocsps.operations.change import ServiceChange, ServiceChangeDocument, change_service
+    from ocsps.operations.fleet import HostDocument, change_width, run_changes
 
     deadline = parse_duration(timeout)
     width = change_width(parallel, rolling=rolling)
@@ -494,7 +497,7 @@ def _service_operation(
     document: dict[str, object] = {
         "command": action,
         "service": service,
-        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o, ServiceChangeDocument.of) for o in run.outcomes]),
     }
     if not json_out:
         _print_operation(action, run)

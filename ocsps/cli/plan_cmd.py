@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ocsps.cli.app import app
 from ocsps.cli.output import console, emit_json
+
+if TYPE_CHECKING:
+    from ocsps.plans.restart import RestartPlan
 
 plan_app = typer.Typer(help="Plan changes without touching a server.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
@@ -51,7 +54,12 @@ def plan_restart_cmd(
     plan = plan_restart(
         changed, product=product, certificate_renewed_same_subject=certificate_renewed_same_subject
     )
-    document = plan.to_json()
+    if emit_script is None and output is None and not json_out:
+        _print_plan(plan, console())  # no document needed: the JSON encoder is not even loaded
+        return
+    from ocsps.plans.restart_document import plan_document
+
+    document = plan_document(plan)
     if emit_script is not None:
         from ocsps.catalog import load_catalog
         from ocsps.cli.output import write_output
@@ -69,41 +77,35 @@ def plan_restart_cmd(
     if json_out:
         emit_json(document)
         return
-    _print_plan(plan.to_json(), console())
+    _print_plan(plan, console())
 
 
-def _print_plan(doc: dict[str, object], out: object) -> None:
+def _print_plan(plan: RestartPlan, out: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
     assert isinstance(out, Console)
-    services = doc["services"]
-    assert isinstance(services, list)
-    if not services:
+    product = plan.product
+    if not plan.services:
         out.print("No service needs a stop or restart.", markup=False)
     else:
-        table = Table(title=f"Restart plan ({doc['product']})")
+        table = Table(title=f"Restart plan ({product.id})")
         for col in ("service", "short name", "action", "rules (Appendix C)"):
             table.add_column(col)
-        for s in services:
-            rules = "\n".join(f"{r['id']}: {r['setting']}" for r in s["rules"])
-            table.add_row(s["display_name"], s["name"] or "-", s["action"], rules)
+        for s in plan.services:
+            rules = "\n".join(f"{m.rule.id}: {m.setting.label}" for m in s.rules)
+            table.add_row(s.service.display_name(product), s.service.name or "-", s.action, rules)
         out.print(table)
-        steps = doc["steps"]
-        assert isinstance(steps, list)
-        dependents = doc.get("dependents") or []
-        assert isinstance(dependents, list)
-        for dep in dependents:
-            assert isinstance(dep, dict)
+        for dep in plan.dependents:
             out.print(
-                f"{dep['display_name']} is stopped first and started last: it requires "
-                + ", ".join(dep["requires"]),
+                f"{dep.service.display_name(product)} is stopped first and started last: it requires "
+                + ", ".join(dep.requires),
                 markup=False,
             )
         out.print(
-            "Order: " + "; ".join(f"{s['step']}. {s['do']} {s['display_name']}" for s in steps), markup=False
+            "Order: "
+            + "; ".join(f"{s.number}. {s.verb} {s.service.display_name(product)}" for s in plan.steps),
+            markup=False,
         )
-    not_needed = doc["not_needed"]
-    assert isinstance(not_needed, list)
-    for item in not_needed:
-        out.print(f"{item['setting']}: no restart needed: {item['why']}", markup=False)
+    for setting, why in plan.not_needed:
+        out.print(f"{setting}: no restart needed: {why}", markup=False)

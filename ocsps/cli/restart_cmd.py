@@ -80,6 +80,9 @@ def restart(
     """
     from ocsps.catalog import load_catalog
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
+    from ocsps.operations.fleet import HostDocument
+    from ocsps.operations.restart import RestartReportDocument
 
     if (service is None) == (plan is None):
         raise UsageError("give either --service or --plan")
@@ -111,7 +114,7 @@ def restart(
         "plan": str(plan) if plan is not None else None,
         "force": force,
         "restore": not no_restore,
-        "hosts": [o.to_json(lambda r: r.to_json()) for o in run.outcomes],
+        "hosts": to_builtins([HostDocument.of(o, RestartReportDocument.of) for o in run.outcomes]),
         "exit_code": run.exit_code,
     }
     if json_out:

@@ -9,11 +9,13 @@ audit trail, and learn from the report where a later run resumes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, LcsCmdFacts, check_plan
 from ocsps.deactivation.run import UNKNOWN, Journal, RunReport, StepResult, run_plan
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApprovedPlan",
+    "PreviewDocument",
     "PreviewStep",
     "check_target_product",
     "execute",
@@ -117,14 +120,20 @@ class PreviewStep:
     rendered: RenderedScript
     sha256: str
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "step": self.number,
-            "label": self.label,
-            "parameters": self.rendered.bound_parameters,
-            "body_sha256": self.rendered.body_sha256,
-            "sha256": self.sha256,
-        }
+
+class PreviewDocument(msgspec.Struct):
+    """A previewed step as ``deactivate run --what-if --json`` writes it (the script is shown as text)."""
+
+    step: int
+    label: str
+    parameters: Mapping[str, object]
+    body_sha256: str
+    sha256: str
+
+    @classmethod
+    def of(cls, step: PreviewStep) -> PreviewDocument:
+        rendered = step.rendered
+        return cls(step.number, step.label, rendered.bound_parameters, rendered.body_sha256, step.sha256)
 
 
 def preview(approved: ApprovedPlan, facts: LcsCmdFacts, when: datetime | None = None) -> list[PreviewStep]:

@@ -35,6 +35,7 @@ from ocsps.catalog import Catalog, CatalogError, Precondition, Role, load_catalo
 from ocsps.deactivation.facts import LcsCmdFacts, RoleCommand, check_lcscmd_overrides, load_lcscmd_facts
 from ocsps.deactivation.state import StateReading, read_state_outcome
 from ocsps.errors import UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.shapes import convert
 
 __all__ = [
@@ -45,6 +46,9 @@ __all__ = [
     "DeactivationPlan",
     "DeactivationStep",
     "LcsCmdFacts",
+    "PlanChangeDocument",
+    "PlanDocument",
+    "PlanStepDocument",
     "RoleCommand",
     "RoleInfo",
     "StateReading",
@@ -56,6 +60,7 @@ __all__ = [
     "load_lcscmd_facts",
     "order_roles",
     "plan_deactivation",
+    "plan_document",
     "read_state_outcome",
 ]
 
@@ -75,9 +80,6 @@ class ChecklistItem:
     text: str
     live_check: str | None = None
 
-    def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "text": self.text, "live_check": self.live_check}
-
 
 @dataclass(frozen=True)
 class DeactivationStep:
@@ -92,18 +94,70 @@ class DeactivationStep:
     documented: bool = True
     arguments_source: str = "catalog"
 
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {"step": self.number, "do": self.do, "label": self.label}
-        if self.do == DEACTIVATE:
-            doc.update(
-                role=self.role,
-                arguments=list(self.arguments),
-                documented=self.documented,
-                arguments_source=self.arguments_source,
-            )
-            if self.components:
-                doc["components"] = list(self.components)
-        return doc
+
+class PlanStepDocument(msgspec.Struct, omit_defaults=True):
+    """A step as the plan file writes it: the stop step has no role, arguments or sources at all."""
+
+    step: int
+    do: str
+    label: str
+    role: str | msgspec.UnsetType | None = msgspec.UNSET
+    arguments: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    documented: bool | msgspec.UnsetType = msgspec.UNSET
+    arguments_source: str | msgspec.UnsetType = msgspec.UNSET
+    components: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, step: DeactivationStep) -> PlanStepDocument:
+        if step.do != DEACTIVATE:
+            return cls(step.number, step.do, step.label)
+        return cls(
+            step.number,
+            step.do,
+            step.label,
+            step.role,
+            step.arguments,
+            step.documented,
+            step.arguments_source,
+            step.components,
+        )
+
+
+class PlanChangeDocument(msgspec.Struct):
+    id: str
+    reason: str
+
+
+class PlanDocument(msgspec.Struct):
+    """The plan as ``--output`` saves it (sealed) and ``--json`` prints it; read back by ``from_json``."""
+
+    computer: str
+    product: str
+    roles: tuple[str, ...]
+    roles_source: str
+    last_in_pool: bool | None
+    lcscmd_path: str
+    steps: tuple[PlanStepDocument, ...]
+    checklist: tuple[ChecklistItem, ...]
+    services_found: tuple[str, ...]
+    notes: tuple[str, ...]
+    change: PlanChangeDocument
+
+    @classmethod
+    def of(cls, plan: DeactivationPlan) -> PlanDocument:
+        return cls(
+            computer=plan.computer,
+            product=plan.product,
+            roles=plan.roles,
+            roles_source=plan.roles_source,
+            last_in_pool=plan.last_in_pool,
+            lcscmd_path=plan.lcscmd_path,
+            steps=tuple(PlanStepDocument.of(s) for s in plan.steps),
+            checklist=plan.checklist,
+            services_found=plan.services_found,
+            notes=plan.notes,
+            change=PlanChangeDocument(plan.change_id, plan.reason),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,21 +184,6 @@ class DeactivationPlan:
             if s.number == number:
                 return s
         raise UsageError(f"the plan has no step {number}; it has steps 1 to {len(self.steps)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "computer": self.computer,
-            "product": self.product,
-            "roles": list(self.roles),
-            "roles_source": self.roles_source,
-            "last_in_pool": self.last_in_pool,
-            "lcscmd_path": self.lcscmd_path,
-            "steps": [s.to_json() for s in self.steps],
-            "checklist": [c.to_json() for c in self.checklist],
-            "services_found": list(self.services_found),
-            "notes": list(self.notes),
-            "change": {"id": self.change_id, "reason": self.reason},
-        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> DeactivationPlan:
@@ -210,6 +249,12 @@ class _PlanDoc(msgspec.Struct):
     change: _ChangeDoc | None = None
 
 
+def plan_document(plan: DeactivationPlan) -> dict[str, Any]:
+    """The plan as plain JSON values (the content :func:`ocsps.plans.sealed.save_plan` seals)."""
+    document: dict[str, Any] = to_builtins(PlanDocument.of(plan))
+    return document
+
+
 # ---------------------------------------------------------------------------------------------- listing
 
 
@@ -225,18 +270,6 @@ class RoleInfo:
     source: str
     after: tuple[str, ...]
     preconditions: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "role": self.role,
-            "label": self.label,
-            "group": self.group,
-            "lcscmd": list(self.lcscmd),
-            "documented": self.documented,
-            "source": self.source,
-            "after": list(self.after),
-            "preconditions": list(self.preconditions),
-        }
 
 
 def list_roles(

@@ -51,9 +51,6 @@ class LcsCmdLocation:
     tried: tuple[str, ...]
     computer: str | None
 
-    def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "tried": list(self.tried), "computer": self.computer}
-
 
 def same_computer(answered: str | None, named: str) -> bool:
     """The answering computer is the named one: the whole FQDN, or the first label when only that is named.

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ocsps.deactivation.plan import (
     DEACTIVATE,
     STOP_SERVICES,
@@ -52,7 +54,9 @@ __all__ = [
     "Journal",
     "LiveCheck",
     "RunReport",
+    "RunReportDocument",
     "StepResult",
+    "StepResultDocument",
     "log_excerpt",
     "read_state",
     "resume_gaps",
@@ -92,29 +96,41 @@ class StepResult:
     def ok(self) -> bool:
         return self.state == OK
 
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "step": self.step,
-            "do": self.do,
-            "label": self.label,
-            "state": self.state,
-            "detail": self.detail,
-            "started": self.started,
-            "seconds": round(self.seconds, 3),
-        }
-        if self.role is not None:
-            doc["role"] = self.role
-        if self.log_path is not None:
-            doc["log_path"] = self.log_path
-        if self.evidence:
-            doc["evidence"] = self.evidence
-        if self.sha256:
-            doc["sha256"] = self.sha256
-        if self.outcome is not None:
-            doc["lcscmd"] = self.outcome.to_json()
-        if self.services:
-            doc["services"] = [s.to_json() for s in self.services]
-        return doc
+
+class StepResultDocument(msgspec.Struct, omit_defaults=True):
+    """A step result as the report writes it: what a step did not produce is left out."""
+
+    step: int
+    do: str
+    label: str
+    state: str
+    detail: str
+    started: str
+    seconds: float
+    role: str | None = None
+    log_path: str | None = None
+    evidence: str = ""
+    sha256: str = ""
+    lcscmd: LcsCmdOutcome | None = None
+    services: tuple[ServiceStatus, ...] = ()
+
+    @classmethod
+    def of(cls, result: StepResult) -> StepResultDocument:
+        return cls(
+            step=result.step,
+            do=result.do,
+            label=result.label,
+            state=result.state,
+            detail=result.detail,
+            started=result.started,
+            seconds=round(result.seconds, 3),
+            role=result.role,
+            log_path=result.log_path,
+            evidence=result.evidence,
+            sha256=result.sha256,
+            lcscmd=result.outcome,
+            services=result.services,
+        )
 
 
 @dataclass(frozen=True)
@@ -124,9 +140,6 @@ class LiveCheck:
     name: str
     state: str
     detail: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "state": self.state, "detail": self.detail}
 
 
 @dataclass
@@ -165,21 +178,39 @@ class RunReport:
             return 4
         return 1
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "computer": self.computer,
-            "product": self.product,
-            "plan_sha256": self.plan_sha256,
-            "start": self.start,
-            "total": self.total,
-            "acknowledged": list(self.acknowledged),
-            "lcscmd_path": self.lcscmd_path,
-            "checks": [c.to_json() for c in self.checks],
-            "steps": [s.to_json() for s in self.steps],
-            "ok": self.ok,
-            "stopped_at": self.stopped_at,
-            "interrupted": self.interrupted,
-        }
+
+class RunReportDocument(msgspec.Struct):
+    """A run report as ``deactivate run --json`` writes it, with the verdict worked out at that moment."""
+
+    computer: str
+    product: str
+    plan_sha256: str
+    start: int
+    total: int
+    acknowledged: tuple[str, ...]
+    lcscmd_path: str | None
+    checks: tuple[LiveCheck, ...]
+    steps: tuple[StepResultDocument, ...]
+    ok: bool
+    stopped_at: int | None
+    interrupted: bool
+
+    @classmethod
+    def of(cls, report: RunReport) -> RunReportDocument:
+        return cls(
+            computer=report.computer,
+            product=report.product,
+            plan_sha256=report.plan_sha256,
+            start=report.start,
+            total=report.total,
+            acknowledged=report.acknowledged,
+            lcscmd_path=report.lcscmd_path,
+            checks=tuple(report.checks),
+            steps=tuple(StepResultDocument.of(s) for s in report.steps),
+            ok=report.ok,
+            stopped_at=report.stopped_at,
+            interrupted=report.interrupted,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- journal

@@ -28,15 +28,6 @@ class StateReading:
     reason: str | None = None
     log_path: str | None = None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "activated": None if self.activated is None else list(self.activated),
-            "not_activated": list(self.not_activated),
-            "unplaced": list(self.unplaced),
-            "reason": self.reason,
-            "log_path": self.log_path,
-        }
-
 
 def read_state_outcome(
     outcome: LcsCmdOutcome, product: str, catalog: Catalog | None = None, facts: LcsCmdFacts | None = None

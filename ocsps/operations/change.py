@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+import msgspec
+
 from ocsps.catalog import Service
 from ocsps.errors import Cancelled, OcspsError, OperationFailed, OutcomeUnknown, UsageError
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
@@ -209,15 +211,27 @@ class ServiceChange:
             return f"last known state: {self.before.status.value} (read before {self.action})"
         return "last known state: unknown (never read)"
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "before": self.before.to_json() if self.before else None,
-            "after": self.after.to_json() if self.after else None,
-            "changed": self.changed,
-            "note": self.note,
-            "seconds": round(self.seconds, 3),
-            "decisions": list(self.decisions),
-        }
+
+class ServiceChangeDocument(msgspec.Struct):
+    """A change as ``stop`` / ``start --json`` writes it under its host (which names host and service)."""
+
+    before: ServiceStatus | None
+    after: ServiceStatus | None
+    changed: bool
+    note: str
+    seconds: float
+    decisions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, change: ServiceChange) -> ServiceChangeDocument:
+        return cls(
+            change.before,
+            change.after,
+            change.changed,
+            change.note,
+            round(change.seconds, 3),
+            tuple(change.decisions),
+        )
 
 
 def active_sessions(status: ServiceStatus) -> int | float:

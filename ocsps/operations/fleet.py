@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum, StrEnum
-from typing import Generic, TypeVar
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import msgspec
 
 from ocsps.errors import OcspsError, UsageError
 
@@ -46,29 +47,18 @@ class Skip(Exception):
         self.reason = reason
 
 
-def default_result_json(value: object) -> object:
-    """The JSON form of a host's result: its ``to_json()``, element by element for lists and mappings.
+def _as_written(value: object) -> object:
+    """A result as the encoder takes it; a type that still writes itself (``to_json()``) is asked to.
 
-    Plain JSON values pass as they are, enums give their value and datetimes ISO 8601 text. Anything else
-    raises ``TypeError`` naming the type: a result is never left out of a report without a word.
+    Kept while some report types (drain, pools, patches) still have their own ``to_json``; everything
+    else is written by :func:`ocsps.jsonout.to_builtins`, which refuses a type it cannot write.
     """
     to_json = getattr(value, "to_json", None)
     if callable(to_json):
         return to_json()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
     if isinstance(value, list | tuple):
-        return [default_result_json(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): default_result_json(v) for k, v in value.items()}
-    raise TypeError(
-        f"cannot write a {type(value).__name__} result as JSON: "
-        "give it a to_json() method or pass result_json"
-    )
+        return [_as_written(v) for v in value]
+    return value
 
 
 @dataclass
@@ -89,13 +79,25 @@ class HostOutcome(Generic[T]):
     def __post_init__(self) -> None:
         self.state = HostState(self.state)  # the plain strings of earlier versions are still accepted
 
-    def to_json(self, result_json: Callable[[T], object] | None = None) -> dict[str, object]:
-        doc: dict[str, object] = {"host": self.host, "state": self.state.value, "step": self.step}
-        if self.error:
-            doc["error"] = self.error
-        if self.result is not None:
-            doc["result"] = (result_json or default_result_json)(self.result)
-        return doc
+
+class HostDocument(msgspec.Struct, omit_defaults=True):
+    """One host of a fleet report as ``--json`` writes it: no error or result key when there is none.
+
+    ``view`` turns the work's result into its document (for example ``RestartReportDocument.of``);
+    without it the result is written as it is.
+    """
+
+    host: str
+    state: HostState
+    step: str
+    error: str = ""
+    result: Any = None
+
+    @classmethod
+    def of(cls, outcome: HostOutcome[T], view: Callable[[T], object] | None = None) -> HostDocument:
+        result = outcome.result
+        shown = None if result is None else (view(result) if view is not None else _as_written(result))
+        return cls(outcome.host, outcome.state, outcome.step, outcome.error, shown)
 
 
 Work = Callable[[str, threading.Event], T]

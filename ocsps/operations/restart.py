@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import msgspec
+
 from ocsps.catalog import Catalog, Product, Service
 from ocsps.errors import (
     OcspsError,
@@ -92,19 +94,6 @@ class StepResult:
     def label(self) -> str:
         return f"{self.verb} {self.display_name}"
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "step": self.number,
-            "do": self.verb,
-            "key": self.key,
-            "display_name": self.display_name,
-            "outcome": self.outcome.value,
-            "status": self.status.value if self.status is not None else None,
-            "note": self.note,
-            "seconds": round(self.seconds, 3),
-            "restore": self.restore,
-        }
-
 
 @dataclass(frozen=True)
 class ServiceSeen:
@@ -115,15 +104,6 @@ class ServiceSeen:
     status: ServiceState
     before: ServiceState | None
     note: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "key": self.key,
-            "display_name": self.display_name,
-            "status": self.status.value,
-            "before": self.before.value if self.before is not None else None,
-            "note": self.note,
-        }
 
 
 @dataclass(frozen=True)
@@ -159,22 +139,74 @@ class RestartReport:
         """Keys this run stopped that are down at the end: what an operator must bring back by hand."""
         return tuple(s.key for s in self.down if s.key in self.expected_running)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "format": FORMAT_VERSION,
-            "host": self.host,
-            "computer": self.computer,
-            "product": self.product,
-            "phase": self.phase.value,
-            "ok": self.ok,
-            "steps": [s.to_json() for s in self.steps],
-            "restored": [s.to_json() for s in self.restored],
-            "absent": [{"key": k, "display_name": d} for k, d in self.absent],
-            "down": [s.to_json() for s in self.down],
-            "down_observed": self.observed,
-            "error": self.error,
-            "notes": list(self.notes),
-        }
+
+class RestartRunStepDocument(msgspec.Struct):
+    """A step as the restart report writes it (``docs/schemas/restart.schema.json``, ``$defs/step``)."""
+
+    step: int
+    do: str
+    key: str
+    display_name: str
+    outcome: StepOutcome
+    status: ServiceState | None
+    note: str
+    seconds: float
+    restore: bool
+
+    @classmethod
+    def of(cls, step: StepResult) -> RestartRunStepDocument:
+        return cls(
+            step.number,
+            step.verb,
+            step.key,
+            step.display_name,
+            step.outcome,
+            step.status,
+            step.note,
+            round(step.seconds, 3),
+            step.restore,
+        )
+
+
+class AbsentDocument(msgspec.Struct):
+    key: str
+    display_name: str
+
+
+class RestartReportDocument(msgspec.Struct):
+    """The report as ``restart --json`` writes it (``docs/schemas/restart.schema.json``, ``$defs/report``)."""
+
+    format: int
+    host: str
+    computer: str
+    product: str
+    phase: RunPhase
+    ok: bool
+    steps: tuple[RestartRunStepDocument, ...]
+    restored: tuple[RestartRunStepDocument, ...]
+    absent: tuple[AbsentDocument, ...]
+    down: tuple[ServiceSeen, ...]
+    down_observed: bool
+    error: str
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, report: RestartReport) -> RestartReportDocument:
+        return cls(
+            format=FORMAT_VERSION,
+            host=report.host,
+            computer=report.computer,
+            product=report.product,
+            phase=report.phase,
+            ok=report.ok,
+            steps=tuple(RestartRunStepDocument.of(s) for s in report.steps),
+            restored=tuple(RestartRunStepDocument.of(s) for s in report.restored),
+            absent=tuple(AbsentDocument(key, name) for key, name in report.absent),
+            down=report.down,
+            down_observed=report.observed,
+            error=report.error,
+            notes=report.notes,
+        )
 
 
 StepCallback = Callable[[StepResult], None]

@@ -41,15 +41,6 @@ class RuleMatch:
     rule: RestartRule
     setting: ChangedSetting
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.rule.id,
-            "action": self.rule.action,
-            "setting": self.setting.label,
-            "source": f"Appendix C, {self.rule.section}",
-            "why": self.rule.why,
-        }
-
 
 @dataclass(frozen=True)
 class ServiceAction:
@@ -58,16 +49,6 @@ class ServiceAction:
     action: str
     rules: tuple[RuleMatch, ...]
     start_after: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "key": self.service.key,
-            "name": self.service.name,
-            "display_name": self.service.display_name(self.product),
-            "action": self.action,
-            "start_after": list(self.start_after),
-            "rules": [m.to_json() for m in self.rules],
-        }
 
 
 @dataclass(frozen=True)
@@ -79,14 +60,6 @@ class DependentService:
     product: Product
     requires: tuple[str, ...]
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "key": self.service.key,
-            "name": self.service.name,
-            "display_name": self.service.display_name(self.product),
-            "requires": list(self.requires),
-        }
-
 
 @dataclass(frozen=True)
 class RestartStep:
@@ -95,18 +68,6 @@ class RestartStep:
     service: Service
     product: Product
     why: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "step": self.number,
-            "do": self.verb,
-            "key": self.service.key,
-            "name": self.service.name,
-            "display_name": self.service.display_name(self.product),
-        }
-        if self.why:
-            doc["why"] = self.why
-        return doc
 
 
 @dataclass(frozen=True)
@@ -118,17 +79,6 @@ class RestartPlan:
     certificate_renewed_same_subject: bool = False
     steps: tuple[RestartStep, ...] = field(default=())
     dependents: tuple[DependentService, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "product": self.product.id,
-            "changed": [c.label for c in self.changed],
-            "certificate_renewed_same_subject": self.certificate_renewed_same_subject,
-            "services": [s.to_json() for s in self.services],
-            "dependents": [d.to_json() for d in self.dependents],
-            "steps": [s.to_json() for s in self.steps],
-            "not_needed": [{"setting": s, "why": why} for s, why in self.not_needed],
-        }
 
 
 def resolve_setting(catalog: Catalog, text: str) -> ChangedSetting:

@@ -1,6 +1,8 @@
 """Typed results parsed from the objects PowerShell Remoting returns.
 
-Each result is a frozen dataclass with ``to_json()`` (for ``--json`` output) and a module-level
+Each result is a frozen dataclass whose fields are its ``--json`` document (written by
+:func:`ocsps.jsonout.to_builtins`; verdicts such as ``succeeded`` are fields computed when the result is
+built) and a module-level
 ``parse_<kind>(obj)`` that accepts both the PSCustomObject our templates emit (extended properties) and
 the real cmdlet's .NET object (adapted properties), or a plain mapping. Parsers are pure: no I/O, no
 pypsrp import. A required field that is missing or of the wrong kind raises :class:`ParseError` naming

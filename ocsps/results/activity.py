@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from ocsps.results.base import CoercionError, JsonValue, ParseError, to_text
+from ocsps.results.base import CoercionError, ParseError, to_text
 
 __all__ = ["ActivityLevel", "Counter", "CounterValue", "parse_activity_level"]
 
@@ -52,17 +53,40 @@ class Counter:
     def is_numeric(self) -> bool:
         return not isinstance(self.value, str)
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"name": self.name, "value": self.value}
-
 
 @dataclass(frozen=True)
 class ActivityLevel:
-    """The parsed ActivityLevel string, with the raw text kept for display and diagnosis."""
+    """The parsed ActivityLevel string, with the raw text kept for display and diagnosis.
+
+    ``total`` and ``is_idle`` are worked out when the object is built (it is frozen), so that the
+    ``--json`` document shows them like any other field.
+    """
 
     raw: str = ""
     counters: tuple[Counter, ...] = ()
     unparsed: tuple[str, ...] = ()
+    total: int | float = field(init=False, compare=False, repr=False)
+    """Sum of the numeric counters (an int when all of them are ints); text counters are skipped."""
+    is_idle: bool = field(init=False, compare=False, repr=False)
+    """True only on positive evidence that the service carries no load.
+
+    That means at least one counter, every counter numeric and zero, and no fragment left unread. A
+    counter we could not read as a number is not evidence of zero, and an empty string (stopped
+    service, or the counters were excluded) is no evidence at all; a drain that trusted either would
+    cut calls that are still up.
+    """
+
+    def __post_init__(self) -> None:
+        numbers = [c.value for c in self.counters if not isinstance(c.value, str)]
+        total: int | float
+        if all(isinstance(n, int) for n in numbers):
+            total = sum(int(n) for n in numbers)
+        else:
+            total = math.fsum(float(n) for n in numbers)
+        idle = bool(self.counters) and not self.unparsed
+        idle = idle and all(not isinstance(c.value, str) and c.value == 0 for c in self.counters)
+        object.__setattr__(self, "total", total)
+        object.__setattr__(self, "is_idle", idle)
 
     def __iter__(self) -> Iterator[Counter]:
         return iter(self.counters)
@@ -89,35 +113,11 @@ class ActivityLevel:
     def is_empty(self) -> bool:
         return not self.counters and not self.unparsed
 
-    @property
-    def total(self) -> int | float:
-        """Sum of the numeric counters (an int when all of them are ints); text counters are skipped."""
-        numbers = [c.value for c in self.counters if not isinstance(c.value, str)]
-        if all(isinstance(n, int) for n in numbers):
-            return sum(int(n) for n in numbers)
-        return math.fsum(float(n) for n in numbers)
+    def to_json(self) -> Any:
+        """The JSON document, for callers not yet on :func:`ocsps.jsonout.to_builtins` (to be removed)."""
+        from ocsps.jsonout import to_builtins
 
-    @property
-    def is_idle(self) -> bool:
-        """True only on positive evidence that the service carries no load.
-
-        That means at least one counter, every counter numeric and zero, and no fragment left unread. A
-        counter we could not read as a number is not evidence of zero, and an empty string (stopped
-        service, or the counters were excluded) is no evidence at all; a drain that trusted either would
-        cut calls that are still up.
-        """
-        if not self.counters or self.unparsed:
-            return False
-        return all(not isinstance(c.value, str) and c.value == 0 for c in self.counters)
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "raw": self.raw,
-            "counters": [c.to_json() for c in self.counters],
-            "unparsed": list(self.unparsed),
-            "total": self.total,
-            "is_idle": self.is_idle,
-        }
+        return to_builtins(self)
 
 
 _MAX_COUNTER_DIGITS = 20  # a performance counter is at most 64 bits: 18446744073709551615

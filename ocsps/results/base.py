@@ -38,6 +38,7 @@ __all__ = [
     "JsonValue",
     "ParseError",
     "PropertyReader",
+    "bounded",
     "enum_token",
     "freeze",
     "host_name",
@@ -58,12 +59,38 @@ T = TypeVar("T")
 
 
 
-class FrozenMap(dict[str, object]):
-    """A read-only dict for the ``extra`` fields of frozen results.
+class FrozenMap(Mapping[str, object]):
+    """A read-only mapping for the ``extra`` fields of frozen results.
 
-    A ``dict`` underneath (not a ``MappingProxyType``) so that ``dataclasses.asdict``, ``copy.deepcopy``
-    and ``pickle`` handle every result and report that holds one; every way to change it raises.
+    Not a ``dict``: the JSON encoder hands every non-dict mapping of server data to :func:`jsonable`,
+    which bounds the depth and cycles a hostile server can send. ``dataclasses.asdict``,
+    ``copy.deepcopy`` and ``pickle`` handle it (and every result and report that holds one); every way to
+    change it raises.
     """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, object] | None = None) -> None:
+        self._data: dict[str, object] = dict(data or {})
+
+    def __getitem__(self, name: str) -> object:
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
 
     def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("a result's extra fields are read-only")
@@ -72,7 +99,7 @@ class FrozenMap(dict[str, object]):
     clear = pop = popitem = setdefault = update = _refuse
 
     def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, object]]]:
-        return (FrozenMap, (dict(self),))
+        return (FrozenMap, (dict(self._data),))
 
 
 EMPTY: Final[Mapping[str, object]] = FrozenMap()
@@ -416,6 +443,22 @@ def jsonable(value: object, _depth: int = 0, _seen: frozenset[int] = frozenset()
     if isinstance(sets, list) and sets:
         return jsonable(sets[0] if len(sets) == 1 else sets, _depth + 1, seen)
     return str(value)
+
+
+def bounded(value: object, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> object:
+    """``value`` itself, once its lists and mappings are known to nest at most ``MAX_NESTING`` deep.
+
+    A value kept as received (a WMI property can be an array) is written to JSON field by field later; a
+    list nested past any real property type, or one containing itself, is malformed and refused here,
+    where the error can still name the property.
+    """
+    if isinstance(value, list | tuple | set | frozenset | Mapping):
+        if _depth >= MAX_NESTING or id(value) in _seen:
+            raise CoercionError("is nested too deeply (or contains itself)")
+        seen = _seen | {id(value)}
+        for item in value.values() if isinstance(value, Mapping) else value:
+            bounded(item, _depth + 1, seen)
+    return value
 
 
 def freeze(mapping: Mapping[str, object] | None) -> Mapping[str, object]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ocsps.results.base import JsonValue, ParseError, PropertyReader, freeze, host_name, jsonable, no_extra
+from ocsps.results.base import ParseError, PropertyReader, freeze, host_name, no_extra
 from ocsps.results.lcscmd_log import LcsCmdLog, LcsCmdTask, LogFormat, parse_lcscmd_log
 
 __all__ = ["LcsCmdOutcome", "parse_lcscmd_outcome"]
@@ -44,6 +44,15 @@ class LcsCmdOutcome:
     log_error: str | None = None
     computer: str | None = None
     extra: Mapping[str, object] = field(default_factory=no_extra, hash=False)
+    failure_reason: str | None = field(init=False, compare=False, repr=False)
+    """Why this run does not count as a success, or None if it does."""
+    succeeded: bool = field(init=False, compare=False, repr=False)
+    """True only for exit code 0 and a readable log with at least one task, every task Success."""
+
+    def __post_init__(self) -> None:
+        reason = self._failure_reason()
+        object.__setattr__(self, "failure_reason", reason)
+        object.__setattr__(self, "succeeded", reason is None)
 
     @classmethod
     def create(
@@ -76,9 +85,7 @@ class LcsCmdOutcome:
     def failed_tasks(self) -> tuple[LcsCmdTask, ...]:
         return tuple(task for task in self.tasks if not task.succeeded)
 
-    @property
-    def failure_reason(self) -> str | None:
-        """Why this run does not count as a success, or None if it does."""
+    def _failure_reason(self) -> str | None:
         if self.exit_code is None:
             return "LcsCmd returned no exit code"
         if self.exit_code != 0:
@@ -95,27 +102,6 @@ class LcsCmdOutcome:
             more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
             return f"{len(failed)} of {len(self.tasks)} tasks did not report Success: {shown}{more}"
         return None
-
-    @property
-    def succeeded(self) -> bool:
-        """True only for exit code 0 and a readable log with at least one task, every task Success."""
-        return self.failure_reason is None
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "computer": self.computer,
-            "exit_code": self.exit_code,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "log_path": self.log_path,
-            "log_text": self.log_text,
-            "log_format": None if self.log_format is None else self.log_format.value,
-            "log_error": self.log_error,
-            "tasks": [jsonable(task.to_json()) for task in self.tasks],
-            "succeeded": self.succeeded,
-            "failure_reason": self.failure_reason,
-            "extra": jsonable(self.extra),
-        }
 
 
 def parse_lcscmd_outcome(obj: object) -> LcsCmdOutcome:

@@ -90,19 +90,12 @@ class LcsCmdTask:
     result: str
     detail: str = ""
     kind: str = "task"
+    succeeded: bool = field(init=False, compare=False, repr=False)
+    """The result reads Success (case, spacing and a final full stop aside)."""
 
-    @property
-    def succeeded(self) -> bool:
-        return _clean_result(self.result).removesuffix(".").casefold() == "success"
-
-    def to_json(self) -> dict[str, str | bool]:
-        return {
-            "name": self.name,
-            "result": self.result,
-            "detail": self.detail,
-            "kind": self.kind,
-            "succeeded": self.succeeded,
-        }
+    def __post_init__(self) -> None:
+        success = _clean_result(self.result).removesuffix(".").casefold() == "success"
+        object.__setattr__(self, "succeeded", success)
 
 
 @dataclass(frozen=True)
@@ -117,23 +110,16 @@ class LcsCmdLog:
     tasks: tuple[LcsCmdTask, ...]
     raw: str = field(repr=False)
     error: str | None = None
+    all_succeeded: bool = field(init=False, compare=False, repr=False)
+    """Positive evidence only: the log was read, has at least one task, and every task says Success."""
 
-    @property
-    def all_succeeded(self) -> bool:
-        """Positive evidence only: the log was read, has at least one task, and every task says Success."""
-        return self.error is None and bool(self.tasks) and all(task.succeeded for task in self.tasks)
+    def __post_init__(self) -> None:
+        verdict = self.error is None and bool(self.tasks) and all(task.succeeded for task in self.tasks)
+        object.__setattr__(self, "all_succeeded", verdict)
 
     @property
     def failed_tasks(self) -> tuple[LcsCmdTask, ...]:
         return tuple(task for task in self.tasks if not task.succeeded)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "format": None if self.format is None else self.format.value,
-            "tasks": [task.to_json() for task in self.tasks],
-            "error": self.error,
-            "all_succeeded": self.all_succeeded,
-        }
 
 
 # ---------------------------------------------------------------------------------------------- decoding

@@ -26,12 +26,10 @@ from enum import StrEnum
 
 from ocsps.results.base import (
     CoercionError,
-    JsonValue,
     ParseError,
     PropertyReader,
     enum_token,
     host_name,
-    jsonable,
     no_extra,
 )
 
@@ -88,17 +86,6 @@ class QueuePrivacy:
     ad_integrated: bool | None = None
     computer: str | None = None
     extra: Mapping[str, object] = field(default_factory=no_extra, hash=False)
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "computer": self.computer,
-            "queue_path": self.queue_path,
-            "privacy_level": None if self.privacy_level is None else self.privacy_level.value,
-            "msmq_installed": self.msmq_installed,
-            "ad_integrated": self.ad_integrated,
-            "exists": self.exists,
-            "extra": jsonable(self.extra),
-        }
 
 
 def parse_queue_privacy(obj: object) -> QueuePrivacy:

@@ -22,12 +22,10 @@ from enum import StrEnum
 
 from ocsps.results.activity import ActivityLevel, parse_activity_level
 from ocsps.results.base import (
-    JsonValue,
     ParseError,
     PropertyReader,
     enum_token,
     host_name,
-    jsonable,
     no_extra,
     to_text,
 )
@@ -104,18 +102,6 @@ class ServiceStatus:
     def is_paused(self) -> bool:
         """Paused is how a service shows while ``Stop-CsWindowsService -Graceful`` drains it."""
         return self.status is ServiceState.PAUSED
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "computer": self.computer,
-            "name": self.name,
-            "display_name": self.display_name,
-            "status": self.status.value,
-            "status_text": self.status_text,
-            "role_names": list(self.role_names),
-            "activity": None if self.activity is None else self.activity.to_json(),
-            "extra": jsonable(self.extra),
-        }
 
 
 _ROLE_SPLIT_RE = re.compile(r"[,;\r\n]")

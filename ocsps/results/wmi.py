@@ -11,7 +11,7 @@ Two shapes:
   and one property per setting); :func:`parse_wmi_instance` splits such an instance into settings.
 
 ``value`` is kept as received (WMI values may be numbers, text, arrays or embedded objects) and is only
-made JSON-safe on output.
+made JSON-safe on output; a value nested past any real property type, or containing itself, is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ocsps.results.base import JsonValue, ParseError, PropertyReader, host_name, jsonable, no_extra
+from ocsps.results.base import ParseError, PropertyReader, bounded, host_name, no_extra
 
 __all__ = ["WmiSetting", "parse_wmi_instance", "parse_wmi_setting"]
 
@@ -60,16 +60,6 @@ class WmiSetting:
         """``Class.Property``, the form the restart-rule catalog uses."""
         return f"{self.wmi_class}.{self.property}"
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "computer": self.computer,
-            "wmi_class": self.wmi_class,
-            "property": self.property,
-            "value": jsonable(self.value),
-            "instance": self.instance,
-            "extra": jsonable(self.extra),
-        }
-
 
 def parse_wmi_setting(obj: object) -> WmiSetting:
     """Build a :class:`WmiSetting` from template output.
@@ -80,7 +70,7 @@ def parse_wmi_setting(obj: object) -> WmiSetting:
     reader = PropertyReader(obj, KIND)
     wmi_class = reader.required_text("Class", "WmiClass", "__CLASS")
     name = reader.required_text("Property", "PropertyName")
-    value = reader.raw("Value", required=True)
+    value = reader.convert("Value", reader.raw("Value", required=True), bounded)
     return WmiSetting(
         wmi_class=wmi_class,
         property=name,
@@ -108,10 +98,11 @@ def parse_wmi_instance(obj: object, properties: Iterable[str] | None = None) -> 
             found = reader.lookup(wanted)
             if found is None:
                 raise ParseError(KIND, wanted, f"is missing from the {wmi_class} instance")
-            settings.append(WmiSetting(wmi_class, found[0], found[1], computer, instance))
+            value = reader.convert(found[0], found[1], bounded)
+            settings.append(WmiSetting(wmi_class, found[0], value, computer, instance))
         return tuple(settings)
     return tuple(
-        WmiSetting(wmi_class, name, value, computer, instance)
+        WmiSetting(wmi_class, name, reader.convert(name, value, bounded), computer, instance)
         for key, (name, value) in reader.props.items()
         if not key.startswith("__") and key not in _WMI_OBJECT_MEMBERS
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
+from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
 from ocsps.lab.runtime import Lab
 from ocsps.plans.sealed import save_plan
 from ocsps.remote.connector import lab_settings
@@ -31,7 +31,9 @@ SE_ROLES = ["av-conferencing", "web-conferencing", "web-components", "front-end"
 
 def test_restart_plan_and_deactivation_from_a_playbook(tmp_path: Path) -> None:
     plan_file = tmp_path / "ocs01-deactivate.json"
-    save_plan(plan_file, PLAN_KIND, plan_deactivation(OCS01, product="ocs2007r2", roles=SE_ROLES).to_json())
+    save_plan(
+        plan_file, PLAN_KIND, plan_document(plan_deactivation(OCS01, product="ocs2007r2", roles=SE_ROLES))
+    )
     results_file = tmp_path / "results.json"
     config = tmp_path / "config.toml"
     config.write_text("", encoding="utf-8")

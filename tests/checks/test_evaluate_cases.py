@@ -21,6 +21,7 @@ from ocsps.checks import ActionOutput, CheckResult, context_for, evaluate_output
 from ocsps.checks.runner import session_failed_result
 from ocsps.checks.spec import load_checks_data
 from ocsps.checks.synthetic import SyntheticOptions
+from ocsps.jsonout import to_builtins
 from tests.conftest import DATA
 
 CASES = DATA / "checks"
@@ -70,7 +71,11 @@ def test_check_case(path: Path) -> None:
         assert finding.source, "every finding cites its rule"
         if finding.status.value in ("warn", "fail"):
             assert finding.fix, f"{finding.rule}: a warning or failure says what to do"
-    json.dumps(result.to_json())  # the --json document can always be written
+    document = to_builtins(result)
+    json.dumps(document)  # the --json document can always be written
+    assert document["status"] == expected["status"]
+    for finding, shown in zip(result.findings, document["findings"], strict=True):
+        assert ("fix" in shown) == bool(finding.fix), "an empty fix is left out of the document"
 
 
 def test_every_check_has_cases() -> None:

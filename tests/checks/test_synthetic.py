@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ocsps.checks.synthetic import (
+    SyntheticDocument,
     SyntheticOptions,
     Transaction,
     check_sip_address,
@@ -21,6 +22,7 @@ from ocsps.checks.synthetic import (
     run_synthetic,
 )
 from ocsps.errors import UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import load_topology
 from ocsps.remote.connector import lab_settings
@@ -95,7 +97,9 @@ def test_run_synthetic_on_a_healthy_pool_passes() -> None:
         ("IM", "Success"),
     ]
     assert all(t.latency and t.latency > 0 for t in result.transactions)
-    assert result.to_json()["ok"] is True
+    document = to_builtins(SyntheticDocument.of(result))
+    assert document["ok"] is True and document["pool"] == "pool19.contoso.com"
+    assert [t["transaction"] for t in document["facts"]["transactions"]] == ["Registration", "IM"]
 
 
 def test_run_synthetic_on_a_pool_in_quorum_loss_fails_with_a_diagnosis() -> None:
@@ -127,7 +131,7 @@ def test_run_synthetic_refuses_bad_users_before_sending() -> None:
 
 def test_options_carry_the_pool_and_users_in_json() -> None:
     options = SyntheticOptions.from_json({"pool": "p.contoso.com", "user": "a@b.com", "service": "RTCSRV"})
-    doc = options.to_json()
+    doc = to_builtins(options)
     assert doc["pool"] == "p.contoso.com" and doc["user"] == "a@b.com" and doc["service"] == "RTCSRV"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ocsps.deactivation.approved import check_target_product, execute, open_plan, preview, resume_step
-from ocsps.deactivation.plan import PLAN_KIND, load_lcscmd_facts, plan_deactivation
+from ocsps.deactivation.plan import PLAN_KIND, load_lcscmd_facts, plan_deactivation, plan_document
 from ocsps.errors import UsageError
 from ocsps.lab.runtime import Lab
 from ocsps.plans.sealed import save_plan
@@ -26,7 +26,7 @@ SE = ["av-conferencing", "web-conferencing", "web-components", "front-end"]
 
 def _plan_file(tmp_path: Path, roles: list[str]) -> Path:
     path = tmp_path / "plan.json"
-    save_plan(path, PLAN_KIND, plan_deactivation(OCS01, product="ocs2007r2", roles=roles).to_json())
+    save_plan(path, PLAN_KIND, plan_document(plan_deactivation(OCS01, product="ocs2007r2", roles=roles)))
     return path
 
 

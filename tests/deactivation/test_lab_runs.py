@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from ocsps.deactivation.plan import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation
-from ocsps.deactivation.run import Journal, read_state, run_plan
+from ocsps.deactivation.plan import PLAN_KIND, check_plan, load_lcscmd_facts, plan_deactivation, plan_document
+from ocsps.deactivation.run import Journal, RunReportDocument, read_state, run_plan
+from ocsps.jsonout import to_builtins
 from ocsps.lab.runtime import Lab
 from ocsps.plans.sealed import load_plan, save_plan, seal
 from ocsps.remote.connector import lab_settings
@@ -102,9 +103,9 @@ def test_full_standard_edition_deactivation_in_order(lab: Lab) -> None:
         assert reading.activated is not None and sorted(reading.activated) == sorted(SE_ORDER)
         plan = plan_deactivation(OCS01, product="ocs2007r2", all_roles=True, reading=reading)
         assert [s.role for s in plan.deactivations] == SE_ORDER
-        sha = seal(PLAN_KIND, plan.to_json())["sha256"]
+        sha = seal(PLAN_KIND, plan_document(plan))["sha256"]
         report = run_plan(server, plan, plan_sha256=sha, facts=facts, acknowledged=("backups",))
-    assert report.ok and report.exit_code == 0, report.to_json()
+    assert report.ok and report.exit_code == 0, report
     assert [r.state for r in report.steps] == ["ok"] * 6
     assert [(c.name, c.state) for c in report.checks] == [
         ("computer", "ok"),
@@ -113,7 +114,10 @@ def test_full_standard_edition_deactivation_in_order(lab: Lab) -> None:
         ("roles", "ok"),
         ("sessions", "not-checkable"),
     ]
-    assert report.lcscmd_path == facts.path and report.to_json()["lcscmd_path"] == facts.path
+    assert (
+        report.lcscmd_path == facts.path
+        and to_builtins(RunReportDocument.of(report))["lcscmd_path"] == facts.path
+    )
     assert sim.activated_roles == []
     assert all(s.status == "Stopped" for s in sim.services.values())
     logs = _deactivation_logs(lab)
@@ -431,7 +435,7 @@ def test_lost_reply_is_unknown_and_the_server_decides_on_resume(lab: Lab, tmp_pa
     assert journal.done_through == 2
     with lab_server(lab, OCS01) as server:
         second = run_plan(server, plan, plan_sha256="sha", facts=facts, journal=journal, start=4)
-    assert second.ok, second.to_json()
+    assert second.ok, second
     assert [(r.step, r.state) for r in second.steps] == [(3, "ok"), (4, "ok"), (5, "ok"), (6, "ok")]
     assert second.steps[0].evidence == "LcsCmd's state check no longer shows the role as activated"
     assert lab.server(OCS01).activated_roles == []

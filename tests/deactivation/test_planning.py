@@ -27,6 +27,7 @@ from ocsps.deactivation.plan import (
     load_lcscmd_facts,
     order_roles,
     plan_deactivation,
+    plan_document,
     read_state_outcome,
 )
 from ocsps.deactivation.scripts import change_board_steps, step_script, step_sha256
@@ -97,7 +98,7 @@ def test_planning_request(path: Path, catalog: Catalog) -> None:
         assert any(text in note for note in plan.notes), plan.notes
     # every plan the planner writes passes the checker, and survives a JSON round trip unchanged
     facts = load_lcscmd_facts(catalog, case["request"].get("overrides"))
-    again = DeactivationPlan.from_json(json.loads(json.dumps(plan.to_json())))
+    again = DeactivationPlan.from_json(json.loads(json.dumps(plan_document(plan))))
     assert again == plan
     assert check_plan(again, catalog, facts) == plan
 
@@ -129,7 +130,7 @@ def _mutate(doc: dict[str, Any], op: dict[str, Any]) -> None:
 @pytest.mark.parametrize("path", _cases("tampered"), ids=lambda p: p.stem)
 def test_tampered_plan(path: Path, catalog: Catalog) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
-    doc = copy.deepcopy(_plan(case["base"], catalog).to_json())
+    doc = copy.deepcopy(plan_document(_plan(case["base"], catalog)))
     for op in case["mutate"]:
         _mutate(doc, op)
     facts = load_lcscmd_facts(catalog)

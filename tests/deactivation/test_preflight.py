@@ -156,7 +156,7 @@ def test_lcscmd_is_looked_for_at_every_known_location_and_recorded(lab: Lab) -> 
     )
     with lab_server(lab, OCS01) as server:
         report = run_plan(server, plan, plan_sha256="x", facts=facts)
-    assert report.ok, report.to_json()
+    assert report.ok, report
     assert report.lcscmd_path == catalog_facts.path
     check = next(c for c in report.checks if c.name == "lcscmd")
     assert check.detail == f"LCSCmd.exe found at {catalog_facts.path} (the plan expected {other})"
@@ -198,7 +198,7 @@ def test_lcscmd_in_the_r2_folder_is_found_and_used() -> None:
         assert plan.lcscmd_path == r2
         with lab_server(lab, OCS01) as server:
             report = run_plan(server, plan, plan_sha256="x", facts=facts)
-        assert report.ok and report.lcscmd_path == r2, report.to_json()
+        assert report.ok and report.lcscmd_path == r2, report
         assert lab.server(OCS01).activated_roles == []
 
 
@@ -233,5 +233,5 @@ def test_edge_server_goes_whole_with_the_edge_roles_it_runs() -> None:
         assert plan.deactivations[0].arguments[2] == "/Components:AP"
         with lab_server(lab, EDGE) as server:
             report = run_plan(server, plan, plan_sha256="x", facts=facts, check_role="AP")
-        assert report.ok, report.to_json()
+        assert report.ok, report
         assert lab.server(EDGE).activated_roles == []

@@ -6,17 +6,20 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from ocsps.errors import ConnectError, OcspsError, TimeoutExceeded, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.operations.fleet import (
     FleetRun,
+    HostDocument,
     HostOutcome,
     HostState,
     Skip,
-    default_result_json,
     run_changes,
     run_parallel,
     run_rolling,
@@ -91,15 +94,27 @@ def test_the_exception_is_kept_and_the_json_keeps_its_fields() -> None:
     assert isinstance(b.exception, KeyError) and b.error.startswith("internal error: KeyError")
     assert isinstance(c.exception, Skip) and c.state is HostState.SKIPPED and c.step == "preflight failed"
     assert d.exception is None and d.state == "ok"  # a StrEnum: compares with the old strings
-    assert a.to_json() == {"host": "a", "state": "failed", "step": "", "error": "a: refused"}
-    assert c.to_json() == {"host": "c", "state": "skipped", "step": "preflight failed"}
-    assert d.to_json() == {"host": "d", "state": "ok", "step": "", "result": "ok"}
+    assert _doc(a) == {"host": "a", "state": "failed", "step": "", "error": "a: refused"}
+    assert _doc(c) == {"host": "c", "state": "skipped", "step": "preflight failed"}
+    assert _doc(d) == {"host": "d", "state": "ok", "step": "", "result": "ok"}
     assert run.exit_code == 1
 
 
+def _doc(outcome: HostOutcome[Any], view: Callable[[Any], object] | None = None) -> Any:
+    return to_builtins(HostDocument.of(outcome, view))
+
+
 class Report:
+    """A report type that still writes itself."""
+
     def to_json(self) -> dict[str, object]:
         return {"phase": "stopped"}
+
+
+@dataclass(frozen=True)
+class Typed:
+    phase: HostState
+    when: datetime
 
 
 @pytest.mark.parametrize(
@@ -110,18 +125,22 @@ class Report:
         ({"x": (1, HostState.OK)}, {"x": [1, "ok"]}),
         (datetime(2026, 1, 2, 3, 4, tzinfo=UTC), "2026-01-02T03:04:00+00:00"),
         (3.5, 3.5),
+        (
+            Typed(HostState.OK, datetime(2026, 1, 2, tzinfo=UTC)),
+            {"phase": "ok", "when": "2026-01-02T00:00:00+00:00"},
+        ),
     ],
 )
 def test_results_are_written_by_default(result: object, expected: object) -> None:
     outcome: HostOutcome[object] = HostOutcome("h", HostState.OK, result)
-    assert outcome.to_json()["result"] == expected
-    json.dumps(outcome.to_json())
-    assert outcome.to_json(lambda r: "mine")["result"] == "mine"
+    assert _doc(outcome)["result"] == expected
+    json.dumps(_doc(outcome))
+    assert _doc(outcome, lambda r: "mine")["result"] == "mine"
 
 
 def test_a_result_that_cannot_be_written_is_said_not_dropped() -> None:
-    with pytest.raises(TypeError, match="cannot write a object result"):
-        default_result_json(object())
+    with pytest.raises(TypeError, match="cannot write a object as JSON"):
+        _doc(HostOutcome("h", HostState.OK, object()))
 
 
 def test_a_cancelled_host_is_interrupted_not_failed() -> None:

@@ -12,6 +12,7 @@ import pytest
 from ocsps.lab.runtime import Lab
 from ocsps.operations.restart import RunPhase, StepOutcome, restart_service
 from ocsps.plans.restart import plan_restart
+from ocsps.plans.restart_document import plan_document
 from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
@@ -72,7 +73,7 @@ def test_plan_on_expanded_front_end_skips_absent_services(
 
 @pytest.mark.parametrize("lab_for", ["ocs-frontend-stop-fails"], indirect=True)
 def test_failed_step_starts_again_what_the_run_stopped(lab_for: Lab) -> None:
-    plan = plan_restart([DEFAULT_PORT]).to_json()
+    plan = plan_document(plan_restart([DEFAULT_PORT]))
     heard: list[str] = []
     with _server(lab_for) as server:
         report = server.run_restart_plan(plan, on_step=lambda s: heard.append(s.label))
@@ -88,7 +89,7 @@ def test_failed_step_starts_again_what_the_run_stopped(lab_for: Lab) -> None:
 
 @pytest.mark.parametrize("lab_for", ["ocs-frontend-stop-fails"], indirect=True)
 def test_no_restore_leaves_down_and_says_exactly_what(lab_for: Lab) -> None:
-    plan = plan_restart([DEFAULT_PORT]).to_json()
+    plan = plan_document(plan_restart([DEFAULT_PORT]))
     with _server(lab_for) as server:
         report = server.run_restart_plan(plan, restore=False)
     assert report.restored == ()
@@ -235,17 +236,17 @@ def test_dependency_order_holds_under_windows_rules(lab: Lab) -> None:
         with pytest.raises(RemoteError, match="dependent services"):
             server.stop("ocs-application-host")
         report = restart_service(server, "ocs-application-host")
-    assert report.ok and report.phase is RunPhase.COMPLETED, report.to_json()
+    assert report.ok and report.phase is RunPhase.COMPLETED, report
     assert set(_lab_states(lab, fqdn).values()) == {"Running"}
 
 
 @pytest.mark.usefixtures("windows_rules")
 @pytest.mark.parametrize("lab_for", ["ocs-edge-r2"], indirect=True)
 def test_edge_plan_stops_av_authentication_first_under_windows_rules(lab_for: Lab) -> None:
-    plan = plan_restart(["MSFT_SIPMediaRelayNetworkInterfaceData"]).to_json()
+    plan = plan_document(plan_restart(["MSFT_SIPMediaRelayNetworkInterfaceData"]))
     with _server(lab_for, "edge-r2.contoso.com") as server:
         report = server.run_restart_plan(plan)
-    assert report.ok, report.to_json()
+    assert report.ok, report
     assert [(s.verb, s.key) for s in report.steps] == [
         ("stop", "ocs-av-authentication"),
         ("stop", "ocs-av-edge"),

@@ -14,12 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ocsps.catalog import Catalog, Product, Service
 from ocsps.errors import ErrorRecord, OperationFailed, OutcomeUnknown, RemoteError, TimeoutExceeded
+from ocsps.jsonout import to_builtins
 from ocsps.operations.restart import (
     RestartReport,
+    RestartReportDocument,
     RunPhase,
     StepOutcome,
     restart_service,
@@ -27,10 +30,12 @@ from ocsps.operations.restart import (
     run_steps,
 )
 from ocsps.plans.restart import plan_restart, service_restart_steps, service_stop_steps
+from ocsps.plans.restart_document import plan_document
 from ocsps.results import EventRecord, ServiceState, ServiceStatus
 from tests.conftest import DATA
 
 CASES = sorted((DATA / "restart_runs").glob("*.json"))
+REPORT_SCHEMA = json.loads((DATA.parents[1] / "docs" / "schemas" / "restart.schema.json").read_text())
 
 
 class WindowsRulesServer:
@@ -175,7 +180,7 @@ def _server(case: dict[str, Any], catalog: Catalog) -> WindowsRulesServer:
 def _run(case: dict[str, Any], server: WindowsRulesServer, decisions: list[str]) -> RestartReport:
     restore = case.get("restore", True)
     if "plan" in case:
-        plan = plan_restart(case["plan"], product=case["product"]).to_json()
+        plan = plan_document(plan_restart(case["plan"], product=case["product"]))
         return run_restart_plan(server, plan, restore=restore, on_decision=decisions.append)
     if "stop_with_dependents" in case:
         service = server.resolve(case["stop_with_dependents"])
@@ -214,7 +219,8 @@ def test_restart_run_case(path: Path, catalog: Catalog) -> None:
         k for k in truly_down if k in {s.key for s in report.steps}
     )
     assert len(decisions) == expected.get("decisions", 0)
-    json.dumps(report.to_json())
+    document = to_builtins(RestartReportDocument.of(report))
+    jsonschema.validate(document, {**REPORT_SCHEMA["$defs"]["report"], "$defs": REPORT_SCHEMA["$defs"]})
 
 
 def test_cases_cover_each_rule() -> None:
@@ -231,7 +237,7 @@ def test_cases_cover_each_rule() -> None:
 def test_on_step_hears_every_step_and_cancel_restores(catalog: Catalog) -> None:
     """A cancel set during step 2 ends the run before step 3 and brings back both stopped services."""
     server = WindowsRulesServer(catalog, catalog.product("ocs2007r2"))
-    plan = plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"]).to_json()
+    plan = plan_document(plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"]))
     cancel = threading.Event()
     heard: list[str] = []
 
@@ -265,7 +271,7 @@ def test_plan_for_another_product_is_refused_before_anything_is_sent(catalog: Ca
     from ocsps.errors import UsageError
 
     server = WindowsRulesServer(catalog, catalog.product("ocs2007"))
-    plan = plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"], product="ocs2007r2").to_json()
+    plan = plan_document(plan_restart(["MSFT_SIPRoutingSetting.DefaultPort"], product="ocs2007r2"))
     with pytest.raises(UsageError, match="the plan is for ocs2007r2"):
         run_restart_plan(server, plan)
     assert server.calls == []

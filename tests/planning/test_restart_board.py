@@ -8,6 +8,7 @@ import pytest
 
 from ocsps.catalog import Catalog
 from ocsps.plans.restart import ServiceStep, plan_restart, plan_steps, service_restart_steps
+from ocsps.plans.restart_document import plan_document
 from ocsps.plans.restart_script import render_restart_board, rendered_steps
 from ocsps.powershell.changeboard import ChangeInfo, verify_script
 from ocsps.powershell.syntax import newer_constructs, parse
@@ -26,7 +27,7 @@ def _board(catalog: Catalog, name: str) -> tuple[str, list[ServiceStep]]:
     product_id, changed, service = BOARDS[name]
     product = catalog.product(product_id)
     if service is None:
-        _, steps = plan_steps(plan_restart(changed, product=product_id).to_json(), catalog)
+        _, steps = plan_steps(plan_document(plan_restart(changed, product=product_id)), catalog)
     else:
         steps = service_restart_steps(catalog, product, catalog.find_service(product, service))
     text = render_restart_board(name, product, steps, ChangeInfo("fe01.contoso.com", "CHG-9", "test"))

@@ -10,6 +10,7 @@ import pytest
 
 from ocsps.errors import UsageError
 from ocsps.plans.restart import plan_restart
+from ocsps.plans.restart_document import plan_document
 from tests.conftest import DATA
 
 CASES = sorted((DATA / "restart_plans").glob("*.json"))
@@ -27,7 +28,7 @@ def test_restart_plan_case(path: Path) -> None:
             plan_restart(case["changed"], **kwargs)
         return
     plan = plan_restart(case["changed"], **kwargs)
-    doc = plan.to_json()
+    doc = plan_document(plan)
     got = [
         {"key": s["key"], "action": s["action"], "rules": [r["id"] for r in s["rules"]]}
         for s in doc["services"]

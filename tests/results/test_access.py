@@ -12,6 +12,7 @@ import pytest
 from pypsrp.complex_objects import GenericComplexObject
 
 from ocsps.errors import OcspsError
+from ocsps.jsonout import to_builtins
 from ocsps.results import (
     ActivityLevel,
     EventRecord,
@@ -200,4 +201,4 @@ def test_outcome_reason_lists_at_most_five_failures() -> None:
 
 def test_event_time_is_always_aware() -> None:
     record = EventRecord(id=1, time=datetime(2020, 1, 1, tzinfo=UTC))
-    assert record.to_json()["time"] == "2020-01-01T00:00:00+00:00"
+    assert to_builtins(record)["time"] == "2020-01-01T00:00:00+00:00"

@@ -1,6 +1,6 @@
 """Data-driven parser tests: every tests/data/parsers/<kind>/<case>.json is one case.
 
-A case holds ``input`` (see psobjects.py) and either ``expected`` (the result's ``to_json()``, exactly)
+A case holds ``input`` (see psobjects.py) and either ``expected`` (the result's JSON document, exactly)
 or ``error`` (the exception class name) with an optional ``field`` the ParseError must name. Adding a
 shape seen on a real server means adding a file, not code.
 """
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ocsps import results
+from ocsps.jsonout import to_builtins
 from ocsps.results import ParseError
 
 from .psobjects import DATA, build, resolve
@@ -23,11 +24,11 @@ CASES = DATA / "parsers"
 
 
 def _many(parse: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], list[Any]]:
-    return lambda obj: [item.to_json() for item in parse(obj)]
+    return lambda obj: [to_builtins(item) for item in parse(obj)]
 
 
 def _one(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda obj: parse(obj).to_json()
+    return lambda obj: to_builtins(parse(obj))
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {

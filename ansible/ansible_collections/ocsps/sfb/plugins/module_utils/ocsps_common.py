@@ -211,4 +211,6 @@ def pool_options(**changes):
 
 def status_json(status):
     """A service status as ``ocsps status --json`` prints it."""
-    return status.to_json()
+    from ocsps.jsonout import to_builtins
+
+    return to_builtins(status)

@@ -141,9 +141,12 @@ def main():
         from pathlib import Path
 
         from ocsps.deactivation.approved import check_target_product, execute, open_plan, preview, resume_step, start_step
+        from ocsps.deactivation.approved import PreviewDocument
         from ocsps.deactivation.plan import check_acknowledgements
+        from ocsps.deactivation.run import RunReportDocument
         from ocsps.durations import parse_duration
         from ocsps.errors import UsageError
+        from ocsps.jsonout import to_builtins
 
         deadline = parse_duration(params["timeout"])
         facts = _facts()
@@ -162,7 +165,7 @@ def main():
         acked, missing = check_acknowledgements(plan, params["acknowledge"])
         result["changed"] = True
         if module.check_mode:
-            result["steps"] = [step.to_json() for step in preview(approved, facts)]
+            result["steps"] = to_builtins([PreviewDocument.of(step) for step in preview(approved, facts)])
             result["missing_acknowledgements"] = [item.id for item in missing]
             module.exit_json(**result)
         if missing:
@@ -174,7 +177,7 @@ def main():
                 server, approved, facts, acknowledged=tuple(item.id for item in acked),
                 check_role=params["check_role"], timeout=deadline, change_id=params["change_id"] or None,
             )
-        result["report"] = report.to_json()
+        result["report"] = to_builtins(RunReportDocument.of(report))
         if not report.ok:
             resume = resume_step(report)
             if resume is not None:

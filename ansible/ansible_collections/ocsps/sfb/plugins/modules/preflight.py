@@ -109,6 +109,7 @@ def main():
     try:
         from ocsps.checks import CheckOptions, run_checks, select_checks, validate_checks
         from ocsps.checks.spec import worst
+        from ocsps.jsonout import to_builtins
 
         names = select_checks(params["checks"])
         options = CheckOptions(
@@ -118,7 +119,7 @@ def main():
             result["host"] = server.host
             validate_checks(names, server.product, options)
             found = run_checks(server, names, options, timeout=params["timeout"])
-        result["checks"] = [r.to_json() for r in found]
+        result["checks"] = to_builtins(found)
         result["status"] = worst([r.status for r in found]).value
     except Exception as exc:  # every library failure becomes one task failure with its message
         fail_from(module, exc, **result)

@@ -122,6 +122,9 @@ def main():
     try:
         from ocsps.durations import parse_duration
         from ocsps.plans.restart import plan_restart
+        from ocsps.jsonout import to_builtins
+        from ocsps.operations.restart import RestartReportDocument
+        from ocsps.plans.restart_document import plan_document
 
         deadline = parse_duration(params["timeout"])
         plan = plan_restart(
@@ -129,7 +132,7 @@ def main():
             product=_product(module),
             certificate_renewed_same_subject=params["certificate_renewed_same_subject"],
         )
-        document = plan.to_json()
+        document = plan_document(plan)
         result["plan"] = document
         if params["run"]:
             result["changed"] = bool(document.get("services"))
@@ -139,7 +142,7 @@ def main():
                 with open_server(module, deadline + 120) as server, audit.change(params["change_id"]):
                     audit.require_writable("restart --plan", [server.host])
                     report = server.run_restart_plan(document, restore=params["restore"], deadline=deadline)
-                result["report"] = report.to_json()
+                result["report"] = to_builtins(RestartReportDocument.of(report))
                 if not report.ok:
                     module.fail_json(msg=report.error or "not every service runs again", **result)
     except Exception as exc:  # every library failure becomes one task failure with its message

@@ -49,12 +49,13 @@ def test_an_unknown_setting_fails_with_the_librarys_message(monkeypatch, capsys)
 
 @pytest.fixture
 def plan_file(tmp_path):
-    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation
+    from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
     from ocsps.plans.sealed import save_plan
 
     path = tmp_path / "plan.json"
     roles = ["av-conferencing", "web-conferencing", "web-components", "front-end"]
-    save_plan(path, PLAN_KIND, plan_deactivation("ocs01.contoso.com", product="ocs2007r2", roles=roles).to_json())
+    plan = plan_deactivation("ocs01.contoso.com", product="ocs2007r2", roles=roles)
+    save_plan(path, PLAN_KIND, plan_document(plan))
     return path
 
 
