@@ -30,6 +30,7 @@ from ocsps.lab.estate import STOPPED, LabError, SimServer, SimService
 from ocsps.lab.patch_sim import PatchSim, patch_handlers
 from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.topology import Topology
+from ocsps.lab.watch_sim import watch_handlers
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
 
 _MARKER = re.compile(r"^# ocsps:action=([a-z-]+)\s*$", re.MULTILINE)
@@ -131,6 +132,7 @@ class LabEngine:
             "lcscmd-state": self._deactivate,  # same LCSCmd.exe stand-in; the action argument decides
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
+            **watch_handlers(lambda sim, svc: _template_view(sim, svc)),
             **pool_handlers(topology.pools, topology.servers),
             **patch_handlers(self.patch),
             **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)

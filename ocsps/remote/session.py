@@ -23,6 +23,7 @@ import functools
 import logging
 import socket
 import ssl
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ from typing import Any, Final
 from ocsps.catalog import Product
 from ocsps.errors import (
     AuthenticationError,
+    Cancelled,
     ConnectError,
     ErrorRecord,
     OcspsError,
@@ -141,6 +143,8 @@ class SessionStats:
 
 
 ProgressCallback = Callable[[Progress], None]
+OutputCallback = Callable[[Any], None]
+"""Receives each output object of a streamed call as it arrives (see ``ServerSession.stream``)."""
 AuditCallback = Callable[[RenderedScript, "RunResult | None", str, float], None]
 
 
@@ -382,6 +386,21 @@ class _Fault(Exception):
         self.error = error
         self.transient = transient
         self.sent = sent
+
+
+class StreamStopped(Cancelled):
+    """The caller's cancel stopped a streamed call under way: its pipeline was stopped on the server.
+
+    Unlike a plain ``Cancelled``, the call was sent: what it did before the stop stands.
+    """
+
+
+class _CallbackFailed(Exception):
+    """The caller's output callback raised: the pipeline is stopped and the callback's error goes on."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _DeadlineReached(Exception):
@@ -662,13 +681,49 @@ class ServerSession:
 
         State-changing actions are reported to ``audit`` with their outcome, whatever it is.
         """
+        return self._audited(rendered, timeout, None, None)
+
+    def stream(
+        self,
+        rendered: RenderedScript,
+        on_output: OutputCallback,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        """Run a long pipeline and hand each output object to ``on_output`` as it arrives.
+
+        A watch that writes a status every poll then costs one Receive per update instead of a pipeline
+        (Command, Receive, Signal) per poll. Everything ``run`` promises holds: the deadline ``timeout``
+        bounds the whole call (the pipeline is stopped when it passes), the pipeline is released (Signal
+        terminate) however the call ends, a read is retried on a fresh session (its objects are then
+        delivered again from the start), a change is never sent twice. ``cancel`` is looked at before the
+        call is sent (``Cancelled``, nothing sent) and after every Receive: the pipeline is then stopped
+        and ``StreamStopped`` raised. Ctrl-C (``KeyboardInterrupt``) stops the pipeline too, then goes on.
+        An exception from ``on_output`` stops the pipeline and is raised as it is. The returned result
+        holds every object, as ``run`` would.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{rendered.action}: cancelled; nothing was sent", host=self.host)
+        return self._audited(rendered, timeout, on_output, cancel)
+
+    def _audited(
+        self,
+        rendered: RenderedScript,
+        timeout: float | None,
+        on_output: OutputCallback | None,
+        cancel: threading.Event | None,
+    ) -> RunResult:
         if not rendered.changes_state or self.audit is None:
-            return self._run(rendered, timeout)
+            return self._run(rendered, timeout, on_output, cancel)
         started = time.monotonic()
         try:
-            result = self._run(rendered, timeout)
+            result = self._run(rendered, timeout, on_output, cancel)
         except OutcomeUnknown as exc:
             self.audit(rendered, None, f"unknown: {exc.message}", time.monotonic() - started)
+            raise
+        except StreamStopped as exc:
+            self.audit(rendered, None, f"stopped while running: {exc.message}", time.monotonic() - started)
             raise
         except OcspsError as exc:
             self.audit(rendered, None, f"failed: {exc.message}", time.monotonic() - started)
@@ -677,7 +732,13 @@ class ServerSession:
         self.audit(rendered, result, outcome, time.monotonic() - started)
         return result
 
-    def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
+    def _run(
+        self,
+        rendered: RenderedScript,
+        timeout: float | None,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         if rendered.product.id != self.product.id:
             raise OcspsError(
                 f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host
@@ -688,11 +749,17 @@ class ServerSession:
         self._deadline = deadline if outer is None else min(deadline, outer)
         self._budget = budget if outer is None else outer_budget
         try:
-            return self._attempts(rendered, budget)
+            return self._attempts(rendered, budget, on_output, cancel)
         finally:
             self._deadline, self._budget = outer, outer_budget
 
-    def _attempts(self, rendered: RenderedScript, budget: float) -> RunResult:
+    def _attempts(
+        self,
+        rendered: RenderedScript,
+        budget: float,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         assert self._deadline is not None
         deadline = self._deadline
         attempt = 0
@@ -704,7 +771,13 @@ class ServerSession:
                 if remaining <= 0:
                     raise TimeoutExceeded(f"{rendered.action}: no time left to run", host=self.host)
                 result = self._invoke(
-                    rendered.script, rendered.bound_parameters, remaining, rendered.action, allowed=budget
+                    rendered.script,
+                    rendered.bound_parameters,
+                    remaining,
+                    rendered.action,
+                    allowed=budget,
+                    on_output=on_output,
+                    cancel=cancel,
                 )
                 return RunResult(
                     host=result.host,
@@ -770,6 +843,8 @@ class ServerSession:
         *,
         allowed: float | None = None,
         with_import: bool = True,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> RunResult:
         """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told.
 
@@ -794,6 +869,7 @@ class ServerSession:
         for name, value in parameters.items():
             ps.add_parameter(name, value)
         seen_progress = 0
+        delivered = 0
         refused = False
         try:
             try:
@@ -802,6 +878,9 @@ class ServerSession:
                 refused = True  # the server answered the Command with a refusal: nothing started
                 raise
             while ps.state == PSInvocationState.RUNNING:
+                if cancel is not None and cancel.is_set():
+                    self._stop(ps)
+                    raise StreamStopped(f"{action}: stopped on request while running", host=self.host)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._stop(ps)
@@ -822,7 +901,17 @@ class ServerSession:
                         f"{action} did not finish within {limit:g}s (stopped)", host=self.host
                     ) from None
                 seen_progress = self._report_progress(ps, seen_progress)
+                delivered = _deliver(ps, delivered, on_output)
+            delivered = _deliver(ps, delivered, on_output)
         except OcspsError:
+            raise
+        except _CallbackFailed as failed:
+            self._stop(ps)
+            raise failed.error from None
+        except KeyboardInterrupt:
+            # Ctrl-C may have cut a request short: stop the pipeline over a new connection, then go on.
+            self._renew_transport()
+            self._stop(ps)
             raise
         except Exception as exc:
             self._broken = True
@@ -899,6 +988,21 @@ class ServerSession:
                 self._renew_transport()
             finally:
                 self._teardown = teardown
+
+
+def _deliver(ps: Any, delivered: int, on_output: OutputCallback | None) -> int:
+    """Hand the output objects that arrived since the last call to ``on_output``; how many were handed."""
+    if on_output is None:
+        return delivered
+    output = ps.output
+    while delivered < len(output):
+        item = output[delivered]
+        delivered += 1
+        try:
+            on_output(item)
+        except BaseException as exc:
+            raise _CallbackFailed(exc) from None
+    return delivered
 
 
 @functools.cache
