@@ -434,6 +434,8 @@ class ServerSession:
         self._deadline: float | None = None
         self._budget: float | None = None
         self._teardown = False
+        self._stream: tuple[OutputCallback | None, threading.Event | None] = (None, None)
+        """The output callback and cancel event of the streamed call under way (see ``stream``)."""
         self._breaks = 0
         self._broke_at = 0.0
         self._warned_reopen = False
@@ -681,7 +683,11 @@ class ServerSession:
 
         State-changing actions are reported to ``audit`` with their outcome, whatever it is.
         """
-        return self._audited(rendered, timeout, None, None)
+        outer, self._stream = self._stream, (None, None)
+        try:
+            return self._audited(rendered, timeout)
+        finally:
+            self._stream = outer
 
     def stream(
         self,
@@ -705,20 +711,18 @@ class ServerSession:
         """
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{rendered.action}: cancelled; nothing was sent", host=self.host)
-        return self._audited(rendered, timeout, on_output, cancel)
+        outer, self._stream = self._stream, (on_output, cancel)
+        try:
+            return self._audited(rendered, timeout)
+        finally:
+            self._stream = outer
 
-    def _audited(
-        self,
-        rendered: RenderedScript,
-        timeout: float | None,
-        on_output: OutputCallback | None,
-        cancel: threading.Event | None,
-    ) -> RunResult:
+    def _audited(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         if not rendered.changes_state or self.audit is None:
-            return self._run(rendered, timeout, on_output, cancel)
+            return self._run(rendered, timeout)
         started = time.monotonic()
         try:
-            result = self._run(rendered, timeout, on_output, cancel)
+            result = self._run(rendered, timeout)
         except OutcomeUnknown as exc:
             self.audit(rendered, None, f"unknown: {exc.message}", time.monotonic() - started)
             raise
@@ -732,13 +736,7 @@ class ServerSession:
         self.audit(rendered, result, outcome, time.monotonic() - started)
         return result
 
-    def _run(
-        self,
-        rendered: RenderedScript,
-        timeout: float | None,
-        on_output: OutputCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> RunResult:
+    def _run(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         if rendered.product.id != self.product.id:
             raise OcspsError(
                 f"script rendered for {rendered.product.id}, session is {self.product.id}", host=self.host
@@ -749,18 +747,13 @@ class ServerSession:
         self._deadline = deadline if outer is None else min(deadline, outer)
         self._budget = budget if outer is None else outer_budget
         try:
-            return self._attempts(rendered, budget, on_output, cancel)
+            return self._attempts(rendered, budget)
         finally:
             self._deadline, self._budget = outer, outer_budget
 
-    def _attempts(
-        self,
-        rendered: RenderedScript,
-        budget: float,
-        on_output: OutputCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> RunResult:
+    def _attempts(self, rendered: RenderedScript, budget: float) -> RunResult:
         assert self._deadline is not None
+        on_output, cancel = self._stream
         deadline = self._deadline
         attempt = 0
         while True:
