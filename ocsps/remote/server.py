@@ -292,14 +292,7 @@ class Server:
         from ocsps.results.base import prop
 
         svc = self.resolve(service)
-        values: dict[str, object] = {
-            "PollMilliseconds": max(1, round(poll * 1000)),
-            "DeadlineMilliseconds": max(1, round(until * 1000)),
-        }
-        ids = self.event_ids(svc, "drain-started", "drain-completed", "stopped")
-        if ids:
-            values["EventId"] = tuple(str(i) for i in sorted(set(ids)))
-            values["LogName"] = self.product.event_log
+        values = drain_watch_values(self.catalog, self.product, svc, poll=poll, until=until)
         if since is not None:
             values["Since"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if request:
@@ -501,6 +494,27 @@ class Server:
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])
+
+
+def drain_watch_values(
+    catalog: Catalog, product: Product, service: Service, *, poll: float, until: float
+) -> dict[str, object]:
+    """The timing and event values of a drain watch (``drain-watch``/``drain-follow``), service aside.
+
+    Shared by ``Server.watch_drain`` and what ``ocsps drain --what-if`` shows, so both name the same
+    script with the same values: the poll and the server-side deadline in milliseconds, and the
+    service's drain and stop events (none for a service the catalog knows no events for).
+    """
+    values: dict[str, object] = {
+        "PollMilliseconds": max(1, round(poll * 1000)),
+        "DeadlineMilliseconds": max(1, round(until * 1000)),
+    }
+    meanings = ("drain-started", "drain-completed", "stopped")
+    ids = sorted({e.id for e in catalog.events_for_service(service.key) if e.meaning in meanings})
+    if ids:
+        values["EventId"] = tuple(str(i) for i in ids)
+        values["LogName"] = product.event_log
+    return values
 
 
 WATCH_MARGIN = 30.0

@@ -226,3 +226,29 @@ def test_the_drain_deadline_ends_the_server_loop_and_the_then_policy_applies(
     assert report.last is not None and report.last.status.value == "Paused"
     assert watched.runs == {"drain-watch": 1, "drain-follow": 0}
     assert watched.cancelled == [False], "the server's loop ended at its deadline, not by a stop"
+
+
+def test_what_if_shows_the_watch_that_a_run_sends(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--what-if`` names the script a watched drain really sends (the audit log's body hash)."""
+    import json
+
+    from tests.cli_helpers import run_cli
+
+    audit = tmp_path / "watched.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(audit))
+    args = ("drain", "-s", "RTCMEDSRV", "--lab", "-H", MED, "--poll", "0.2s", "--timeout", "1m", "--json")
+    shown = run_cli(capsys, *args, "--what-if")
+    assert shown.code == 0, shown.err
+    (host,) = shown.json()["hosts"]
+    steps = {step["action"]: step for step in host["steps"]}
+    assert set(steps) == {"status", "drain-watch"}
+    watch = steps["drain-watch"]["parameters"]
+    assert watch["PollMilliseconds"] == 200 and watch["DeadlineMilliseconds"] == 60_000
+    assert watch["EventId"] == ["25003", "25049", "25050"]
+    ran = run_cli(capsys, *args)
+    assert ran.code == 0, ran.err
+    sent = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    hashes = {line["body_sha256"] for line in sent if line.get("action") == "drain-watch"}
+    assert hashes == {steps["drain-watch"]["body_sha256"]}
