@@ -30,7 +30,7 @@ from ocsps.lab.estate import STOPPED, LabError, SimServer, SimService
 from ocsps.lab.patch_sim import PatchSim, patch_handlers
 from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.topology import Topology
-from ocsps.lab.watch_sim import watch_handlers
+from ocsps.lab.watch_sim import repeating, watch_handlers
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
 
 _MARKER = re.compile(r"^# ocsps:action=([a-z-]+)\s*$", re.MULTILINE)
@@ -137,6 +137,7 @@ class LabEngine:
             **patch_handlers(self.patch),
             **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }
+        self.handlers["pool-readiness-watch"] = repeating(self.handlers["pool-readiness"])
         self.invocations = 0
 
     def __call__(self, server: str, invocation: Invocation, out: PipelineSink) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from ocsps.lab.estate import STOPPED, SimServer, SimService
 from ocsps.lab.wsman import PipelineSink
@@ -34,6 +34,32 @@ def watch_handlers(view: View) -> dict[str, Handler]:
         _watch(sim, params, out, view, request=False)
 
     return {"drain-watch": drain_watch, "drain-follow": drain_follow}
+
+
+def repeating(handler: Handler) -> Handler:
+    """A watch over a one-shot read: ``handler``'s objects and an ``end`` object (with the time it was
+    taken) every ``PollMilliseconds``, or ``BusyPollMilliseconds`` after a ``BusyState`` answer, until
+    ``DeadlineMilliseconds`` (server clock) or a client's stop, as ``pool-readiness-watch`` does."""
+
+    def run(sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
+        started = time.monotonic()
+        poll = max(int(params["PollMilliseconds"]), 1) / 1000
+        busy = str(params.get("BusyState") or "")
+        busy_poll = max(int(params.get("BusyPollMilliseconds") or 0), 0) / 1000 or poll
+        deadline = started + int(params["DeadlineMilliseconds"]) / 1000
+        while True:
+            taken = int((time.monotonic() - started) * 1000)
+            written: list[Any] = []
+            handler(sim, params, cast(PipelineSink, _Tee(out, written)))  # duck-typed: write + the rest
+            out.write({"Kind": "end", "ComputerName": sim.reported_name, "ElapsedMilliseconds": taken})
+            pause = poll
+            if busy and any(_field(o, "PoolUpgradeState") == busy for o in written):
+                pause = busy_poll
+            left = deadline - time.monotonic()
+            if left <= 0 or out.wait_cancelled(min(pause, left)):
+                return
+
+    return run
 
 
 def _watch(
@@ -78,6 +104,25 @@ def _watch(
             return
         if out.wait_cancelled(min(poll, left)):
             return  # the client stopped the pipeline
+
+
+class _Tee:
+    """A sink that also keeps what was written, so the watch can look at the reading it just sent."""
+
+    def __init__(self, out: PipelineSink, kept: list[Any]) -> None:
+        self._out = out
+        self._kept = kept
+
+    def write(self, value: Any) -> bool:
+        self._kept.append(value)
+        return self._out.write(value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
+def _field(value: Any, name: str) -> str:
+    return str(value.get(name, "")) if isinstance(value, Mapping) else ""
 
 
 def _as_list(value: Any) -> list[Any]:
