@@ -1,8 +1,10 @@
 """Draining a service: ask for a graceful stop, watch it empty, confirm with events, own the deadline.
 
 ``Stop-CsWindowsService -Graceful`` documents no timeout, so ocsps sends it with ``-NoWait`` and does the
-waiting itself: it polls status and activity until the service is Stopped, and at the deadline applies
-the operator's ``then`` policy. What happened is reported as a ``DrainReport`` whatever the outcome.
+waiting itself: one pipeline asks for the stop and then writes the status and activity every poll until
+the service is Stopped or the deadline passes on the server (a status read per poll would cost a whole
+pipeline each time); at the deadline the operator's ``then`` policy applies. What happened is reported as
+a ``DrainReport`` whatever the outcome.
 """
 
 from __future__ import annotations
@@ -53,15 +55,6 @@ class Phase(StrEnum):
     LEFT_DRAINING = "left-draining"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
-
-
-def decide(status: ServiceStatus, elapsed: float, timeout: float) -> str:
-    """One poll's verdict: "done" once Stopped, "deadline" when time is up, else "wait"."""
-    if status.status is ServiceState.STOPPED:
-        return "done"
-    if elapsed >= timeout:
-        return "deadline"
-    return "wait"
 
 
 @dataclass
@@ -125,9 +118,6 @@ class DrainReport:
 
 
 UpdateCallback = Callable[[DrainReport], None]
-
-MIN_POLL_READ = 5.0
-"""Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
 
 
 def check_start_again(start_again: bool, *, wait: bool, then: Then) -> None:
@@ -335,7 +325,6 @@ def drain(
             assert report.last is not None
             return report.last
 
-        resumes = 0
         try:
             settled, _ = apply_change(
                 server,
@@ -349,23 +338,21 @@ def drain(
             if not seen:  # settled from a re-read after a lost reply: the drain runs, watch it
                 update(settled, Phase.STOPPED if settled.is_stopped else Phase.DRAINING)
                 seen = 1
-                resumes = 1
         except _WatchLost as lost:
             decided(
                 f"drain watch: {lost.error.message}; the drain was already under way (status seen), so "
                 "watching resumes over a new session (read only); not sent again"
             )
-            resumes = 1
-        while resumes and resumes <= MAX_RESUMES:
-            last = report.last or before
-            if last.is_stopped or until()[0] <= 0:
+        # The watch ends by itself at its deadline; one that ended before (a lost connection, a reply
+        # lost before any status, a loop cut short on the server) is followed up, read only.
+        for _ in range(MAX_RESUMES):
+            if (report.last or before).is_stopped or until()[0] <= 0:
                 break
             watch(request=False)
-            resumes += 1
         last = report.last or before
         if not last.is_stopped:
             span, by_call = until()
-            if span > 0 and resumes > MAX_RESUMES:
+            if span > 0:
                 raise OperationFailed(
                     f"the watch of {report.service} kept ending early ({MAX_RESUMES} times)", host=server.host
                 )

@@ -291,7 +291,8 @@ def test_what_if_json_is_one_document(capsys: pytest.CaptureFixture[str], comman
     jsonschema.validate(doc, _schema("what-if"))
     assert doc["command"] == command and doc["what_if"] is True and doc["exit_code"] == 0
     (host,) = doc["hosts"]
-    assert host["host"] == MED and [s["action"] for s in host["steps"]] == ["status", command]
+    sent = "drain-watch" if command == "drain" else command  # a watched drain: request and watch in one
+    assert host["host"] == MED and [s["action"] for s in host["steps"]] == ["status", sent]
     assert host["steps"][1]["parameters"]["Name"] == "RTCMEDSRV"
     assert "param(" in host["steps"][1]["script"]
 
