@@ -899,12 +899,14 @@ class ServerSession:
         except OcspsError:
             raise
         except _CallbackFailed as failed:
-            self._stop(ps)
+            if ps.state == PSInvocationState.RUNNING:
+                self._stop(ps)
             raise failed.error from None
         except KeyboardInterrupt:
             # Ctrl-C may have cut a request short: stop the pipeline over a new connection, then go on.
             self._renew_transport()
-            self._stop(ps)
+            if ps.state == PSInvocationState.RUNNING:
+                self._stop(ps)
             raise
         except Exception as exc:
             self._broken = True

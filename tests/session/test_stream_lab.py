@@ -65,3 +65,16 @@ def test_a_streamed_call_that_ends_by_itself_returns_everything(server: Server) 
     result = server.session.stream(rendered, arrived.append, timeout=20)
     assert len(arrived) >= 2 and list(result.output) == arrived
     assert server.status("RTCMEDSRV").status.value == "Paused"
+
+
+def test_a_callback_failing_on_the_last_object_keeps_the_session(server: Server) -> None:
+    """The pipeline had already ended: nothing to stop, and the pool stays usable."""
+    rendered = server.render("drain-follow", "RTCMEDSRV", PollMilliseconds=50, DeadlineMilliseconds=1)
+
+    def refuse(obj: Any) -> None:
+        raise Boom
+
+    with pytest.raises(Boom):
+        server.session.stream(rendered, refuse, timeout=20)
+    assert server.status("RTCMEDSRV").status.value == "Paused"
+    assert server.session.stats.pools_opened == 1, "the session was not thrown away"
