@@ -78,3 +78,28 @@ def test_a_callback_failing_on_the_last_object_keeps_the_session(server: Server)
         server.session.stream(rendered, refuse, timeout=20)
     assert server.status("RTCMEDSRV").status.value == "Paused"
     assert server.session.stats.pools_opened == 1, "the session was not thrown away"
+
+
+def test_ctrl_c_in_the_middle_of_a_receive_stops_the_pipeline(server: Server) -> None:
+    """Ctrl-C lands while a Receive is on the wire: the pipeline is stopped over a new connection and the
+    interrupt goes on; the shell then takes the next command."""
+    rendered = server.render("drain-follow", "RTCMEDSRV", PollMilliseconds=50, DeadlineMilliseconds=60_000)
+    arrived: list[Any] = []
+
+    def on_output(obj: Any) -> None:
+        arrived.append(obj)
+        if len(arrived) == 2:
+            transport = server.session._wsman.transport
+            send = transport.send
+
+            def interrupted(*args: Any, **kwargs: Any) -> Any:
+                transport.send = send
+                raise KeyboardInterrupt
+
+            transport.send = interrupted
+
+    with pytest.raises(KeyboardInterrupt):
+        server.session.stream(rendered, on_output, timeout=20)
+    assert server.session.stats.transports_renewed == 1, "the stop went over a new connection"
+    assert server.status("RTCMEDSRV").status.value == "Paused", "the shell takes the next command"
+    assert server.session.stats.pools_opened == 1
