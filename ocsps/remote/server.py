@@ -331,12 +331,14 @@ class Server:
     ) -> DrainReport:
         """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.operations.drain.drain`.
 
-        ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often its status
-        is read. At the deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
+        ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often the server
+        writes its status (the request and the watch are one pipeline, see :meth:`watch_drain`). At the
+        deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
         ``"leave"`` (let it stop on its own). ``start_again`` starts the service again once drained (a
         rolling drain). The drain's own outcome is in the returned ``DrainReport`` (``report.ok``,
         ``report.phase``); only bad arguments raise (a ``poll`` longer than ``timeout`` is one).
-        ``cancel`` is observed before the request and between polls (phase ``interrupted``);
+        ``cancel`` is observed before the request and after every status: the watch's pipeline is
+        stopped on the server, the drain goes on (phase ``interrupted``);
         ``deadline`` (seconds) bounds the whole call, polls included (phase ``deadline`` when it passes).
 
         Example::
