@@ -102,8 +102,8 @@ def test_a_watch_costs_one_receive_per_poll_and_statuses_stream(lab: Lab, server
     steady = sum(last[k] - first[k] for k in WSMAN)
     per_poll = steady / (len(marks) - 1)
     assert per_poll <= 1.2, f"{steady} requests for {len(marks) - 1} statuses"
-    streamed = [still for _, still in marks]
-    assert sum(streamed) >= len(marks) - 2, "statuses arrive while the server's loop still runs"
+    streamed = [still for _, still in marks]  # a watch answered only at its end would have none
+    assert streamed[0] and sum(streamed) >= len(marks) / 2, "statuses arrive while the server's loop runs"
 
 
 def test_every_pipeline_is_terminated_even_when_the_watch_is_cut_short(lab: Lab, server: Server) -> None:
