@@ -157,7 +157,7 @@ def markdown(result: dict[str, Any]) -> str:
         out += [
             "",
             f"**2. Drain with {drain['polls']} polls at {drain['latency_ms']} ms per request** "
-            "(poll interval 0: protocol cost only)",
+            f"(poll interval {drain.get('poll_interval_s', 0) * 1000:g} ms for both)",
             "",
         ]
         rows = []

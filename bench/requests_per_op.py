@@ -3,6 +3,10 @@
 Counts do not depend on latency or machine load, so they are taken once per repeat against a lab
 without injected latency, and the repeats only confirm they are stable. ``http`` is every HTTP request
 (NTLM handshake legs included); the action columns are the WSMan actions among them.
+
+A drain is watched in one pipeline that the server feeds with a status every poll, so its per-poll cost
+is measured over a watch of ``WATCH_POLLS`` statuses: the requests between the first and the last status,
+per status (steady state), next to the whole pipeline's count.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from bench.common import Config, log
 
 ACTIONS = ("Create", "Command", "Receive", "Signal", "Delete")
 SERVICE = "RTCMEDSRV"
+WATCH_POLLS = 20
+WATCH_INTERVAL = 0.2
+"""Seconds between the watch's statuses: longer than the lab's Receive linger (50 ms), so that statuses are
+not merged into one reply, as with a real poll interval of seconds."""
 
 
 def _row(operation: str, tool: str, counts: dict[str, int], note: str = "") -> dict[str, Any]:
@@ -29,7 +37,7 @@ def _row(operation: str, tool: str, counts: dict[str, int], note: str = "") -> d
     return row
 
 
-def _count_once() -> list[dict[str, Any]]:
+def _count_once() -> tuple[list[dict[str, Any]], float | None]:
     from ocsps.lab.runtime import Lab
     from ocsps.lab.topology import synthetic_topology
     from ocsps.remote.connector import lab_settings
@@ -54,9 +62,25 @@ def _count_once() -> list[dict[str, Any]]:
         rows.append(_row("status (all services)", "ocsps", counted(server.services)))
         drained = counted(lambda: server.begin_drain(SERVICE))
         rows.append(_row("begin drain", "ocsps", drained, "Stop -Graceful -NoWait"))
+        read = counted(lambda: server.status(SERVICE))
+        rows.append(_row("status read", "ocsps", read, "a status read while Paused"))
+        marks: list[int] = []
+
+        def watch() -> None:
+            server.watch_drain(
+                SERVICE,
+                request=False,
+                poll=WATCH_INTERVAL,
+                until=WATCH_POLLS * WATCH_INTERVAL,
+                on_status=lambda _: marks.append(lab.requests(fqdn).get("requests", 0)),
+            )
+
+        watched = counted(watch)
+        statuses = len(marks)
         rows.append(
-            _row("drain poll", "ocsps", counted(lambda: server.status(SERVICE)), "a status read while Paused")
+            _row("drain watch", "ocsps", watched, f"one pipeline, {statuses} statuses written by the server")
         )
+        steady = (marks[-1] - marks[0]) / (statuses - 1) if statuses > 1 else None
         rows.append(_row("close", "ocsps", counted(server.session.close)))
 
         client = baseline.make_client(lab.listener.client_kwargs(fqdn))
@@ -96,20 +120,24 @@ def _count_once() -> list[dict[str, Any]]:
         )
         for used in (client, fresh):
             used.wsman.close()
-    return rows
+    return rows, steady
 
 
 def measure(config: Config) -> dict[str, Any]:
     log("requests per operation ...")
-    runs = [_count_once() for _ in range(max(1, min(config.repeat, 3)))]
+    counted = [_count_once() for _ in range(max(1, min(config.repeat, 3)))]
+    runs = [rows for rows, _ in counted]
     rows = runs[0]
-    stable = all(
-        [{k: v for k, v in r.items() if k != "note"} for r in run]
-        == [{k: v for k, v in r.items() if k != "note"} for r in rows]
-        for run in runs
-    )
+    watch = [steady for _, steady in counted if steady is not None]
+
+    def fixed(run: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose counts cannot vary (a watch's Receives follow the server's pace)."""
+        return [{k: v for k, v in r.items() if k != "note"} for r in run if r["operation"] != "drain watch"]
+
+    stable = all(fixed(run) == fixed(rows) for run in runs)
     by_key = {(r["tool"], r["operation"]): r for r in rows}
-    poll_ocsps = by_key[("ocsps", "drain poll")]["http"]
+    poll_ocsps = round(max(watch), 3) if watch else None
+    poll_read = by_key[("ocsps", "status read")]["http"]
     poll_plain = by_key[("pypsrp new pool", "status / drain poll")]["http"]
     one_shot_ocsps = sum(by_key[("ocsps", op)]["http"] for op in ("open", "status (one service)", "close"))
     return {
@@ -118,9 +146,10 @@ def measure(config: Config) -> dict[str, Any]:
         "stable": stable,
         "per_poll": {
             "ocsps": poll_ocsps,
+            "ocsps_status_read": poll_read,
             "pypsrp_new_pool": poll_plain,
             "protocol_minimum": 2,
-            "ratio": round(poll_ocsps / poll_plain, 3) if poll_plain else None,
+            "ratio": round(poll_ocsps / poll_plain, 3) if poll_plain and poll_ocsps is not None else None,
         },
         "one_shot_status": {
             "ocsps_open_status_close": one_shot_ocsps,

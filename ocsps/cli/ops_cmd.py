@@ -300,13 +300,26 @@ def drain(
         def drain_values(target: Target) -> dict[str, object]:
             return {**_service_values(target, service), "NoWait": True, **leave_values[target.host]}
 
+        def watch_values(target: Target) -> dict[str, object]:
+            """What a watched drain sends: the request and the watch in one pipeline."""
+            from ocsps.catalog import load_catalog
+            from ocsps.remote.server import drain_watch_values
+
+            cat = load_catalog()
+            svc = cat.find_service(target.product, service)
+            timing = drain_watch_values(cat, target.product, svc, poll=interval, until=deadline)
+            return {**_service_values(target, service), **timing, **leave_values[target.host]}
+
         if emit_script is not None:
             values = {**drain_values(targets[0]), "NoWait": False}
             _emit("drain", targets, values, emit_script, f"drain {service}")
         if what_if:
             _what_if(
                 targets,
-                lambda t: [("status", _service_values(t, service)), ("drain", drain_values(t))],
+                lambda t: [
+                    ("status", _service_values(t, service)),
+                    ("drain", drain_values(t)) if no_wait else ("drain-watch", watch_values(t)),
+                ],
                 json_out=json_out,
                 command="drain",
             )

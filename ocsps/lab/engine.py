@@ -32,6 +32,7 @@ from ocsps.lab.pool_sim import pool_handlers
 from ocsps.lab.recovery_sim import recovery_handlers
 from ocsps.lab.synthetic_sim import synthetic_handlers
 from ocsps.lab.topology import Topology
+from ocsps.lab.watch_sim import repeating, watch_handlers
 from ocsps.lab.wsman import CommandCall, Invocation, PipelineFailure, PipelineSink
 
 _MARKER = re.compile(r"^# ocsps:action=([a-z-]+)\s*$", re.MULTILINE)
@@ -133,12 +134,14 @@ class LabEngine:
             "lcscmd-state": self._deactivate,  # same LCSCmd.exe stand-in; the action argument decides
             "msmq-privacy": self._msmq,
             "wmi-setting": self._wmi,
+            **watch_handlers(lambda sim, svc: _template_view(sim, svc)),
             **pool_handlers(topology.pools, topology.servers),
             **recovery_handlers(topology.pools),  # Start-CsPool, Reset-CsPoolRegistrarState
             **synthetic_handlers(topology.pools),  # Test-CsRegistration, Test-CsIM
             **patch_handlers(self.patch),
             **check_handlers(topology.username),  # check-* templates, and module-import (module_loads)
         }
+        self.handlers["pool-readiness-watch"] = repeating(self.handlers["pool-readiness"])
         self.invocations = 0
 
     def __call__(self, server: str, invocation: Invocation, out: PipelineSink) -> None:

@@ -1,20 +1,32 @@
 """Draining a service: ask for a graceful stop, watch it empty, confirm with events, own the deadline.
 
 ``Stop-CsWindowsService -Graceful`` documents no timeout, so ocsps sends it with ``-NoWait`` and does the
-waiting itself: it polls status and activity until the service is Stopped, and at the deadline applies
-the operator's ``then`` policy. What happened is reported as a ``DrainReport`` whatever the outcome.
+waiting itself: one pipeline asks for the stop and then writes the status and activity every poll until
+the service is Stopped or the deadline passes on the server (a status read per poll would cost a whole
+pipeline each time); at the deadline the operator's ``then`` policy applies. What happened is reported as
+a ``DrainReport`` whatever the outcome.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
-from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded, UsageError
+from ocsps.catalog import Service
+from ocsps.errors import (
+    Cancelled,
+    ConnectError,
+    OcspsError,
+    OperationFailed,
+    OutcomeUnknown,
+    TimeoutExceeded,
+    UsageError,
+)
 from ocsps.operations.change import (
     CLOCK_SKEW,
     DRAINING,
@@ -43,15 +55,6 @@ class Phase(StrEnum):
     LEFT_DRAINING = "left-draining"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
-
-
-def decide(status: ServiceStatus, elapsed: float, timeout: float) -> str:
-    """One poll's verdict: "done" once Stopped, "deadline" when time is up, else "wait"."""
-    if status.status is ServiceState.STOPPED:
-        return "done"
-    if elapsed >= timeout:
-        return "deadline"
-    return "wait"
 
 
 @dataclass
@@ -116,9 +119,6 @@ class DrainReport:
 
 UpdateCallback = Callable[[DrainReport], None]
 
-MIN_POLL_READ = 5.0
-"""Seconds a status poll may take, retries included, when the drain deadline is closer than that."""
-
 
 def check_start_again(start_again: bool, *, wait: bool, then: Then) -> None:
     """A drain that starts the service again must see it stop: not without waiting, not left draining."""
@@ -140,8 +140,45 @@ def check_timing(timeout: float, poll: float) -> None:
         )
 
 
+class DrainControl(ServiceControl, Protocol):
+    """A server that can watch a drain in one streaming pipeline (``Server`` is one)."""
+
+    def watch_drain(
+        self,
+        service: str | Service,
+        *,
+        request: bool,
+        poll: float,
+        until: float,
+        on_status: Callable[[ServiceStatus], None],
+        on_event: Callable[[EventRecord], None] | None = None,
+        since: datetime | None = None,
+        leave_running: Iterable[str] = (),
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None: ...
+
+
+WATCH_GRACE = 5.0
+"""Seconds a watch may take on this side past its server-side deadline (the last status and the release
+of the pipeline), on top of one poll interval: the server ends the loop by itself."""
+
+MAX_RESUMES = 5
+"""Read-only watches started after the first one ended early (a lost connection, a server-side loop that
+ended before its time): a server that keeps cutting the watch short is given up on, with the message
+that the drain goes on."""
+
+
+class _WatchLost(Exception):
+    """The watch's connection broke after the drain was seen under way: resume watching, never re-send."""
+
+    def __init__(self, error: OcspsError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def drain(
-    server: ServiceControl,
+    server: DrainControl,
     service: str,
     *,
     timeout: float,
@@ -158,19 +195,25 @@ def drain(
 ) -> DrainReport:
     """Drain ``service`` on ``server`` and report; never raises for the drain's own outcome.
 
-    A drain request or forced stop whose reply is lost is settled by ``apply_change`` (re-read and look
-    for its event for a settle time, then decide); the decisions are in ``report.decisions`` and go to
-    ``on_decision`` as they are made. Status polls get the time left before the deadline (at least
-    ``MIN_POLL_READ``) for their retries, so a server that stops answering fails the drain, with the last
-    status read, instead of holding the operator for the session's whole timeout. With ``start_again``
+    The drain is asked for and watched in one pipeline (``DrainControl.watch_drain``): the server writes
+    the status every ``poll`` seconds, with the drain and stop events as they are logged, and ends the
+    loop itself when the service is Stopped or the drain's ``timeout`` has passed; this side only
+    receives (about one request per poll, where a read per poll costs three). ``on_update`` hears every
+    status as it arrives.
+
+    A request whose reply is lost before any status came back is settled by ``apply_change`` (re-read
+    and look for its event for a settle time, then decide); the decisions are in ``report.decisions`` and
+    go to ``on_decision`` as they are made. Once a status has come back the request is known to have
+    been made: a connection lost later is answered by watching again over a new session, read only
+    (``drain-follow``: its first status is the re-read), never by asking again. With ``start_again``
     (a rolling drain) a service this drain stopped is started again at the end, and the report's
     ``last`` is the status after that start (``drained`` keeps the one before).
 
-    ``cancel`` is observed before the first read, before the request and between polls: the report's phase
-    is then ``interrupted`` (before the request: nothing was sent). ``deadline`` (seconds) bounds the
-    whole call: reads get no more than the time left, and when it passes while the service drains the
-    watch ends with phase ``deadline`` (the ``then`` policy belongs to ``timeout`` and is not applied).
-    A remote call under way runs to its end (its own budget), so the granularity is one remote call.
+    ``cancel`` is observed before the first read, before the request and after every status: the watch
+    is then stopped on the server (its pipeline, not the drain) and the phase is ``interrupted`` (before
+    the request: nothing was sent). ``deadline`` (seconds) bounds the whole call: reads get no more than
+    the time left, the server-side watch ends with it, and when it passes while the service drains the
+    phase is ``deadline`` (the ``then`` policy belongs to ``timeout`` and is not applied).
     """
     check_timing(timeout, poll)
     check_start_again(start_again, wait=wait, then=then)
@@ -207,6 +250,19 @@ def drain(
             on_update(report)
 
     asked = False
+    seen = 0  # statuses received since the request
+    found: dict[tuple[int, datetime], EventRecord] = {}
+
+    def on_status(status: ServiceStatus) -> None:
+        nonlocal seen
+        if seen:
+            report.polls += 1
+        seen += 1
+        update(status, Phase.STOPPED if status.is_stopped else Phase.DRAINING)
+
+    def on_event(event: EventRecord) -> None:
+        found.setdefault((event.id, event.time), event)
+
     try:
         if cancel.is_set():
             return cancelled("interrupted before the first read: nothing was sent")
@@ -220,59 +276,121 @@ def drain(
             return cancelled("interrupted before the drain request: nothing was sent")
         started = clock()
         requested_at = datetime.now(UTC)
+
+        def until() -> tuple[float, bool]:
+            """Seconds the server-side watch may run, and whether the call's deadline (not the drain's
+            timeout) is what ends it."""
+            rest = max(timeout - (clock() - started), 0.0)
+            if end is not None and end - clock() < rest:
+                return max(end - clock(), 0.0), True
+            return rest, False
+
+        def watch(request: bool) -> None:
+            span, _ = until()
+            server.watch_drain(
+                svc,
+                request=request,
+                poll=poll,
+                until=max(span, 0.001),
+                on_status=on_status,
+                on_event=on_event,
+                since=None if request else requested_at - CLOCK_SKEW,
+                leave_running=leave_running,
+                timeout=span + poll + WATCH_GRACE,
+                cancel=cancel,
+            )
+
         asked = True  # from here on the drain may be running on the server, whatever happens next
-        requested, _ = apply_change(
-            server,
-            svc,
-            lambda: server.begin_drain(svc, leave_running=leave_running, timeout=left()),
-            DRAINING,
-            what="drain request",
-            on_decision=decided,
-            evidence=server.event_ids(svc, "drain-started"),
-        )
-        update(requested, Phase.STOPPED if requested.is_stopped else Phase.DRAINING)
         if not wait:
+            requested, _ = apply_change(
+                server,
+                svc,
+                lambda: server.begin_drain(svc, leave_running=leave_running, timeout=left()),
+                DRAINING,
+                what="drain request",
+                on_decision=decided,
+                evidence=server.event_ids(svc, "drain-started"),
+            )
+            update(requested, Phase.STOPPED if requested.is_stopped else Phase.DRAINING)
             report.note = "drain requested; not waiting (--no-wait)"
             return _finish(report)
-        while True:
-            verdict = decide(report.last or before, clock() - started, timeout)
-            if verdict == "done":
-                if report.phase is not Phase.STOPPED:
-                    update(phase=Phase.STOPPED)
+
+        def ask_and_watch() -> ServiceStatus:
+            try:
+                watch(request=True)
+            except (ConnectError, TimeoutExceeded, OutcomeUnknown) as exc:
+                if seen and not isinstance(exc, TimeoutExceeded):
+                    raise _WatchLost(exc) from None
+                raise
+            assert report.last is not None
+            return report.last
+
+        try:
+            settled, _ = apply_change(
+                server,
+                svc,
+                ask_and_watch,
+                DRAINING,
+                what="drain request",
+                on_decision=decided,
+                evidence=server.event_ids(svc, "drain-started"),
+            )
+            if not seen:  # settled from a re-read after a lost reply: the drain runs, watch it
+                update(settled, Phase.STOPPED if settled.is_stopped else Phase.DRAINING)
+                seen = 1
+        except _WatchLost as lost:
+            decided(
+                f"drain watch: {lost.error.message}; the drain was already under way (status seen), so "
+                "watching resumes over a new session (read only); not sent again"
+            )
+        # The watch ends by itself at its deadline; one that ended before (a lost connection, a reply
+        # lost before any status, a loop cut short on the server) is followed up, read only.
+        for _ in range(MAX_RESUMES):
+            if (report.last or before).is_stopped or until()[0] <= 0:
                 break
-            if verdict == "deadline":
-                _at_deadline(server, svc.name or svc.key, report, then, update, decided)
-                break
-            if end is not None and clock() >= end:
-                state = (report.last or before).status.value
+            watch(request=False)
+        last = report.last or before
+        if not last.is_stopped:
+            span, by_call = until()
+            if span > 0:
+                raise OperationFailed(
+                    f"the watch of {report.service} kept ending early ({MAX_RESUMES} times)", host=server.host
+                )
+            if by_call:
+                state = last.status.value
                 report.note = f"the call's deadline passed while {state}; the service keeps draining"
                 update(phase=Phase.DEADLINE)
                 return _finish(report)
-            pause = min(poll, max(0.0, timeout - (clock() - started)))
-            if end is not None:
-                pause = min(pause, max(0.0, end - clock()))
-            if cancel.wait(pause):
-                report.note = "interrupted: polling stopped, the service keeps draining on the server"
-                update(phase=Phase.INTERRUPTED)
-                return _finish(report)
-            if end is not None and clock() >= end:
-                continue  # judged at the top of the loop, without one more read
-            report.polls += 1
-            budget = max(timeout - (clock() - started), MIN_POLL_READ)
-            polled = server.status(svc, timeout=left(budget))
-            update(polled, Phase.STOPPED if polled.is_stopped else None)
+            _at_deadline(server, svc.name or svc.key, report, then, update, decided)
+        elif report.phase is not Phase.STOPPED:
+            update(phase=Phase.STOPPED)
         if report.phase is Phase.STOPPED and svc.drain_events:
             first = server.event_ids(svc, "drain-started")
-            report.events = _confirm_events(server, svc.drain_events, first, requested_at)
+            events = only_this_drain(list(found.values()), first)
+            if set(svc.drain_events) - {e.id for e in events}:
+                # Not all seen while watching (logged after the last status): one read settles it.
+                events = _confirm_events(server, svc.drain_events, first, requested_at)
+            report.events = [e for e in events if e.id in svc.drain_events]
             missing = sorted(set(svc.drain_events) - {e.id for e in report.events})
             if missing:
                 report.note = f"stopped; events not found: {', '.join(map(str, missing))}"
         if start_again and report.phase in (Phase.STOPPED, Phase.FORCED):
             _start_again(server, svc.name or svc.key, report, update, decided)
+    except Cancelled as exc:
+        from ocsps.remote.session import StreamStopped
+
+        if seen:
+            return cancelled("interrupted: watching stopped, the service keeps draining on the server")
+        if isinstance(exc, StreamStopped):
+            return cancelled(
+                "interrupted right after the drain request was sent: it may be under way; watch it with "
+                f"'ocsps status -s {report.service}'"
+            )
+        return cancelled("interrupted before the drain request: nothing was sent")
     except OcspsError as exc:
         confirmed = report.phase is Phase.DRAINING
         report.error = exc.message
-        if asked and isinstance(exc, ConnectError | TimeoutExceeded | OutcomeUnknown):
+        if asked and isinstance(exc, ConnectError | TimeoutExceeded | OutcomeUnknown | OperationFailed):
             report.error = exc.still_running("the drain", report.service, certain=confirmed)
         report.error_code = 1 if confirmed and exc.exit_code == 3 else exc.exit_code
         update(phase=Phase.FAILED)

@@ -96,6 +96,46 @@ class RemoteDriver(ServerPerHost):
     def readiness(self, via: str) -> PoolReadiness:
         return parse_readiness(self._run(via, "pool-readiness"))
 
+    def watch_readiness(
+        self,
+        via: str,
+        *,
+        poll: float,
+        until: float,
+        on_reading: Callable[[PoolReadiness, float], None],
+        busy_state: str = "",
+        busy_poll: float = 0.0,
+    ) -> None:
+        """Readings every ``poll`` seconds from one pipeline (``pool-readiness-watch``) until ``until``
+        seconds have passed on the server (``busy_poll`` after a ``busy_state`` answer), each with the
+        seconds since the watch began at which it was taken (server clock); an exception from
+        ``on_reading`` stops the pipeline and goes on."""
+        from ocsps.results.base import prop, to_text
+
+        server = self.server(via)
+        rendered = server.render(
+            "pool-readiness-watch",
+            None,
+            PollMilliseconds=max(1, round(poll * 1000)),
+            DeadlineMilliseconds=max(1, round(until * 1000)),
+            BusyState=busy_state or None,
+            BusyPollMilliseconds=round(busy_poll * 1000) if busy_poll > 0 else None,
+        )
+        reading: list[object] = []
+
+        def arrived(obj: object) -> None:
+            if (to_text(prop(obj, "Kind")) or "").casefold() != "end":
+                reading.append(obj)
+                return
+            whole = list(reading)
+            reading.clear()
+            server.check_answers(whole)
+            taken = to_text(prop(obj, "ElapsedMilliseconds")) or "0"
+            on_reading(parse_readiness(whole), int(taken) / 1000 if taken.isdigit() else 0.0)
+
+        budget = until + poll + self.call_timeout
+        server.session.stream(rendered, arrived, timeout=budget).raise_for_errors()
+
     def fabric(self, via: str, pool: str) -> FabricState:
         output = self._run(via, "pool-fabric", PoolFqdn=pool)
         return parse_fabric(output, pool, self.facts.missing_replica_patterns)

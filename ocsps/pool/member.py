@@ -475,6 +475,9 @@ def wait_ready(
     start = clock()
     gate = Gate(stable)
     readings: list[str] = []
+    watch = getattr(driver, "watch_readiness", None)
+    if callable(watch):
+        return _wait_ready_watched(watch, pool, via, gate, opts, f, next_servers, clock)
     while True:
         readiness = driver.readiness(via)
         if readiness.pool and readiness.pool.casefold() != pool.casefold():
@@ -497,3 +500,94 @@ def wait_ready(
         if decision.verdict is GateVerdict.STOP:
             raise PoolRefused(f"{pool} is not ready: {decision.reason}")
         sleep(decision.wait)
+
+
+class _Decided(Exception):
+    """Raised from a reading that settles the wait: it stops the readiness watch's pipeline."""
+
+    def __init__(self, result: ReadyResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+@dataclass
+class _WatchState:
+    gate: Gate
+    due: float
+    """When the gate wants its next reading (monotonic clock)."""
+    began: float
+    """When the current watch was started: its readings are timed from there by the server's clock."""
+
+
+WATCH_ROUNDS = 3
+"""Readiness watches one wait may start: each runs to the longest the gate can wait, so a second or
+third is only needed when the server's loop ended early; one that keeps ending early is given up on."""
+
+
+def _wait_ready_watched(
+    watch: Callable[..., None],
+    pool: str,
+    via: str,
+    gate: Gate,
+    opts: RollOptions,
+    facts: PoolFacts,
+    next_servers: Collection[str],
+    clock: Callable[[], float],
+) -> ReadyResult:
+    """``wait_ready`` over one streaming pipeline: the member writes a reading every poll, this side
+    only receives (one request per reading instead of three) and applies the same gate to each reading
+    that is due, timed by when the server took it. A reading taken before the gate wanted the next one
+    (the server reads at the Ready poll, a Busy answer asks to wait longer) is skipped, so Busy answers
+    count as in the polled wait."""
+    start = clock()
+    poll = max(opts.ready_poll, 0.001)
+    # The longest the gate can take: every Busy answer but the last, each after a Ready stretch just short
+    # of stable, then Ready held; the server's loop is bounded by it (plus a poll).
+    longest = opts.max_busy * (opts.busy_interval + gate.stable_for + poll) + gate.stable_for + 2 * poll
+    readings: list[str] = []
+    state = _WatchState(gate, start, start)
+
+    def on_reading(readiness: PoolReadiness, taken: float) -> None:
+        now = state.began + taken  # when it was read: readings may arrive together in one reply
+        if now < state.due - poll / 2:
+            return  # not due: the gate asked to wait longer than the server's poll
+        if readiness.pool and readiness.pool.casefold() != pool.casefold():
+            raise PoolRefused(f"{via} belongs to pool {readiness.pool}, not {pool}")
+        readings.append(readiness.state)
+        decision = gate_decision(state.gate, readiness, now, opts, facts, next_servers)
+        state.gate = decided = decision.gate
+        if decision.verdict is GateVerdict.PASS:
+            raise _Decided(
+                ReadyResult(
+                    pool,
+                    via,
+                    readiness.state,
+                    decided.stable_for,
+                    decided.reads,
+                    decided.busy,
+                    clock() - start,
+                    tuple(readings),
+                    decision.reason,
+                )
+            )
+        if decision.verdict is GateVerdict.STOP:
+            raise PoolRefused(f"{pool} is not ready: {decision.reason}")
+        state.due = now + decision.wait
+
+    for _ in range(WATCH_ROUNDS):
+        state.began = clock()
+        try:
+            watch(
+                via,
+                poll=poll,
+                until=longest,
+                on_reading=on_reading,
+                busy_state=facts.busy_state,
+                busy_poll=opts.busy_interval,
+            )
+        except _Decided as done:
+            return done.result
+    raise PoolRefused(
+        f"{pool}: the readiness watch on {via} ended {WATCH_ROUNDS} times before the wait was decided"
+    )
+

@@ -263,6 +263,57 @@ class Server:
                 values[switch] = True
         return self._one(self._run(self.render("drain", svc, **values), timeout, cancel, deadline), svc)
 
+    def watch_drain(
+        self,
+        service: str | Service,
+        *,
+        request: bool,
+        poll: float,
+        until: float,
+        on_status: Callable[[ServiceStatus], None],
+        on_event: Callable[[EventRecord], None] | None = None,
+        since: datetime | None = None,
+        leave_running: Iterable[str] = (),
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Watch a drain in one pipeline: each status (and new drain/stop event) is handed over as it comes.
+
+        With ``request`` the script first asks for the graceful stop (``-NoWait``, a change: never sent
+        twice); without it the script only watches a drain already asked for (a read, retried on a fresh
+        session after a dropped connection). It writes the status every ``poll`` seconds until the service
+        is Stopped or ``until`` seconds have passed by the server's own clock, then ends by itself, so a
+        client that vanishes leaves nothing running past ``until``. ``timeout`` bounds the call on this
+        side (default: ``until`` plus a margin for the last status and the teardown); ``cancel`` stops
+        the pipeline after the next status (``StreamStopped``). Events are the service's drain and stop
+        events logged since ``since`` (default: shortly before the script starts, by the server's clock).
+        Returns when the pipeline has ended; every answer is checked as ``status`` checks it.
+        """
+        from ocsps.results.base import prop
+
+        svc = self.resolve(service)
+        values = drain_watch_values(self.catalog, self.product, svc, poll=poll, until=until)
+        if since is not None:
+            values["Since"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if request:
+            for name in leave_running:
+                switch = self.resolve(name).leave_running_switch
+                if switch:
+                    values[switch] = True
+        rendered = self.render("drain-watch" if request else "drain-follow", svc, **values)
+        budget = timeout if timeout is not None else until + WATCH_MARGIN + poll
+
+        def arrived(obj: object) -> None:
+            if prop(obj, "TimeCreated") is not None:
+                record = parse_event_record(obj)
+                self.check_computer(record.computer)
+                if on_event is not None:
+                    on_event(record)
+                return
+            on_status(self._one(RunResult(self.host, rendered.action, (obj,)), svc))
+
+        self.session.stream(rendered, arrived, timeout=budget, cancel=cancel).raise_for_errors()
+
     def drain(
         self,
         service: str,
@@ -280,12 +331,14 @@ class Server:
     ) -> DrainReport:
         """Drain ``service`` gracefully, watch it empty, and report; see :func:`ocsps.operations.drain.drain`.
 
-        ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often its status
-        is read. At the deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
+        ``timeout`` (seconds) is how long the service may take to empty; ``poll`` how often the server
+        writes its status (the request and the watch are one pipeline, see :meth:`watch_drain`). At the
+        deadline ``then`` decides: ``"fail"`` (report it), ``"force-stop"`` or
         ``"leave"`` (let it stop on its own). ``start_again`` starts the service again once drained (a
         rolling drain). The drain's own outcome is in the returned ``DrainReport`` (``report.ok``,
         ``report.phase``); only bad arguments raise (a ``poll`` longer than ``timeout`` is one).
-        ``cancel`` is observed before the request and between polls (phase ``interrupted``);
+        ``cancel`` is observed before the request and after every status: the watch's pipeline is
+        stopped on the server, the drain goes on (phase ``interrupted``);
         ``deadline`` (seconds) bounds the whole call, polls included (phase ``deadline`` when it passes).
 
         Example::
@@ -443,6 +496,32 @@ class Server:
         if not result.output:
             raise OperationFailed("LcsCmd returned no outcome", host=self.host)
         return parse_lcscmd_outcome(result.output[0])
+
+
+def drain_watch_values(
+    catalog: Catalog, product: Product, service: Service, *, poll: float, until: float
+) -> dict[str, object]:
+    """The timing and event values of a drain watch (``drain-watch``/``drain-follow``), service aside.
+
+    Shared by ``Server.watch_drain`` and what ``ocsps drain --what-if`` shows, so both name the same
+    script with the same values: the poll and the server-side deadline in milliseconds, and the
+    service's drain and stop events (none for a service the catalog knows no events for).
+    """
+    values: dict[str, object] = {
+        "PollMilliseconds": max(1, round(poll * 1000)),
+        "DeadlineMilliseconds": max(1, round(until * 1000)),
+    }
+    meanings = ("drain-started", "drain-completed", "stopped")
+    ids = sorted({e.id for e in catalog.events_for_service(service.key) if e.meaning in meanings})
+    if ids:
+        values["EventId"] = tuple(str(i) for i in ids)
+        values["LogName"] = product.event_log
+    return values
+
+
+WATCH_MARGIN = 30.0
+"""Seconds a drain watch may run on this side past its server-side deadline: the last status, a slow
+Receive and the release of the pipeline. The server ends the loop itself; this only bounds waiting."""
 
 
 def answering_computer_ok(host: str, computer: str | None, expected: str | None = None) -> bool:

@@ -23,6 +23,7 @@ import functools
 import logging
 import socket
 import ssl
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ from typing import Any, Final
 from ocsps.catalog import Product
 from ocsps.errors import (
     AuthenticationError,
+    Cancelled,
     ConnectError,
     ErrorRecord,
     OcspsError,
@@ -141,6 +143,8 @@ class SessionStats:
 
 
 ProgressCallback = Callable[[Progress], None]
+OutputCallback = Callable[[Any], None]
+"""Receives each output object of a streamed call as it arrives (see ``ServerSession.stream``)."""
 AuditCallback = Callable[[RenderedScript, "RunResult | None", str, float], None]
 
 
@@ -384,6 +388,21 @@ class _Fault(Exception):
         self.sent = sent
 
 
+class StreamStopped(Cancelled):
+    """The caller's cancel stopped a streamed call under way: its pipeline was stopped on the server.
+
+    Unlike a plain ``Cancelled``, the call was sent: what it did before the stop stands.
+    """
+
+
+class _CallbackFailed(Exception):
+    """The caller's output callback raised: the pipeline is stopped and the callback's error goes on."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _DeadlineReached(Exception):
     """Raised before a request is sent when the call has no time left for it (nothing was sent)."""
 
@@ -415,6 +434,8 @@ class ServerSession:
         self._deadline: float | None = None
         self._budget: float | None = None
         self._teardown = False
+        self._stream: tuple[OutputCallback | None, threading.Event | None] = (None, None)
+        """The output callback and cancel event of the streamed call under way (see ``stream``)."""
         self._breaks = 0
         self._broke_at = 0.0
         self._warned_reopen = False
@@ -662,6 +683,41 @@ class ServerSession:
 
         State-changing actions are reported to ``audit`` with their outcome, whatever it is.
         """
+        outer, self._stream = self._stream, (None, None)
+        try:
+            return self._audited(rendered, timeout)
+        finally:
+            self._stream = outer
+
+    def stream(
+        self,
+        rendered: RenderedScript,
+        on_output: OutputCallback,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
+        """Run a long pipeline and hand each output object to ``on_output`` as it arrives.
+
+        A watch that writes a status every poll then costs one Receive per update instead of a pipeline
+        (Command, Receive, Signal) per poll. Everything ``run`` promises holds: the deadline ``timeout``
+        bounds the whole call (the pipeline is stopped when it passes), the pipeline is released (Signal
+        terminate) however the call ends, a read is retried on a fresh session (its objects are then
+        delivered again from the start), a change is never sent twice. ``cancel`` is looked at before the
+        call is sent (``Cancelled``, nothing sent) and after every Receive: the pipeline is then stopped
+        and ``StreamStopped`` raised. Ctrl-C (``KeyboardInterrupt``) stops the pipeline too, then goes on.
+        An exception from ``on_output`` stops the pipeline and is raised as it is. The returned result
+        holds every object, as ``run`` would.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{rendered.action}: cancelled; nothing was sent", host=self.host)
+        outer, self._stream = self._stream, (on_output, cancel)
+        try:
+            return self._audited(rendered, timeout)
+        finally:
+            self._stream = outer
+
+    def _audited(self, rendered: RenderedScript, timeout: float | None) -> RunResult:
         if not rendered.changes_state or self.audit is None:
             return self._run(rendered, timeout)
         started = time.monotonic()
@@ -669,6 +725,9 @@ class ServerSession:
             result = self._run(rendered, timeout)
         except OutcomeUnknown as exc:
             self.audit(rendered, None, f"unknown: {exc.message}", time.monotonic() - started)
+            raise
+        except StreamStopped as exc:
+            self.audit(rendered, None, f"stopped while running: {exc.message}", time.monotonic() - started)
             raise
         except OcspsError as exc:
             self.audit(rendered, None, f"failed: {exc.message}", time.monotonic() - started)
@@ -694,6 +753,7 @@ class ServerSession:
 
     def _attempts(self, rendered: RenderedScript, budget: float) -> RunResult:
         assert self._deadline is not None
+        on_output, cancel = self._stream
         deadline = self._deadline
         attempt = 0
         while True:
@@ -704,7 +764,13 @@ class ServerSession:
                 if remaining <= 0:
                     raise TimeoutExceeded(f"{rendered.action}: no time left to run", host=self.host)
                 result = self._invoke(
-                    rendered.script, rendered.bound_parameters, remaining, rendered.action, allowed=budget
+                    rendered.script,
+                    rendered.bound_parameters,
+                    remaining,
+                    rendered.action,
+                    allowed=budget,
+                    on_output=on_output,
+                    cancel=cancel,
                 )
                 return RunResult(
                     host=result.host,
@@ -770,6 +836,8 @@ class ServerSession:
         *,
         allowed: float | None = None,
         with_import: bool = True,
+        on_output: OutputCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> RunResult:
         """Run one pipeline within ``budget`` seconds; ``allowed`` is the caller's whole deadline, as told.
 
@@ -794,6 +862,7 @@ class ServerSession:
         for name, value in parameters.items():
             ps.add_parameter(name, value)
         seen_progress = 0
+        delivered = 0
         refused = False
         try:
             try:
@@ -802,6 +871,9 @@ class ServerSession:
                 refused = True  # the server answered the Command with a refusal: nothing started
                 raise
             while ps.state == PSInvocationState.RUNNING:
+                if cancel is not None and cancel.is_set():
+                    self._stop(ps)
+                    raise StreamStopped(f"{action}: stopped on request while running", host=self.host)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._stop(ps)
@@ -822,7 +894,19 @@ class ServerSession:
                         f"{action} did not finish within {limit:g}s (stopped)", host=self.host
                     ) from None
                 seen_progress = self._report_progress(ps, seen_progress)
+                delivered = _deliver(ps, delivered, on_output)
+            delivered = _deliver(ps, delivered, on_output)
         except OcspsError:
+            raise
+        except _CallbackFailed as failed:
+            if ps.state == PSInvocationState.RUNNING:
+                self._stop(ps)
+            raise failed.error from None
+        except KeyboardInterrupt:
+            # Ctrl-C may have cut a request short: stop the pipeline over a new connection, then go on.
+            self._renew_transport()
+            if ps.state == PSInvocationState.RUNNING:
+                self._stop(ps)
             raise
         except Exception as exc:
             self._broken = True
@@ -899,6 +983,21 @@ class ServerSession:
                 self._renew_transport()
             finally:
                 self._teardown = teardown
+
+
+def _deliver(ps: Any, delivered: int, on_output: OutputCallback | None) -> int:
+    """Hand the output objects that arrived since the last call to ``on_output``; how many were handed."""
+    if on_output is None:
+        return delivered
+    output = ps.output
+    while delivered < len(output):
+        item = output[delivered]
+        delivered += 1
+        try:
+            on_output(item)
+        except BaseException as exc:
+            raise _CallbackFailed(exc) from None
+    return delivered
 
 
 @functools.cache

@@ -54,11 +54,15 @@ def test_tiny_run_writes_every_result(
     assert requests["stable"]
     by_op = {(r["tool"], r["operation"]): r for r in requests["rows"]}
     # Requests are decided by the protocol, not by the machine: these are exact.
-    assert by_op[("ocsps", "drain poll")]["wsman"] == requests["per_poll"]["ocsps"]
+    assert by_op[("ocsps", "status read")]["wsman"] == requests["per_poll"]["ocsps_status_read"] == 3
+    assert by_op[("ocsps", "drain watch")]["Command"] == 1, "a drain watch is one pipeline"
+    assert requests["per_poll"]["ocsps"] <= 1.2, "the watch costs about one Receive per status"
     assert by_op[("pypsrp new pool", "status / drain poll")]["Create"] == 1
 
     drain = result["sections"]["drain"]
-    assert drain["ocsps"]["polls"] == [3] and drain["new_pool"]["polls"] == [3]
+    # The watch's server writes a status every interval; the lab's step clock moves when one arrives, so
+    # a status or two may come before the step shows: at least the polls asked for, never fewer.
+    assert 3 <= drain["ocsps"]["polls"][0] <= 5 and drain["new_pool"]["polls"] == [3]
     assert drain["ocsps"]["phase"] == ["stopped"] and drain["new_pool"]["phase"] == ["stopped"]
 
     series = result["sections"]["fanout"]["series"]

@@ -55,4 +55,4 @@ def test_ctrl_c_during_drain_reports_last_state(tmp_path: Path) -> None:
     assert "interrupted" in out and "Paused" in out
     assert "last known" in err
     audit = (tmp_path / "audit.jsonl").read_text()
-    assert '"action": "drain"' in audit
+    assert '"action": "drain-watch"' in audit, "the drain request (and its watch) is audited"

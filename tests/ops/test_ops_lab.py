@@ -55,7 +55,9 @@ def test_drain_busy_mediation_reaches_stopped_with_events(
     assert all(e["time"] for e in report["events"])
     lines = [json.loads(line) for line in _audit.read_text().splitlines()]
     lines = [a for a in lines if a["outcome"] != "starting"]  # intent records precede each change
-    assert [(a["host"], a["action"], a["outcome"]) for a in lines] == [("med01.contoso.com", "drain", "ok")]
+    assert [(a["host"], a["action"], a["outcome"]) for a in lines] == [
+        ("med01.contoso.com", "drain-watch", "ok")
+    ]
     assert lines[0]["parameters"]["Name"] == "RTCMEDSRV"
 
 

@@ -103,13 +103,14 @@ def test_a_drain_acknowledged_late_is_never_sent_twice(
 
     monkeypatch.setattr(SimServer, "stop", stop)
     monkeypatch.setattr(SimServer, "tick", tick)
-    original_begin = Server.begin_drain
+    original_watch = Server.watch_drain
 
-    def begin_drain(self: Server, *args: Any, **kwargs: Any) -> Any:
-        lab.faults(MED).drop_next("Receive", after_processing=True)
-        return original_begin(self, *args, **kwargs)
+    def watch_drain(self: Server, *args: Any, **kwargs: Any) -> Any:
+        if kwargs["request"]:  # the first reply after the request is lost: no status came back
+            lab.faults(MED).drop_next("Receive", after_processing=True)
+        return original_watch(self, *args, **kwargs)
 
-    monkeypatch.setattr(Server, "begin_drain", begin_drain)
+    monkeypatch.setattr(Server, "watch_drain", watch_drain)
     decisions: list[str] = []
     with lab_server(lab, MED) as server:
         report = server.drain("RTCMEDSRV", timeout=30, poll=0.1, on_decision=decisions.append)
@@ -290,7 +291,8 @@ def test_what_if_json_is_one_document(capsys: pytest.CaptureFixture[str], comman
     jsonschema.validate(doc, _schema("what-if"))
     assert doc["command"] == command and doc["what_if"] is True and doc["exit_code"] == 0
     (host,) = doc["hosts"]
-    assert host["host"] == MED and [s["action"] for s in host["steps"]] == ["status", command]
+    sent = "drain-watch" if command == "drain" else command  # a watched drain: request and watch in one
+    assert host["host"] == MED and [s["action"] for s in host["steps"]] == ["status", sent]
     assert host["steps"][1]["parameters"]["Name"] == "RTCMEDSRV"
     assert "param(" in host["steps"][1]["script"]
 

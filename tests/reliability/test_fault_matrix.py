@@ -71,13 +71,18 @@ COMMANDS: dict[str, Command] = {
         ("stop", "-s", "RTCMEDSRV", "--yes", "--timeout", f"{TIMEOUT:g}s"), 13, "stop", TIMEOUT, 2
     ),
     "drain": Command(
-        ("drain", "-s", "RTCMEDSRV", "--poll", "0.2s", "--timeout", f"{TIMEOUT:g}s"), 19, "drain", TIMEOUT, 2
+        ("drain", "-s", "RTCMEDSRV", "--poll", "0.2s", "--timeout", f"{TIMEOUT:g}s"),
+        14,
+        "drain-watch",
+        TIMEOUT,
+        2,
     ),
 }
 
 SLOW = os.environ.get("OCSPS_SLOW_TESTS") == "1"
-ALWAYS_STALLED = {("status", 3), ("status", 5), ("stop", 8), ("drain", 11)}
-"""Held requests run in every test run: a handshake leg, the first Command, the stop's Command and a poll."""
+ALWAYS_STALLED = {("status", 3), ("status", 5), ("stop", 8), ("drain", 10), ("drain", 11)}
+"""Held requests run in every test run: a handshake leg, the first Command, the stop's Command, and the
+drain's one watch pipeline: its Command (the request) and its first Receive (the first status after it)."""
 
 
 def _cells() -> Iterator[Any]:

@@ -19,7 +19,6 @@ import pytest
 from ocsps.errors import AuthenticationError, OcspsError, TimeoutExceeded
 from ocsps.lab.auth import CredentialStore
 from ocsps.lab.runtime import Lab
-from ocsps.operations import drain as drain_module
 from ocsps.operations.drain import Phase, Then, drain
 from ocsps.remote.server import Server
 from ocsps.results import ServiceState
@@ -243,14 +242,14 @@ def test_restart_with_lost_reply_is_decided_not_repeated(
 
 def test_drain_request_with_lost_reply_is_not_sent_again(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = Recorder().wrap(lab)
-    _arm_before_first(
-        monkeypatch, "begin_drain", lambda _: lab.faults(MED).drop_next("Receive", after_processing=True)
+    _arm_before_first(  # the watch's first reply (the status right after the request) is lost
+        monkeypatch, "watch_drain", lambda _: lab.faults(MED).drop_next("Receive", after_processing=True)
     )
     decisions: list[str] = []
     with server_for(lab) as server:
         report = drain(server, "RTCMEDSRV", timeout=20, poll=0.1, on_decision=decisions.append)
     assert report.phase is Phase.STOPPED and report.ok, report.to_json()
-    assert recorder.times(MED, "drain") == 1
+    assert recorder.times(MED, "drain-watch") == 1
     assert decisions == report.decisions and len(decisions) == 1
     assert "not sent again" in decisions[0]
     _consumed(lab)
@@ -263,7 +262,7 @@ def test_drain_request_lost_before_it_ran_is_sent_once_more(
     recorder = Recorder()
     armed_lab.topology = quick_topology
     armed_lab.hook = recorder.wrap
-    _arm_before_first(monkeypatch, "begin_drain", lambda _: armed_lab.last.faults(MED).drop_next("Command"))
+    _arm_before_first(monkeypatch, "watch_drain", lambda _: armed_lab.last.faults(MED).drop_next("Command"))
     result = run_cli(
         capsys, "drain", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--poll", "0.1s", "--json"
     )
@@ -271,7 +270,7 @@ def test_drain_request_lost_before_it_ran_is_sent_once_more(
     report = result.json()["hosts"][0]["result"]
     assert report["phase"] == "stopped" and len(report["decisions"]) == 1
     assert "sent once more" in report["decisions"][0]
-    assert recorder.times(MED, "drain") == 1
+    assert recorder.times(MED, "drain-watch") == 1
     outcomes = [a["outcome"].split(":")[0] for a in _audit(tmp_path / "audit.jsonl")]
     assert outcomes == ["unknown", "decided", "ok"]
     _count("completed")
@@ -376,20 +375,23 @@ def test_server_dying_during_a_drain(
     how: str,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # the summary table is read as one line per host
-    monkeypatch.setattr(drain_module, "MIN_POLL_READ", 1.0)  # a shorter retry window for the last polls
     armed_lab.topology = quick_topology
     armed_lab.hook = lambda lab: setattr(lab.server(MED).services["RTCMEDSRV"], "stuck_drain", True)
-    original = Server.begin_drain
+    original = Server.watch_drain
 
-    def begin_then_die(self: Server, *args: Any, **kwargs: Any) -> Any:
-        status = original(self, *args, **kwargs)
-        if how == "connections-dropped":
-            drop_everything(armed_lab.last, MED)
-        else:
-            armed_lab.last.stop()
-        return status
+    def watch_then_die(self: Server, *args: Any, **kwargs: Any) -> Any:
+        on_status = kwargs.pop("on_status")
 
-    monkeypatch.setattr(Server, "begin_drain", begin_then_die)
+        def first_then_die(status: Any) -> None:
+            on_status(status)  # the drain is seen under way (Paused); then the server goes
+            if how == "connections-dropped":
+                drop_everything(armed_lab.last, MED)
+            else:
+                armed_lab.last.stop()
+
+        return original(self, *args, on_status=first_then_die, **kwargs)
+
+    monkeypatch.setattr(Server, "watch_drain", watch_then_die)
     result = run_cli(
         capsys, "drain", "--service", "RTCMEDSRV", "--lab", "--host", MED, "--timeout", "2s", "--poll", "0.1s"
     )
@@ -397,7 +399,9 @@ def test_server_dying_during_a_drain(
     row = next(line for line in result.out.splitlines() if MED in line)
     assert "failed" in row and "Paused" in row, result.out  # the host's last known state
     audit = _audit(tmp_path / "audit.jsonl")
-    assert [(a["host"], a["action"], a["outcome"]) for a in audit] == [(MED, "drain", "ok")]
+    assert [(a["host"], a["action"]) for a in audit] == [(MED, "drain-watch"), (MED, "drain")], audit
+    decided = audit[1]["outcome"]  # the watch broke after the drain was seen: watched again, not re-sent
+    assert decided.startswith("decided:") and "not sent again" in decided, decided
     _count("reported")
 
 
@@ -405,15 +409,18 @@ def test_library_drain_reports_last_known_state_when_the_server_dies(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab.server(MED).services["RTCMEDSRV"].stuck_drain = True
-    monkeypatch.setattr(drain_module, "MIN_POLL_READ", 1.0)
-    original = Server.begin_drain
+    original = Server.watch_drain
 
-    def begin_then_die(self: Server, *args: Any, **kwargs: Any) -> Any:
-        status = original(self, *args, **kwargs)
-        drop_everything(lab, MED)
-        return status
+    def watch_then_die(self: Server, *args: Any, **kwargs: Any) -> Any:
+        on_status = kwargs.pop("on_status")
 
-    monkeypatch.setattr(Server, "begin_drain", begin_then_die)
+        def first_then_die(status: Any) -> None:
+            on_status(status)
+            drop_everything(lab, MED)
+
+        return original(self, *args, on_status=first_then_die, **kwargs)
+
+    monkeypatch.setattr(Server, "watch_drain", watch_then_die)
     server = server_for(lab)
     try:
         report = drain(server, "RTCMEDSRV", timeout=1, poll=0.1)

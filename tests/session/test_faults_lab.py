@@ -222,15 +222,14 @@ def test_a_drain_watch_that_gives_up_says_the_drain_goes_on(tmp_path: object) ->
 
     with Lab(quick_topology()) as lab:
         lab.server(MED).drain_seconds = 60.0
+        watch = lab.engine.handlers["drain-watch"]
+
+        def then_silence(sim: Any, params: Any, out: Any) -> None:
+            drop_everything(lab, MED)  # the server drains; no answer arrives any more, not even the first
+            watch(sim, params, out)
+
+        lab.engine.handlers["drain-watch"] = then_silence
         server = server_for(lab, MED, timeout=3)
-        begin = server.begin_drain
-
-        def reply_lost(service: Any, **kwargs: Any) -> Any:
-            begin(service, **kwargs)  # the server drains; its answer never arrives, nor any other
-            drop_everything(lab, MED)
-            raise OutcomeUnknown("drain: the connection dropped; it may or may not have run", host=MED)
-
-        server.begin_drain = reply_lost  # type: ignore[method-assign]
         try:
             report = drain(server, "RTCMEDSRV", timeout=2, poll=0.2)
         finally:
@@ -243,19 +242,26 @@ def test_a_drain_watch_that_gives_up_says_the_drain_goes_on(tmp_path: object) ->
 
 def test_a_drain_watch_that_gives_up_after_confirming_the_drain(tmp_path: object) -> None:
     from ocsps.operations.drain import Phase, drain
-    from tests.reliability.labkit import Recorder, drop_everything, quick_topology, server_for
-
-    polls: list[str] = []
-
-    def second_read_then_silence(sim: object) -> None:
-        polls.append("status")
-        if len(polls) == 2:  # the first poll after the drain was confirmed answered; then nothing does
-            drop_everything(lab, MED)
+    from tests.reliability.labkit import drop_everything, quick_topology, server_for
 
     with Lab(quick_topology()) as lab:
         lab.server(MED).drain_seconds = 60.0
-        Recorder().wrap(lab, after={"status": second_read_then_silence})
         server = server_for(lab, MED, timeout=3)
+        original = server.watch_drain
+        statuses: list[str] = []
+
+        def watch_drain(service: Any, **kwargs: Any) -> None:
+            on_status = kwargs.pop("on_status")
+
+            def seen(status: Any) -> None:
+                statuses.append(status.status.value)
+                if len(statuses) == 2:  # the first poll after the drain was confirmed; then nothing answers
+                    drop_everything(lab, MED)
+                on_status(status)
+
+            original(service, on_status=seen, **kwargs)
+
+        server.watch_drain = watch_drain  # type: ignore[method-assign]
         try:
             report = drain(server, "RTCMEDSRV", timeout=2, poll=0.2)
         finally:
