@@ -263,6 +263,28 @@ class Server:
                 values[switch] = True
         return self._one(self._run(self.render("drain", svc, **values), timeout, cancel, deadline), svc)
 
+    def render_drain_watch(
+        self,
+        service: str | Service,
+        *,
+        request: bool,
+        poll: float,
+        until: float,
+        since: datetime | None = None,
+        leave_running: Iterable[str] = (),
+    ) -> RenderedScript:
+        """The script ``watch_drain`` sends, with its values bound: what a rehearsal shows."""
+        svc = self.resolve(service)
+        values = drain_watch_values(self.catalog, self.product, svc, poll=poll, until=until)
+        if since is not None:
+            values["Since"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if request:
+            for name in leave_running:
+                switch = self.resolve(name).leave_running_switch
+                if switch:
+                    values[switch] = True
+        return self.render("drain-watch" if request else "drain-follow", svc, **values)
+
     def watch_drain(
         self,
         service: str | Service,
@@ -292,15 +314,9 @@ class Server:
         from ocsps.results.base import prop
 
         svc = self.resolve(service)
-        values = drain_watch_values(self.catalog, self.product, svc, poll=poll, until=until)
-        if since is not None:
-            values["Since"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        if request:
-            for name in leave_running:
-                switch = self.resolve(name).leave_running_switch
-                if switch:
-                    values[switch] = True
-        rendered = self.render("drain-watch" if request else "drain-follow", svc, **values)
+        rendered = self.render_drain_watch(
+            svc, request=request, poll=poll, until=until, since=since, leave_running=leave_running
+        )
         budget = timeout if timeout is not None else until + WATCH_MARGIN + poll
 
         def arrived(obj: object) -> None:

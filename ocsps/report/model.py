@@ -37,6 +37,7 @@ FORMAT = "ocsps-report/1"
 
 AUDIT_STAGES: dict[str, str] = {
     "drain": "out of service (drain)",
+    "drain-watch": "out of service (drain)",
     "pool-drain-server": "out of service (drain)",
     "pool-failover": "out of service (failover)",
     "stop": "stop",
@@ -45,6 +46,8 @@ AUDIT_STAGES: dict[str, str] = {
     "pool-start-server": "back in service (start)",
     "pool-failback": "back in service (failback)",
     "pool-step": "maintenance step",
+    "pool-start": "pool started (Start-CsPool)",
+    "pool-recover": "quorum-loss recovery (Reset-CsPoolRegistrarState)",
     "patch-install": "install",
     "patch-restart": "reboot",
     "patch-database": "database update",

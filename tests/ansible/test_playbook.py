@@ -99,7 +99,10 @@ def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
     rehearsal = results["rehearsal"]
     assert rehearsal["changed"] is True
     assert "Stop-CsWindowsService" in str(rehearsal["script"])
-    assert rehearsal["parameters"] == {"Name": "RTCMEDSRV", "NoWait": True}
+    # what a run sends: the graceful stop and its watch in one pipeline (default poll 15s, deadline 15m)
+    assert rehearsal["parameters"]["Name"] == "RTCMEDSRV"  # type: ignore[index]
+    assert rehearsal["parameters"]["PollMilliseconds"] == 15_000  # type: ignore[index]
+    assert rehearsal["parameters"]["DeadlineMilliseconds"] == 900_000  # type: ignore[index]
 
     drained = results["drained"]
     assert drained["changed"] is True
@@ -110,12 +113,12 @@ def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
     assert again["changed"] is False and again["after"]["status"] == "Stopped"  # type: ignore[index]
 
     # The server saw exactly one graceful stop: none from check mode, none from the second run.
-    assert recorder.times(MED, "drain") == 1
+    assert recorder.times(MED, "drain-watch") == 1
     assert lab.server(MED).find("RTCMEDSRV").status == "Stopped"
     # The drain's audit records carry the task's change ticket, as --change-id does on the command line.
     log = Path(env["OCSPS_AUDIT_LOG"]).read_text(encoding="utf-8")
     lines = [json.loads(line) for line in log.splitlines()]
-    assert [line.get("change_id") for line in lines if line["action"] == "drain"] == ["CHG-2040"]
+    assert [line.get("change_id") for line in lines if line["action"] == "drain-watch"] == ["CHG-2040"]
 
 
 def test_preflight_then_a_change_board_script_written_once(
@@ -136,4 +139,4 @@ def test_preflight_then_a_change_board_script_written_once(
     assert "# Target:   med10.contoso.com" in text and "# Change:   CHG-1042" in text
     assert verify_script(text).ok
     assert results["written"]["body_sha256"] in text
-    assert recorder.times(MED, "drain") == 0
+    assert recorder.times(MED, "drain") == recorder.times(MED, "drain-watch") == 0

@@ -166,8 +166,13 @@ def main():
             if not _needed(params["state"], before.status.value):
                 result["after"] = result["before"]
             elif module.check_mode:
-                values = {"NoWait": True} if params["state"] == "drained" else {}
-                rendered = server.render(_ACTION[params["state"]], params["service"], **values)
+                if params["state"] == "drained":  # the one pipeline a run sends: the request and its watch
+                    rendered = server.render_drain_watch(
+                        params["service"], request=True, poll=poll, until=timeout,
+                        leave_running=params["leave_running"],
+                    )
+                else:
+                    rendered = server.render(_ACTION[params["state"]], params["service"])
                 result.update(changed=True, after=result["before"], script=rendered.script)
                 result["parameters"] = dict(rendered.bound_parameters)
             else:
