@@ -10,7 +10,7 @@ import pytest
 
 from ocsps import audit
 from ocsps.deactivation.approved import execute, open_plan
-from ocsps.deactivation.plan import PLAN_KIND, load_lcscmd_facts, plan_deactivation
+from ocsps.deactivation.plan import PLAN_KIND, load_lcscmd_facts, plan_deactivation, plan_document
 from ocsps.errors import UsageError
 from ocsps.lab.runtime import Lab
 from ocsps.plans.sealed import save_plan
@@ -23,7 +23,7 @@ SE = ["av-conferencing", "web-conferencing", "web-components", "front-end", "arc
 def _plan(tmp_path: Path, change_id: str = "") -> Path:
     path = tmp_path / "plan.json"
     plan = plan_deactivation(OCS01, product="ocs2007r2", roles=SE, change_id=change_id)
-    save_plan(path, PLAN_KIND, plan.to_json())
+    save_plan(path, PLAN_KIND, plan_document(plan))
     return path
 
 
