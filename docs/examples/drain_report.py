@@ -17,7 +17,8 @@ import sys
 import ocsps
 from ocsps.catalog import load_catalog
 from ocsps.durations import parse_duration
-from ocsps.operations.drain import Phase
+from ocsps.jsonout import to_builtins
+from ocsps.operations.drain import DrainReportDocument, Phase
 from ocsps.remote.profiles import find_config, resolve_settings
 
 
@@ -50,7 +51,7 @@ def main() -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(report.to_json(), indent=2))
+    print(json.dumps(to_builtins(DrainReportDocument.of(report)), indent=2))
     if report.phase is Phase.DEADLINE:
         return 4
     return 0 if report.ok and not report.error else 1

@@ -261,7 +261,7 @@ def drain(
     """
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
-    from ocsps.operations.drain import Phase, Then, check_timing
+    from ocsps.operations.drain import DrainReportDocument, Phase, Then, check_timing
     from ocsps.operations.fleet import HostDocument, change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
@@ -333,7 +333,7 @@ def drain(
     document: dict[str, object] = {
         "command": "drain",
         "service": service,
-        "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),
+        "hosts": to_builtins([HostDocument.of(o, DrainReportDocument.of) for o in run.outcomes]),
     }
     if not json_out:
         from ocsps.cli.live import print_drain_summary

@@ -122,7 +122,10 @@ def report(
     if html is not None:
         _write(render_html(built), html)
     if json_out:
-        emit_json(built.to_json())
+        from ocsps.jsonout import to_builtins
+        from ocsps.report.document import ReportDocument
+
+        emit_json(to_builtins(ReportDocument.of(built)))
     elif output is not None:
         _write(render_markdown(built), output)
     elif html is None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
+import msgspec
+
 from ocsps.catalog import Service
 from ocsps.errors import (
     Cancelled,
@@ -35,7 +37,7 @@ from ocsps.operations.change import (
     ServiceControl,
     apply_change,
 )
-from ocsps.results import EventRecord, ServiceState, ServiceStatus
+from ocsps.results import ActivityLevel, EventRecord, ServiceState, ServiceStatus
 
 
 class Then(StrEnum):
@@ -95,26 +97,55 @@ class DrainReport:
         end = self.finished or datetime.now(UTC)
         return (end - self.started).total_seconds()
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "host": self.host,
-            "service": self.service,
-            "phase": self.phase.value,
-            "ok": self.ok,
-            "started": self.started.isoformat(),
-            "finished": self.finished.isoformat() if self.finished else None,
-            "elapsed_seconds": round(self.elapsed, 3),
-            "polls": self.polls,
-            "status": self.last.status.value if self.last else None,
-            "activity": self.last.activity.to_json() if self.last and self.last.activity else None,
-            "then": self.then.value if self.then else None,
-            "events": [e.to_json() for e in self.events],
-            "note": self.note,
-            "error": self.error,
-            "decisions": list(self.decisions),
-            "waited": self.waited,
-            "drained_status": self.drained.status.value if self.drained else None,
-        }
+
+class DrainReportDocument(msgspec.Struct):
+    """A drain report as ``drain --json`` writes it (``docs/schemas/drain.schema.json``: a host's ``result``).
+
+    A projection, since the report changes while the drain runs: its verdict (``ok``) and duration are
+    read when the document is made, and of the statuses only their states are shown (the last one's
+    activity counters too, when it has any).
+    """
+
+    host: str
+    service: str
+    phase: Phase
+    ok: bool
+    started: datetime
+    finished: datetime | None
+    elapsed_seconds: float
+    polls: int
+    status: ServiceState | None
+    activity: ActivityLevel | None
+    then: Then | None
+    events: tuple[EventRecord, ...]
+    note: str
+    error: str
+    decisions: tuple[str, ...]
+    waited: bool
+    drained_status: ServiceState | None
+
+    @classmethod
+    def of(cls, report: DrainReport) -> DrainReportDocument:
+        last = report.last
+        return cls(
+            host=report.host,
+            service=report.service,
+            phase=report.phase,
+            ok=report.ok,
+            started=report.started,
+            finished=report.finished,
+            elapsed_seconds=round(report.elapsed, 3),
+            polls=report.polls,
+            status=last.status if last else None,
+            activity=last.activity if last and last.activity else None,
+            then=report.then,
+            events=tuple(report.events),
+            note=report.note,
+            error=report.error,
+            decisions=tuple(report.decisions),
+            waited=report.waited,
+            drained_status=report.drained.status if report.drained else None,
+        )
 
 
 UpdateCallback = Callable[[DrainReport], None]

@@ -50,7 +50,7 @@ class Skip(Exception):
 def _as_written(value: object) -> object:
     """A result as the encoder takes it; a type that still writes itself (``to_json()``) is asked to.
 
-    Kept while some report types (drain, pools, patches) still have their own ``to_json``; everything
+    Kept while some report types (pools, patches) still have their own ``to_json``; everything
     else is written by :func:`ocsps.jsonout.to_builtins`, which refuses a type it cannot write.
     """
     to_json = getattr(value, "to_json", None)

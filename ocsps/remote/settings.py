@@ -68,6 +68,7 @@ __all__ = [
     "PATH_OPTIONS",
     "ConnectOptions",
     "ConnectionSettings",
+    "ConnectionSettingsDocument",
     "Layer",
     "Option",
     "Options",
@@ -740,37 +741,6 @@ class ConnectionSettings:
                 kwargs["negotiate_hostname_override"] = self.host
         return kwargs
 
-    def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict for ``--json`` output and logs. The password is omitted; ``password_set`` says
-        whether one is present."""
-        return {
-            "host": self.host,
-            "connect_address": self.connect_address,
-            "endpoint": self.endpoint,
-            "port": self.port,
-            "ssl": self.ssl,
-            "path": self.path,
-            "auth": self.auth,
-            "username": self.username,
-            "password_set": self.password is not None,
-            "cert_validation": self.cert_validation,
-            "insecure": self.insecure,
-            "certificate_pem": self.certificate_pem,
-            "certificate_key_pem": self.certificate_key_pem,
-            "encryption": self.encryption,
-            "connection_timeout": _seconds(self.connection_timeout),
-            "read_timeout": _seconds(self.read_timeout),
-            "operation_timeout": _seconds(self.operation_timeout),
-            "proxy": self.proxy,
-            "no_proxy": self.no_proxy,
-            "configuration_name": self.configuration_name,
-            "negotiate_service": self.negotiate_service,
-            "negotiate_delegate": self.negotiate_delegate,
-            "product": self.product,
-            "expect_computer": self.expect_computer,
-            "parallel": self.parallel,
-        }
-
     def with_(self, **changes: object) -> ConnectionSettings:
         """A copy with some fields changed, validated again.
 
@@ -815,6 +785,72 @@ class ConnectionSettings:
         for name, path in files.items():
             if path is not None and not os.path.isfile(path):
                 raise UsageError(f"{name}: file not found: {show(path, 200)}", host=self.host)
+
+
+class ConnectionSettingsDocument(msgspec.Struct):
+    """The settings as ``--json`` output and logs show them (``ConnectionSettingsDocument.of``).
+
+    The password is left out: the document has no field that could hold it, and ``password_set`` says
+    whether one is present. The encoder refuses a ``Secret``, so the settings object itself is never
+    written as JSON. ``endpoint`` and ``insecure`` are the views an administrator reads; timeouts are
+    shown as pypsrp is given them (whole seconds as integers).
+    """
+
+    host: str
+    connect_address: str | None
+    endpoint: str
+    port: int
+    ssl: bool
+    path: str
+    auth: str
+    username: str | None
+    password_set: bool
+    cert_validation: bool | str
+    insecure: bool
+    certificate_pem: str | None
+    certificate_key_pem: str | None
+    encryption: str
+    connection_timeout: int | float
+    read_timeout: int | float
+    operation_timeout: int | float
+    proxy: str | None
+    no_proxy: bool
+    configuration_name: str
+    negotiate_service: str
+    negotiate_delegate: bool
+    product: str | None
+    expect_computer: str | None
+    parallel: int | None
+
+    @classmethod
+    def of(cls, settings: ConnectionSettings) -> ConnectionSettingsDocument:
+        return cls(
+            host=settings.host,
+            connect_address=settings.connect_address,
+            endpoint=settings.endpoint,
+            port=settings.port,
+            ssl=settings.ssl,
+            path=settings.path,
+            auth=settings.auth,
+            username=settings.username,
+            password_set=settings.password is not None,
+            cert_validation=settings.cert_validation,
+            insecure=settings.insecure,
+            certificate_pem=settings.certificate_pem,
+            certificate_key_pem=settings.certificate_key_pem,
+            encryption=settings.encryption,
+            connection_timeout=_seconds(settings.connection_timeout),
+            read_timeout=_seconds(settings.read_timeout),
+            operation_timeout=_seconds(settings.operation_timeout),
+            proxy=settings.proxy,
+            no_proxy=settings.no_proxy,
+            configuration_name=settings.configuration_name,
+            negotiate_service=settings.negotiate_service,
+            negotiate_delegate=settings.negotiate_delegate,
+            product=settings.product,
+            expect_computer=settings.expect_computer,
+            parallel=settings.parallel,
+        )
 
 
 _SETTING_OPTIONS: Final = tuple(key for key in OPTIONS if key not in ("verify", "ca_bundle"))

@@ -174,21 +174,6 @@ class Event:
     source: str
     change_id: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "host": self.host,
-            "stage": self.stage,
-            "action": self.action,
-            "outcome": self.outcome,
-            "ok": self.ok,
-            "detail": self.detail,
-            "operator": self.operator,
-            "rehearsal": self.rehearsal,
-            "source": self.source,
-            "change_id": self.change_id,
-        }
-
 
 @dataclass(frozen=True)
 class CommandRun:
@@ -201,16 +186,6 @@ class CommandRun:
     rehearsal: bool
     change_id: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "command": self.command,
-            "hosts": list(self.hosts),
-            "operator": self.operator,
-            "rehearsal": self.rehearsal,
-            "change_id": self.change_id,
-        }
-
 
 @dataclass(frozen=True)
 class VersionRow:
@@ -219,14 +194,6 @@ class VersionRow:
     after: str
     verified: bool | None
     """The version read after the install equals the one expected; None when nothing was expected."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "before": self.before,
-            "after": self.after,
-            "verified": self.verified,
-        }
 
 
 MILESTONES = ("out of service", "install", "reboot", "verify", "back in service")
@@ -274,9 +241,6 @@ class Milestone:
     ok: bool | None
     """False if any of its rows failed, True if one succeeded and none failed, None otherwise."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"stage": self.stage, "started": self.started, "finished": self.finished, "ok": self.ok}
-
 
 @dataclass(frozen=True)
 class ServerReport:
@@ -318,20 +282,6 @@ class ServerReport:
             found.append(Milestone(stage, times[0] if times else "", times[-1] if times else "", ok))
         return tuple(found)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "product": self.product,
-            "outcome": self.outcome,
-            "rehearsal": self.rehearsal,
-            "expected_version": self.expected_version,
-            "verified": self.verified,
-            "versions": [v.to_json() for v in self.versions],
-            "statement": self.statement,
-            "milestones": [m.to_json() for m in self.milestones],
-            "events": [e.to_json() for e in self.events],
-        }
-
 
 @dataclass(frozen=True)
 class PoolReport:
@@ -344,17 +294,6 @@ class PoolReport:
     events: tuple[Event, ...]
     """The roll's own events (start, readiness, fabric, done or why it stopped); per-server ones are on
     the servers' timelines."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pool": self.pool,
-            "status": self.status,
-            "reason": self.reason,
-            "position": self.position,
-            "rehearsal": self.rehearsal,
-            "servers": dict(self.servers),
-            "events": [e.to_json() for e in self.events],
-        }
 
 
 @dataclass(frozen=True)
@@ -396,24 +335,6 @@ class Report:
         if any(s != "ok" for s in states):
             return "incomplete"
         return "ok"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "generated": self.generated,
-            "generated_by": self.generated_by,
-            "selection": self.selection,
-            "change_id": self.change_id,
-            "outcome": self.outcome,
-            "rehearsal": self.rehearsal,
-            "started": self.started,
-            "finished": self.finished,
-            "operators": list(self.operators),
-            "commands": [c.to_json() for c in self.commands],
-            "servers": [s.to_json() for s in self.servers],
-            "pools": [p.to_json() for p in self.pools],
-            "notes": list(self.notes),
-        }
 
 
 # ------------------------------------------------------------------------------------------- building

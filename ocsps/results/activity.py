@@ -24,7 +24,6 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ocsps.results.base import CoercionError, ParseError, to_text
 
@@ -112,12 +111,6 @@ class ActivityLevel:
     @property
     def is_empty(self) -> bool:
         return not self.counters and not self.unparsed
-
-    def to_json(self) -> Any:
-        """The JSON document, for callers not yet on :func:`ocsps.jsonout.to_builtins` (to be removed)."""
-        from ocsps.jsonout import to_builtins
-
-        return to_builtins(self)
 
 
 _MAX_COUNTER_DIGITS = 20  # a performance counter is at most 64 bits: 18446744073709551615

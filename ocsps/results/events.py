@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ocsps.results.base import (
     ParseError,
@@ -55,12 +54,6 @@ class EventRecord:
     instance_id: int | None = None
     record_id: int | None = None
     extra: Mapping[str, object] = field(default_factory=no_extra, hash=False)
-
-    def to_json(self) -> Any:
-        """The JSON document, for callers not yet on :func:`ocsps.jsonout.to_builtins` (to be removed)."""
-        from ocsps.jsonout import to_builtins
-
-        return to_builtins(self)
 
 
 def _level(reader: PropertyReader) -> str | None:

@@ -9,8 +9,9 @@ import pickle
 import pytest
 
 from ocsps.errors import UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.remote.profiles import parse_config, resolve_settings
-from ocsps.remote.settings import ConnectionSettings, Secret
+from ocsps.remote.settings import ConnectionSettings, ConnectionSettingsDocument, Secret
 
 PASSWORD = "Tr0ub4dor&3-unique-marker"
 
@@ -42,9 +43,18 @@ def test_secret_is_masked_everywhere() -> None:
 
 def test_settings_views_do_not_contain_the_password() -> None:
     s = lab_settings()
-    for text in (repr(s), str(s), json.dumps(s.to_json()), s.endpoint, f"{s}"):
+    document = json.dumps(to_builtins(ConnectionSettingsDocument.of(s)))
+    for text in (repr(s), str(s), document, s.endpoint, f"{s}"):
         assert PASSWORD not in text
-    assert s.to_json()["password_set"] is True
+    assert to_builtins(ConnectionSettingsDocument.of(s))["password_set"] is True
+    assert "password" not in ConnectionSettingsDocument.__struct_fields__
+
+
+def test_the_encoder_refuses_the_settings_object_with_its_password() -> None:
+    """Only the document is written: the settings themselves hold a ``Secret``, which no encoder writes."""
+    with pytest.raises(TypeError, match="Secret") as caught:
+        to_builtins(lab_settings())
+    assert PASSWORD not in str(caught.value)
 
 
 def test_only_wsman_kwargs_reveals_it() -> None:
@@ -115,7 +125,8 @@ def test_resolve_errors_never_contain_the_password(env_extra: dict[str, str]) ->
 def test_resolved_password_is_wrapped() -> None:
     s = resolve_settings({"host": "fe01", "username": "u"}, {"OCSPS_PASSWORD": PASSWORD}, None, None, None)
     assert isinstance(s.password, Secret)
-    assert PASSWORD not in repr(s) and PASSWORD not in json.dumps(s.to_json())
+    document = json.dumps(to_builtins(ConnectionSettingsDocument.of(s)))
+    assert PASSWORD not in repr(s) and PASSWORD not in document
 
 
 def test_prompted_password_is_wrapped() -> None:

@@ -12,12 +12,14 @@ import pytest
 
 from ocsps.catalog import load_catalog
 from ocsps.errors import UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.remote.profiles import resolve_settings
 from ocsps.remote.settings import (
     AUTH_METHODS,
     OPTIONS,
     PRODUCTS,
     ConnectionSettings,
+    ConnectionSettingsDocument,
     Secret,
     check_host,
     default_port,
@@ -320,7 +322,7 @@ def test_negotiate_service_only_for_negotiate_family() -> None:
 
 def test_to_json_is_json_and_complete() -> None:
     s = make(auth="ntlm", username="u", password=Secret("pw"), product="lync2010")
-    data = s.to_json()
+    data = to_builtins(ConnectionSettingsDocument.of(s))
     text = json.dumps(data)
     assert "pw" not in text.replace("password_set", "")
     assert data["password_set"] is True
@@ -333,7 +335,7 @@ def test_to_json_is_json_and_complete() -> None:
 def test_insecure_only_when_explicitly_disabled() -> None:
     assert make(cert_validation=False).insecure
     assert not make(cert_validation="/etc/ca.pem").insecure
-    assert make(cert_validation=False).to_json()["insecure"] is True
+    assert to_builtins(ConnectionSettingsDocument.of(make(cert_validation=False)))["insecure"] is True
 
 
 def test_check_local_files(tmp_path: Path) -> None:
@@ -391,7 +393,7 @@ def test_product_ids_come_from_the_catalog_only_when_a_product_is_checked() -> N
 def test_kerberos_delegation_is_a_setting_passed_to_pypsrp() -> None:
     settings = ConnectionSettings(host="fe01.contoso.com", auth="kerberos", negotiate_delegate=True)
     assert settings.wsman_kwargs()["negotiate_delegate"] is True
-    assert settings.to_json()["negotiate_delegate"] is True
+    assert to_builtins(ConnectionSettingsDocument.of(settings))["negotiate_delegate"] is True
     assert "negotiate_delegate" not in ConnectionSettings(host="fe01.contoso.com").wsman_kwargs()
     resolved = resolve_settings(
         {"host": "fe01.contoso.com", "auth": "negotiate"},

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from ocsps.jsonout import to_builtins
 from ocsps.lab.estate import SimServer
 from ocsps.lab.runtime import Lab
 from ocsps.lab.wsman import PipelineSink
-from ocsps.operations.drain import DrainReport, Phase, drain
+from ocsps.operations.drain import DrainReport, DrainReportDocument, Phase, drain
 from ocsps.remote.server import Server
 from tests.reliability.labkit import MED, quick_topology, server_for
 
@@ -92,7 +93,7 @@ def test_a_watch_costs_one_receive_per_poll_and_statuses_stream(lab: Lab, server
     report = drain(server, "RTCMEDSRV", timeout=30, poll=0.1, on_update=on_update)
     after = _wsman(lab)
 
-    assert report.phase is Phase.STOPPED and report.ok, report.to_json()
+    assert report.phase is Phase.STOPPED and report.ok, to_builtins(DrainReportDocument.of(report))
     assert [e.id for e in report.events] == [25049, 25050, 25003], "events came with the watch"
     assert report.polls >= 10, report.polls
     spent = {k: after[k] - before[k] for k in WSMAN}
@@ -209,7 +210,7 @@ def test_a_lost_connection_resumes_the_watch_without_a_second_stop(lab: Lab, ser
             on_update=break_after_three,
             on_decision=decisions.append,
         )
-    assert report.phase is Phase.STOPPED and report.ok, report.to_json()
+    assert report.phase is Phase.STOPPED and report.ok, to_builtins(DrainReportDocument.of(report))
     assert requested == ["RTCMEDSRV"], "the graceful stop reached the server once"
     assert watched.runs["drain-watch"] == 1 and watched.runs["drain-follow"] >= 1, watched.runs
     assert len(decisions) == 1 and "not sent again" in decisions[0], decisions
@@ -222,7 +223,9 @@ def test_the_drain_deadline_ends_the_server_loop_and_the_then_policy_applies(
     lab.server(MED).find("RTCMEDSRV").stuck_drain = True
     watched = Watched(lab)
     report = drain(server, "RTCMEDSRV", timeout=0.6, poll=0.1)
-    assert report.phase is Phase.DEADLINE and report.then is not None, report.to_json()
+    assert report.phase is Phase.DEADLINE and report.then is not None, to_builtins(
+        DrainReportDocument.of(report)
+    )
     assert report.last is not None and report.last.status.value == "Paused"
     assert watched.runs == {"drain-watch": 1, "drain-follow": 0}
     assert watched.cancelled == [False], "the server's loop ended at its deadline, not by a stop"

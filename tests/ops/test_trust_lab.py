@@ -15,11 +15,12 @@ import jsonschema
 import pytest
 
 from ocsps.errors import OperationFailed, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.lab.estate import SimServer
 from ocsps.lab.runtime import Lab
 from ocsps.operations import change
 from ocsps.operations.change import change_service
-from ocsps.operations.drain import Phase
+from ocsps.operations.drain import DrainReportDocument, Phase
 from ocsps.remote.server import Server, answering_computer_ok
 from tests.cli_helpers import run_cli
 from tests.conftest import ROOT, lab_server
@@ -115,7 +116,7 @@ def test_a_drain_acknowledged_late_is_never_sent_twice(
     with lab_server(lab, MED) as server:
         report = server.drain("RTCMEDSRV", timeout=30, poll=0.1, on_decision=decisions.append)
     assert accepted == ["RTCMEDSRV"], "the graceful stop reached the server exactly once"
-    assert report.phase is Phase.STOPPED and report.ok, report.to_json()
+    assert report.phase is Phase.STOPPED and report.ok, to_builtins(DrainReportDocument.of(report))
     assert len(decisions) == 1 and "not sent again" in decisions[0], decisions
     assert "re-read shows Paused" in decisions[0]
 
@@ -349,7 +350,9 @@ def test_a_second_drain_reports_only_its_own_events(lab: Lab) -> None:
         lab.server(MED).services["RTCMEDSRV"].activity = {"Inbound Calls": 3}
         second = server.drain("RTCMEDSRV", timeout=30, poll=0.2)
     assert [e.id for e in first.events] == [25049, 25050, 25003]
-    assert [e.id for e in second.events] == [25049, 25050, 25003], second.to_json()["events"]
+    assert [e.id for e in second.events] == [25049, 25050, 25003], to_builtins(
+        DrainReportDocument.of(second)
+    )["events"]
     assert min(e.time for e in second.events) > max(e.time for e in first.events)
 
 

@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from ocsps.errors import OcspsError
+from ocsps.jsonout import to_builtins
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import Topology
 from ocsps.remote.connector import lab_settings
+from ocsps.remote.settings import ConnectionSettingsDocument
 from tests.cli_helpers import CliResult, run_cli
 from tests.reliability import figures
 from tests.reliability.labkit import MED, ArmedLabs, quick_topology, server_for
@@ -265,7 +267,8 @@ def test_library_exceptions_never_hold_the_password(
             text = "".join(traceback.format_exception(exc)) + repr(exc) + str(exc) + repr(exc.__dict__)
             scanner.check(f"{exc.__class__.__name__} text", text)
         for settings in (server_for(lab).session.settings,):
-            scanner.check("settings repr", repr(settings) + str(settings.to_json()))
+            document = to_builtins(ConnectionSettingsDocument.of(settings))
+            scanner.check("settings repr", repr(settings) + str(document))
     scanner.files(debug_log)
     figures.add("secrets", "runs", len(failures))
 

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import pytest
 
 from ocsps.errors import AuthenticationError, OcspsError, TimeoutExceeded
+from ocsps.jsonout import to_builtins
 from ocsps.lab.auth import CredentialStore
 from ocsps.lab.runtime import Lab
-from ocsps.operations.drain import Phase, Then, drain
+from ocsps.operations.drain import DrainReportDocument, Phase, Then, drain
 from ocsps.remote.server import Server
 from ocsps.results import ServiceState
 from tests.cli_helpers import run_cli
@@ -248,7 +249,7 @@ def test_drain_request_with_lost_reply_is_not_sent_again(lab: Lab, monkeypatch: 
     decisions: list[str] = []
     with server_for(lab) as server:
         report = drain(server, "RTCMEDSRV", timeout=20, poll=0.1, on_decision=decisions.append)
-    assert report.phase is Phase.STOPPED and report.ok, report.to_json()
+    assert report.phase is Phase.STOPPED and report.ok, to_builtins(DrainReportDocument.of(report))
     assert recorder.times(MED, "drain-watch") == 1
     assert decisions == report.decisions and len(decisions) == 1
     assert "not sent again" in decisions[0]
@@ -428,7 +429,7 @@ def test_library_drain_reports_last_known_state_when_the_server_dies(
         server.close()
     assert report.phase is Phase.FAILED and not report.ok
     assert report.last is not None and report.last.status is ServiceState.PAUSED
-    assert report.error.startswith(MED) and report.to_json()["status"] == "Paused"
+    assert report.error.startswith(MED) and to_builtins(DrainReportDocument.of(report))["status"] == "Paused"
     _count("reported")
 
 

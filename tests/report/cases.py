@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ocsps.jsonout import to_builtins
 from ocsps.report import Report, Selection, build_report, parse_time, render_markdown
+from ocsps.report.document import ReportDocument
 
 CASES = Path(__file__).parent / "cases"
 GENERATED = "2026-04-01T00:00:00+00:00"
@@ -44,7 +46,9 @@ def main() -> None:
     for name in case_names():
         report = build_case(name)
         folder = CASES / name
-        (folder / "expected.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        (folder / "expected.json").write_text(
+            json.dumps(to_builtins(ReportDocument.of(report)), indent=2) + "\n", encoding="utf-8"
+        )
         (folder / "expected.md").write_text(render_markdown(report), encoding="utf-8")
         print(f"wrote {folder}")
 

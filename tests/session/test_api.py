@@ -8,7 +8,9 @@ import sys
 import pytest
 
 import ocsps
+from ocsps.jsonout import to_builtins
 from ocsps.lab.runtime import Lab
+from ocsps.operations.drain import DrainReportDocument
 from ocsps.remote.connector import lab_settings
 from tests.session.wire import ADDRESS, HOST, PASSWORD, PORT, USER, WireLab
 
@@ -123,7 +125,7 @@ def test_documented_example_against_the_lab(lab: Lab) -> None:
         report = server.drain("RTCMEDSRV", timeout=30, poll=0.2)
     assert any(s.name == "RTCMEDSRV" and s.status is ocsps.ServiceState.RUNNING for s in services)
     assert isinstance(report, ocsps.DrainReport)
-    assert report.ok and report.phase is ocsps.Phase.STOPPED, report.to_json()
+    assert report.ok and report.phase is ocsps.Phase.STOPPED, to_builtins(DrainReportDocument.of(report))
     assert lab.listener.open_shells(HOST) == 0
 
 

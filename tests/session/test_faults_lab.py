@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from ocsps.errors import AuthenticationError, ConnectError, OcspsError, OutcomeUnknown
+from ocsps.jsonout import to_builtins
 from ocsps.lab.engine import LabEngine
 from ocsps.lab.faults import DROPPED, HTTP_ERRORS
 from ocsps.lab.runtime import Lab
 from ocsps.lab.topology import load_topology
 from ocsps.lab.wsman import HostSpec, LabServer
+from ocsps.operations.drain import DrainReportDocument
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
 from ocsps.results import ServiceState
@@ -235,7 +237,9 @@ def test_a_drain_watch_that_gives_up_says_the_drain_goes_on(tmp_path: object) ->
         finally:
             server.close()
     assert lab.server(MED).find("RTCMEDSRV").status == "Paused", "it is draining on the server"
-    assert report.phase is Phase.FAILED and report.error_code == 3, report.to_json()
+    assert report.phase is Phase.FAILED and report.error_code == 3, to_builtins(
+        DrainReportDocument.of(report)
+    )
     assert "the drain of RTCMEDSRV may be going on on the server" in report.error
     assert f"'ocsps status --host {MED} -s RTCMEDSRV'" in report.error
 
@@ -266,6 +270,8 @@ def test_a_drain_watch_that_gives_up_after_confirming_the_drain(tmp_path: object
             report = drain(server, "RTCMEDSRV", timeout=2, poll=0.2)
         finally:
             server.close()
-    assert report.phase is Phase.FAILED and report.error_code == 1, report.to_json()
+    assert report.phase is Phase.FAILED and report.error_code == 1, to_builtins(
+        DrainReportDocument.of(report)
+    )
     assert "the drain of RTCMEDSRV goes on on the server" in report.error
     assert f"'ocsps status --host {MED} -s RTCMEDSRV'" in report.error

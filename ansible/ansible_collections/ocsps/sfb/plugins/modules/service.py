@@ -179,7 +179,10 @@ def main():
                 result["changed"] = True
                 after, report = _change(server, params, timeout, poll)
                 if report is not None:
-                    result["drain"] = report.to_json()
+                    from ocsps.jsonout import to_builtins
+                    from ocsps.operations.drain import DrainReportDocument
+
+                    result["drain"] = to_builtins(DrainReportDocument.of(report))
                 if after is not None:
                     result["after"] = status_json(after)
                 if report is not None and not report.ok:
