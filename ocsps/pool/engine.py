@@ -216,9 +216,7 @@ class RollEngine:
                 )
             elif phase is ServerPhase.STEP_RUNNING:
                 if self.state.options.step.kind == "patch":
-                    self._set(
-                        server, ServerPhase.DOWN, "the patch resumes at the step its record reached"
-                    )
+                    self._set(server, ServerPhase.DOWN, "the patch resumes at the step its record reached")
                 elif self.step_resume is StepResume.RERUN:
                     self._set(server, ServerPhase.DOWN, "the interrupted maintenance step will run again")
                 elif self.step_resume is StepResume.DONE:

@@ -577,8 +577,6 @@ def roll_steps(
                     )
                 )
     steps.append(
-        gate(
-            options.stable_for, None, f"wait until {ready} and stays so for {_fmt(options.stable_for)}"
-        )
+        gate(options.stable_for, None, f"wait until {ready} and stays so for {_fmt(options.stable_for)}")
     )
     return steps
