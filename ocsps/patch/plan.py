@@ -240,7 +240,13 @@ def plan_patch(
         PlannedStep(
             "verify",
             f"every component's version ({spec.verify}) must be {options.expect_version}; a mismatch "
-            "stops the run with the server left out of service",
+            "stops the run with the server left out of service"
+            + (
+                ""
+                if spec.verify_confirmed
+                else f" (UNCONFIRMED: no Microsoft page states that {spec.verify} gives each component's "
+                "level on this product; patch.toml [wmi-product])"
+            ),
             ("patch-state",),
         ),
         PlannedStep(

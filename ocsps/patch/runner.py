@@ -396,7 +396,7 @@ class PatchRunner:
             problems.append(f"the server does not see {self.plan.installer_path}: {where}")
         if not state.components:
             problems.append(
-                "Get-CsServerPatchVersion returned no component: the patch level cannot be verified"
+                f"{self.plan.verify} returned no component: the patch level cannot be verified"
             )
         if problems:
             raise _Stop(PatchStatus.STOPPED, "preflight: " + "; ".join(problems) + ". Nothing was changed")
