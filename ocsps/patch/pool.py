@@ -486,14 +486,14 @@ def _databases(
     """The database step, once per roll: a done step is not repeated on resume; a failed one is."""
     state, request = result.roll, result.roll.request
     done = request.get("database_result")
-    if not request.get("database_update"):
-        result.database_note = "not requested (--no-database-update)"
-        return
     if result.product not in facts.database_products:
         result.database_note = (
             "this product has no Test-CsDatabase (it arrived with Lync Server 2013, patch.toml [database]): "
             "apply the update's database changes as its KB article says"
         )
+        return
+    if not request.get("database_update"):
+        result.database_note = "not requested (--no-database-update)"
         return
     if isinstance(done, dict) and done.get("ok"):
         result.database_note = "updated by an earlier run of this roll"
@@ -532,7 +532,7 @@ def _final(driver: PatchDriver, state: RollState, server: str) -> ServerOutcome:
     reason = record.reason if record else ""
     try:
         services = record.services if record and record.services else driver.services(server)
-        reading: PatchState = driver.state(server, services, probe=True)
+        reading: PatchState = driver.state(server, services)
     except OcspsError as exc:
         unrestored = tuple(record.held) if record and not record.restored else ()
         return ServerOutcome(

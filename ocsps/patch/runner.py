@@ -560,13 +560,18 @@ class PatchRunner:
     def _reboot(self) -> None:
         rec = self.record
         if rec.step == "reboot" and rec.boot_before and self.resumed:
-            state = self._read(probe=True)
-            if state.boot_time and state.boot_time != rec.boot_before:
-                self._event(
-                    f"the restart requested before the interruption happened (boot time {state.boot_time})"
-                )
-                self._wait_back(rec.boot_before, self.opts.reboot_timeout)
+            # a restart was requested before the interruption: wait for it, do not ask twice, unless
+            # the computer answers with its old boot time (the request never reached it)
+            state: PatchState | None = None
+            try:
+                state = self._read(probe=True)
+            except (ConnectError, OutcomeUnknown, TimeoutExceeded):
+                self.driver.reset(self.host)
+            if state is None or state.boot_time != rec.boot_before:
+                self._event("resuming after a restart was requested: waiting for it, not restarting again")
+                back = self._wait_back(rec.boot_before, self.opts.reboot_timeout)
                 rec.rebooted = True
+                self._event(f"{self.host} is back: boot time {back.boot_time}; every automatic service runs")
                 return
         self._enter("reboot")
         opts = self.opts
