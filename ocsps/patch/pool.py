@@ -287,6 +287,7 @@ def plan_pool_patch(
     database_update: bool = True,
     change_id: str = "",
     simulation: bool = False,
+    only: Sequence[str] | None = None,
     patch_facts: PatchFacts | None = None,
     pool_facts: PoolFacts | None = None,
 ) -> tuple[RollState, list[PatchPlan]]:
@@ -304,7 +305,7 @@ def plan_pool_patch(
     ro = RollOptions.from_json(
         {**base.to_json(), "step": StepSpec("patch", plans[0].installer_path).to_json()}
     )
-    plan = plan_roll(pool, product, members, domains, facts=pool_facts)
+    plan = plan_roll(pool, product, members, domains, only=only or None, facts=pool_facts)
     state = RollState(plan, ro, simulation=simulation)
     state.request = _request(plans[0].installer_path, options, sql_server, database_update, change_id)
     return state, plans
@@ -465,6 +466,9 @@ def patch_pool(
         if wrong:
             result.status = PoolPatchStatus.STOPPED
             result.reason = f"the last reading does not confirm the roll on {', '.join(wrong)}"
+        else:
+            request["done"] = True  # a new roll of this pool may start; nothing is left to resume
+            save(state)
     _note(on_event, f"final state: {result.statement()}")
     return result
 
