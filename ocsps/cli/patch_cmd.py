@@ -124,6 +124,20 @@ def server(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Print the steps and their scripts; send nothing")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the saved run of this server at the step it reached (same options)"
+        ),
+    ] = False,
+    rerun_install: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-install",
+            help="On --resume: run again an install interrupted before its outcome was recorded and not at "
+            "the expected version (only once sure the installer is no longer running)",
+        ),
+    ] = False,
     change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
@@ -138,16 +152,19 @@ def server(
 
     Exit codes: 0 patched and back in service; 1 stopped by a check, failed, or a restart pending with
     --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out; 130 interrupted. Each
-    ends with the server's state read again and stated, and a record next to the audit log.
+    ends with the server's state read again and stated, and a record next to the audit log, from which
+    --resume continues at the step the run reached (a completed install is never run again).
     """
     from ocsps import audit
     from ocsps.patch import (
         PatchRunner,
         RemotePatchDriver,
         default_options,
+        load_record,
         plan_patch,
         save_record,
         state_path,
+        unfinished,
     )
     from ocsps.patch.plan import check_options
 
@@ -163,6 +180,23 @@ def server(
         reboot_timeout=_duration(reboot_timeout),
     )
     check_options(options)  # before any password prompt or connection
+    if rerun_install and not resume:
+        raise UsageError("--rerun-install only applies with --resume")
+    if resume and what_if:
+        raise UsageError("--what-if plans a new run; it does not combine with --resume")
+    saved: PatchRecord | None = None
+    path = state_path(host, simulation=opts.lab)
+    if resume:
+        saved = load_record(path)
+        _check_resume(saved, host, installer, options.expect_version, opts.lab)
+    elif not what_if and path.exists():
+        previous = load_record(path)
+        if unfinished(previous):
+            raise UsageError(
+                f"an unfinished patch run of {host} is saved in {path} ({previous.status.value} at "
+                f"{previous.step}); continue it with --resume, or delete that file once the server has been "
+                "checked"
+            )
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)
@@ -184,18 +218,27 @@ def server(
     call_timeout = _duration(timeout) or 120.0
     with open_targets(opts) as (targets, lab), audit.change(change_id):
         target = targets[0]
-        plan = plan_patch(target.host, target.product, installer, options)
+        plan = (
+            saved.plan if saved is not None else plan_patch(target.host, target.product, installer, options)
+        )
+        if saved is not None and saved.plan.product != target.product.id:
+            raise UsageError(f"{path} was planned for {saved.plan.product}; {host} runs {target.product.id}")
         audit.require_writable(f"patch server {target.host}", [target.host])
-        path = state_path(target.host, simulation=lab is not None)
         driver = RemotePatchDriver(lambda _h: audited_server(target, call_timeout), call_timeout=call_timeout)
 
         def save(record: PatchRecord) -> None:
-            record.change_id = change_id
+            record.change_id = change_id or record.change_id
             save_record(path, record)
 
         try:
             record = PatchRunner(
-                driver, plan, save=save, on_event=_progress, simulation=lab is not None
+                driver,
+                plan,
+                save=save,
+                on_event=_progress,
+                simulation=lab is not None,
+                record=saved,
+                rerun_install=rerun_install,
             ).run()
         finally:
             driver.close()
@@ -208,6 +251,24 @@ def server(
         out.print(record.statement(), markup=False)
         out.print(f"record: {path}", markup=False)
     raise typer.Exit(code)
+
+
+def _check_resume(saved: PatchRecord, host: str, installer: str, expect_version: str, lab: bool) -> None:
+    """A resume must be asked what the saved run was asked, of the same kind of server (lab or real)."""
+    differ = []
+    if saved.plan.host.casefold() != host.casefold():
+        differ.append(f"host {saved.plan.host} (saved) vs {host}")
+    if saved.plan.installer_path.casefold() != installer.strip().casefold():
+        differ.append(f"installer {saved.plan.installer_path} (saved) vs {installer.strip()}")
+    if saved.plan.options.expect_version != expect_version:
+        differ.append(f"expect-version {saved.plan.options.expect_version} (saved) vs {expect_version}")
+    if saved.simulation != lab:
+        differ.append("the saved run was a lab rehearsal" if saved.simulation else "the saved run was real")
+    if differ:
+        raise UsageError(
+            f"the saved patch run of {saved.plan.host} was asked something else: {'; '.join(differ)}; resume "
+            "with the same options, or check the server and delete the record to start anew"
+        )
 
 
 @patch_app.command("database")

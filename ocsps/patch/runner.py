@@ -83,6 +83,7 @@ class PatchRecord:
     versions_before: dict[str, str] = field(default_factory=dict)
     versions_after: dict[str, str] = field(default_factory=dict)
     install: InstallOutcome | None = None
+    install_sent: bool = False  # the installer was started; ``install`` None: its outcome never came
     reboot_needed: bool = False
     boot_before: str = ""  # the boot time read just before the restart was requested
     rebooted: bool = False
@@ -161,6 +162,7 @@ class PatchRecord:
             "versions_before": dict(self.versions_before),
             "versions_after": dict(self.versions_after),
             "install": self.install.to_json() if self.install else None,
+            "install_sent": self.install_sent,
             "reboot_needed": self.reboot_needed,
             "boot_before": self.boot_before,
             "rebooted": self.rebooted,
@@ -204,6 +206,7 @@ class PatchRecord:
                 versions_before={str(k): str(v) for k, v in doc.get("versions_before", {}).items()},
                 versions_after={str(k): str(v) for k, v in doc.get("versions_after", {}).items()},
                 install=install,
+                install_sent=bool(doc.get("install_sent", False)),
                 reboot_needed=bool(doc.get("reboot_needed", False)),
                 boot_before=str(doc.get("boot_before", "")),
                 rebooted=bool(doc.get("rebooted", False)),
@@ -298,6 +301,16 @@ class PatchRunner:
         restore the start-up types; resumed at the step the record reached."""
         return self._run(POOL_STEPS)
 
+    def _recheck_out_of_service(self) -> None:
+        """Resuming: a service that ran before and runs again (an update's Fabric step starts services
+        that are not Disabled) is drained again before anything else."""
+        rec = self.record
+        state = self._read()
+        again = [n for n in rec.running_before if (s := state.service(n)) is not None and not s.stopped]
+        if again:
+            self._event(f"resuming: running again since the interruption: {', '.join(again)}; draining again")
+            rec.done.remove("out-of-service")
+
     def _steps(self) -> dict[str, Callable[[], None]]:
         return {
             "preflight": self._preflight,
@@ -320,6 +333,8 @@ class PatchRunner:
             )
         table = self._steps()
         try:
+            if self.resumed and "out-of-service" in rec.done and "out-of-service" in steps:
+                self._recheck_out_of_service()
             for step in steps:
                 if step in rec.done:
                     continue
@@ -395,9 +410,7 @@ class PatchRunner:
             )
             problems.append(f"the server does not see {self.plan.installer_path}: {where}")
         if not state.components:
-            problems.append(
-                f"{self.plan.verify} returned no component: the patch level cannot be verified"
-            )
+            problems.append(f"{self.plan.verify} returned no component: the patch level cannot be verified")
         if problems:
             raise _Stop(PatchStatus.STOPPED, "preflight: " + "; ".join(problems) + ". Nothing was changed")
         self._event("preflight passed: no restart pending, enough space, installer visible from the server")
@@ -462,6 +475,7 @@ class PatchRunner:
             # the types to restore are those the pool method left (failover may set its own)
             state = self._read()
             rec.startup_before = {s.name: startup_type(s.start_mode) for s in state.services}
+        rec.restored = False  # held again on a resume after an earlier restore
         targets = [n for n in rec.services if rec.startup_before.get(n) != "Disabled"]
         if not targets:
             return
@@ -491,7 +505,7 @@ class PatchRunner:
                     f"{meaning}): it is not run again"
                 )
                 return
-        if rec.step == "install" and rec.install is None and self.resumed and self._install_found_done():
+        if rec.install_sent and rec.install is None and self.resumed and self._install_found_done():
             return
         self._enter("install")
         opts = self.opts
@@ -500,6 +514,8 @@ class PatchRunner:
                 f"the previous attempt ended with exit code {rec.install.exit_code}: running the installer "
                 "again"
             )
+        rec.install, rec.install_sent = None, True  # recorded before the call: its reply may be lost
+        self._persist()
         try:
             outcome = self.driver.install(
                 self.host, self.plan.installer_path, self.plan.arguments, opts.install_timeout
@@ -559,7 +575,7 @@ class PatchRunner:
 
     def _reboot(self) -> None:
         rec = self.record
-        if rec.step == "reboot" and rec.boot_before and self.resumed:
+        if rec.boot_before and not rec.rebooted and self.resumed:
             # a restart was requested before the interruption: wait for it, do not ask twice, unless
             # the computer answers with its old boot time (the request never reached it)
             state: PatchState | None = None
@@ -711,6 +727,8 @@ class PatchRunner:
                 if rec.held and not rec.restored:
                     self._restore(state)
                     state = self._read(probe=True)
+                    if rec.status is not PatchStatus.DONE and "hold" in rec.done:
+                        rec.done.remove("hold")  # restored: a resume holds them again
                 rec.final = state
                 rec.final_error = ""
                 break
