@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ocsps.catalog import Product
@@ -39,6 +39,17 @@ class PatchOptions:
     reconnect_first: float = 5.0
     reconnect_max: float = 60.0
     min_free_bytes: int = 2 * 1024**3
+    service_deadlines: Mapping[str, float] = field(default_factory=dict)
+    """Services with their own drain deadline (pools.toml [service_drain]); never beyond drain_timeout."""
+    service_then: Mapping[str, str] = field(default_factory=dict)
+
+    def drain_rule(self, service: str) -> tuple[float, str, bool]:
+        """(deadline, then, from the catalog) for one service's drain."""
+        key = next((k for k in self.service_deadlines if k.casefold() == service.casefold()), None)
+        if key is None:
+            return self.drain_timeout, self.then, False
+        limit = min(self.service_deadlines[key], self.drain_timeout)
+        return limit, self.service_then.get(key, self.then), True
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -53,6 +64,8 @@ class PatchOptions:
             "min_free_bytes": self.min_free_bytes,
             "reconnect_first": self.reconnect_first,
             "reconnect_max": self.reconnect_max,
+            "service_deadlines": dict(self.service_deadlines),
+            "service_then": dict(self.service_then),
         }
 
     @classmethod
@@ -71,6 +84,8 @@ class PatchOptions:
             reconnect_first=float(doc.get("reconnect_first", base.reconnect_first)),
             reconnect_max=float(doc.get("reconnect_max", base.reconnect_max)),
             min_free_bytes=int(doc.get("min_free_bytes", base.min_free_bytes)),
+            service_deadlines={str(k): float(v) for k, v in doc.get("service_deadlines", {}).items()},
+            service_then={str(k): str(v) for k, v in doc.get("service_then", {}).items()},
         )
 
 
@@ -137,8 +152,13 @@ class PatchPlan:
 
 def default_options(expect_version: str, facts: PatchFacts | None = None, **changes: object) -> PatchOptions:
     """Options with the deadlines of patch.toml, changed by ``changes`` (None: keep the default)."""
+    from ocsps.pool.facts import load_pool_facts
+
     d = (facts or load_patch_facts()).defaults
+    drains = load_pool_facts().service_drain
     values: dict[str, object] = {
+        "service_deadlines": {s.service: s.deadline for s in drains},
+        "service_then": {s.service: s.then for s in drains},
         "expect_version": expect_version,
         "install_timeout": d.install_timeout,
         "reboot_timeout": d.reboot_timeout,

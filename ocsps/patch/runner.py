@@ -424,8 +424,9 @@ class PatchRunner:
         draining: dict[str, float] = {}
         for name in self.record.running_before:
             self.driver.drain(self.host, name)
-            draining[name] = self.clock() + opts.drain_timeout
-            self._event(f"drain requested: {name} (deadline {opts.drain_timeout:g}s)")
+            limit, _then, _own = opts.drain_rule(name)
+            draining[name] = self.clock() + limit
+            self._event(f"drain requested: {name} (deadline {limit:g}s)")
         while True:
             state = self._read()
             for name in list(draining):
@@ -438,25 +439,29 @@ class PatchRunner:
             now = self.clock()
             late = [n for n, deadline in draining.items() if deadline <= now]
             if late:
-                if opts.then == "force-stop":
-                    for name in late:
-                        self._event(
-                            f"{name} did not drain within its deadline: stopping it now (--then force-stop)"
-                        )
-                        self.driver.stop(self.host, name)
-                        draining[name] = now + opts.drain_timeout
-                    state = self._read()
-                    still = [n for n in late if (s := state.service(n)) is None or not s.stopped]
-                    if still:
-                        raise _Stop(PatchStatus.STOPPED, f"{', '.join(still)} did not stop even when forced")
-                    for name in late:
-                        del draining[name]
-                    continue
-                raise _Stop(
-                    PatchStatus.STOPPED,
-                    f"{', '.join(late)} did not finish draining within {opts.drain_timeout:g}s and is still "
-                    "draining; nothing was installed. Wait, or run again with --then force-stop",
-                )
+                forced = [n for n in late if opts.drain_rule(n)[1] == "force-stop"]
+                waiting = [n for n in late if n not in forced]
+                if waiting:
+                    limits = ", ".join(f"{opts.drain_rule(n)[0]:g}s" for n in waiting)
+                    raise _Stop(
+                        PatchStatus.STOPPED,
+                        f"{', '.join(waiting)} did not finish draining within {limits} and is still "
+                        "draining; nothing was installed. Wait, or run again with --then force-stop",
+                    )
+                for name in forced:
+                    limit, _then, own = opts.drain_rule(name)
+                    why = "pools.toml [service_drain]" if own else "--then force-stop"
+                    self._event(
+                        f"{name} did not drain within its deadline ({limit:g}s): stopping it now ({why})"
+                    )
+                    self.driver.stop(self.host, name)
+                state = self._read()
+                still = [n for n in forced if (s := state.service(n)) is None or not s.stopped]
+                if still:
+                    raise _Stop(PatchStatus.STOPPED, f"{', '.join(still)} did not stop even when forced")
+                for name in forced:
+                    del draining[name]
+                continue
             soonest = min(draining.values())
             self.sleep(max(0.0, min(opts.service_poll, soonest - now)))
         state = self._read()
