@@ -513,7 +513,7 @@ def pool(
     check_options(options)  # before any password prompt or connection
     if rerun_install and not resume:
         raise UsageError("--rerun-install only applies with --resume")
-    if resume and (what_if or wanted or drain_timeout or stable_for):
+    if resume and (what_if or wanted or drain_timeout or stable_for or install_timeout or reboot_timeout):
         raise UsageError(
             "a resumed roll keeps its saved plan and options; drop --what-if, --servers and timings"
         )

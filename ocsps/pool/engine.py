@@ -152,6 +152,12 @@ class RollEngine:
         self._persist()
         self._ends = None if self.deadline is None else self.clock() + self.deadline
         try:
+            if st.options.step.kind == "patch" and self.maintenance is None:
+                raise _Halt(
+                    RollStatus.FAILED,
+                    "this roll patches its servers and needs its maintenance (nothing was sent): continue it "
+                    "with ocsps patch pool --resume",
+                )
             if resumed:
                 self._reconcile()
             count = len(plan.units)

@@ -106,7 +106,8 @@ def test_a_patch_step_without_its_hook_is_refused() -> None:
     pool, clock = ScriptedPool(members(4)), VirtualClock()
     state = _patch_state()
     _engine(pool, state, clock, None).run()
-    assert state.status is RollStatus.FAILED and "needs its maintenance" in state.reason
+    assert state.status is RollStatus.FAILED and "needs its maintenance (nothing was sent)" in state.reason
+    assert pool.calls == [] and pool.readings == []
 
 
 # ------------------------------------------------------------------------------------ members gate
