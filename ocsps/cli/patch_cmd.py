@@ -705,11 +705,11 @@ def _pool_what_if(
         out.print(f"note: {note}", markup=False)
     for number, item in enumerate(steps, 1):
         out.print(f"{number:3}. {item.label}", markup=False)
-    out.print("On each server while it is out:", markup=False)
+    out.print("On each server (the preflight while it still serves, the rest while it is out):", markup=False)
     for step in plans[0].steps:
         out.print(f"  - {step.name}: {step.summary}", markup=False)
     db = (
-        f"then Test-CsDatabase / Install-CsDatabase -Update on {sql}"
+        f"Test-CsDatabase, and Install-CsDatabase -Update where behind, on {sql}"
         if database_update and sql
         else "no database update"
     )
