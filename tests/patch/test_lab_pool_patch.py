@@ -148,3 +148,27 @@ def test_schema_is_published_and_linked() -> None:
     text = (ROOT / "docs" / "json.md").read_text(encoding="utf-8")
     assert "(schemas/patch-pool.schema.json)" in text
     assert Path(ROOT / "docs" / "schemas" / "patch-pool.schema.json").is_file()
+
+
+def test_post_checks_run_once_after_the_roll_and_a_failure_is_reported() -> None:
+    from ocsps.patch.pool import PostCheck
+
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def post_checks(pool: str, members: Any) -> list[PostCheck]:
+        asked.append((pool, tuple(members)))
+        return [
+            PostCheck("Test-CsRegistration", True, "registered"),
+            PostCheck("Test-CsIM", False, "the IM did not arrive"),
+        ]
+
+    with pool_lab("lync2010-three.toml") as pl:
+        expect, installer, _ = PRODUCTS["lync2010"]
+        state = pl.plan(
+            expect=expect, installer=installer, patch_options=PATCH_OPTIONS, roll_options=ROLL_OPTIONS
+        )
+        result = pl.run(state, Journal(), post_checks=post_checks)
+    assert asked == [(pl.pool, tuple(pl.members))]
+    assert result.status is PoolPatchStatus.STOPPED and result.reason == "post-checks failed: Test-CsIM"
+    assert all(s.at_version and s.in_service for s in result.servers)
+    assert "post-checks failed: Test-CsIM" in result.statement()
