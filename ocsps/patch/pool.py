@@ -262,10 +262,17 @@ def check_request(
         "sql_server": sql_server,
         "database_update": database_update,
     }
+
+    def same(key: str, value: object) -> bool:
+        found = saved.get(key)
+        if isinstance(found, str) and isinstance(value, str) and key in ("installer", "sql_server"):
+            return found.casefold() == value.casefold()  # Windows paths and host names ignore case
+        return bool(found == value)
+
     differ = [
         f"{key} {saved.get(key)!r} (saved) vs {value!r}"
         for key, value in wanted.items()
-        if saved.get(key) != value
+        if not same(key, value)
     ]
     if differ:
         raise UsageError(

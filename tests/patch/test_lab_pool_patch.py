@@ -140,7 +140,7 @@ def test_a_resume_asked_something_else_is_refused() -> None:
                 state, "C:\\U\\LyncServerUpdateInstaller.exe", default_options("4.0.7577.999"), "", True
             )
         check_request(
-            state, "C:\\U\\LyncServerUpdateInstaller.exe", default_options("4.0.7577.726"), "", True
+            state, "c:\\u\\lyncserverupdateinstaller.exe", default_options("4.0.7577.726"), "", True
         )
 
 
