@@ -14,7 +14,9 @@ from ocsps.errors import OperationFailed, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.catalog import Product
-    from ocsps.patch import PatchEvent, PatchPlan, PatchRecord
+    from ocsps.patch import PatchEvent, PatchOptions, PatchPlan, PatchRecord
+    from ocsps.pool import PoolDriver, RollEvent, RollOptions, RollState, UpgradeDomain
+    from ocsps.remote.server import Server
 
 patch_app = typer.Typer(
     name="patch",
@@ -130,6 +132,20 @@ def server(
             "restart, -Part 2); send nothing",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the saved run of this server at the step it reached (same options)"
+        ),
+    ] = False,
+    rerun_install: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-install",
+            help="On --resume: run again an install interrupted before its outcome was recorded and not at "
+            "the expected version (only once sure the installer is no longer running)",
+        ),
+    ] = False,
     change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
@@ -144,16 +160,19 @@ def server(
 
     Exit codes: 0 patched and back in service; 1 stopped by a check, failed, or a restart pending with
     --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out; 130 interrupted. Each
-    ends with the server's state read again and stated, and a record next to the audit log.
+    ends with the server's state read again and stated, and a record next to the audit log, from which
+    --resume continues at the step the run reached (a completed install is never run again).
     """
     from ocsps import audit
     from ocsps.patch import (
         PatchRunner,
         RemotePatchDriver,
         default_options,
+        load_record,
         plan_patch,
         save_record,
         state_path,
+        unfinished,
     )
     from ocsps.patch.plan import check_options
 
@@ -169,6 +188,10 @@ def server(
         reboot_timeout=_duration(reboot_timeout),
     )
     check_options(options)  # before any password prompt or connection
+    if emit_script is not None and resume:
+        raise UsageError(
+            "--emit-script writes a new run for the change board; it does not combine with --resume"
+        )
     if emit_script is not None:
         from pathlib import Path
 
@@ -178,6 +201,23 @@ def server(
         plan = plan_patch(host, _what_if_product(opts, host), installer, options)
         write_output(render_patch_board(plan, change_id=change_id), Path(emit_script))
         raise typer.Exit(0)
+    if rerun_install and not resume:
+        raise UsageError("--rerun-install only applies with --resume")
+    if resume and what_if:
+        raise UsageError("--what-if plans a new run; it does not combine with --resume")
+    saved: PatchRecord | None = None
+    path = state_path(host, simulation=opts.lab)
+    if resume:
+        saved = load_record(path)
+        _check_resume(saved, host, installer, options.expect_version, opts.lab)
+    elif not what_if and path.exists():
+        previous = load_record(path)
+        if unfinished(previous):
+            raise UsageError(
+                f"an unfinished patch run of {host} is saved in {path} ({previous.status.value} at "
+                f"{previous.step}); continue it with --resume, or delete that file once the server has been "
+                "checked"
+            )
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)
@@ -199,18 +239,27 @@ def server(
     call_timeout = _duration(timeout) or 120.0
     with open_targets(opts) as (targets, lab), audit.change(change_id):
         target = targets[0]
-        plan = plan_patch(target.host, target.product, installer, options)
+        plan = (
+            saved.plan if saved is not None else plan_patch(target.host, target.product, installer, options)
+        )
+        if saved is not None and saved.plan.product != target.product.id:
+            raise UsageError(f"{path} was planned for {saved.plan.product}; {host} runs {target.product.id}")
         audit.require_writable(f"patch server {target.host}", [target.host])
-        path = state_path(target.host, simulation=lab is not None)
         driver = RemotePatchDriver(lambda _h: audited_server(target, call_timeout), call_timeout=call_timeout)
 
         def save(record: PatchRecord) -> None:
-            record.change_id = change_id
+            record.change_id = change_id or record.change_id
             save_record(path, record)
 
         try:
             record = PatchRunner(
-                driver, plan, save=save, on_event=_progress, simulation=lab is not None
+                driver,
+                plan,
+                save=save,
+                on_event=_progress,
+                simulation=lab is not None,
+                record=saved,
+                rerun_install=rerun_install,
             ).run()
         finally:
             driver.close()
@@ -223,6 +272,24 @@ def server(
         out.print(record.statement(), markup=False)
         out.print(f"record: {path}", markup=False)
     raise typer.Exit(code)
+
+
+def _check_resume(saved: PatchRecord, host: str, installer: str, expect_version: str, lab: bool) -> None:
+    """A resume must be asked what the saved run was asked, of the same kind of server (lab or real)."""
+    differ = []
+    if saved.plan.host.casefold() != host.casefold():
+        differ.append(f"host {saved.plan.host} (saved) vs {host}")
+    if saved.plan.installer_path.casefold() != installer.strip().casefold():
+        differ.append(f"installer {saved.plan.installer_path} (saved) vs {installer.strip()}")
+    if saved.plan.options.expect_version != expect_version:
+        differ.append(f"expect-version {saved.plan.options.expect_version} (saved) vs {expect_version}")
+    if saved.simulation != lab:
+        differ.append("the saved run was a lab rehearsal" if saved.simulation else "the saved run was real")
+    if differ:
+        raise UsageError(
+            f"the saved patch run of {saved.plan.host} was asked something else: {'; '.join(differ)}; resume "
+            "with the same options, or check the server and delete the record to start anew"
+        )
 
 
 @patch_app.command("database")
@@ -318,3 +385,357 @@ def _database_product(product: Product) -> None:
         raise UsageError(
             f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013): patch.toml [database]"
         )
+
+
+# ------------------------------------------------------------------------------------------- patch pool
+def _pool_members(
+    opts: TargetOptions, pool: str, servers: list[str]
+) -> tuple[Product | None, list[str], list[str]]:
+    """(product if known offline, members in topology order, servers to roll or all): from the lab
+    topology, else from --host / --hosts-file, else --servers (there is no DNS lookup of pool members)."""
+    if opts.lab:
+        from ocsps.lab.topology import load_topology
+
+        if opts.hosts:
+            raise UsageError(
+                "with --lab the pool's members come from the topology; narrow the roll with --servers"
+            )
+        found = load_topology(opts.lab_topology).pools.get(pool.casefold())
+        if found is None:
+            raise UsageError(f"the lab topology has no pool {pool!r}")
+        return found.product, [m.fqdn for m in found.members], servers
+    from ocsps.cli.targets import host_entries
+
+    listed = [host for host, _port in host_entries(opts)]
+    if listed:
+        return None, listed, servers
+    if not servers:
+        raise UsageError(
+            "which servers are in the pool? there is no DNS lookup of pool members here",
+            hint="list them with --servers (in topology order) or --hosts-file, or use --lab",
+        )
+    return None, servers, []
+
+
+def _lab_domains(opts: TargetOptions, pool: str) -> list[tuple[str, tuple[str, ...]]]:
+    from ocsps.lab.topology import load_topology
+
+    found = load_topology(opts.lab_topology).pools[pool.casefold()]
+    return [(name, tuple(servers)) for name, servers in found.upgrade_domains]
+
+
+def _pool_progress(event: RollEvent) -> None:
+    if not is_quiet():
+        where = event.server or "pool"
+        err_console().print(f"{event.time[11:19]} {where}: {event.message}", markup=False)
+
+
+@patch_app.command("pool")
+@with_target_options
+def pool(
+    pool_fqdn: Annotated[str, typer.Option("--pool", help="Pool FQDN, e.g. pool01.contoso.com")],
+    installer: Annotated[
+        str,
+        typer.Option(
+            "--installer",
+            help="Path of the update installer as every member sees it (a local copy on each: a share "
+            "needs delegation)",
+        ),
+    ],
+    expect_version: Annotated[
+        str,
+        typer.Option("--expect-version", help="Version every component must report afterwards (required)"),
+    ] = "",
+    sql_server: Annotated[
+        str,
+        typer.Option("--sql-server", help="FQDN of the Back End SQL Server, for the database update"),
+    ] = "",
+    database_update: Annotated[
+        bool,
+        typer.Option(
+            "--database-update/--no-database-update",
+            help="After the last server: Test-CsDatabase, Install-CsDatabase -Update where behind, read "
+            "again",
+        ),
+    ] = True,
+    servers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--servers",
+            help="Pool members (repeatable or comma-separated). With --lab or --hosts-file they narrow the "
+            "roll; otherwise they are the pool's members, in topology order",
+        ),
+    ] = None,
+    install_timeout: Annotated[
+        str | None, typer.Option("--install-timeout", help="The installer's deadline (default 2h)")
+    ] = None,
+    reboot_timeout: Annotated[
+        str | None,
+        typer.Option("--reboot-timeout", help="From a restart until the server answers again (default 30m)"),
+    ] = None,
+    drain_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--drain-timeout",
+            help="Deadline for a server to leave or return to the pool (default 1h); services with their own "
+            "drain deadline (pools.toml [service_drain]: Response Group) keep it",
+        ),
+    ] = None,
+    stable_for: Annotated[
+        str | None, typer.Option("--stable-for", help="Ready must hold this long between units (default 20m)")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the saved roll of this pool at the step each server reached"),
+    ] = False,
+    rerun_install: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-install",
+            help="On --resume: run again an install interrupted before its outcome was recorded and not at "
+            "the expected version (only once sure the installer is no longer running)",
+        ),
+    ] = False,
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="Print the roll, each server's steps and scripts; send nothing")
+    ] = False,
+    change_id: ChangeIdOpt = "",
+    timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
+    ] = False,
+    *,
+    opts: TargetOptions,
+) -> None:
+    """Patch a Front End pool: roll it with its own method (failover / failback on Skype for Business
+    Server, upgrade domains drained on Lync Server 2013, one server drained at a time on Lync Server
+    2010), quorum kept and a stable Ready between units; on each server while it is out, hold start-up
+    types Disabled, install, restart if asked, verify every component, restore the types. A version
+    mismatch stops the roll with that server left out. Then update the databases and read every member
+    again.
+
+    Exit codes: 0 every member verified at the version and in service, databases current; 1 stopped by
+    a check or failed (the state says where); 2 bad usage (nothing sent); 3 could not connect; 4 timed
+    out; 130 interrupted. The roll's state file (one journal, each server's patch record inside) lets
+    --resume continue at the step each server reached; a completed install is never run again.
+    """
+    from ocsps import audit
+    from ocsps.patch import RemotePatchDriver, default_options
+    from ocsps.patch.plan import check_options
+    from ocsps.patch.pool import check_request, patch_pool, plan_pool_patch
+    from ocsps.pool import RemoteDriver, RollOptions, UpgradeDomain, load_state, save_state, state_path
+
+    wanted = [v.strip() for item in servers or () for v in item.split(",") if v.strip()]
+    options = default_options(
+        expect_version,
+        install_timeout=_duration(install_timeout),
+        reboot_timeout=_duration(reboot_timeout),
+    )
+    check_options(options)  # before any password prompt or connection
+    if rerun_install and not resume:
+        raise UsageError("--rerun-install only applies with --resume")
+    if resume and (what_if or wanted or drain_timeout or stable_for or install_timeout or reboot_timeout):
+        raise UsageError(
+            "a resumed roll keeps its saved plan and options; drop --what-if, --servers and timings"
+        )
+    sql = ""
+    if sql_server:
+        from ocsps.hostname import check_host
+
+        sql = check_host(sql_server, "--sql-server")
+    roll = RollOptions.defaults(drain_timeout=_duration(drain_timeout), stable_for=_duration(stable_for))
+    known, members, only = _pool_members(opts, pool_fqdn, wanted)
+    domains: list[UpgradeDomain] = []
+    if opts.lab:
+        domains = [UpgradeDomain(n, s) for n, s in _lab_domains(opts, pool_fqdn)]
+    if what_if:
+        product = known or _what_if_product(opts, members[0])
+        _pool_what_if(
+            pool_fqdn,
+            product,
+            members,
+            only,
+            domains,
+            installer,
+            options,
+            roll,
+            sql,
+            database_update,
+            json_out,
+        )
+        raise typer.Exit(0)
+    path = state_path(pool_fqdn, simulation=opts.lab)
+    saved = None
+    if resume:
+        saved = load_state(path)
+        if saved.plan.pool.casefold() != pool_fqdn.casefold():
+            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool_fqdn}")
+        if saved.simulation != opts.lab:
+            ran = "against the lab" if saved.simulation else "against real servers"
+            raise UsageError(f"{path} holds a roll that ran {ran}; it cannot be resumed here")
+        check_request(saved, installer, options, sql, database_update)
+    elif path.exists():
+        previous = load_state(path)
+        if not previous.request.get("done") and not (previous.finished and not previous.request):
+            raise UsageError(
+                f"an unfinished roll of {pool_fqdn} is saved in {path} ({previous.status.value}, at "
+                f"{previous.position()}); continue it with --resume, or delete that file once the pool has "
+                "been checked"
+            )
+    call_timeout = _duration(timeout) or 120.0
+    if opts.lab or (not opts.hosts and opts.hosts_file is None):
+        opts.hosts = list(members)
+    with open_targets(opts) as (targets, lab), audit.change(change_id):
+        by_host = {t.host.casefold(): t for t in targets}
+        missing = [m for m in members if m.casefold() not in by_host]
+        if missing:
+            raise UsageError(f"no connection settings for {', '.join(missing)}")
+        products = {by_host[m.casefold()].product.id for m in members}
+        if len(products) != 1:
+            raise UsageError(
+                f"the members of {pool_fqdn} run different products: {', '.join(sorted(products))}"
+            )
+        product = by_host[members[0].casefold()].product
+
+        def factory(host: str) -> Server:
+            return audited_server(by_host[host.casefold()], call_timeout)
+
+        pool_driver = RemoteDriver(factory, call_timeout=call_timeout)
+        patch_driver = RemotePatchDriver(factory, call_timeout=call_timeout)
+        try:
+            if saved is not None:
+                if saved.plan.product != product.id:
+                    raise UsageError(
+                        f"{path} was planned for {saved.plan.product}; these servers run {product.id}"
+                    )
+                state = saved
+            else:
+                if not opts.lab:
+                    domains = _real_domains(pool_driver, pool_fqdn, product, members)
+                state, _plans = plan_pool_patch(
+                    pool_fqdn,
+                    product,
+                    members,
+                    installer,
+                    options,
+                    domains=domains,
+                    roll_options=roll,
+                    sql_server=sql,
+                    database_update=database_update,
+                    change_id=change_id,
+                    simulation=lab is not None,
+                    only=only,
+                )
+            audit.require_writable(f"patch pool {pool_fqdn}", list(state.plan.members))
+            save_state(path, state)
+
+            def save(s: RollState) -> None:
+                save_state(path, s)
+
+            result = patch_pool(
+                pool_driver,
+                patch_driver,
+                state,
+                product,
+                save=save,
+                rerun_install=rerun_install,
+                on_event=_pool_progress,
+            )
+        finally:
+            pool_driver.close()
+            patch_driver.close()
+    code = result.exit_code
+    if json_out:
+        emit_json({"command": "patch pool", **result.to_json(), "state_file": str(path), "exit_code": code})
+    else:
+        out = console()
+        out.print(
+            f"{pool_fqdn}: {result.status.value}" + (f": {result.reason}" if result.reason else ""),
+            markup=False,
+        )
+        for s in result.servers:
+            versions = ", ".join(sorted(set(s.versions.values()))) or "-"
+            where = "in service" if s.in_service else "OUT OF SERVICE"
+            out.print(f"  {s.server}: {s.phase}, patch {s.patch_status}, {versions}, {where}", markup=False)
+        out.print(result.statement(), markup=False)
+        out.print(f"state: {path}", markup=False)
+    raise typer.Exit(code)
+
+
+def _real_domains(driver: PoolDriver, pool: str, product: Product, members: list[str]) -> list[UpgradeDomain]:
+    """Upgrade domains as the pool reports them (products with a readiness cmdlet); else none."""
+    from ocsps.pool import Readiness, load_pool_facts, survey_pool
+
+    if load_pool_facts().roll_for(product).readiness is not Readiness.CMDLET:
+        return []
+    survey = survey_pool(driver, pool, product.id, members)
+    return list(survey.readiness.domains) if survey.readiness is not None else []
+
+
+def _pool_what_if(
+    pool: str,
+    product: Product,
+    members: list[str],
+    only: list[str],
+    domains: list[UpgradeDomain],
+    installer: str,
+    options: PatchOptions,
+    roll: RollOptions,
+    sql: str,
+    database_update: bool,
+    json_out: bool,
+) -> None:
+    from ocsps.patch.pool import plan_pool_patch
+    from ocsps.pool import roll_steps
+
+    state, plans = plan_pool_patch(
+        pool,
+        product,
+        members,
+        installer,
+        options,
+        domains=domains,
+        roll_options=roll,
+        sql_server=sql,
+        database_update=database_update,
+        only=only,
+    )
+    plan = state.plan
+    steps = roll_steps(plan, state.options)
+    scripts = _scripts(plans[0], product)
+    if json_out:
+        emit_json(
+            {
+                "command": "patch pool",
+                "what_if": True,
+                "plan": plan.to_json(),
+                "request": state.request,
+                "steps": [s.to_json() for s in steps],
+                "server_steps": [s.name for s in plans[0].steps],
+                "scripts": scripts,
+            }
+        )
+        return
+    out = console()
+    out.print(
+        f"What if: patch pool {pool} ({product.id}, {plan.method.value}) to {options.expect_version}",
+        markup=False,
+    )
+    out.print(f"Quorum: {plan.rule.describe()}. Members: {', '.join(plan.members)}", markup=False)
+    for note in plan.notes:
+        out.print(f"note: {note}", markup=False)
+    for number, item in enumerate(steps, 1):
+        out.print(f"{number:3}. {item.label}", markup=False)
+    out.print("On each server (the preflight while it still serves, the rest while it is out):", markup=False)
+    for step in plans[0].steps:
+        out.print(f"  - {step.name}: {step.summary}", markup=False)
+    db = (
+        f"Test-CsDatabase, and Install-CsDatabase -Update where behind, on {sql}"
+        if database_update and sql
+        else "no database update"
+    )
+    out.print(f"After the last server: {db}; then every member is read again.", markup=False)
+    for script in scripts:
+        out.print(f"\n# --- {script['action']} (values bound: {script['parameters']})", markup=False)
+        out.print(str(script["script"]), markup=False)
+    out.print("\nNothing was sent.", markup=False)

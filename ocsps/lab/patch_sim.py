@@ -34,12 +34,15 @@ Keys under ``[servers.patch]`` (every key optional)::
 
 Get-CsServerPatchVersion exists on Skype for Business Server 2015 and 2019 only (Microsoft Learn); the
 lab answers it there and nowhere else. Its property names (ComponentName, Version) are those the template
-reads; the real cmdlet's are not confirmed.
+reads; the real cmdlet's are not confirmed. On Lync Server 2010 and 2013 the lab answers a
+``ComponentFilter`` (Win32_Product names, -like) with one "Microsoft Lync Server <year>, <component>"
+product per component.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +82,15 @@ RELEASE = {
     "lync2013": "5.0.8308.0",
     "lync2010": "4.0.7577.0",
 }
-UPDATE = {"sfb2015": "6.0.9319.619", "sfb2019": "7.0.2046.520", "lync2013": "5.0.8308.1001"}
+UPDATE = {
+    "sfb2015": "6.0.9319.619",
+    "sfb2019": "7.0.2046.520",
+    "lync2013": "5.0.8308.1001",
+    "lync2010": "4.0.7577.726",
+}
+# Before Get-CsServerPatchVersion, each component is an installed product (Win32_Product) named after
+# the product: the lab's own names, matched with the -like pattern the script sends (ComponentFilter).
+WMI_PRODUCT_NAMES = {"lync2013": "Microsoft Lync Server 2013", "lync2010": "Microsoft Lync Server 2010"}
 INSTALLERS = ("C:\\Updates\\SkypeServerUpdateInstaller.exe", "C:\\Updates\\LyncServerUpdateInstaller.exe")
 PATCH_VERSION_PRODUCTS = ("sfb2015", "sfb2019")
 START_MODE = {"Automatic": "Auto", "Manual": "Manual", "Disabled": "Disabled"}
@@ -281,6 +292,19 @@ class PatchSim:
                         "Version": version,
                     }
                 )
+        elif params.get("ComponentFilter") and sim.product.id in WMI_PRODUCT_NAMES:
+            pattern = str(params["ComponentFilter"]).casefold()
+            for component, version in patch.components.items():
+                name = f"{WMI_PRODUCT_NAMES[sim.product.id]}, {component}"
+                if fnmatch.fnmatchcase(name.casefold(), pattern):
+                    out.write(
+                        {
+                            "Kind": "component",
+                            "ComputerName": sim.reported_name,
+                            "Component": name,
+                            "Version": version,
+                        }
+                    )
 
     def set_startup(self, sim: SimServer, params: Mapping[str, Any], out: PipelineSink) -> None:
         self._settle(sim)

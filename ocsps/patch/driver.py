@@ -97,6 +97,10 @@ class RemotePatchDriver(ServerPerHost):
         self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
     ) -> PatchState:
         flags = self.facts.reboot_flags
+        spec = self.facts.products.get(self.server(host).product.id)
+        extra: dict[str, object] = {}
+        if spec is not None and spec.verify == "Win32_Product":
+            extra["ComponentFilter"] = spec.verify_filter
         output = self._run(
             host,
             "patch-state",
@@ -106,6 +110,7 @@ class RemotePatchDriver(ServerPerHost):
             RebootFlagName=[f.name for f in flags],
             RebootFlagPath=[f.path for f in flags],
             RebootFlagValue=[f.value for f in flags],
+            **extra,
         )
         state = parse_patch_state(output, services)
         self.server(host).check_computer(state.computer)  # the named computer, not another behind it

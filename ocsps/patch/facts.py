@@ -27,7 +27,8 @@ __all__ = [
     "parse_patch_facts",
 ]
 
-VERIFY_METHODS = ("Get-CsServerPatchVersion", "none")
+VERIFY_METHODS = ("Get-CsServerPatchVersion", "Win32_Product", "none")
+VERIFY_CMDLET = {"Get-CsServerPatchVersion": "Get-CsServerPatchVersion", "Win32_Product": "Get-WmiObject"}
 HOLD_CHOICES = ("product-services", "none")
 
 
@@ -61,6 +62,8 @@ class ProductPatch:
     verify: str
     hold: str
     sources: tuple[str, ...]
+    verify_filter: str = ""  # Win32_Product: the product names that are components (-like pattern)
+    verify_confirmed: bool = True  # False: the way the level is read is not confirmed by a Microsoft page
 
     @property
     def verifiable(self) -> bool:
@@ -136,7 +139,15 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
             RebootFlag(str(entry["name"]), str(entry["path"]), str(kind), str(entry.get("value", "")))
         )
     catalog = load_catalog()
-    cited = {"review", "patch-version", "cu-procedure", "msi-codes", "reboot-keys", "kb-2809243"}
+    cited = {
+        "review",
+        "patch-version",
+        "cu-procedure",
+        "msi-codes",
+        "reboot-keys",
+        "kb-2809243",
+        "wmi-product",
+    }
     products: dict[str, ProductPatch] = {}
     for pid, spec in raw.get("products", {}).items():
         at = f"{source} [products.{pid}]"
@@ -147,8 +158,15 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
         verify = str(spec.get("verify", ""))
         if verify not in VERIFY_METHODS:
             raise CatalogError(f"{at}.verify: one of {', '.join(VERIFY_METHODS)}")
-        if verify != "none" and catalog.cmdlet_parameters(catalog.products[pid], verify) is None:
-            raise CatalogError(f"{at}.verify: cmdlets.toml has no {verify} for {pid}")
+        reader = VERIFY_CMDLET.get(verify, "")
+        if reader and catalog.cmdlet_parameters(catalog.products[pid], reader) is None:
+            raise CatalogError(f"{at}.verify: cmdlets.toml has no {reader} for {pid}")
+        verify_filter = str(spec.get("verify_filter", ""))
+        if (verify == "Win32_Product") != bool(verify_filter):
+            raise CatalogError(f"{at}.verify_filter: a -like pattern with verify Win32_Product, only then")
+        confirmed = spec.get("verify_confirmed", True)
+        if not isinstance(confirmed, bool):
+            raise CatalogError(f"{at}.verify_confirmed: true or false")
         hold = str(spec.get("hold", ""))
         if hold not in HOLD_CHOICES:
             raise CatalogError(f"{at}.hold: one of {', '.join(HOLD_CHOICES)}")
@@ -159,7 +177,14 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
         if not sources or set(sources) - cited:
             raise CatalogError(f"{at}.sources: cite one or more of {', '.join(sorted(cited))}")
         products[pid] = ProductPatch(
-            pid, installer, tuple(str(s) for s in spec.get("switches", [])), verify, hold, sources
+            pid,
+            installer,
+            tuple(str(s) for s in spec.get("switches", [])),
+            verify,
+            hold,
+            sources,
+            verify_filter,
+            confirmed,
         )
     db = raw.get("database", {})
     db_products = frozenset(str(p) for p in db.get("products", []))

@@ -9,8 +9,9 @@ cannot verify is refused here: installing what cannot be checked afterwards is n
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from ocsps.catalog import Product
 from ocsps.errors import UsageError
@@ -38,6 +39,17 @@ class PatchOptions:
     reconnect_first: float = 5.0
     reconnect_max: float = 60.0
     min_free_bytes: int = 2 * 1024**3
+    service_deadlines: Mapping[str, float] = field(default_factory=dict)
+    """Services with their own drain deadline (pools.toml [service_drain]); never beyond drain_timeout."""
+    service_then: Mapping[str, str] = field(default_factory=dict)
+
+    def drain_rule(self, service: str) -> tuple[float, str, bool]:
+        """(deadline, then, from the catalog) for one service's drain."""
+        key = next((k for k in self.service_deadlines if k.casefold() == service.casefold()), None)
+        if key is None:
+            return self.drain_timeout, self.then, False
+        limit = min(self.service_deadlines[key], self.drain_timeout)
+        return limit, self.service_then.get(key, self.then), True
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,7 +62,31 @@ class PatchOptions:
             "restore_timeout": self.restore_timeout,
             "service_poll": self.service_poll,
             "min_free_bytes": self.min_free_bytes,
+            "reconnect_first": self.reconnect_first,
+            "reconnect_max": self.reconnect_max,
+            "service_deadlines": dict(self.service_deadlines),
+            "service_then": dict(self.service_then),
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PatchOptions:
+        """The options a saved record was run with (a resume keeps them)."""
+        base = cls(str(doc["expect_version"]))
+        return cls(
+            expect_version=str(doc["expect_version"]),
+            reboot=doc.get("reboot", base.reboot),
+            then=doc.get("then", base.then),
+            install_timeout=float(doc.get("install_timeout", base.install_timeout)),
+            reboot_timeout=float(doc.get("reboot_timeout", base.reboot_timeout)),
+            drain_timeout=float(doc.get("drain_timeout", base.drain_timeout)),
+            restore_timeout=float(doc.get("restore_timeout", base.restore_timeout)),
+            service_poll=float(doc.get("service_poll", base.service_poll)),
+            reconnect_first=float(doc.get("reconnect_first", base.reconnect_first)),
+            reconnect_max=float(doc.get("reconnect_max", base.reconnect_max)),
+            min_free_bytes=int(doc.get("min_free_bytes", base.min_free_bytes)),
+            service_deadlines={str(k): float(v) for k, v in doc.get("service_deadlines", {}).items()},
+            service_then={str(k): str(v) for k, v in doc.get("service_then", {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -70,13 +106,19 @@ class PatchPlan:
     hold: str
     options: PatchOptions
     steps: tuple[PlannedStep, ...]
+    in_pool: bool = False
+    """A pool member: the pool method takes it out and brings it back; the run does what lies between."""
 
     @property
     def unc(self) -> bool:
         return self.installer_path.startswith("\\\\")
 
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "host": self.host,
             "product": self.product,
             "installer_path": self.installer_path,
@@ -86,12 +128,37 @@ class PatchPlan:
             "options": self.options.to_json(),
             "steps": [{"name": s.name, "summary": s.summary, "actions": list(s.actions)} for s in self.steps],
         }
+        if self.in_pool:
+            doc["in_pool"] = True
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PatchPlan:
+        return cls(
+            host=str(doc["host"]),
+            product=str(doc["product"]),
+            installer_path=str(doc["installer_path"]),
+            arguments=tuple(str(a) for a in doc["arguments"]),
+            verify=str(doc["verify"]),
+            hold=str(doc["hold"]),
+            options=PatchOptions.from_json(doc["options"]),
+            steps=tuple(
+                PlannedStep(str(s["name"]), str(s["summary"]), tuple(str(a) for a in s["actions"]))
+                for s in doc["steps"]
+            ),
+            in_pool=bool(doc.get("in_pool", False)),
+        )
 
 
 def default_options(expect_version: str, facts: PatchFacts | None = None, **changes: object) -> PatchOptions:
     """Options with the deadlines of patch.toml, changed by ``changes`` (None: keep the default)."""
+    from ocsps.pool.facts import load_pool_facts
+
     d = (facts or load_patch_facts()).defaults
+    drains = load_pool_facts().service_drain
     values: dict[str, object] = {
+        "service_deadlines": {s.service: s.deadline for s in drains},
+        "service_then": {s.service: s.then for s in drains},
         "expect_version": expect_version,
         "install_timeout": d.install_timeout,
         "reboot_timeout": d.reboot_timeout,
@@ -128,8 +195,14 @@ def plan_patch(
     installer_path: str,
     options: PatchOptions,
     facts: PatchFacts | None = None,
+    *,
+    in_pool: bool = False,
 ) -> PatchPlan:
-    """The steps for one server, or a ``UsageError`` naming what is wrong with the request."""
+    """The steps for one server, or a ``UsageError`` naming what is wrong with the request.
+
+    ``in_pool``: a member of a Front End pool, taken out and brought back by the pool's own method
+    (failover / failback, or a drain); its plan has no out-of-service nor back-in-service step, and
+    ends by restoring the start-up types it changed."""
     facts = facts or load_patch_facts()
     spec = facts.for_product(product.id)
     if not spec.verifiable:
@@ -187,7 +260,13 @@ def plan_patch(
         PlannedStep(
             "verify",
             f"every component's version ({spec.verify}) must be {options.expect_version}; a mismatch "
-            "stops the run with the server left out of service",
+            "stops the run with the server left out of service"
+            + (
+                ""
+                if spec.verify_confirmed
+                else f" (UNCONFIRMED: no Microsoft page states that {spec.verify} gives each component's "
+                "level on this product; patch.toml [wmi-product])"
+            ),
             ("patch-state",),
         ),
         PlannedStep(
@@ -196,6 +275,15 @@ def plan_patch(
             ("patch-set-startup", "start", "patch-state"),
         ),
     )
+    chosen: tuple[PlannedStep, ...] = steps
+    if in_pool:
+        restore = PlannedStep(
+            "restore",
+            "put back the start-up types this run changed (the pool method brings the server back)",
+            ("patch-state", "patch-set-startup"),
+        )
+        kept = [s for s in steps if s.name not in ("out-of-service", "back-in-service")]
+        chosen = (*kept, restore)
     return PatchPlan(
         host=host,
         product=product.id,
@@ -204,5 +292,6 @@ def plan_patch(
         verify=spec.verify,
         hold=spec.hold,
         options=options,
-        steps=steps,
+        steps=chosen,
+        in_pool=in_pool,
     )

@@ -10,20 +10,24 @@ happened, and the final state is read from the server (or said to be unknown) be
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ocsps import __version__
-from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded
+from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded, UsageError
 from ocsps.patch.driver import PatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 from ocsps.patch.model import InstallOutcome, PatchState, startup_type
 from ocsps.patch.plan import PatchPlan
 
-__all__ = ["FORMAT", "PatchEvent", "PatchRecord", "PatchRunner", "PatchStatus"]
+__all__ = ["FORMAT", "POOL_STEPS", "SERVER_STEPS", "PatchEvent", "PatchRecord", "PatchRunner", "PatchStatus"]
+
+SERVER_STEPS = ("preflight", "out-of-service", "hold", "install", "reboot", "verify", "back-in-service")
+POOL_STEPS = ("hold", "install", "reboot", "verify", "restore")
+"""A pool member's steps while the pool method holds it out (its preflight ran before, with ``check``)."""
 
 FORMAT = "ocsps-patch-server/1"
 
@@ -79,7 +83,12 @@ class PatchRecord:
     versions_before: dict[str, str] = field(default_factory=dict)
     versions_after: dict[str, str] = field(default_factory=dict)
     install: InstallOutcome | None = None
+    install_sent: bool = False  # the installer was started; ``install`` None: its outcome never came
+    reboot_needed: bool = False
+    boot_before: str = ""  # the boot time read just before the restart was requested
     rebooted: bool = False
+    done: list[str] = field(default_factory=list)  # steps completed and verified (a resume skips them)
+    runs: int = 0
     final: PatchState | None = None
     final_error: str = ""
     history: list[dict[str, str]] = field(default_factory=list)
@@ -153,7 +162,12 @@ class PatchRecord:
             "versions_before": dict(self.versions_before),
             "versions_after": dict(self.versions_after),
             "install": self.install.to_json() if self.install else None,
+            "install_sent": self.install_sent,
+            "reboot_needed": self.reboot_needed,
+            "boot_before": self.boot_before,
             "rebooted": self.rebooted,
+            "done": list(self.done),
+            "runs": self.runs,
             "final": self.final.to_json() if self.final else None,
             "final_error": self.final_error,
             "statement": self.statement(),
@@ -161,6 +175,49 @@ class PatchRecord:
             "change_id": self.change_id,
             "history": list(self.history),
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], *, source: str = "record") -> PatchRecord:
+        """A saved record, to resume from: the final reading is not kept (it is read again)."""
+        if doc.get("format") != FORMAT:
+            raise UsageError(f"{source}: not an ocsps patch record (format {doc.get('format')!r})")
+        try:
+            raw_install = doc.get("install")
+            install = None
+            if raw_install:
+                code = raw_install.get("exit_code")
+                install = InstallOutcome(
+                    computer=str(raw_install["computer"]),
+                    ran=bool(raw_install["ran"]),
+                    exit_code=None if code is None else int(code),
+                    log_path=str(raw_install.get("log_path", "")),
+                    log_tail=str(raw_install.get("log_tail", "")),
+                )
+            return cls(
+                plan=PatchPlan.from_json(doc["plan"]),
+                status=PatchStatus(doc["status"]),
+                reason=str(doc.get("reason", "")),
+                step=str(doc["step"]),
+                services=[str(s) for s in doc.get("services", [])],
+                running_before=[str(s) for s in doc.get("running_before", [])],
+                startup_before={str(k): str(v) for k, v in doc.get("startup_before", {}).items()},
+                held=[str(s) for s in doc.get("held", [])],
+                restored=bool(doc.get("restored", False)),
+                versions_before={str(k): str(v) for k, v in doc.get("versions_before", {}).items()},
+                versions_after={str(k): str(v) for k, v in doc.get("versions_after", {}).items()},
+                install=install,
+                install_sent=bool(doc.get("install_sent", False)),
+                reboot_needed=bool(doc.get("reboot_needed", False)),
+                boot_before=str(doc.get("boot_before", "")),
+                rebooted=bool(doc.get("rebooted", False)),
+                done=[str(s) for s in doc.get("done", [])],
+                runs=int(doc.get("runs", 0)),
+                history=[{str(k): str(v) for k, v in h.items()} for h in doc.get("history", [])],
+                simulation=bool(doc.get("simulation", False)),
+                change_id=str(doc.get("change_id", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"{source}: damaged patch record ({exc.__class__.__name__}: {exc})") from None
 
 
 class _Stop(Exception):
@@ -185,10 +242,18 @@ class PatchRunner:
         stamp: Callable[[], str] = _stamp,
         on_event: Callable[[PatchEvent], None] | None = None,
         simulation: bool = False,
+        record: PatchRecord | None = None,
+        rerun_install: bool = False,
     ) -> None:
+        """``record``: a saved record to resume from (the run starts at the step it reached and never
+        repeats a completed install); ``rerun_install``: an install interrupted before its outcome was
+        recorded, and not found at the expected version, is run again (only when the operator knows the
+        installer is no longer running)."""
         self.driver = driver
         self.plan = plan
-        self.record = PatchRecord(plan, simulation=simulation)
+        self.record = record if record is not None else PatchRecord(plan, simulation=simulation)
+        self.resumed = record is not None
+        self.rerun_install = rerun_install
         self.save = save
         self.facts = facts or load_patch_facts()
         self.clock = clock
@@ -221,19 +286,68 @@ class PatchRunner:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> PatchRecord:
+        """The whole run of a server outside a pool (or the rest of it, resumed from ``record``)."""
+        return self._run(SERVER_STEPS)
+
+    def check(self) -> PatchRecord:
+        """A pool member's preflight, before the pool method takes it out: reads only. The status is
+        RUNNING when every check passed, else what stopped it."""
+        if "preflight" in self.record.done:
+            return self.record
+        return self._run(("preflight",), finish=False)
+
+    def run_while_out(self) -> PatchRecord:
+        """A pool member's steps once the pool method has taken it out: hold, install, restart, verify,
+        restore the start-up types; resumed at the step the record reached."""
+        return self._run(POOL_STEPS)
+
+    def _recheck_out_of_service(self) -> None:
+        """Resuming: a service that ran before and runs again (an update's Fabric step starts services
+        that are not Disabled) is drained again before anything else."""
         rec = self.record
+        state = self._read()
+        again = [n for n in rec.running_before if (s := state.service(n)) is not None and not s.stopped]
+        if again:
+            self._event(f"resuming: running again since the interruption: {', '.join(again)}; draining again")
+            rec.done.remove("out-of-service")
+
+    def _steps(self) -> dict[str, Callable[[], None]]:
+        return {
+            "preflight": self._preflight,
+            "out-of-service": self._out_of_service,
+            "hold": self._hold,
+            "install": self._install,
+            "reboot": self._reboot,
+            "verify": self._verify,
+            "back-in-service": self._back_in_service,
+            "restore": self._restore_step,
+        }
+
+    def _run(self, steps: Sequence[str], *, finish: bool = True) -> PatchRecord:
+        rec = self.record
+        rec.runs += 1
+        rec.status, rec.reason, rec.final, rec.final_error = PatchStatus.RUNNING, "", None, ""
+        if self.resumed and finish:
+            self._event(
+                "resuming: done before: " + (", ".join(rec.done) or "nothing") + f"; at step {rec.step}"
+            )
+        table = self._steps()
         try:
-            self._preflight()
-            self._out_of_service()
-            self._hold()
-            reboot_needed = self._install()
-            if reboot_needed:
-                self._reboot()
-            self._verify()
-            self._back_in_service()
-            rec.status = PatchStatus.DONE
-            rec.step = "done"
-            self._event(f"{self.host} patched to {self.opts.expect_version}, verified, back in service")
+            if self.resumed and "out-of-service" in rec.done and "out-of-service" in steps:
+                self._recheck_out_of_service()
+            for step in steps:
+                if step in rec.done:
+                    continue
+                if step == "reboot" and not rec.reboot_needed:
+                    continue
+                table[step]()
+                rec.done.append(step)
+                self._persist()
+            if finish:
+                rec.status = PatchStatus.DONE
+                rec.step = "done"
+                where = "restored start-up types" if self.plan.in_pool else "back in service"
+                self._event(f"{self.host} patched to {self.opts.expect_version}, verified, {where}")
         except _Stop as stop:
             rec.status, rec.reason = stop.status, stop.reason
         except TimeoutExceeded as exc:
@@ -245,9 +359,12 @@ class PatchRunner:
         except KeyboardInterrupt:
             rec.status, rec.reason = PatchStatus.INTERRUPTED, f"interrupted during {rec.step}"
         finally:
-            if rec.status is not PatchStatus.DONE:
+            if rec.status is not PatchStatus.DONE and (finish or rec.status is not PatchStatus.RUNNING):
                 self._event(f"{rec.status.value}: {rec.reason}")
-            self._finish()
+            if finish:
+                self._finish()
+            else:
+                self._persist()
         return rec
 
     # ------------------------------------------------------------------ steps
@@ -293,9 +410,7 @@ class PatchRunner:
             )
             problems.append(f"the server does not see {self.plan.installer_path}: {where}")
         if not state.components:
-            problems.append(
-                "Get-CsServerPatchVersion returned no component: the patch level cannot be verified"
-            )
+            problems.append(f"{self.plan.verify} returned no component: the patch level cannot be verified")
         if problems:
             raise _Stop(PatchStatus.STOPPED, "preflight: " + "; ".join(problems) + ". Nothing was changed")
         self._event("preflight passed: no restart pending, enough space, installer visible from the server")
@@ -309,8 +424,9 @@ class PatchRunner:
         draining: dict[str, float] = {}
         for name in self.record.running_before:
             self.driver.drain(self.host, name)
-            draining[name] = self.clock() + opts.drain_timeout
-            self._event(f"drain requested: {name} (deadline {opts.drain_timeout:g}s)")
+            limit, _then, _own = opts.drain_rule(name)
+            draining[name] = self.clock() + limit
+            self._event(f"drain requested: {name} (deadline {limit:g}s)")
         while True:
             state = self._read()
             for name in list(draining):
@@ -323,25 +439,29 @@ class PatchRunner:
             now = self.clock()
             late = [n for n, deadline in draining.items() if deadline <= now]
             if late:
-                if opts.then == "force-stop":
-                    for name in late:
-                        self._event(
-                            f"{name} did not drain within its deadline: stopping it now (--then force-stop)"
-                        )
-                        self.driver.stop(self.host, name)
-                        draining[name] = now + opts.drain_timeout
-                    state = self._read()
-                    still = [n for n in late if (s := state.service(n)) is None or not s.stopped]
-                    if still:
-                        raise _Stop(PatchStatus.STOPPED, f"{', '.join(still)} did not stop even when forced")
-                    for name in late:
-                        del draining[name]
-                    continue
-                raise _Stop(
-                    PatchStatus.STOPPED,
-                    f"{', '.join(late)} did not finish draining within {opts.drain_timeout:g}s and is still "
-                    "draining; nothing was installed. Wait, or run again with --then force-stop",
-                )
+                forced = [n for n in late if opts.drain_rule(n)[1] == "force-stop"]
+                waiting = [n for n in late if n not in forced]
+                if waiting:
+                    limits = ", ".join(f"{opts.drain_rule(n)[0]:g}s" for n in waiting)
+                    raise _Stop(
+                        PatchStatus.STOPPED,
+                        f"{', '.join(waiting)} did not finish draining within {limits} and is still "
+                        "draining; nothing was installed. Wait, or run again with --then force-stop",
+                    )
+                for name in forced:
+                    limit, _then, own = opts.drain_rule(name)
+                    why = "pools.toml [service_drain]" if own else "--then force-stop"
+                    self._event(
+                        f"{name} did not drain within its deadline ({limit:g}s): stopping it now ({why})"
+                    )
+                    self.driver.stop(self.host, name)
+                state = self._read()
+                still = [n for n in forced if (s := state.service(n)) is None or not s.stopped]
+                if still:
+                    raise _Stop(PatchStatus.STOPPED, f"{', '.join(still)} did not stop even when forced")
+                for name in forced:
+                    del draining[name]
+                continue
             soonest = min(draining.values())
             self.sleep(max(0.0, min(opts.service_poll, soonest - now)))
         state = self._read()
@@ -356,6 +476,11 @@ class PatchRunner:
         if self.plan.hold == "none":
             self._event("patch.toml holds no service for this product")
             return
+        if self.plan.in_pool and not rec.held:
+            # the types to restore are those the pool method left (failover may set its own)
+            state = self._read()
+            rec.startup_before = {s.name: startup_type(s.start_mode) for s in state.services}
+        rec.restored = False  # held again on a resume after an earlier restore
         targets = [n for n in rec.services if rec.startup_before.get(n) != "Disabled"]
         if not targets:
             return
@@ -373,9 +498,29 @@ class PatchRunner:
             + ") and set to Disabled"
         )
 
-    def _install(self) -> bool:
+    def _install(self) -> None:
+        rec = self.record
+        if rec.install is not None and rec.install.exit_code is not None:
+            meaning = self.facts.exit_meaning(rec.install.exit_code)
+            if meaning != "failure":  # it ended before the interruption; its outcome is recorded
+                pending = self._read().pending_reboot
+                rec.reboot_needed = meaning == "reboot-required" or bool(pending)
+                self._event(
+                    f"the install ended before the interruption (exit code {rec.install.exit_code}, "
+                    f"{meaning}): it is not run again"
+                )
+                return
+        if rec.install_sent and rec.install is None and self.resumed and self._install_found_done():
+            return
         self._enter("install")
-        rec, opts = self.record, self.opts
+        opts = self.opts
+        if rec.install is not None:
+            self._event(
+                f"the previous attempt ended with exit code {rec.install.exit_code}: running the installer "
+                "again"
+            )
+        rec.install, rec.install_sent = None, True  # recorded before the call: its reply may be lost
+        self._persist()
         try:
             outcome = self.driver.install(
                 self.host, self.plan.installer_path, self.plan.arguments, opts.install_timeout
@@ -405,9 +550,50 @@ class PatchRunner:
             f"installer exit code {outcome.exit_code} ({meaning}){log}"
             + (f"; restart pending: {', '.join(pending)}" if pending else "")
         )
-        return meaning == "reboot-required" or bool(pending)
+        rec.reboot_needed = meaning == "reboot-required" or bool(pending)
+
+    def _install_found_done(self) -> bool:
+        """Resuming an install whose outcome was never recorded: the installer may have run to its end, be
+        running still (the process outlives the session), or never have started. Only versions at the
+        expected level count as done; otherwise stop, unless the operator asked for it to run again."""
+        rec, expected = self.record, self.opts.expect_version
+        state = self._read()
+        versions = {c.name: c.version for c in state.components}
+        if versions and all(v == expected for v in versions.values()):
+            rec.reboot_needed = bool(state.pending_reboot)
+            self._event(
+                f"the interrupted install finished: every component reports {expected}"
+                + (f"; restart pending: {', '.join(state.pending_reboot)}" if state.pending_reboot else "")
+                + "; the installer is not run again"
+            )
+            return True
+        if self.rerun_install:
+            self._event("the interrupted install is not at the expected version: running it again, as asked")
+            return False
+        found = ", ".join(sorted(set(versions.values()))) or "none read"
+        raise _Stop(
+            PatchStatus.STOPPED,
+            f"the install on {self.host} was interrupted before its outcome was recorded, and the versions "
+            f"read now ({found}) are not {expected}: the installer may still be running. Check the server; "
+            "resume once it has ended (or with --rerun-install if it never ran)",
+        )
 
     def _reboot(self) -> None:
+        rec = self.record
+        if rec.boot_before and not rec.rebooted and self.resumed:
+            # a restart was requested before the interruption: wait for it, do not ask twice, unless
+            # the computer answers with its old boot time (the request never reached it)
+            state: PatchState | None = None
+            try:
+                state = self._read(probe=True)
+            except (ConnectError, OutcomeUnknown, TimeoutExceeded):
+                self.driver.reset(self.host)
+            if state is None or state.boot_time != rec.boot_before:
+                self._event("resuming after a restart was requested: waiting for it, not restarting again")
+                back = self._wait_back(rec.boot_before, self.opts.reboot_timeout)
+                rec.rebooted = True
+                self._event(f"{self.host} is back: boot time {back.boot_time}; every automatic service runs")
+                return
         self._enter("reboot")
         opts = self.opts
         if opts.reboot == "never":
@@ -417,6 +603,8 @@ class PatchRunner:
                 "is not verified; restart the server, then check its version",
             )
         before = self._read().boot_time
+        rec.boot_before = before
+        self._persist()
         try:
             self.driver.restart(self.host)
             self._event(f"restart requested (boot time before: {before})")
@@ -502,6 +690,14 @@ class PatchRunner:
         rec.restored = True
         self._event("start-up types restored: " + ", ".join(f"{n}={rec.startup_before[n]}" for n in rec.held))
 
+    def _restore_step(self) -> None:
+        self._enter("restore")
+        rec = self.record
+        if rec.held and not rec.restored:
+            self._restore(self._read())
+        else:
+            self._event("no start-up type to restore")
+
     def _back_in_service(self) -> None:
         self._enter("back-in-service")
         rec, opts = self.record, self.opts
@@ -536,6 +732,8 @@ class PatchRunner:
                 if rec.held and not rec.restored:
                     self._restore(state)
                     state = self._read(probe=True)
+                    if rec.status is not PatchStatus.DONE and "hold" in rec.done:
+                        rec.done.remove("hold")  # restored: a resume holds them again
                 rec.final = state
                 rec.final_error = ""
                 break

@@ -10,8 +10,17 @@ defaults) come from ``pools.toml`` through ``load_pool_facts``.
 from __future__ import annotations
 
 from ocsps.pool.driver import PoolDriver, RemoteDriver
-from ocsps.pool.engine import Operator, RollEngine, RollEvent, StepResume
-from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Unit, Verdict, load_pool_facts
+from ocsps.pool.engine import Maintenance, MaintenanceStop, Operator, RollEngine, RollEvent, StepResume
+from ocsps.pool.facts import (
+    Method,
+    PoolFacts,
+    QuorumRule,
+    Readiness,
+    ServiceDrain,
+    Unit,
+    Verdict,
+    load_pool_facts,
+)
 from ocsps.pool.member import (
     MemberCall,
     MemberResult,
@@ -54,6 +63,8 @@ __all__ = [
     "Gate",
     "GateDecision",
     "GateVerdict",
+    "Maintenance",
+    "MaintenanceStop",
     "MemberCall",
     "MemberResult",
     "MemberState",
@@ -66,6 +77,7 @@ __all__ = [
     "PoolSurvey",
     "QuorumRule",
     "QuorumVerdict",
+    "Readiness",
     "ReadyResult",
     "RemoteDriver",
     "RollEngine",
@@ -77,6 +89,7 @@ __all__ = [
     "RollStep",
     "RollUnit",
     "ServerPhase",
+    "ServiceDrain",
     "StepOutcome",
     "StepResume",
     "StepSpec",

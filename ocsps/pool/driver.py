@@ -51,6 +51,10 @@ class PoolDriver(Protocol):
         """Start every service of ``host``; the services as they are afterwards."""
         ...
 
+    def stop_service(self, host: str, name: str) -> None:
+        """Stop one service now (-Force): only once its own drain deadline has passed."""
+        ...
+
     def failover(self, host: str, wait_time: float, draining_timeout: float | None, force: bool) -> None: ...
 
     def failback(self, host: str, wait_time: float) -> None: ...
@@ -150,6 +154,9 @@ class RemoteDriver(ServerPerHost):
 
     def start(self, host: str) -> MemberState:
         return self._services(host, self._run(host, "pool-start-server", ComputerName=host))
+
+    def stop_service(self, host: str, name: str) -> None:
+        self._run(host, "stop", Name=name, Force=True)
 
     def _transition(self, host: str, action: str, timeout: float, values: Mapping[str, object]) -> Transition:
         found = parse_transition(self._run(host, action, timeout, ComputerName=host, **values))

@@ -15,19 +15,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded
 from ocsps.pool.driver import PoolDriver
-from ocsps.pool.facts import Method, PoolFacts, load_pool_facts
-from ocsps.pool.model import Condition, MemberState
+from ocsps.pool.facts import Method, PoolFacts, Readiness, load_pool_facts
+from ocsps.pool.model import Condition, MemberState, PoolReadiness
 from ocsps.pool.plan import Gate, GateVerdict, RollPlan, gate_decision
 from ocsps.pool.quorum import may_take_down
 from ocsps.pool.state import RollState, RollStatus, ServerPhase
 
-__all__ = ["Operator", "RollEngine", "RollEvent", "StepResume"]
+__all__ = ["Maintenance", "MaintenanceStop", "Operator", "RollEngine", "RollEvent", "StepResume"]
 
 Operator = Callable[[str, str], bool]
 """Asked at a pause: (server, prompt) -> True to go on, False to leave the roll paused."""
+
+
+class MaintenanceStop(OcspsError):
+    """The maintenance of one server cannot go on; ``status`` is what the roll becomes."""
+
+    def __init__(self, message: str, status: RollStatus = RollStatus.STOPPED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Maintenance(Protocol):
+    """The work a ``patch`` step does on each server; it keeps its own per-server record (resumable)."""
+
+    def check(self, server: str) -> None:
+        """Before ``server`` is taken out: raise ``MaintenanceStop`` to stop with nothing changed on it."""
+        ...
+
+    def run(self, server: str) -> str:
+        """While ``server`` is out: do (or resume) the work; a one-line summary, or ``MaintenanceStop``
+        with the server left out of the pool."""
+        ...
 
 
 class StepResume(StrEnum):
@@ -74,6 +96,7 @@ class RollEngine:
         step_resume: StepResume | None = None,
         cancel: threading.Event | None = None,
         deadline: float | None = None,
+        maintenance: Maintenance | None = None,
     ) -> None:
         """``cancel`` and ``deadline`` (seconds for the whole run) are looked at before every remote call
         and during every wait: the roll then stops as interrupted or timed out, with its state saved, and
@@ -91,6 +114,7 @@ class RollEngine:
         self.stamp = stamp
         self.on_event = on_event
         self.step_resume = step_resume
+        self.maintenance = maintenance
 
     @property
     def plan(self) -> RollPlan:
@@ -128,6 +152,12 @@ class RollEngine:
         self._persist()
         self._ends = None if self.deadline is None else self.clock() + self.deadline
         try:
+            if st.options.step.kind == "patch" and self.maintenance is None:
+                raise _Halt(
+                    RollStatus.FAILED,
+                    "this roll patches its servers and needs its maintenance (nothing was sent): continue it "
+                    "with ocsps patch pool --resume",
+                )
             if resumed:
                 self._reconcile()
             count = len(plan.units)
@@ -191,7 +221,9 @@ class RollEngine:
                     server, ServerPhase.STEP_DONE, "the roll was resumed: the operator's maintenance is done"
                 )
             elif phase is ServerPhase.STEP_RUNNING:
-                if self.step_resume is StepResume.RERUN:
+                if self.state.options.step.kind == "patch":
+                    self._set(server, ServerPhase.DOWN, "the patch resumes at the step its record reached")
+                elif self.step_resume is StepResume.RERUN:
                     self._set(server, ServerPhase.DOWN, "the interrupted maintenance step will run again")
                 elif self.step_resume is StepResume.DONE:
                     self._set(
@@ -269,6 +301,9 @@ class RollEngine:
             if index == count
             else f"before unit {index + 1} of {count} ({plan.units[index].name})"
         )
+        if plan.readiness is Readiness.MEMBERS:
+            self._members_gate(index, stable, where)
+            return
         via = self._via()
         if index == 0:
             fabric = self.driver.fabric(via, plan.pool)
@@ -298,6 +333,32 @@ class RollEngine:
             self._persist()
             self._pause(decision.wait)
 
+    def _members_gate(self, index: int, stable: float, where: str) -> None:
+        """A pool without a readiness cmdlet (Lync Server 2010): 'Ready' is every member's Front End
+        running, read on each member; a member not running counts as a Busy answer, so the same bounded
+        rules apply (stability time, max_busy)."""
+        plan, opts = self.plan, self.state.options
+        gate = Gate(stable)
+        while True:
+            states = [self.driver.member(m) for m in plan.members]
+            down = [m.host for m in states if m.condition is not Condition.UP]
+            answer = self.facts.busy_state if down else self.facts.ready_state
+            readiness = PoolReadiness(answer, pool=plan.pool)
+            decision = gate_decision(gate, readiness, self.clock(), opts, self.facts)
+            gate = decision.gate
+            self.state.gate_busy[index] = gate.busy
+            seen = f"not running on {', '.join(down)}" if down else "running on every member"
+            reason = decision.reason.replace(f"the pool answered {answer!r}", "a member is not up")
+            self._event("readiness", f"{where}: Front End {seen}: {reason}")
+            if decision.verdict is GateVerdict.PASS:
+                self.state.gates_passed.append(index)
+                self._persist()
+                return
+            if decision.verdict is GateVerdict.STOP:
+                raise _Halt(RollStatus.STOPPED, f"{where}: Front End {seen}: {reason}")
+            self._persist()
+            self._pause(decision.wait)
+
     # ------------------------------------------------------------------ one server
     def _server(self, server: str) -> None:
         opts = self.state.options
@@ -307,6 +368,11 @@ class RollEngine:
             if phase is ServerPhase.RETURNED:
                 return
             if phase is ServerPhase.PENDING:
+                if self.maintenance is not None:
+                    try:
+                        self.maintenance.check(server)
+                    except MaintenanceStop as stop:
+                        raise _Halt(stop.status, stop.message) from None
                 self._check_quorum(server)
                 if failover:
                     self._set(
@@ -356,11 +422,15 @@ class RollEngine:
         """Poll the server's services until it is out of (or back in) the pool, up to the deadline;
         ``first`` is what the call that started the change already reported."""
         opts = self.state.options
-        deadline = self.clock() + opts.drain_timeout
+        started = self.clock()
+        deadline = started + opts.drain_timeout
+        forced: set[str] = set()
         while True:
             member, first = first or self.driver.member(server), None
             if self._is_down(member) if down else member.condition is Condition.UP:
                 return
+            if down and self.plan.method is Method.DRAIN:
+                self._service_deadlines(server, member, started, forced)
             left = deadline - self.clock()
             if left <= 0:
                 what = "leave" if down else "come back to"
@@ -371,9 +441,48 @@ class RollEngine:
                 )
             self._pause(min(opts.service_poll, left))
 
+    def _service_deadlines(self, server: str, member: MemberState, started: float, forced: set[str]) -> None:
+        """A service with its own drain deadline (pools.toml [service_drain]: the Response Group service
+        never finishes draining on some builds) is stopped, or stops the roll, once that deadline passes;
+        the others keep the roll's drain_timeout."""
+        opts = self.state.options
+        waited = self.clock() - started
+        for svc in member.services:
+            if svc.is_stopped or svc.name.casefold() in forced:
+                continue
+            limit, then = opts.deadline_for(svc.name)
+            if limit >= opts.drain_timeout or waited < limit:
+                continue
+            if then != "force-stop":
+                raise _Halt(
+                    RollStatus.STOPPED,
+                    f"{svc.name} on {server} did not finish draining within its own deadline ({limit:g}s); "
+                    f"{server} is left draining: stop {svc.name} by hand, then resume",
+                )
+            self._event(
+                "force-stop",
+                f"{svc.name} did not finish draining within {limit:g}s: stopping it (Stop-CsWindowsService "
+                "-Force)",
+                server,
+            )
+            self.driver.stop_service(server, svc.name)
+            forced.add(svc.name.casefold())
+            self._persist()
+
     def _step(self, server: str) -> None:
         step = self.state.options.step
         how = "failed over" if self.plan.method is Method.FAILOVER else "drained"
+        if step.kind == "patch":
+            if self.maintenance is None:
+                raise _Halt(RollStatus.FAILED, "a patch roll needs its maintenance (nothing ran)")
+            self._set(server, ServerPhase.STEP_RUNNING, f"patching {server} while it is out ({how})")
+            try:
+                summary = self.maintenance.run(server)
+            except MaintenanceStop as stop:
+                self._set(server, ServerPhase.DOWN, f"{server} stays out of {self.plan.pool}: {stop.message}")
+                raise _Halt(stop.status, stop.message) from None
+            self._set(server, ServerPhase.STEP_DONE, summary)
+            return
         if step.kind == "pause":
             prompt = f"{server} is out of pool {self.plan.pool} ({how}): do its maintenance now."
             self._set(server, ServerPhase.AWAITING_OPERATOR, prompt)

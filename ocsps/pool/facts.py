@@ -23,6 +23,8 @@ __all__ = [
     "PoolFacts",
     "ProductRoll",
     "QuorumRule",
+    "Readiness",
+    "ServiceDrain",
     "Unit",
     "Verdict",
     "load_pool_facts",
@@ -42,6 +44,13 @@ class Unit(StrEnum):
 
     UPGRADE_DOMAIN = "upgrade-domain"
     SERVER = "server"
+
+
+class Readiness(StrEnum):
+    """Where a roll reads whether the pool may lose its next unit."""
+
+    CMDLET = "cmdlet"  # the product's readiness cmdlet (and the Windows Fabric state)
+    MEMBERS = "members"  # no such cmdlet (Lync Server 2010): every member's Front End must run
 
 
 class Verdict(StrEnum):
@@ -103,7 +112,17 @@ class ProductRoll:
     product: str
     method: Method
     unit: Unit
-    readiness_cmdlet: str
+    readiness_cmdlet: str  # empty when ``readiness`` is MEMBERS
+    readiness: Readiness = Readiness.CMDLET
+
+
+@dataclass(frozen=True)
+class ServiceDrain:
+    """One service's own drain deadline and what happens when it passes (pools.toml [service_drain])."""
+
+    service: str
+    deadline: float
+    then: str  # "stop" | "force-stop"
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,11 @@ class PoolFacts:
     quorum: tuple[QuorumRule, ...]
     missing_replica_patterns: tuple[str, ...]
     recovery: str
+    service_drain: tuple[ServiceDrain, ...] = ()
+
+    def drain_rule(self, service: str) -> ServiceDrain | None:
+        folded = service.casefold()
+        return next((d for d in self.service_drain if d.service.casefold() == folded), None)
 
     def roll_for(self, product: Product) -> ProductRoll:
         """How ``product`` pools are rolled, or a usage error naming the products that can be."""
@@ -182,9 +206,21 @@ def parse_pool_facts(raw: Mapping[str, Any], catalog: Catalog) -> PoolFacts:
         readiness = raw["readiness"]
         verdicts = {str(k): Verdict(str(v)) for k, v in readiness["states"].items()}
         products = {
-            pid: ProductRoll(pid, Method(spec["method"]), Unit(spec["unit"]), str(spec["readiness_cmdlet"]))
+            pid: ProductRoll(
+                pid,
+                Method(spec["method"]),
+                Unit(spec["unit"]),
+                str(spec.get("readiness_cmdlet", "")),
+                Readiness(spec.get("readiness", "cmdlet")),
+            )
             for pid, spec in raw["products"].items()
         }
+        service_drain = []
+        for name, spec in raw.get("service_drain", {}).items():
+            then = str(spec.get("then", "stop"))
+            if then not in ("stop", "force-stop"):
+                raise CatalogError(f"pools.toml service_drain.{name}.then: stop or force-stop")
+            service_drain.append(ServiceDrain(str(name), _seconds(spec, "deadline"), then))
         quorum = tuple(
             QuorumRule(
                 min_servers=int(q["servers"][0]),
@@ -204,6 +240,7 @@ def parse_pool_facts(raw: Mapping[str, Any], catalog: Catalog) -> PoolFacts:
             quorum=quorum,
             missing_replica_patterns=tuple(str(p).casefold() for p in fabric["missing_replica_patterns"]),
             recovery=str(fabric["recovery"]),
+            service_drain=tuple(service_drain),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CatalogError(f"pools.toml is malformed: {exc.__class__.__name__}: {exc}") from None
@@ -229,6 +266,19 @@ def _validate(facts: PoolFacts, catalog: Catalog) -> None:
             problems.append(f"products.{roll.product}: unknown product")
             continue
         product = catalog.products[roll.product]
+        if roll.readiness is Readiness.MEMBERS:
+            if roll.readiness_cmdlet or roll.method is not Method.DRAIN or roll.unit is not Unit.SERVER:
+                problems.append(
+                    f"products.{roll.product}: readiness 'members' goes with method drain, unit server and "
+                    "no readiness_cmdlet"
+                )
+            needed = ["Stop-CsWindowsService", "Start-CsWindowsService"]
+            problems += [
+                f"products.{roll.product}: {c} is not listed for it in cmdlets.toml"
+                for c in needed
+                if catalog.cmdlet_parameters(product, c) is None
+            ]
+            continue
         needed = ["Get-CsPoolFabricState", roll.readiness_cmdlet]
         needed += (
             ["Invoke-CsComputerFailOver", "Invoke-CsComputerFailBack"]

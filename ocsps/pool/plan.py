@@ -18,7 +18,7 @@ from typing import Any
 
 from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.errors import UsageError
-from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Unit, Verdict, load_pool_facts
+from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Readiness, Unit, Verdict, load_pool_facts
 from ocsps.pool.model import PoolReadiness, UpgradeDomain
 
 __all__ = [
@@ -42,13 +42,15 @@ __all__ = [
 class StepSpec:
     """The maintenance done on each drained server: a pause for the operator, or a script run there."""
 
-    kind: str  # "pause" | "script"
+    kind: str  # "pause" | "script" | "patch" (the update installer ``name``, run by a maintenance hook)
     name: str = ""
     lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in ("pause", "script"):
+        if self.kind not in ("pause", "script", "patch"):
             raise UsageError(f"unknown maintenance step {self.kind!r}; choose pause or a script")
+        if self.kind == "patch" and not self.name:
+            raise UsageError("a patch step names the update installer")
         if self.kind == "script" and not any(line.strip() for line in self.lines):
             raise UsageError(f"the step script {self.name or ''} is empty".replace("  ", " "))
 
@@ -57,6 +59,8 @@ class StepSpec:
         return hashlib.sha256("\n".join(self.lines).encode("utf-8")).hexdigest() if self.lines else ""
 
     def label(self) -> str:
+        if self.kind == "patch":
+            return f"install the update {self.name}, restart if asked, verify every component"
         return "pause for the operator" if self.kind == "pause" else f"run {self.name or 'the step script'}"
 
     def to_json(self) -> dict[str, object]:
@@ -81,10 +85,23 @@ class RollOptions:
     draining_timeout: float | None = None
     force_failover: bool = False
     step: StepSpec = field(default_factory=lambda: StepSpec("pause"))
+    service_deadlines: Mapping[str, float] = field(default_factory=dict)
+    """Per-service drain deadlines (method drain), from pools.toml [service_drain]; others: drain_timeout."""
+    service_then: Mapping[str, str] = field(default_factory=dict)
+    """Per service: "stop" (the roll) or "force-stop" (the service) once its own deadline has passed."""
+
+    def deadline_for(self, service: str) -> tuple[float, str]:
+        """(seconds, then) for one service's drain."""
+        folded = {k.casefold(): k for k in self.service_deadlines}
+        key = folded.get(service.casefold())
+        if key is None:
+            return self.drain_timeout, "stop"
+        return self.service_deadlines[key], self.service_then.get(key, "stop")
 
     @classmethod
     def defaults(cls, facts: PoolFacts | None = None, **changes: Any) -> RollOptions:
-        d = (facts or load_pool_facts()).defaults
+        f = facts or load_pool_facts()
+        d = f.defaults
         base = cls(
             stable_for=d.stable_for,
             max_busy=d.max_busy,
@@ -93,6 +110,8 @@ class RollOptions:
             wait_time=d.failover_wait_time,
             drain_timeout=d.drain_timeout,
             service_poll=d.service_poll,
+            service_deadlines={s.service: s.deadline for s in f.service_drain},
+            service_then={s.service: s.then for s in f.service_drain},
         )
         return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
@@ -108,6 +127,8 @@ class RollOptions:
             "draining_timeout": self.draining_timeout,
             "force_failover": self.force_failover,
             "step": self.step.to_json(),
+            "service_deadlines": dict(self.service_deadlines),
+            "service_then": dict(self.service_then),
         }
 
     @classmethod
@@ -123,6 +144,8 @@ class RollOptions:
             draining_timeout=None if doc.get("draining_timeout") is None else float(doc["draining_timeout"]),
             force_failover=bool(doc.get("force_failover", False)),
             step=StepSpec.from_json(doc["step"]),
+            service_deadlines={str(k): float(v) for k, v in doc.get("service_deadlines", {}).items()},
+            service_then={str(k): str(v) for k, v in doc.get("service_then", {}).items()},
         )
 
 
@@ -179,13 +202,14 @@ class RollPlan:
     units: tuple[RollUnit, ...]
     rule: QuorumRule
     notes: tuple[str, ...] = ()
+    readiness: Readiness = Readiness.CMDLET
 
     @property
     def servers(self) -> tuple[str, ...]:
         return tuple(s for u in self.units for s in u.servers)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "pool": self.pool,
             "product": self.product,
             "method": self.method.value,
@@ -195,6 +219,9 @@ class RollPlan:
             "quorum": self.rule.to_json(),
             "notes": list(self.notes),
         }
+        if self.readiness is not Readiness.CMDLET:  # absent from plans saved before it existed
+            doc["readiness"] = self.readiness.value
+        return doc
 
     @property
     def sha256(self) -> str:
@@ -215,6 +242,7 @@ class RollPlan:
                 int(q["min_servers"]), int(q["max_servers"]), int(q["must_run"]), q.get("of_first")
             ),
             notes=tuple(str(n) for n in doc.get("notes", [])),
+            readiness=Readiness(doc.get("readiness", Readiness.CMDLET.value)),
         )
 
 
@@ -285,8 +313,21 @@ def plan_roll(
         notes.append(
             "servers of one upgrade domain go one after another, the readiness wait comes between domains"
         )
+    if roll.readiness is Readiness.MEMBERS:
+        notes.append(
+            f"{product.name} has no pool readiness cmdlet nor Windows Fabric: each server is drained in "
+            "turn, and the next goes only once every member's Front End has run for the stability time"
+        )
     return RollPlan(
-        pool, product.id, roll.method, roll.unit, tuple(members), tuple(units), rule, tuple(notes)
+        pool,
+        product.id,
+        roll.method,
+        roll.unit,
+        tuple(members),
+        tuple(units),
+        rule,
+        tuple(notes),
+        roll.readiness,
     )
 
 
@@ -433,21 +474,34 @@ def roll_steps(
     f = facts or load_pool_facts()
     cat = catalog or load_catalog()
     cat.product(plan.product)
-    steps = [
-        RollStep(
-            "fabric", f"check the Windows Fabric state of {plan.pool}", "pool-fabric", {"PoolFqdn": plan.pool}
-        )
-    ]
+    members_gate = plan.readiness is Readiness.MEMBERS
+    steps = (
+        []
+        if members_gate
+        else [
+            RollStep(
+                "fabric",
+                f"check the Windows Fabric state of {plan.pool}",
+                "pool-fabric",
+                {"PoolFqdn": plan.pool},
+            )
+        ]
+    )
+
+    def gate(stable: float, unit: str | None, label: str) -> RollStep:
+        if members_gate:  # no readiness cmdlet: the operator checks the members (Lync Server 2010)
+            prompt = (
+                f"Check that the Front End service runs on every member of {plan.pool} "
+                f"({', '.join(plan.members)})" + (f" and has run for {_fmt(stable)}." if stable else ".")
+            )
+            return RollStep("gate", label, "pool-pause", {"Prompt": prompt}, unit=unit)
+        return RollStep("gate", label, "pool-wait-ready", _gate_values(stable, options, f), unit=unit)
+
+    ready = "every member's Front End runs" if members_gate else f"{plan.pool} is Ready"
     for i, unit in enumerate(plan.units):
         stable = 0.0 if i == 0 else options.stable_for
-        label = (
-            f"wait until {plan.pool} is Ready"
-            if i == 0
-            else f"wait until {plan.pool} is Ready and stays Ready for {_fmt(stable)}"
-        )
-        steps.append(
-            RollStep("gate", label, "pool-wait-ready", _gate_values(stable, options, f), unit=unit.name)
-        )
+        label = f"wait until {ready}" if i == 0 else f"wait until {ready} and stays so for {_fmt(stable)}"
+        steps.append(gate(stable, unit.name, label))
         for server in unit.servers:
             if plan.method is Method.FAILOVER:
                 values: dict[str, object] = {
@@ -472,7 +526,18 @@ def roll_steps(
                         unit.name,
                     )
                 )
-            if options.step.kind == "pause":
+            if options.step.kind == "patch":
+                steps.append(
+                    RollStep(
+                        "step",
+                        f"{server}: {options.step.label()}",
+                        "patch-install",
+                        {"InstallerPath": options.step.name},
+                        server,
+                        unit.name,
+                    )
+                )
+            elif options.step.kind == "pause":
                 prompt = f"{server} is out of the pool: do its maintenance now."
                 steps.append(
                     RollStep(
@@ -512,11 +577,6 @@ def roll_steps(
                     )
                 )
     steps.append(
-        RollStep(
-            "gate",
-            f"wait until {plan.pool} is Ready and stays Ready for {_fmt(options.stable_for)}",
-            "pool-wait-ready",
-            _gate_values(options.stable_for, options, f),
-        )
+        gate(options.stable_for, None, f"wait until {ready} and stays so for {_fmt(options.stable_for)}")
     )
     return steps

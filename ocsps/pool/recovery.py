@@ -132,6 +132,9 @@ class RemoteRecoveryDriver:
     def start(self, host: str) -> MemberState:
         return self.remote.start(host)
 
+    def stop_service(self, host: str, name: str) -> None:
+        self.remote.stop_service(host, name)
+
     def failover(self, host: str, wait_time: float, draining_timeout: float | None, force: bool) -> None:
         self.remote.failover(host, wait_time, draining_timeout, force)
 

@@ -96,6 +96,12 @@ class RollState:
     runs: int = 0
     simulation: bool = False
     """The roll ran against the lab: its state never resumes against real servers, nor the reverse."""
+    request: dict[str, Any] = field(default_factory=dict)
+    """What a roll with a ``patch`` step was asked to do (installer, expected version, databases): a
+    resume must be asked the same."""
+    work: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per server, the record of the maintenance done on it (a patch record): the same file is the one
+    journal of the roll and of each server's patch, so a resume knows the step each server reached."""
 
     def __post_init__(self) -> None:
         for server in self.plan.servers:
@@ -141,6 +147,8 @@ class RollState:
             "runs": self.runs,
             "simulation": self.simulation,
             "history": list(self.history),
+            **({"request": dict(self.request)} if self.request else {}),
+            **({"work": {k: dict(v) for k, v in self.work.items()}} if self.work else {}),
         }
 
     @classmethod
@@ -167,6 +175,8 @@ class RollState:
                 updated=str(doc.get("updated", "")),
                 runs=int(doc.get("runs", 0)),
                 simulation=bool(doc.get("simulation", False)),
+                request=dict(doc.get("request", {})),
+                work={str(k): dict(v) for k, v in doc.get("work", {}).items()},
             )
         except UsageError:
             raise

@@ -110,3 +110,51 @@ def test_options_are_refused_before_any_connection_setting_is_resolved(
         INSTALLER,
     )
     assert result.code == 2 and "--expect-version is required" in result.err
+
+
+def _saved_run(expect_version: str, done: list[str]) -> None:
+    from ocsps.catalog import load_catalog
+    from ocsps.patch import PatchRecord, PatchStatus, default_options, plan_patch, save_record, state_path
+
+    plan = plan_patch(
+        "med01.contoso.com", load_catalog().product("sfb2015"), INSTALLER, default_options(expect_version)
+    )
+    record = PatchRecord(plan, status=PatchStatus.INTERRUPTED, done=done, simulation=True)
+    save_record(state_path("med01.contoso.com", simulation=True), record)
+
+
+@pytest.mark.parametrize(
+    ("saved", "extra", "expected"),
+    [
+        (None, ["--rerun-install"], "--rerun-install only applies with --resume"),
+        (None, ["--resume"], "there is nothing to resume"),
+        ("6.0.9319.600", ["--resume"], "expect-version 6.0.9319.600 (saved) vs 6.0.9319.619"),
+        ("6.0.9319.619", [], "an unfinished patch run of med01.contoso.com is saved"),
+        ("6.0.9319.619", ["--resume", "--what-if"], "does not combine with --resume"),
+    ],
+    ids=["rerun-alone", "nothing-saved", "other-version", "unfinished", "what-if"],
+)
+def test_resume_is_refused_when_the_record_does_not_match(
+    capsys: pytest.CaptureFixture[str], audit_log: Path, saved: str | None, extra: list[str], expected: str
+) -> None:
+    if saved is not None:
+        _saved_run(saved, ["preflight", "out-of-service", "hold"])
+    result = run_cli(capsys, *_args("--expect-version", "6.0.9319.619", *extra))
+    assert result.code == 2, result.err
+    assert expected in result.err
+    assert not audit_log.exists()
+
+
+def test_a_resumed_lab_run_continues_from_the_record(
+    capsys: pytest.CaptureFixture[str], audit_log: Path
+) -> None:
+    """A run interrupted before anything was done resumes from its record: the run count goes on and the
+    resumed run patches the server, every step read from the server as it goes."""
+    _saved_run("6.0.9319.619", [])
+    result = run_cli(capsys, *_args("--expect-version", "6.0.9319.619", "--resume", "--json"))
+    assert result.code == 0, result.err
+    doc = result.json()
+    assert doc["status"] == "done" and doc["runs"] == 1
+    assert any(h["message"] == "resuming: done before: nothing; at step preflight" for h in doc["history"])
+    assert doc["done"] == ["preflight", "out-of-service", "hold", "install", "verify", "back-in-service"]
+    assert doc["left_disabled"] == []

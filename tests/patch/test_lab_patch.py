@@ -311,3 +311,27 @@ def test_an_installer_past_its_deadline_is_reported_as_maybe_still_running() -> 
     assert record.status is PatchStatus.TIMED_OUT
     assert "may still be running" in record.reason
     assert record.restored and record.install is None
+
+
+def test_a_service_with_its_own_drain_deadline_is_stopped_at_it_and_the_run_goes_on() -> None:
+    """pools.toml [service_drain] gives the Response Group service its own deadline and force-stop; the
+    same rule on the Mediation service of this lab server: stopped at its deadline, not at the run's."""
+    record = _run(
+        server={"stuck_drain": ["RTCMEDSRV"]},
+        check=_no_service_left_disabled,
+        drain_timeout=3600.0,
+        service_deadlines={"RTCMEDSRV": 300.0},
+        service_then={"RTCMEDSRV": "force-stop"},
+    )
+    assert record.status is PatchStatus.DONE, record.reason
+    assert any(
+        h["message"] == "RTCMEDSRV did not drain within its deadline (300s): stopping it now "
+        "(pools.toml [service_drain])"
+        for h in record.history
+    )
+
+
+def test_the_catalogs_response_group_deadline_reaches_every_patch_run() -> None:
+    options = default_options(TARGET)
+    assert options.drain_rule("rtcrgs") == (600.0, "force-stop", True)
+    assert options.drain_rule("RTCSRV") == (options.drain_timeout, "stop", False)

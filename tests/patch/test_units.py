@@ -72,6 +72,8 @@ def _copy(value: Any) -> Any:
         (("products", "ocs2007r2"), {"installer": "x.exe"}, "only Lync / Skype for Business"),
         (("database", "products"), ["lync2010"], "cmdlets.toml has no Test-CsDatabase for lync2010"),
         (("database", "sources"), ["a blog"], "[database].sources: cite"),
+        (("products", "lync2013", "verify_filter"), "", "verify_filter: a -like pattern"),
+        (("products", "sfb2015", "verify_filter"), "*Skype*", "verify_filter: a -like pattern"),
     ],
     ids=[
         "verify",
@@ -83,12 +85,47 @@ def _copy(value: Any) -> Any:
         "ocs",
         "db-2010",
         "db-source",
+        "wmi-no-filter",
+        "filter-without-wmi",
     ],
 )
 def test_bad_facts_are_refused_at_load(path: tuple[str, ...], value: Any, expected: str) -> None:
     with pytest.raises(CatalogError) as caught:
         parse_patch_facts(_mutated(path, value))
     assert expected in caught.value.message
+
+
+def test_lync_patch_level_is_read_from_win32_product_and_marked_unconfirmed() -> None:
+    for pid in ("lync2010", "lync2013"):
+        spec = FACTS.for_product(pid)
+        assert (spec.verify, spec.verify_filter, spec.verify_confirmed) == (
+            "Win32_Product",
+            "*Lync Server*",
+            False,
+        )
+        assert "wmi-product" in spec.sources
+    plan = plan_patch(
+        "fe13a.contoso.com",
+        load_catalog().product("lync2013"),
+        "C:\\U\\LyncServerUpdateInstaller.exe",
+        default_options("5.0.8308.1001"),
+    )
+    verify = next(s for s in plan.steps if s.name == "verify")
+    assert "UNCONFIRMED" in verify.summary and "[wmi-product]" in verify.summary
+
+
+def test_a_product_whose_level_cannot_be_read_is_refused() -> None:
+    raw = _mutated(("products", "lync2013", "verify"), "none")
+    del raw["products"]["lync2013"]["verify_filter"]
+    facts = parse_patch_facts(raw)
+    with pytest.raises(UsageError, match="cannot verify the patch level"):
+        plan_patch(
+            "fe13a.contoso.com",
+            load_catalog().product("lync2013"),
+            "C:\\U\\LyncServerUpdateInstaller.exe",
+            default_options("5.0.8308.1001"),
+            facts,
+        )
 
 
 def test_plan_uses_the_products_installer_and_switches() -> None:
@@ -111,7 +148,6 @@ def test_plan_uses_the_products_installer_and_switches() -> None:
 @pytest.mark.parametrize(
     ("product", "installer", "changes", "expected"),
     [
-        ("lync2013", "C:\\U\\LyncServerUpdateInstaller.exe", {}, "cannot verify the patch level"),
         ("sfb2015", "C:\\U\\LyncServerUpdateInstaller.exe", {}, "is SkypeServerUpdateInstaller.exe"),
         ("sfb2015", "SkypeServerUpdateInstaller.exe", {}, "full Windows path"),
         ("sfb2015", "/tmp/SkypeServerUpdateInstaller.exe", {}, "full Windows path"),
@@ -123,7 +159,6 @@ def test_plan_uses_the_products_installer_and_switches() -> None:
         ("ocs2007r2", INSTALLER, {}, "ocsps does not patch ocs2007r2"),
     ],
     ids=[
-        "unverifiable",
         "wrong-installer",
         "bare-name",
         "unix-path",

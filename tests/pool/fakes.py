@@ -117,6 +117,9 @@ class ScriptedPool:
     def start(self, host: str) -> None:
         self._call(f"start {host}", lambda: self.down.discard(host))
 
+    def stop_service(self, host: str, name: str) -> None:
+        self._call(f"stop {name} {host}", lambda: None)
+
     def failover(self, host: str, wait_time: float, draining_timeout: float | None, force: bool) -> None:
         self._call(f"failover {host}", lambda: self.down.add(host))
 

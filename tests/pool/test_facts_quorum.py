@@ -71,17 +71,21 @@ def test_defaults_and_states_are_the_documented_ones() -> None:
     assert FACTS.verdict("Busy") is Verdict.BUSY
     assert FACTS.verdict("InsufficientActiveFrontEnds") is Verdict.STOP
     assert FACTS.verdict("SomethingNew") is Verdict.STOP
-    assert {p: r.method.value for p, r in FACTS.products.items()} == {
-        "lync2013": "drain",
-        "sfb2015": "failover",
-        "sfb2019": "failover",
+    assert {p: (r.method.value, r.unit.value, r.readiness.value) for p, r in FACTS.products.items()} == {
+        "lync2010": ("drain", "server", "members"),
+        "lync2013": ("drain", "upgrade-domain", "cmdlet"),
+        "sfb2015": ("failover", "server", "cmdlet"),
+        "sfb2019": ("failover", "server", "cmdlet"),
     }
     assert FACTS.products["sfb2019"].readiness_cmdlet == "Get-CsUpgradeDomainInfo"
+    assert FACTS.products["lync2010"].readiness_cmdlet == ""
+    rgs = FACTS.drain_rule("rtcrgs")
+    assert rgs is not None and (rgs.deadline, rgs.then) == (600, "force-stop")
 
 
 def test_products_without_pool_maintenance_are_refused() -> None:
-    with pytest.raises(UsageError, match="Lync Server 2010 pools cannot be rolled"):
-        FACTS.roll_for(load_catalog().product("lync2010"))
+    with pytest.raises(UsageError, match="Communications Server 2007 R2 pools cannot be rolled"):
+        FACTS.roll_for(load_catalog().product("ocs2007r2"))
 
 
 def _broken(edit: str, replacement: str) -> dict[str, Any]:
@@ -103,6 +107,9 @@ def _broken(edit: str, replacement: str) -> dict[str, Any]:
         ('stable_for = "20m"', 'stable_for = "twenty minutes"', "defaults.stable_for"),
         ('Busy = "busy"', 'Busy = "ready"', "readiness.busy 'Busy' is not a 'busy' state"),
         ("max_busy = 3", "max_busy = 0", "max_busy"),
+        ('"server"\nreadiness = "members"', '"server"\nreadiness = "cmdlet"', "lync2010: Get-CsPoolFab"),
+        ('"drain"\nunit = "server"', '"failover"\nunit = "server"', "goes with method drain"),
+        ('then = "force-stop"', 'then = "maybe"', "service_drain.RTCRGS.then"),
     ],
 )
 def test_inconsistent_pool_facts_fail_at_load(edit: str, replacement: str, message: str) -> None:

@@ -185,7 +185,7 @@ def test_bring_back_refuses_a_member_still_draining() -> None:
     ("member", "product", "message"),
     [
         ("fe09.contoso.com", SFB, "not a member"),
-        ("fe01.contoso.com", load_catalog().product("lync2010"), "cannot be rolled"),
+        ("fe01.contoso.com", load_catalog().product("ocs2007r2"), "cannot be rolled"),
     ],
 )
 def test_bad_input_is_a_usage_error_and_nothing_is_read(member: str, product: Product, message: str) -> None:

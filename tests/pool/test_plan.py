@@ -101,7 +101,7 @@ def test_only_narrows_the_roll_but_quorum_counts_every_member() -> None:
 @pytest.mark.parametrize(
     ("product", "servers", "only", "message"),
     [
-        ("lync2010", 3, None, "Lync Server 2010 pools cannot be rolled"),
+        ("ocs2007r2", 3, None, "Communications Server 2007 R2 pools cannot be rolled"),
         ("ocs2007r2", 3, None, "cannot be rolled"),
         ("sfb2015", 1, None, "no quorum rule for a pool of 1"),
         ("sfb2015", 13, None, "no quorum rule for a pool of 13"),

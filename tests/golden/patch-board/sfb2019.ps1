@@ -13,7 +13,7 @@
 # Body Install: run the update installer silently (Part 1); body sha256 7901922aec621b29fb7ab8ccb881d1bde31ff595e4dbf654b387fced442134d0
 # Body Restart: restart the computer (end of Part 1); body sha256 392b3cae6f4944fa6fab0b67e10cb1ed58aeb2ee348dd3190703f3fca126f33b
 # Body Start: start a service that ran before (Part 2); body sha256 0b9fe8831cf7a2cfc97f96b11e4714d82bd7da548980938804413745741352a5
-# Script sha256: 87eb3fc17810f6b0d187cb3856262856b4d181e501c100c1ec0966821cd43655
+# Script sha256: adbb5931f225259af31b023f39d4e0be4c096e23620543352692f66583082992
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  preflight, drain each service, record and hold start-up types, install, then restart
@@ -115,7 +115,8 @@ param(
     [string]$InstallerPath,
     [string[]]$RebootFlagName,
     [string[]]$RebootFlagPath,
-    [string[]]$RebootFlagValue
+    [string[]]$RebootFlagValue,
+    [string]$ComponentFilter
 )
 # ocsps:action=patch-state
 # What a patch run checks before and after each step, in one read: when the computer last booted, free
