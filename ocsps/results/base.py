@@ -196,7 +196,7 @@ def enum_token(value: object) -> str | int | None:
     if isinstance(value, bool):
         raise CoercionError(f"is a boolean ({value}), expected an enum name or number")
     if isinstance(value, int):
-        return value
+        return _check_int_size(value)
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, enum.Enum):
@@ -208,7 +208,7 @@ def enum_token(value: object) -> str | int | None:
     sets = getattr(value, "property_sets", None)
     if isinstance(sets, list) and len(sets) == 1 and isinstance(sets[0], int | str):
         first = sets[0]
-        return first if isinstance(first, int) else first.strip()
+        return _check_int_size(first) if isinstance(first, int) else first.strip()
     raise CoercionError(f"has type {type(value).__name__}, expected an enum name or number")
 
 
