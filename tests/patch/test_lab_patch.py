@@ -101,6 +101,9 @@ def _run(
     on_event: Callable[[PatchEvent], None] | None = None,
     **options: Any,
 ) -> PatchRecord:
+    # Reconnecting after the restart costs real HTTP round trips, which a loaded machine stretches: at 1200x
+    # the default 30 minutes are 1.5 s of wall time, so cases that do not test this deadline get 6 hours.
+    options.setdefault("reboot_timeout", 6 * 3600.0)
     clock = FastClock()
     topology = parse_topology(_topology(patch or {}, server or {}), source="patch case", clock=clock.now)
     with Lab(topology) as lab:
