@@ -496,6 +496,22 @@ def pool(
             "the expected version (only once sure the installer is no longer running)",
         ),
     ] = False,
+    post_checks: Annotated[
+        bool,
+        typer.Option(
+            "--post-checks",
+            help="Once the pool and its databases are done: Test-CsRegistration and Test-CsIM from the first "
+            "member (the pool's health-monitoring test users unless --test-user); a failure fails the roll",
+        ),
+    ] = False,
+    test_users: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--test-user",
+            help="SIP address the post-checks sign in as; twice: IM sender, then receiver (no password: the "
+            "cmdlets run as the server's own test identity)",
+        ),
+    ] = None,
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Print the roll, each server's steps and scripts; send nothing")
     ] = False,
@@ -511,8 +527,8 @@ def pool(
     Server, upgrade domains drained on Lync Server 2013, one server drained at a time on Lync Server
     2010), quorum kept and a stable Ready between units; on each server while it is out, hold start-up
     types Disabled, install, restart if asked, verify every component, restore the types. A version
-    mismatch stops the roll with that server left out. Then update the databases and read every member
-    again.
+    mismatch stops the roll with that server left out. Then update the databases, run the synthetic
+    transactions with --post-checks, and read every member again.
 
     Exit codes: 0 every member verified at the version and in service, databases current; 1 stopped by
     a check or failed (the state says where); 2 bad usage (nothing sent); 3 could not connect; 4 timed
@@ -523,6 +539,7 @@ def pool(
     from ocsps.patch import RemotePatchDriver, default_options
     from ocsps.patch.plan import check_options
     from ocsps.patch.pool import check_request, patch_pool, plan_pool_patch
+    from ocsps.patch.postchecks import synthetic_post_checks
     from ocsps.pool import RemoteDriver, RollOptions, UpgradeDomain, load_state, save_state, state_path
 
     wanted = [v.strip() for item in servers or () for v in item.split(",") if v.strip()]
@@ -534,6 +551,15 @@ def pool(
     check_options(options)  # before any password prompt or connection
     if rerun_install and not resume:
         raise UsageError("--rerun-install only applies with --resume")
+    test_users = list(test_users or ())
+    if test_users and not post_checks:
+        raise UsageError("--test-user names who the post-checks sign in as: add --post-checks")
+    if len(test_users) > 2:
+        raise UsageError("--test-user takes at most two addresses: sender, then receiver")
+    if test_users:
+        from ocsps.checks.synthetic import check_sip_address
+
+        test_users = [check_sip_address(user, "--test-user") for user in test_users]
     if resume and (what_if or wanted or drain_timeout or stable_for or install_timeout or reboot_timeout):
         raise UsageError(
             "a resumed roll keeps its saved plan and options; drop --what-if, --servers and timings"
@@ -639,6 +665,9 @@ def pool(
                 product,
                 save=save,
                 rerun_install=rerun_install,
+                post_checks=synthetic_post_checks(factory, test_users, timeout=call_timeout)
+                if post_checks
+                else None,
                 on_event=_pool_progress,
             )
         finally:

@@ -50,8 +50,19 @@ def _args(*extra: str) -> list[str]:
         (["--expect-version", VERSION, "--change-id", "CHG 1; x"], "--change-id: a change id takes"),
         (["--expect-version", VERSION, "--host", "fe10a.contoso.com"], "members come from the topology"),
         (["--expect-version", VERSION, "--sql-server", "bad name!"], "--sql-server"),
+        (["--expect-version", VERSION, "--test-user", "sip:a@contoso.com"], "add --post-checks"),
+        (["--expect-version", VERSION, "--post-checks", "--test-user", "not an address"], "--test-user"),
     ],
-    ids=["no-version", "rerun-without-resume", "resume-with-servers", "change-id", "host-with-lab", "sql"],
+    ids=[
+        "no-version",
+        "rerun-without-resume",
+        "resume-with-servers",
+        "change-id",
+        "host-with-lab",
+        "sql",
+        "test-user-alone",
+        "test-user-bad",
+    ],
 )
 def test_bad_input_exits_2_and_sends_nothing(
     capsys: pytest.CaptureFixture[str], audit_log: Path, extra: list[str], expected: str
@@ -135,3 +146,30 @@ def test_an_unfinished_roll_is_not_overwritten_and_a_resume_must_ask_the_same(
     other = run_cli(capsys, *_args("--expect-version", "4.0.7577.999", "--resume"))
     assert other.code == 2 and "was asked something else" in other.err
     assert not audit_log.exists()
+
+
+@pytest.mark.parametrize(
+    ("users", "ok"),
+    [
+        (["sip:watcher1@contoso.com", "sip:watcher2@contoso.com"], True),
+        (
+            [],
+            False,
+        ),  # the lab pool has no health-monitoring test users: the transactions fail, and so does the roll
+    ],
+    ids=["named-users", "no-test-users"],
+)
+def test_post_checks_run_the_synthetic_transactions_after_the_roll(
+    capsys: pytest.CaptureFixture[str], audit_log: Path, users: list[str], ok: bool
+) -> None:
+    named = [arg for user in users for arg in ("--test-user", user)]
+    result = run_cli(
+        capsys, *_args("--expect-version", VERSION, "--stable-for", "1s", "--post-checks", *named, "--json")
+    )
+    doc = result.json()
+    checks = {c["name"]: c["ok"] for c in doc["post_checks"]}
+    assert checks == {"synthetic Registration": ok, "synthetic IM": ok}, doc["post_checks"]
+    assert (result.code, doc["status"] == "done") == ((0, True) if ok else (1, False)), result.err
+    assert all(s["at_version"] and s["in_service"] for s in doc["servers"])  # the roll itself completed
+    actions = [json.loads(line)["action"] for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    assert actions.count("patch-install") == 3
