@@ -73,13 +73,14 @@ def test_emit_script_reads_a_lab_servers_product_offline(
     [
         (["--product", "sfb2015"], "--expect-version is required"),
         (["--expect-version", "6.0.9319.619"], "pass --product"),
-        (["--product", "lync2013", "--expect-version", "5.0.8308.1001"], "cannot verify"),
+        (["--product", "ocs2007r2", "--expect-version", "3.5.6907.0"], "does not patch ocs2007r2"),
+        (["--product", "lync2013", "--expect-version", "5.0.8308.1001"], "LyncServerUpdateInstaller.exe"),
         (
             ["--product", "sfb2015", "--expect-version", "6.0.9319.619", "--change-id", "CHG 1; x"],
             "--change-id",
         ),
     ],
-    ids=["no-version", "no-product", "unverifiable", "bad-change-id"],
+    ids=["no-version", "no-product", "unpatched-product", "wrong-installer", "bad-change-id"],
 )
 def test_bad_input_exits_2_and_writes_nothing(
     capsys: pytest.CaptureFixture[str], audit_log: Path, tmp_path: Path, extra: list[str], expected: str
