@@ -431,6 +431,10 @@ class ServerSession:
         self._pool: Any = None
         self._broken = False
         self._imported = False
+        self._finished: Any = None
+        """The last pipeline, answered but not yet released: released before the next Command, or ended
+        with the shell when the session closes (the Signal then costs nothing: one cold call is one
+        request cheaper, and at most one finished pipeline is ever left open on the shell)."""
         self._deadline: float | None = None
         self._budget: float | None = None
         self._teardown = False
@@ -542,7 +546,7 @@ class ServerSession:
         except Exception as exc:  # pypsrp refusing its arguments: nothing was sent
             error, _ = _classify(exc, self.host)
             raise _Fault(error, transient=False, sent=False) from None
-        self._wsman, self._pool = wsman, pool
+        self._wsman, self._pool, self._finished = wsman, pool, None
         try:
             pool.open()
         except Exception as exc:  # every transport/protocol failure becomes a typed error
@@ -596,6 +600,7 @@ class ServerSession:
         behind counts against the user's WinRM shell quota until it idles out.
         """
         pool, wsman, broken = self._pool, self._wsman, self._broken
+        self._finished = None  # deleting the shell ends it
         if pool is not None and broken:
             self._breaks += 1
             self._broke_at = time.monotonic()
@@ -853,6 +858,7 @@ class ServerSession:
         started = time.monotonic()
         deadline = started + budget
         limit = budget if allowed is None else allowed
+        self._release_finished()
         ps = PowerShell(self._pool)
         importing = with_import and not self._imported
         if importing:
@@ -965,24 +971,36 @@ class ServerSession:
             self._teardown = teardown
 
     def _close_pipeline(self, ps: Any) -> None:
-        """Release the command on the server; a failure here must not mask the call's own outcome.
+        """Mark a finished command for release; it is released before the next one (``_release_finished``).
 
-        Nor must it cost the pool: the output is in hand, so the session goes on over a new connection
-        (see ``_renew_transport``) instead of being thrown away and reopened for the next call.
+        A WinRM shell refuses new commands after ``MaxConcurrentCommandsPerShell`` unterminated ones, so
+        every pipeline is released; deferring the Signal to the next Command keeps at most one open and
+        lets the shell's Delete end the last one of a session for free.
         """
         from pypsrp.complex_objects import PSInvocationState
 
         if self._broken:
             return  # the pool goes away with its shell; no request on a connection known to be broken
         if ps.state in (PSInvocationState.COMPLETED, PSInvocationState.FAILED, PSInvocationState.STOPPED):
-            teardown, self._teardown = self._teardown, True
-            try:
-                ps.close()
-            except Exception as exc:
-                log.debug("%s: releasing the pipeline failed: %s", self.host, exc.__class__.__name__)
-                self._renew_transport()
-            finally:
-                self._teardown = teardown
+            self._finished = ps
+
+    def _release_finished(self) -> None:
+        """Release the previous command on the server; a failure here must not cost the call about to start.
+
+        Nor the pool: the previous output is in hand, so the session goes on over a new connection (see
+        ``_renew_transport``) instead of being thrown away and reopened.
+        """
+        ps, self._finished = self._finished, None
+        if ps is None or self._broken:
+            return
+        teardown, self._teardown = self._teardown, True
+        try:
+            ps.close()
+        except Exception as exc:
+            log.debug("%s: releasing the pipeline failed: %s", self.host, exc.__class__.__name__)
+            self._renew_transport()
+        finally:
+            self._teardown = teardown
 
 
 def _deliver(ps: Any, delivered: int, on_output: OutputCallback | None) -> int:

@@ -146,6 +146,7 @@ def test_a_pipeline_left_unterminated_meets_the_quota_fault(lab: Lab, server: Se
     from pypsrp.powershell import PowerShell
 
     server.status("RTCMEDSRV")
+    server.session._release_finished()  # what the session does before its next command
     pool = server.session._pool
     left = PowerShell(pool)
     left.add_script("Get-CsWindowsService -Name RTCMEDSRV")

@@ -35,7 +35,7 @@ def test_pool_is_opened_once_and_reused(wire: WireLab) -> None:
         assert server.session.stats.pools_opened == 1
     assert first.name == second.name == "RTCMEDSRV"
     assert "Create" not in later, "the second call reused the pool"
-    assert later[0] == "Command" and later[-1] == "Signal"
+    assert later == ["Signal", "Command", "Receive"], "the first pipeline is released before the second"
     assert wire.count("Create") == 1
     assert wire.count("Delete") == 1
     assert wire.open_shells() == 0
@@ -56,12 +56,13 @@ def test_product_module_imported_once_per_pool_inside_the_first_pipeline(wire: W
 
 
 def test_a_cold_call_costs_one_pipeline(wire: WireLab) -> None:
-    """Opening a session and reading one status: one Command, one Receive, one Signal; no import pipeline.
+    """Opening a session and reading one status: one Command, one Receive; no import pipeline, and no
+    Signal: the shell's Delete ends the session's last pipeline.
 
     A pool opens in two Receives, as every recorded real server answers (tests/conformance)."""
     with wire.session() as session:
         session.run(_status(wire)).raise_for_errors()
-    assert wire.actions() == ["Create", "Receive", "Receive", "Command", "Receive", "Signal", "Delete"]
+    assert wire.actions() == ["Create", "Receive", "Receive", "Command", "Receive", "Delete"]
 
 
 def test_an_import_that_fails_is_retried_with_the_next_call(wire: WireLab) -> None:
@@ -72,14 +73,15 @@ def test_an_import_that_fails_is_retried_with_the_next_call(wire: WireLab) -> No
     assert [MODULE_IMPORT in s for s in wire.executor.scripts()] == [True, True]
 
 
-def test_every_pipeline_is_closed_with_one_terminate_signal(wire: WireLab) -> None:
+def test_every_pipeline_is_released_before_the_next_and_the_last_by_the_shells_delete(wire: WireLab) -> None:
     with wire.session() as session:
         for _ in range(4):
             session.run(_status(wire))
     commands = wire.commands()
     terminates = [cid for cid, code in wire.signals() if code == SIGNAL_TERMINATE]
     assert len(commands) == 4  # four calls; the module import rides with the first
-    assert sorted(terminates) == sorted(commands)
+    assert terminates == commands[:-1]  # each released once, in order, before the next Command
+    assert wire.actions()[-1] == "Delete" and wire.open_shells() == 0
 
 
 def test_values_are_bound_as_parameters_never_pasted(wire: WireLab) -> None:
@@ -97,10 +99,10 @@ def test_deadline_stops_the_pipeline_and_keeps_the_pool(wire: WireLab) -> None:
             session.run(probe("hang", wire.product()), timeout=1)
         hung = wire.commands()[-1]
         assert wire.executor.cancelled.wait(10), "the server saw the stop"
+        session.run(_status(wire)).raise_for_errors()
         codes = [code for cid, code in wire.signals() if cid == hung]
         assert codes[0].endswith(SIGNAL_CTRL_C)
-        assert codes[1:] == [SIGNAL_TERMINATE], "the stopped pipeline is closed too"
-        session.run(_status(wire)).raise_for_errors()
+        assert codes[1:] == [SIGNAL_TERMINATE], "the stopped pipeline is released before the next call"
     exc = caught.value
     assert exc.host == HOST and HOST in exc.message and "stopped" in exc.message
     assert "\n" not in str(exc)
