@@ -48,6 +48,11 @@ AUDIT_STAGES: dict[str, str] = {
     "pool-step": "maintenance step",
     "pool-start": "pool started (Start-CsPool)",
     "pool-recover": "quorum-loss recovery (Reset-CsPoolRegistrarState)",
+    "pool-readiness-watch": "pool readiness watched",
+    "check-synthetic": "synthetic transaction (post-check)",
+    "drain-follow": "drain followed",
+    "patch-state": "patch state read",
+    "patch-set-startup": "start-up types set",
     "patch-install": "install",
     "patch-restart": "reboot",
     "patch-database": "database update",
@@ -55,7 +60,11 @@ AUDIT_STAGES: dict[str, str] = {
     "deactivate-step": "deactivation step",
     "deactivate-acknowledged": "deactivation checklist acknowledged",
 }
-"""What a recorded call did, in the words of a maintenance window (the action names are the catalog's)."""
+"""What a recorded call did, in the words of a maintenance window (the action names are the catalog's).
+
+Only actions that change state are audited call by call (``changes_state`` in the catalog); the read-only
+ones are named too, for a log written by a version that audited them. ``patch-set-startup`` is told
+apart by its start-up type (``_audit_stage``)."""
 
 PATCH_STAGES: dict[str, str] = {
     "preflight": "preflight",
@@ -64,10 +73,13 @@ PATCH_STAGES: dict[str, str] = {
     "install": "install",
     "reboot": "reboot",
     "verify": "verify",
+    "restore": "restore start-up types",
     "back-in-service": "back in service",
     "done": "done",
 }
-"""A patch record's steps, in the order the run takes them (``ocsps.patch.runner``)."""
+"""A patch record's steps, in the order the run takes them (``ocsps.patch.runner``): a server's own run
+(``SERVER_STEPS``) or a pool member's (``POOL_STEPS``: the roll takes it out and brings it back, the
+record restores the start-up types)."""
 
 ROLL_STAGES: dict[str, str] = {
     "quorum": "quorum check",
@@ -89,13 +101,38 @@ PATCH_STEP_OF_STAGE: dict[str, str] = {
     "hold start-up types": "hold",
     "install": "install",
     "reboot": "reboot",
+    "database update": "database",
     "restore start-up types": "back-in-service",
     "start": "back-in-service",
-    "back in service (start)": "back-in-service",
-    "back in service (failback)": "back-in-service",
+    "back in service (start)": "returning",
+    "back in service (failback)": "returning",
 }
-"""The patch step a recorded call belongs to. A patch record's times are whole seconds and a lab run makes
+"""The step a recorded call belongs to. A patch record's times are whole seconds and a lab run makes
 several steps in one second: within a second, calls are ordered by the step they belong to."""
+
+SLOTS: tuple[str, ...] = (
+    "preflight",
+    "quorum",
+    "out-of-service",
+    "down",
+    "step-running",
+    "hold",
+    "install",
+    "reboot",
+    "verify",
+    "restore",
+    "back-in-service",
+    "database",
+    "done",
+    "step-done",
+    "returning",
+    "returned",
+)
+"""The order of one server's window within a second: a patch record's steps (``PATCH_STAGES``) and, for a
+pool member, the roll's events around them (checked, taken out, patched, brought back)."""
+
+_SLOT_OF_ROLL = {"taking-down": "out-of-service"}
+"""A roll event whose slot is not its own name."""
 
 ROLL_FAILURES = frozenset({"failed", "stopped", "timed-out", "disconnected", "interrupted"})
 """Roll events that end a roll short of its goal (``RollStatus`` values)."""
@@ -294,6 +331,9 @@ class PoolReport:
     events: tuple[Event, ...]
     """The roll's own events (start, readiness, fabric, done or why it stopped); per-server ones are on
     the servers' timelines."""
+    details: tuple[tuple[str, str], ...] = ()
+    """What the roll was asked and did as a whole (method, units; for ``patch pool``: installer, expected
+    version, database update, post-checks), as (label, value) rows in reading order."""
 
 
 @dataclass(frozen=True)
@@ -379,6 +419,8 @@ class _Server:
     product: str = ""
     events: list[tuple[datetime | None, int, Event]] = field(default_factory=list)
     record: Mapping[str, Any] | None = None
+    pool: str = ""
+    """The pool whose roll journal holds the record (``patch pool``); "" for a server's own run."""
 
 
 class _Builder:
@@ -469,17 +511,20 @@ class _Builder:
             self.notes.append(f"{unreadable_times} audit line(s) carry no readable time")
 
     # -------------------------------------------------------------------------------- patch records
-    def patch_record(self, record: Mapping[str, Any], *, patched_in_log: bool) -> None:
+    def patch_record(
+        self, record: Mapping[str, Any], *, patched_in_log: bool, linked: bool = False, pool: str = ""
+    ) -> None:
         """One server's patch record: its steps, versions and closing statement.
 
         Records carry their change ticket; with a time window only, a record whose history falls in the
-        window belongs to the report.
+        window belongs to the report. A pool member's record (``work`` of a roll state) without a ticket
+        belongs to the change when its roll does (``linked``: a command of the change rolled the pool).
         """
         host = _text(record.get("host"))
         if not host:
             return
         ticket = _text(record.get("change_id"))
-        if self.selection.change_id and ticket != self.selection.change_id:
+        if self.selection.change_id and ticket != self.selection.change_id and not (linked and not ticket):
             if patched_in_log:
                 self.notes.append(
                     f"the patch record of {host} now holds "
@@ -506,6 +551,7 @@ class _Builder:
         server = self.server(host)
         server.product = _text(record.get("product")) or server.product
         server.record = record
+        server.pool = pool
         status = _text(record.get("status"))
         rehearsal = record.get("simulation") is True
         last_step = _text(record.get("step"))
@@ -560,7 +606,7 @@ class _Builder:
                 operator="",
                 rehearsal=rehearsal,
                 source="pool roll",
-                change_id=_text(state.get("change_id")),
+                change_id=_roll_ticket(state),
             )
             if server:
                 self.add(moment, event)
@@ -583,6 +629,7 @@ class _Builder:
             if isinstance(servers, Mapping)
             else (),
             events=tuple(e for _, _, e in sorted(own, key=_order)),
+            details=_roll_details(state),
         )
 
     # ---------------------------------------------------------------------------------------- result
@@ -635,6 +682,8 @@ class _Builder:
         self.commands.sort(key=_order)
         events = tuple(self._run_by(e) for _, _, e in self._timeline(server))
         record = server.record
+        if record is not None:
+            events = _settled_by_record(events, record)
         versions: tuple[VersionRow, ...] = ()
         expected = ""
         statement = ""
@@ -657,6 +706,12 @@ class _Builder:
                 for name in dict.fromkeys([*before, *after])
             )
             statement = _text(record.get("statement"))
+            roll = [e for e in events if e.source == "pool roll"]
+            if server.pool and roll and statement:
+                statement = (
+                    f"when its patch steps ended (the roll of {server.pool} still had it out): {statement}; "
+                    f"then the roll: {roll[-1].detail or roll[-1].stage}"
+                )
             status = _text(record.get("status"))
             if status != PATCH_DONE:
                 outcome = status or "failed"
@@ -671,14 +726,117 @@ class _Builder:
         )
 
 
-def _patch_order(item: tuple[datetime | None, int, Event]) -> tuple[datetime, int, int]:
-    moment, seq, event = item
-    steps = list(PATCH_STAGES)
-    if event.source == "patch record":
-        rank = steps.index(event.action) * 2 if event.action in steps else 2 * len(steps)
+def _settled_by_record(events: tuple[Event, ...], record: Mapping[str, Any]) -> tuple[Event, ...]:
+    """A call of a patch run whose outcome the log could not know (a restart drops the connection) is
+    not a failure when the record shows its step completed after it: the record read the server again
+    (a new boot time, every automatic service running). The row keeps its outcome and says why."""
+    done = record.get("done")
+    completed = {_text(d) for d in done} if isinstance(done, list) else set()
+    recorded = [parse_time(e.time) for e in events if e.source == "patch record"]
+    begun = min((m for m in recorded if m is not None), default=None)
+    if not completed or begun is None:
+        return events
+    begun = begun.replace(microsecond=0)
+    settled = []
+    for event in events:
+        step = PATCH_STEP_OF_STAGE.get(event.stage, "")
+        moment = parse_time(event.time)
+        if (
+            event.source == "audit log"
+            and event.outcome.startswith("unknown")
+            and step in completed
+            and moment is not None
+            and moment >= begun
+        ):
+            note = f"the patch record's {step} step completed after this call"
+            event = replace(event, ok=None, detail="; ".join(x for x in (event.detail, note) if x))
+        settled.append(event)
+    return tuple(settled)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _roll_ticket(state: Mapping[str, Any]) -> str:
+    """The change a roll ran under: ``patch pool`` keeps it in its request."""
+    return _text(state.get("change_id")) or _text(_mapping(state.get("request")).get("change_id"))
+
+
+def _roll_details(state: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The roll as a whole, from its state file: what it was asked, and what it did after the last unit."""
+    plan = _mapping(state.get("plan"))
+    rows: list[tuple[str, str]] = []
+    method = _text(plan.get("method"))
+    if method:
+        rows.append(
+            ("Method", method + (f", one {_text(plan.get('unit'))} at a time" if plan.get("unit") else ""))
+        )
+    units = plan.get("units")
+    if isinstance(units, list) and units:
+        shown = []
+        for index, unit in enumerate(units, 1):
+            unit = _mapping(unit)
+            shown.append(f"{index}. {_text(unit.get('servers')) or _text(unit.get('name'))}")
+        rows.append(("Units", "; ".join(shown)))
+    request = _mapping(state.get("request"))
+    if request.get("kind") != "patch-pool":
+        return tuple(rows)
+    rows.append(
+        (
+            "Patch",
+            f"{_text(request.get('installer'))}, expected version {_text(request.get('expect_version'))}",
+        )
+    )
+    result = _mapping(request.get("database_result"))
+    if result:
+        rows.append(
+            (
+                "Database update",
+                (f"ok ({_text(result.get('status'))})" if result.get("ok") is True else "FAILED")
+                + (f": {_text(result.get('error'))}" if result.get("error") else "")
+                + f" (SQL Server {_text(request.get('sql_server'))})",
+            )
+        )
+    elif request.get("database_update") is False:
+        rows.append(("Database update", "not requested (--no-database-update)"))
+    elif request.get("done") is True:
+        rows.append(
+            ("Database update", "none recorded: the product has no database step (see the command's result)")
+        )
     else:
-        step = PATCH_STEP_OF_STAGE.get(event.stage, "done")
-        rank = steps.index(step) * 2 + 1
+        rows.append(("Database update", "not reached"))
+    checks = request.get("post_checks")
+    if isinstance(checks, list):
+        rows += [
+            (
+                f"Post-check {_text(_mapping(c).get('name'))}",
+                ("ok" if _mapping(c).get("ok") is True else "FAILED")
+                + f": {_text(_mapping(c).get('message'))}",
+            )
+            for c in checks
+        ]
+    else:
+        rows.append(
+            (
+                "Post-checks",
+                "not recorded in the roll state nor in the audit log; if --post-checks was given, the "
+                "command's JSON result (post_checks) holds their outcome",
+            )
+        )
+    return tuple(rows)
+
+
+def _patch_order(item: tuple[datetime | None, int, Event]) -> tuple[datetime, int, int]:
+    """Within a second: the record's step (or the roll's event) first, then the calls made in it."""
+    moment, seq, event = item
+    if event.source == "patch record":
+        slot, call = event.action, 0
+    elif event.source == "pool roll":
+        slot, call = _SLOT_OF_ROLL.get(event.action, event.action), 0
+    else:
+        slot, call = PATCH_STEP_OF_STAGE.get(event.stage, "done"), 1
+    rank = SLOTS.index(slot) * 2 + call if slot in SLOTS else 2 * len(SLOTS)
     return ((moment or datetime.min.replace(tzinfo=UTC)).replace(microsecond=0), rank, seq)
 
 
@@ -737,16 +895,36 @@ def build_report(
             rolled[_fold(pool)] = moment.replace(microsecond=0) if moment is not None else None
     pools = []
     for state in roll_states:
-        key = _fold(_text(state.get("pool")))
+        pool = _text(state.get("pool"))
+        key = _fold(pool)
+        ticket = _roll_ticket(state)
         if key in rolled:
             since = rolled[key]
-        elif not selection.change_id or state.get("change_id") == selection.change_id:
+        elif not selection.change_id or ticket == selection.change_id:
             since = None
         else:
             continue
         made = builder.roll(state, since)
         if made is not None:
             pools.append(made)
+        work = _mapping(state.get("work"))
+        if work and selection.change_id and ticket and ticket != selection.change_id:
+            builder.notes.append(
+                f"the roll state of {pool} now holds change {ticket}; this change's patch steps on its "
+                "members are shown from the audit log only"
+            )
+            continue
+        for host, record in work.items():
+            if not isinstance(record, Mapping):
+                continue
+            record = {**record, "host": _text(record.get("host")) or str(host)}
+            key = json.dumps([_fold(record["host"]), record.get("history")], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            builder.patch_record(
+                record, patched_in_log=_fold(record["host"]) in patched, linked=True, pool=pool
+            )
     servers = tuple(
         builder.server_report(s)
         for s in sorted(builder.servers.values(), key=lambda s: _fold(s.host))
