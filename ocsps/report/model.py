@@ -512,19 +512,26 @@ class _Builder:
 
     # -------------------------------------------------------------------------------- patch records
     def patch_record(
-        self, record: Mapping[str, Any], *, patched_in_log: bool, linked: bool = False, pool: str = ""
+        self,
+        record: Mapping[str, Any],
+        *,
+        patched_in_log: bool,
+        linked: bool = False,
+        pool: str = "",
+        since: datetime | None = None,
     ) -> None:
         """One server's patch record: its steps, versions and closing statement.
 
         Records carry their change ticket; with a time window only, a record whose history falls in the
-        window belongs to the report. A pool member's record (``work`` of a roll state) without a ticket
-        belongs to the change when its roll does (``linked``: a command of the change rolled the pool).
+        window belongs to the report. A pool member's record (``work`` of a roll state) belongs to the
+        change when its roll does (``linked``); when a command of the change rolled the pool (a resume
+        under another ticket keeps the first one in the journal), only its steps from ``since`` on.
         """
         host = _text(record.get("host"))
         if not host:
             return
         ticket = _text(record.get("change_id"))
-        if self.selection.change_id and ticket != self.selection.change_id and not (linked and not ticket):
+        if self.selection.change_id and ticket != self.selection.change_id and not linked:
             if patched_in_log:
                 self.notes.append(
                     f"the patch record of {host} now holds "
@@ -539,6 +546,8 @@ class _Builder:
                 continue
             moment = parse_time(_text(entry.get("time")))
             if not self.selection.in_window(moment):
+                continue
+            if since is not None and (moment is None or moment < since):
                 continue
             step = _text(entry.get("step"))
             message = _text(entry.get("message"))
@@ -908,12 +917,11 @@ def build_report(
         if made is not None:
             pools.append(made)
         work = _mapping(state.get("work"))
-        if work and selection.change_id and ticket and ticket != selection.change_id:
+        if selection.change_id and ticket and ticket != selection.change_id:
             builder.notes.append(
-                f"the roll state of {pool} now holds change {ticket}; this change's patch steps on its "
-                "members are shown from the audit log only"
+                f"the roll state of {pool} was started under change {ticket}; this change's rows from it "
+                "are those from its first command on"
             )
-            continue
         for host, record in work.items():
             if not isinstance(record, Mapping):
                 continue
@@ -923,7 +931,7 @@ def build_report(
                 continue
             seen.add(key)
             builder.patch_record(
-                record, patched_in_log=_fold(record["host"]) in patched, linked=True, pool=pool
+                record, patched_in_log=_fold(record["host"]) in patched, linked=True, pool=pool, since=since
             )
     servers = tuple(
         builder.server_report(s)
