@@ -85,6 +85,7 @@ ROLL_STAGES: dict[str, str] = {
     "quorum": "quorum check",
     "taking-down": "out of service (requested)",
     "down": "out of service",
+    "kept-out": "out of service (left out)",
     "awaiting-operator": "waiting for the operator",
     "step-running": "maintenance step (started)",
     "step-done": "maintenance step",
@@ -131,8 +132,12 @@ SLOTS: tuple[str, ...] = (
 """The order of one server's window within a second: a patch record's steps (``PATCH_STAGES``) and, for a
 pool member, the roll's events around them (checked, taken out, patched, brought back)."""
 
-_SLOT_OF_ROLL = {"taking-down": "out-of-service"}
+_SLOT_OF_ROLL = {"taking-down": "out-of-service", "kept-out": "step-done"}
 """A roll event whose slot is not its own name."""
+
+KEPT_OUT = "kept-out"
+"""A ``down`` event after the server's maintenance step began: the step failed and the roll leaves the
+server out of the pool (``ocsps.pool.engine``); it follows the step, not precedes it."""
 
 ROLL_FAILURES = frozenset({"failed", "stopped", "timed-out", "disconnected", "interrupted"})
 """Roll events that end a roll short of its goal (``RollStatus`` values)."""
@@ -593,21 +598,27 @@ class _Builder:
         history = state.get("history")
         own: list[tuple[datetime | None, int, Event]] = []
         on_servers = 0
+        stepping: set[str] = set()
         for entry in history if isinstance(history, list) else []:
             if not isinstance(entry, Mapping):
                 continue
             moment = parse_time(_text(entry.get("time")))
+            name = _text(entry.get("event"))
+            server = _text(entry.get("server"))
+            kept_out = name == "down" and _fold(server) in stepping
+            if name == "step-running":
+                stepping.add(_fold(server))
+            elif name in ("step-done", "returning", "returned", "taking-down"):
+                stepping.discard(_fold(server))
             if not self.selection.in_window(moment):
                 continue
             if started_under is not None and (moment is None or moment < started_under):
                 continue
-            name = _text(entry.get("event"))
-            server = _text(entry.get("server"))
             failed = name in ROLL_FAILURES
             event = Event(
                 time=_iso(moment),
                 host=server or pool,
-                stage=ROLL_STAGES.get(name, name),
+                stage=ROLL_STAGES[KEPT_OUT] if kept_out else ROLL_STAGES.get(name, name),
                 action=name,
                 outcome=name if failed else "ok",
                 ok=False if failed else True if name in ("down", "step-done", "returned", "done") else None,
@@ -842,7 +853,8 @@ def _patch_order(item: tuple[datetime | None, int, Event]) -> tuple[datetime, in
     if event.source == "patch record":
         slot, call = event.action, 0
     elif event.source == "pool roll":
-        slot, call = _SLOT_OF_ROLL.get(event.action, event.action), 0
+        action = KEPT_OUT if event.stage == ROLL_STAGES[KEPT_OUT] else event.action
+        slot, call = _SLOT_OF_ROLL.get(action, action), 0
     else:
         slot, call = PATCH_STEP_OF_STAGE.get(event.stage, "done"), 1
     rank = SLOTS.index(slot) * 2 + call if slot in SLOTS else 2 * len(SLOTS)
