@@ -654,11 +654,13 @@ class _Builder:
 
     # ---------------------------------------------------------------------------------------- result
     def _timeline(self, server: _Server) -> list[tuple[datetime | None, int, Event]]:
-        """In time order; inside a patch run (from its command's intent line to its last recorded step),
-        by second and then by the patch step each row belongs to, since the record's times are whole
-        seconds and a fast run makes several steps in one."""
+        """In time order; inside a patch run (from its command's intent line to its last recorded step,
+        or for a pool member its roll's last event on it), by second and then by the step each row belongs
+        to, since the record's and the roll's times are whole seconds and a fast run makes several steps
+        in one."""
         items = server.events
-        recorded = [m for m, _, e in items if e.source == "patch record" and m is not None]
+        journals = ("patch record", "pool roll") if server.pool else ("patch record",)
+        recorded = [m for m, _, e in items if e.source in journals and m is not None]
         if not recorded:
             return sorted(items, key=_order)
         first = min(recorded).replace(microsecond=0)
@@ -675,7 +677,7 @@ class _Builder:
         before, run, after = [], [], []
         for item in items:
             moment, _, event = item
-            if event.source == "patch record" or (moment is not None and begin <= moment < end):
+            if event.source in journals or (moment is not None and begin <= moment < end):
                 run.append(item)
             elif moment is None or moment < begin:
                 before.append(item)
