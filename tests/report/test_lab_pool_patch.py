@@ -71,7 +71,7 @@ def test_report_of_a_lab_pool_patch(capsys: pytest.CaptureFixture[str], tmp_path
         assert f"| {host} | lync2010 | ok | {VERSION} | yes | REHEARSAL (lab) |" in text
         section = _section(text, host)
         glance = _rows(section.split("At a glance:", 1)[1].split("\n\n", 2)[1])
-        assert glance == [["ok, " + cell.split(", ", 1)[1] for cell in glance[0]]]  # every milestone ok
+        assert len(glance) == 1 and [cell.split(", ", 1)[0] for cell in glance[0]] == ["ok"] * 5
         header = section.split("At a glance:", 1)[1].split("\n\n", 2)[1].splitlines()[0]
         assert [c.strip() for c in header.strip("|").split("|")] == [
             "out of service",
@@ -100,10 +100,12 @@ def test_report_of_a_lab_pool_patch(capsys: pytest.CaptureFixture[str], tmp_path
         positions = [stages.index(step) for step in order]
         assert positions == sorted(positions), stages
         reboot_call = next(row for row in timeline if row[1] == "reboot" and row[5] == "audit log")
-        assert (
+        # The restart's reply may or may not arrive before the connection drops; unknown, the record
+        # that completed the reboot step settles it, on the row.
+        assert reboot_call[2] == "ok" or (
             reboot_call[2].startswith("unknown: ")
             and "reboot step completed after this call" in reboot_call[3]
-        )
+        ), reboot_call
         assert all(row[6] == "REHEARSAL (lab)" for row in timeline)
         assert "then the roll: " + host + " is back in the pool" in section
     pool = _section(text, f"Pool {POOL}")

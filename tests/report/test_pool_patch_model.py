@@ -93,3 +93,30 @@ def test_a_restart_with_an_unknown_outcome_is_settled_only_by_the_record(complet
     assert (reboot.ok, call.ok, server.outcome) == (
         (True, None, "ok") if completed else (False, False, "disconnected")
     )
+
+
+@pytest.mark.parametrize(
+    ("request_update", "shown"),
+    [
+        ({"database_result": {"ok": True, "status": "up to date"}, "sql_server": "sql01"}, "ok (up to date)"),
+        (
+            {"database_result": {"ok": False, "error": "no permission"}, "sql_server": "sql01"},
+            "FAILED: no perm",
+        ),
+        ({"database_update": False}, "not requested (--no-database-update)"),
+        ({"done": False}, "not reached"),
+        ({}, "none recorded: the product has no database step"),
+    ],
+    ids=["updated", "failed", "not-requested", "not-reached", "no-database-step"],
+)
+def test_the_database_update_is_shown_as_the_journal_records_it(
+    request_update: dict[str, Any], shown: str
+) -> None:
+    lines, journal = _inputs()
+    journal = copy.deepcopy(journal)
+    journal["request"].update(request_update)
+    (pool,) = _report(lines, journal).pools
+    details = dict(pool.details)
+    assert details["Database update"].startswith(shown)
+    assert details["Patch"].endswith("expected version 4.0.7577.726")
+    assert "not recorded in the roll state nor in the audit log" in details["Post-checks"]
