@@ -62,6 +62,8 @@ class PoolReportDocument(msgspec.Struct):
     rehearsal: bool
     servers: dict[str, str]
     events: tuple[Event, ...]
+    details: dict[str, str]
+    """What the roll was asked and did as a whole (``PoolReport.details``), label to value."""
 
     @classmethod
     def of(cls, pool: PoolReport) -> PoolReportDocument:
@@ -73,6 +75,7 @@ class PoolReportDocument(msgspec.Struct):
             rehearsal=pool.rehearsal,
             servers=dict(pool.servers),
             events=pool.events,
+            details=dict(pool.details),
         )
 
 

@@ -131,6 +131,11 @@ expected version {{ s.expected_version }}:
 <h2>Pool {{ p.pool }}{% if p.rehearsal %} <span class="badge">{{ rehearsal }}</span>{% endif %}</h2>
 <p>Roll status: <span class="{{ css(p.status) }}">{{ p.status }}</span>
 {% if p.reason %} ({{ p.reason }}){% endif %}</p>
+{% if p.details %}
+<table class="facts">
+{% for label, value in p.details %}<tr><th>{{ label }}</th><td>{{ value or "-" }}</td></tr>{% endfor %}
+</table>
+{% endif %}
 {% if p.servers %}
 <table class="facts"><tr><th>Server</th><th>Phase</th></tr>
 {% for name, phase in p.servers %}<tr><td>{{ name }}</td><td>{{ phase }}</td></tr>{% endfor %}

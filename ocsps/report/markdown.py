@@ -194,6 +194,9 @@ def render_markdown(report: Report) -> str:
         if p.rehearsal:
             line += f"; **{md_escape(REHEARSAL)}**"
         out.append(line + ".")
+        if p.details:
+            out += ["", "| Roll | |", "|---|---|"]
+            out += [_row(label, value) for label, value in p.details]
         if p.servers:
             out += ["", "| Server | Phase |", "|---|---|"]
             out += [_row(name, phase) for name, phase in p.servers]

@@ -48,6 +48,11 @@ AUDIT_STAGES: dict[str, str] = {
     "pool-step": "maintenance step",
     "pool-start": "pool started (Start-CsPool)",
     "pool-recover": "quorum-loss recovery (Reset-CsPoolRegistrarState)",
+    "pool-readiness-watch": "pool readiness watched",
+    "check-synthetic": "synthetic transaction (post-check)",
+    "drain-follow": "drain followed",
+    "patch-state": "patch state read",
+    "patch-set-startup": "start-up types set",
     "patch-install": "install",
     "patch-restart": "reboot",
     "patch-database": "database update",
@@ -55,7 +60,11 @@ AUDIT_STAGES: dict[str, str] = {
     "deactivate-step": "deactivation step",
     "deactivate-acknowledged": "deactivation checklist acknowledged",
 }
-"""What a recorded call did, in the words of a maintenance window (the action names are the catalog's)."""
+"""What a recorded call did, in the words of a maintenance window (the action names are the catalog's).
+
+Only actions that change state are audited call by call (``changes_state`` in the catalog); the read-only
+ones are named too, for a log written by a version that audited them. ``patch-set-startup`` is told
+apart by its start-up type (``_audit_stage``)."""
 
 PATCH_STAGES: dict[str, str] = {
     "preflight": "preflight",
@@ -64,15 +73,19 @@ PATCH_STAGES: dict[str, str] = {
     "install": "install",
     "reboot": "reboot",
     "verify": "verify",
+    "restore": "restore start-up types",
     "back-in-service": "back in service",
     "done": "done",
 }
-"""A patch record's steps, in the order the run takes them (``ocsps.patch.runner``)."""
+"""A patch record's steps, in the order the run takes them (``ocsps.patch.runner``): a server's own run
+(``SERVER_STEPS``) or a pool member's (``POOL_STEPS``: the roll takes it out and brings it back, the
+record restores the start-up types)."""
 
 ROLL_STAGES: dict[str, str] = {
     "quorum": "quorum check",
     "taking-down": "out of service (requested)",
     "down": "out of service",
+    "kept-out": "out of service (left out)",
     "awaiting-operator": "waiting for the operator",
     "step-running": "maintenance step (started)",
     "step-done": "maintenance step",
@@ -89,13 +102,42 @@ PATCH_STEP_OF_STAGE: dict[str, str] = {
     "hold start-up types": "hold",
     "install": "install",
     "reboot": "reboot",
+    "database update": "database",
     "restore start-up types": "back-in-service",
     "start": "back-in-service",
-    "back in service (start)": "back-in-service",
-    "back in service (failback)": "back-in-service",
+    "back in service (start)": "returning",
+    "back in service (failback)": "returning",
 }
-"""The patch step a recorded call belongs to. A patch record's times are whole seconds and a lab run makes
+"""The step a recorded call belongs to. A patch record's times are whole seconds and a lab run makes
 several steps in one second: within a second, calls are ordered by the step they belong to."""
+
+SLOTS: tuple[str, ...] = (
+    "preflight",
+    "quorum",
+    "out-of-service",
+    "down",
+    "step-running",
+    "hold",
+    "install",
+    "reboot",
+    "verify",
+    "restore",
+    "back-in-service",
+    "database",
+    "done",
+    "step-done",
+    "returning",
+    "returned",
+)
+"""The order of one server's window within a second: a patch record's steps (``PATCH_STAGES``) and, for a
+pool member, the roll's events around them (checked, taken out, patched, brought back)."""
+
+_SLOT_OF_ROLL = {"taking-down": "out-of-service", "kept-out": "step-done"}
+"""A roll event whose slot is not its own name."""
+
+KEPT_OUT = "kept-out"
+"""A ``down`` event after the server's maintenance step began: the step failed and the roll leaves the
+server out of the pool (``ocsps.pool.engine``); it follows the step, not precedes it."""
 
 ROLL_FAILURES = frozenset({"failed", "stopped", "timed-out", "disconnected", "interrupted"})
 """Roll events that end a roll short of its goal (``RollStatus`` values)."""
@@ -294,6 +336,9 @@ class PoolReport:
     events: tuple[Event, ...]
     """The roll's own events (start, readiness, fabric, done or why it stopped); per-server ones are on
     the servers' timelines."""
+    details: tuple[tuple[str, str], ...] = ()
+    """What the roll was asked and did as a whole (method, units; for ``patch pool``: installer, expected
+    version, database update, post-checks), as (label, value) rows in reading order."""
 
 
 @dataclass(frozen=True)
@@ -379,6 +424,8 @@ class _Server:
     product: str = ""
     events: list[tuple[datetime | None, int, Event]] = field(default_factory=list)
     record: Mapping[str, Any] | None = None
+    pool: str = ""
+    """The pool whose roll journal holds the record (``patch pool``); "" for a server's own run."""
 
 
 class _Builder:
@@ -469,17 +516,27 @@ class _Builder:
             self.notes.append(f"{unreadable_times} audit line(s) carry no readable time")
 
     # -------------------------------------------------------------------------------- patch records
-    def patch_record(self, record: Mapping[str, Any], *, patched_in_log: bool) -> None:
+    def patch_record(
+        self,
+        record: Mapping[str, Any],
+        *,
+        patched_in_log: bool,
+        linked: bool = False,
+        pool: str = "",
+        since: datetime | None = None,
+    ) -> None:
         """One server's patch record: its steps, versions and closing statement.
 
         Records carry their change ticket; with a time window only, a record whose history falls in the
-        window belongs to the report.
+        window belongs to the report. A pool member's record (``work`` of a roll state) belongs to the
+        change when its roll does (``linked``); when a command of the change rolled the pool (a resume
+        under another ticket keeps the first one in the journal), only its steps from ``since`` on.
         """
         host = _text(record.get("host"))
         if not host:
             return
         ticket = _text(record.get("change_id"))
-        if self.selection.change_id and ticket != self.selection.change_id:
+        if self.selection.change_id and ticket != self.selection.change_id and not linked:
             if patched_in_log:
                 self.notes.append(
                     f"the patch record of {host} now holds "
@@ -495,6 +552,8 @@ class _Builder:
             moment = parse_time(_text(entry.get("time")))
             if not self.selection.in_window(moment):
                 continue
+            if since is not None and (moment is None or moment < since):
+                continue
             step = _text(entry.get("step"))
             message = _text(entry.get("message"))
             if not steps or steps[-1][1] != step:
@@ -506,6 +565,7 @@ class _Builder:
         server = self.server(host)
         server.product = _text(record.get("product")) or server.product
         server.record = record
+        server.pool = pool
         status = _text(record.get("status"))
         rehearsal = record.get("simulation") is True
         last_step = _text(record.get("step"))
@@ -538,21 +598,27 @@ class _Builder:
         history = state.get("history")
         own: list[tuple[datetime | None, int, Event]] = []
         on_servers = 0
+        stepping: set[str] = set()
         for entry in history if isinstance(history, list) else []:
             if not isinstance(entry, Mapping):
                 continue
             moment = parse_time(_text(entry.get("time")))
+            name = _text(entry.get("event"))
+            server = _text(entry.get("server"))
+            kept_out = name == "down" and _fold(server) in stepping
+            if name == "step-running":
+                stepping.add(_fold(server))
+            elif name in ("step-done", "returning", "returned", "taking-down"):
+                stepping.discard(_fold(server))
             if not self.selection.in_window(moment):
                 continue
             if started_under is not None and (moment is None or moment < started_under):
                 continue
-            name = _text(entry.get("event"))
-            server = _text(entry.get("server"))
             failed = name in ROLL_FAILURES
             event = Event(
                 time=_iso(moment),
                 host=server or pool,
-                stage=ROLL_STAGES.get(name, name),
+                stage=ROLL_STAGES[KEPT_OUT] if kept_out else ROLL_STAGES.get(name, name),
                 action=name,
                 outcome=name if failed else "ok",
                 ok=False if failed else True if name in ("down", "step-done", "returned", "done") else None,
@@ -560,7 +626,7 @@ class _Builder:
                 operator="",
                 rehearsal=rehearsal,
                 source="pool roll",
-                change_id=_text(state.get("change_id")),
+                change_id=_roll_ticket(state),
             )
             if server:
                 self.add(moment, event)
@@ -583,15 +649,18 @@ class _Builder:
             if isinstance(servers, Mapping)
             else (),
             events=tuple(e for _, _, e in sorted(own, key=_order)),
+            details=_roll_details(state),
         )
 
     # ---------------------------------------------------------------------------------------- result
     def _timeline(self, server: _Server) -> list[tuple[datetime | None, int, Event]]:
-        """In time order; inside a patch run (from its command's intent line to its last recorded step),
-        by second and then by the patch step each row belongs to, since the record's times are whole
-        seconds and a fast run makes several steps in one."""
+        """In time order; inside a patch run (from its command's intent line to its last recorded step,
+        or for a pool member its roll's last event on it), by second and then by the step each row belongs
+        to, since the record's and the roll's times are whole seconds and a fast run makes several steps
+        in one."""
         items = server.events
-        recorded = [m for m, _, e in items if e.source == "patch record" and m is not None]
+        journals = ("patch record", "pool roll") if server.pool else ("patch record",)
+        recorded = [m for m, _, e in items if e.source in journals and m is not None]
         if not recorded:
             return sorted(items, key=_order)
         first = min(recorded).replace(microsecond=0)
@@ -608,7 +677,7 @@ class _Builder:
         before, run, after = [], [], []
         for item in items:
             moment, _, event = item
-            if event.source == "patch record" or (moment is not None and begin <= moment < end):
+            if event.source in journals or (moment is not None and begin <= moment < end):
                 run.append(item)
             elif moment is None or moment < begin:
                 before.append(item)
@@ -635,6 +704,8 @@ class _Builder:
         self.commands.sort(key=_order)
         events = tuple(self._run_by(e) for _, _, e in self._timeline(server))
         record = server.record
+        if record is not None:
+            events = _settled_by_record(events, record)
         versions: tuple[VersionRow, ...] = ()
         expected = ""
         statement = ""
@@ -657,6 +728,12 @@ class _Builder:
                 for name in dict.fromkeys([*before, *after])
             )
             statement = _text(record.get("statement"))
+            roll = [e for e in events if e.source == "pool roll"]
+            if server.pool and roll and statement:
+                statement = (
+                    f"when its patch steps ended (the roll of {server.pool} still had it out): {statement}; "
+                    f"then the roll: {roll[-1].detail or roll[-1].stage}"
+                )
             status = _text(record.get("status"))
             if status != PATCH_DONE:
                 outcome = status or "failed"
@@ -671,14 +748,118 @@ class _Builder:
         )
 
 
-def _patch_order(item: tuple[datetime | None, int, Event]) -> tuple[datetime, int, int]:
-    moment, seq, event = item
-    steps = list(PATCH_STAGES)
-    if event.source == "patch record":
-        rank = steps.index(event.action) * 2 if event.action in steps else 2 * len(steps)
+def _settled_by_record(events: tuple[Event, ...], record: Mapping[str, Any]) -> tuple[Event, ...]:
+    """A call of a patch run whose outcome the log could not know (a restart drops the connection) is
+    not a failure when the record shows its step completed after it: the record read the server again
+    (a new boot time, every automatic service running). The row keeps its outcome and says why."""
+    done = record.get("done")
+    completed = {_text(d) for d in done} if isinstance(done, list) else set()
+    recorded = [parse_time(e.time) for e in events if e.source == "patch record"]
+    begun = min((m for m in recorded if m is not None), default=None)
+    if not completed or begun is None:
+        return events
+    begun = begun.replace(microsecond=0)
+    settled = []
+    for event in events:
+        step = PATCH_STEP_OF_STAGE.get(event.stage, "")
+        moment = parse_time(event.time)
+        if (
+            event.source == "audit log"
+            and event.outcome.startswith("unknown")
+            and step in completed
+            and moment is not None
+            and moment >= begun
+        ):
+            note = f"the patch record's {step} step completed after this call"
+            event = replace(event, ok=None, detail="; ".join(x for x in (event.detail, note) if x))
+        settled.append(event)
+    return tuple(settled)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _roll_ticket(state: Mapping[str, Any]) -> str:
+    """The change a roll ran under: ``patch pool`` keeps it in its request."""
+    return _text(state.get("change_id")) or _text(_mapping(state.get("request")).get("change_id"))
+
+
+def _roll_details(state: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The roll as a whole, from its state file: what it was asked, and what it did after the last unit."""
+    plan = _mapping(state.get("plan"))
+    rows: list[tuple[str, str]] = []
+    method = _text(plan.get("method"))
+    if method:
+        rows.append(
+            ("Method", method + (f", one {_text(plan.get('unit'))} at a time" if plan.get("unit") else ""))
+        )
+    units = plan.get("units")
+    if isinstance(units, list) and units:
+        shown = []
+        for index, unit in enumerate(units, 1):
+            unit = _mapping(unit)
+            shown.append(f"{index}. {_text(unit.get('servers')) or _text(unit.get('name'))}")
+        rows.append(("Units", "; ".join(shown)))
+    request = _mapping(state.get("request"))
+    if request.get("kind") != "patch-pool":
+        return tuple(rows)
+    rows.append(
+        (
+            "Patch",
+            f"{_text(request.get('installer'))}, expected version {_text(request.get('expect_version'))}",
+        )
+    )
+    result = _mapping(request.get("database_result"))
+    if result:
+        rows.append(
+            (
+                "Database update",
+                (f"ok ({_text(result.get('status'))})" if result.get("ok") is True else "FAILED")
+                + (f": {_text(result.get('error'))}" if result.get("error") else "")
+                + f" (SQL Server {_text(request.get('sql_server'))})",
+            )
+        )
+    elif request.get("database_update") is False:
+        rows.append(("Database update", "not requested (--no-database-update)"))
+    elif request.get("done") is True:
+        rows.append(
+            ("Database update", "none recorded: the product has no database step (see the command's result)")
+        )
     else:
-        step = PATCH_STEP_OF_STAGE.get(event.stage, "done")
-        rank = steps.index(step) * 2 + 1
+        rows.append(("Database update", "not reached"))
+    checks = request.get("post_checks")
+    if isinstance(checks, list):
+        rows += [
+            (
+                f"Post-check {_text(_mapping(c).get('name'))}",
+                ("ok" if _mapping(c).get("ok") is True else "FAILED")
+                + f": {_text(_mapping(c).get('message'))}",
+            )
+            for c in checks
+        ]
+    else:
+        rows.append(
+            (
+                "Post-checks",
+                "not recorded in the roll state nor in the audit log; if --post-checks was given, the "
+                "command's JSON result (post_checks) holds their outcome",
+            )
+        )
+    return tuple(rows)
+
+
+def _patch_order(item: tuple[datetime | None, int, Event]) -> tuple[datetime, int, int]:
+    """Within a second: the record's step (or the roll's event) first, then the calls made in it."""
+    moment, seq, event = item
+    if event.source == "patch record":
+        slot, call = event.action, 0
+    elif event.source == "pool roll":
+        action = KEPT_OUT if event.stage == ROLL_STAGES[KEPT_OUT] else event.action
+        slot, call = _SLOT_OF_ROLL.get(action, action), 0
+    else:
+        slot, call = PATCH_STEP_OF_STAGE.get(event.stage, "done"), 1
+    rank = SLOTS.index(slot) * 2 + call if slot in SLOTS else 2 * len(SLOTS)
     return ((moment or datetime.min.replace(tzinfo=UTC)).replace(microsecond=0), rank, seq)
 
 
@@ -737,16 +918,35 @@ def build_report(
             rolled[_fold(pool)] = moment.replace(microsecond=0) if moment is not None else None
     pools = []
     for state in roll_states:
-        key = _fold(_text(state.get("pool")))
+        pool = _text(state.get("pool"))
+        key = _fold(pool)
+        ticket = _roll_ticket(state)
         if key in rolled:
             since = rolled[key]
-        elif not selection.change_id or state.get("change_id") == selection.change_id:
+        elif not selection.change_id or ticket == selection.change_id:
             since = None
         else:
             continue
         made = builder.roll(state, since)
         if made is not None:
             pools.append(made)
+        work = _mapping(state.get("work"))
+        if selection.change_id and ticket and ticket != selection.change_id:
+            builder.notes.append(
+                f"the roll state of {pool} was started under change {ticket}; this change's rows from it "
+                "are those from its first command on"
+            )
+        for host, record in work.items():
+            if not isinstance(record, Mapping):
+                continue
+            record = {**record, "host": _text(record.get("host")) or str(host)}
+            key = json.dumps([_fold(record["host"]), record.get("history")], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            builder.patch_record(
+                record, patched_in_log=_fold(record["host"]) in patched, linked=True, pool=pool, since=since
+            )
     servers = tuple(
         builder.server_report(s)
         for s in sorted(builder.servers.values(), key=lambda s: _fold(s.host))
