@@ -14,7 +14,7 @@
 # Body Readiness: read the pool's upgrade readiness (before Part 1); body sha256 0a501694834df19e985ba9514c4fd30834db4f10bc34f1f930c6119eda8673ea
 # Body FailOver: take this computer out of the pool (Part 1); body sha256 590f5fdeff49b4742b2143373cf4fbc439bc2e322a5b6432b514bcd6fc0b1428
 # Body FailBack: return this computer to the pool (end of Part 2); body sha256 dbfa220891459b754b1261baa5f71e0fa55a80c338eb3f48f60ce0afbc3421ef
-# Script sha256: d08ce0e3f5984efd050ea92238c86b648e3d9b224b1b82454e70e693ed8b6c4c
+# Script sha256: 93e2b72aedd56dfb4e405e03c830bc80a743bd3ef5c5f68b1222fa204aacfc12
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  check the pool can spare this computer, preflight, fail it over (Invoke-CsComputerFailOver),
@@ -564,37 +564,9 @@ try {
             $ocspsDone = $true
         }
         else {
-            while ($ocspsDeadline.Count -gt 0) {
-                $ocspsNow = & $ocspsRead $ocspsServices ''
-                foreach ($ocspsName in @($ocspsDeadline.Keys)) {
-                    if ($ocspsNow.Services[$ocspsName].State -eq 'Stopped') {
-                        $ocspsDeadline.Remove($ocspsName)
-                        Write-Host "$ocspsName drained and stopped"
-                    }
-                }
-                $ocspsLate = @($ocspsDeadline.Keys | Where-Object { $ocspsDeadline[$_] -le (Get-Date) })
-                if ($ocspsLate.Count -gt 0) {
-                    # a service with its own deadline (pools.toml [service_drain]) has its own policy too
-                    $ocspsStillDraining = @($ocspsLate | Where-Object { $ocspsPolicy = $ocspsThen; if ($ocspsThenOf.ContainsKey($_)) { $ocspsPolicy = $ocspsThenOf[$_] }; $ocspsPolicy -ne 'force-stop' })
-                    if ($ocspsStillDraining.Count -gt 0) {
-                        throw "$($ocspsStillDraining -join ', ') did not finish draining within its deadline and is still draining; nothing was installed. Wait, or stop it by hand and run -Part 1 again."
-                    }
-                    foreach ($ocspsName in $ocspsLate) {
-                        Write-Warning "$ocspsName did not drain within its deadline: stopping it now (force-stop)"
-                        & $ocspsBodyStop -Name $ocspsName -Force | Out-Null
-                        $ocspsDeadline[$ocspsName] = (Get-Date).AddSeconds($ocspsDrainSeconds)
-                    }
-                    $ocspsNow = & $ocspsRead $ocspsServices ''
-                    $ocspsStill = @($ocspsLate | Where-Object { $ocspsNow.Services[$_].State -ne 'Stopped' })
-                    if ($ocspsStill.Count -gt 0) { throw "$($ocspsStill -join ', ') did not stop even when forced" }
-                    foreach ($ocspsName in $ocspsLate) { $ocspsDeadline.Remove($ocspsName) }
-                    continue
-                }
-                if ($ocspsDeadline.Count -gt 0) { Start-Sleep -Seconds $ocspsPollSeconds }
-            }
             $ocspsNow = & $ocspsRead $ocspsServices ''
             $ocspsUp = @($ocspsServices | Where-Object { $ocspsNow.Services[$_].State -ne 'Stopped' })
-            if ($ocspsUp.Count -gt 0) { throw "still not stopped after the drain: $($ocspsUp -join ', ')" }
+            if ($ocspsUp.Count -gt 0) { throw "still not stopped after the failover: $($ocspsUp -join ', ')" }
             Write-Host 'Every service of this computer is stopped.'
 
             $ocspsStep = 'start-up types'
