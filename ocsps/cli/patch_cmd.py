@@ -738,9 +738,13 @@ def _pool_emit(
     from pathlib import Path
 
     from ocsps.cli.output import write_output
+    from ocsps.hostname import check_host
     from ocsps.patch.pool import plan_pool_patch
     from ocsps.patch.pool_board import render_pool_boards
 
+    pool = check_host(pool, "--pool")
+    members = [check_host(m, "--servers") for m in members]
+    only = [check_host(m, "--servers") for m in only]
     state, plans = plan_pool_patch(
         pool,
         product,

@@ -182,6 +182,10 @@ def render_pool_boards(
     missing = [s for s in roll.servers if s.casefold() not in by_host]
     if missing:
         raise UsageError(f"no patch plan for {', '.join(missing)}")
+    names = [member_file_name(s) for s in roll.servers]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise UsageError(f"two members would share the file name {clash[0]}: name each member by its FQDN")
     readme = order_lines(state, fx, pf, cat)
     database = comment_safe(_database_step(state, fx))
     opts = state.options

@@ -158,6 +158,17 @@ def test_failover_takes_the_member_out_after_the_pool_check_and_fails_back_last(
             'Write-Host "Next: $ocspsNext"',
         ],
     )
+    # stopped after the failover and before the end of the install: Part 2 cannot take over, so it says how
+    final = text[text.index("\nfinally {") :]
+    _in_order(one, ["& $ocspsBodyFailOver", "$ocspsFailedOver = -not $ocspsWhatIf", "& $ocspsBodyInstall"])
+    _in_order(
+        final,
+        [
+            "if ($ocspsFailedOver -and -not $ocspsDone) {",
+            "stays FAILED OVER (out of the pool). Once the cause is fixed: "
+            "Invoke-CsComputerFailBack -ComputerName $OcspsTarget",
+        ],
+    )
     assert "$ocspsWaitSeconds = 1800\n" in text and "$ocspsDrainingTimeoutSeconds = 900\n" in text
     assert "Invoke-CsComputerFailOver in Part 1, Invoke-CsComputerFailBack at the end of Part 2" in text
 
@@ -333,3 +344,15 @@ def test_a_hostile_sql_server_in_the_header_stays_a_comment() -> None:
     assert [f for f in syntax.parse(text) if not f.known_gap] == []
     assert verify_script(text).ok
     assert "\u2028" not in text
+
+
+def test_two_members_that_would_share_a_file_name_are_refused() -> None:
+    state, plans = plan_pool_patch(
+        POOL,
+        CATALOG.product("lync2010"),
+        ["fe 1.contoso.com", "fe_1.contoso.com"],
+        _installer("lync2010"),
+        default_options(VERSION),
+    )
+    with pytest.raises(UsageError, match=re.escape("share the file name fe_1.contoso.com.ps1")):
+        render_pool_boards(state, plans)

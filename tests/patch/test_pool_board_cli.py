@@ -122,8 +122,13 @@ _SFB = ["--product", "sfb2015", "--servers", "fe1.contoso.com,fe2.contoso.com", 
             [*_SFB, "--installer", "C:\\Updates\\LyncServerUpdateInstaller.exe"],
             "SkypeServerUpdateInstaller.exe",
         ),
+        (
+            ["--product", "sfb2015", "--servers", "fe1.contoso.com,fe 2; x", "--no-database-update"],
+            "--servers",
+        ),
+        ([*_SFB, "--pool", "pool$(x)"], "--pool"),
     ],
-    ids=["no-sql", "no-product", "no-servers", "with-what-if", "wrong-installer"],
+    ids=["no-sql", "no-product", "no-servers", "with-what-if", "wrong-installer", "bad-server", "bad-pool"],
 )
 def test_bad_input_exits_2_and_writes_nothing(
     capsys: pytest.CaptureFixture[str], audit_log: Path, tmp_path: Path, extra: list[str], expected: str

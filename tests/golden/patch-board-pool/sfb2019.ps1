@@ -14,7 +14,7 @@
 # Body Readiness: read the pool's upgrade readiness (before Part 1); body sha256 8a26053be46fcc085b87cc81b59be83cede833c4c8d1751b9347989767f0fcf5
 # Body FailOver: take this computer out of the pool (Part 1); body sha256 590f5fdeff49b4742b2143373cf4fbc439bc2e322a5b6432b514bcd6fc0b1428
 # Body FailBack: return this computer to the pool (end of Part 2); body sha256 dbfa220891459b754b1261baa5f71e0fa55a80c338eb3f48f60ce0afbc3421ef
-# Script sha256: 504eb8058182facb49647f5d2c2842a2f08764bebc4e3ed73243a9b47b0096ee
+# Script sha256: b49b17328ddb1bf7db3382f2c73fe7c725ea449b5642a4f7796ca68255ba5770
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  check the pool can spare this computer, preflight, fail it over (Invoke-CsComputerFailOver),
@@ -484,6 +484,7 @@ $ocspsTypes = @{}
 $ocspsHeld = @()
 $ocspsRestored = $false
 $ocspsLeaveHeld = $false
+$ocspsFailedOver = $false
 try {
     $ocspsHere = [System.Net.Dns]::GetHostByName($env:COMPUTERNAME).HostName
     if ($OcspsTarget -and $OcspsTarget -ne $ocspsHere -and $OcspsTarget -ne $env:COMPUTERNAME) {
@@ -556,6 +557,7 @@ try {
         if (-not $ocspsWhatIf) { Write-Host "Failing over $OcspsTarget (Invoke-CsComputerFailOver, up to $ocspsWaitSeconds s)" }
         $ocspsMoved = @(& $ocspsBodyFailOver -ComputerName $OcspsTarget -WaitTimeSeconds $ocspsWaitSeconds -DrainingTimeoutSeconds $ocspsDrainingTimeoutSeconds)
         if (-not $ocspsWhatIf -and ($ocspsMoved.Count -ne 1 -or -not $ocspsMoved[0].Invoked)) { throw 'Invoke-CsComputerFailOver did not run' }
+        $ocspsFailedOver = -not $ocspsWhatIf
         if ($ocspsWhatIf) {
             & $ocspsBodyHold -Name $ocspsServices -StartupType 'Disabled' | Out-Null
             & $ocspsBodyInstall -InstallerPath $ocspsInstallerPath -Switches $ocspsSwitches | Out-Null
@@ -713,6 +715,10 @@ finally {
     # Whatever happened: put back the start-up types this script held Disabled (Part 1 when it stops
     # after the hold, Part 2 always), then state what the computer holds, read again.
     $ocspsKeep = ($ocspsDone -and $Part -eq '1') -or $ocspsLeaveHeld
+    if ($ocspsFailedOver -and -not $ocspsDone) {
+        # Part 2 cannot take over from a Part 1 that stopped before the end of the install.
+        Write-Warning "$OcspsTarget stays FAILED OVER (out of the pool). Once the cause is fixed: Invoke-CsComputerFailBack -ComputerName $OcspsTarget, remove $OcspsStatePath if it is there, then run -Part 1 again."
+    }
     if ($ocspsHeld.Count -gt 0 -and -not $ocspsRestored -and -not $ocspsKeep -and -not $ocspsWhatIf) {
         try {
             $ocspsWrong = & $ocspsRestore $ocspsHeld $ocspsTypes
