@@ -14,7 +14,7 @@
 # Body Readiness: read the pool's upgrade readiness (before Part 1); body sha256 8a26053be46fcc085b87cc81b59be83cede833c4c8d1751b9347989767f0fcf5
 # Body FailOver: take this computer out of the pool (Part 1); body sha256 590f5fdeff49b4742b2143373cf4fbc439bc2e322a5b6432b514bcd6fc0b1428
 # Body FailBack: return this computer to the pool (end of Part 2); body sha256 dbfa220891459b754b1261baa5f71e0fa55a80c338eb3f48f60ce0afbc3421ef
-# Script sha256: b49b17328ddb1bf7db3382f2c73fe7c725ea449b5642a4f7796ca68255ba5770
+# Script sha256: f4e67181c0f4af5693f3be6d34dbf05d126f92d5f8b7045905271d7ee0240119
 #
 # Run it on the target server, in an elevated PowerShell session, in two parts (the restart ends the first):
 #   -Part 1  check the pool can spare this computer, preflight, fail it over (Invoke-CsComputerFailOver),
@@ -555,9 +555,10 @@ try {
         # Invoke-CsComputerFailOver moves this computer's users and data to the other members, then
         # stops and disables its services (so the restart does not start them); failback undoes it.
         if (-not $ocspsWhatIf) { Write-Host "Failing over $OcspsTarget (Invoke-CsComputerFailOver, up to $ocspsWaitSeconds s)" }
+        # set before the call: a failover that throws part way may still have taken the member out
+        $ocspsFailedOver = -not $ocspsWhatIf
         $ocspsMoved = @(& $ocspsBodyFailOver -ComputerName $OcspsTarget -WaitTimeSeconds $ocspsWaitSeconds -DrainingTimeoutSeconds $ocspsDrainingTimeoutSeconds)
         if (-not $ocspsWhatIf -and ($ocspsMoved.Count -ne 1 -or -not $ocspsMoved[0].Invoked)) { throw 'Invoke-CsComputerFailOver did not run' }
-        $ocspsFailedOver = -not $ocspsWhatIf
         if ($ocspsWhatIf) {
             & $ocspsBodyHold -Name $ocspsServices -StartupType 'Disabled' | Out-Null
             & $ocspsBodyInstall -InstallerPath $ocspsInstallerPath -Switches $ocspsSwitches | Out-Null
@@ -717,7 +718,7 @@ finally {
     $ocspsKeep = ($ocspsDone -and $Part -eq '1') -or $ocspsLeaveHeld
     if ($ocspsFailedOver -and -not $ocspsDone) {
         # Part 2 cannot take over from a Part 1 that stopped before the end of the install.
-        Write-Warning "$OcspsTarget stays FAILED OVER (out of the pool). Once the cause is fixed: Invoke-CsComputerFailBack -ComputerName $OcspsTarget, remove $OcspsStatePath if it is there, then run -Part 1 again."
+        Write-Warning "$OcspsTarget stays FAILED OVER, or partly so (out of the pool). Once the cause is fixed: Invoke-CsComputerFailBack -ComputerName $OcspsTarget, remove $OcspsStatePath if it is there, then run -Part 1 again."
     }
     if ($ocspsHeld.Count -gt 0 -and -not $ocspsRestored -and -not $ocspsKeep -and -not $ocspsWhatIf) {
         try {
