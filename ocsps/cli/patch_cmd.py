@@ -515,6 +515,15 @@ def pool(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="Print the roll, each server's steps and scripts; send nothing")
     ] = False,
+    emit_script: Annotated[
+        str | None,
+        typer.Option(
+            "--emit-script",
+            help="Write into this folder one two-part change-board .ps1 per member (run on the member "
+            "itself: -Part 1, restart, -Part 2) and ORDER.txt (the members' order, the database step); "
+            "send nothing",
+        ),
+    ] = None,
     change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
@@ -574,6 +583,26 @@ def pool(
     domains: list[UpgradeDomain] = []
     if opts.lab:
         domains = [UpgradeDomain(n, s) for n, s in _lab_domains(opts, pool_fqdn)]
+    if emit_script is not None:
+        if resume or what_if:
+            raise UsageError(
+                "--emit-script writes a new roll for the change board; drop --resume and --what-if"
+            )
+        _pool_emit(
+            pool_fqdn,
+            known or _what_if_product(opts, members[0]),
+            members,
+            only,
+            domains,
+            installer,
+            options,
+            roll,
+            sql,
+            database_update,
+            change_id,
+            emit_script,
+        )
+        raise typer.Exit(0)
     if what_if:
         product = known or _what_if_product(opts, members[0])
         _pool_what_if(
@@ -689,6 +718,60 @@ def pool(
         out.print(result.statement(), markup=False)
         out.print(f"state: {path}", markup=False)
     raise typer.Exit(code)
+
+
+def _pool_emit(
+    pool: str,
+    product: Product,
+    members: list[str],
+    only: list[str],
+    domains: list[UpgradeDomain],
+    installer: str,
+    options: PatchOptions,
+    roll: RollOptions,
+    sql: str,
+    database_update: bool,
+    change_id: str,
+    folder: str,
+) -> None:
+    """Every member's script and ORDER.txt, written offline: nothing is sent, nothing is audited."""
+    from pathlib import Path
+
+    from ocsps.cli.output import write_output
+    from ocsps.hostname import check_host
+    from ocsps.patch.pool import plan_pool_patch
+    from ocsps.patch.pool_board import render_pool_boards
+
+    pool = check_host(pool, "--pool")
+    members = [check_host(m, "--servers") for m in members]
+    only = [check_host(m, "--servers") for m in only]
+    state, plans = plan_pool_patch(
+        pool,
+        product,
+        members,
+        installer,
+        options,
+        domains=domains,
+        roll_options=roll,
+        sql_server=sql,
+        database_update=database_update,
+        change_id=change_id,
+        only=only,
+    )
+    files = render_pool_boards(state, plans, change_id=change_id)
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--emit-script takes a folder; {folder} is a file")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+    for name, text in files.items():
+        write_output(text, target / name)
+    if not is_quiet():
+        err_console().print(
+            f"wrote {len(files) - 1} member script(s) and ORDER.txt into {target}", markup=False
+        )
 
 
 def _real_domains(driver: PoolDriver, pool: str, product: Product, members: list[str]) -> list[UpgradeDomain]:

@@ -18,6 +18,7 @@ Pure: plan in, script text out. Every value reaches the text through ``ocsps.pow
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ocsps.catalog import Catalog, Product, load_catalog
@@ -36,7 +37,14 @@ from ocsps.powershell.quote import comment_safe, quote_array, quote_literal
 from ocsps.powershell.script import CMDLET_BINDING, RenderedScript, render_action, render_module_import
 from ocsps.powershell.script import render_template as _render_template
 
-__all__ = ["BOARD_TEMPLATE", "BoardBody", "board_bodies", "board_file_name", "render_patch_board"]
+__all__ = [
+    "BOARD_TEMPLATE",
+    "BoardBody",
+    "board_bodies",
+    "board_file_name",
+    "render_board_text",
+    "render_patch_board",
+]
 
 BOARD_TEMPLATE = "patch-board.ps1.j2"
 
@@ -131,10 +139,29 @@ def render_patch_board(
     cat = catalog or load_catalog()
     fx = facts or load_patch_facts()
     product = cat.product(plan.product)
+    bodies = board_bodies(plan, product, fx, cat)
+    title = f"patch {plan.host} to {plan.options.expect_version} (two parts: -Part 1, restart, -Part 2)"
+    return render_board_text(plan, bodies, title, change_id=change_id, reason=reason, facts=fx, catalog=cat)
+
+
+def render_board_text(
+    plan: PatchPlan,
+    bodies: Sequence[BoardBody],
+    title: str,
+    *,
+    change_id: str = "",
+    reason: str = "",
+    facts: PatchFacts | None = None,
+    catalog: Catalog | None = None,
+    pool: Mapping[str, object] | None = None,
+) -> str:
+    """The two-part script from its bodies; ``pool`` holds the in-pool variant's values (already quoted
+    or comment-safe: ``ocsps.patch.pool_board`` builds them), ``None`` for a server outside a pool."""
+    cat = catalog or load_catalog()
+    fx = facts or load_patch_facts()
+    product = cat.product(plan.product)
     info = ChangeInfo(plan.host, change_id, reason).checked()
     opts = plan.options
-    bodies = board_bodies(plan, product, fx, cat)
-    title = f"patch {plan.host} to {opts.expect_version} (two parts: -Part 1, restart, -Part 2)"
     # under ProgramData, not TEMP: it must outlive the restart and the logon session of Part 1
     state_name = "ocsps\\" + _safe_file_name(f"patch-{info.change_id or plan.host}.txt")
     transcript = _safe_file_name(f"ocsps-patch-{info.change_id or 'change'}.log")
@@ -179,5 +206,6 @@ def render_patch_board(
             }
             for b in bodies
         ],
+        pool=pool,
     )
     return _with_script_sha(text)

@@ -84,3 +84,49 @@ def render_patch_board(product_id: str, catalog: Catalog | None = None) -> str:
         CASES["computer"], cat.product(product_id), installer, default_options(CASES["patch_version"])
     )
     return render_board(plan, change_id=CASES["change_id"], reason=CASES["reason"], catalog=cat)
+
+
+# ``ocsps patch pool --emit-script``: each member's two-part script and the order, per product with a pool
+# method. The golden copies are the first member's script and ``ORDER.txt``.
+PATCH_POOL_BOARD = "patch-board-pool"
+
+
+def pool_board_products(catalog: Catalog) -> list[str]:
+    from ocsps.pool import load_pool_facts
+
+    pools = load_pool_facts().products
+    return [p for p in patch_board_products(catalog) if p in pools]
+
+
+def pool_board_files(product_id: str, catalog: Catalog | None = None) -> dict[str, str]:
+    """Every file ``--emit-script`` writes for the sample pool, by name."""
+    from ocsps.patch import default_options, load_patch_facts
+    from ocsps.patch.pool import plan_pool_patch
+    from ocsps.patch.pool_board import render_pool_boards
+    from ocsps.pool import UpgradeDomain
+
+    cat = catalog or load_catalog()
+    case = CASES["patch_pool"]
+    installer = "C:\\Updates\\" + load_patch_facts().for_product(product_id).installer
+    state, plans = plan_pool_patch(
+        case["pool"],
+        cat.product(product_id),
+        case["members"],
+        installer,
+        default_options(CASES["patch_version"]),
+        domains=[UpgradeDomain(name, tuple(servers)) for name, servers in case["domains"]],
+        sql_server=case["sql_server"],
+    )
+    return render_pool_boards(state, plans, change_id=CASES["change_id"], reason=CASES["reason"], catalog=cat)
+
+
+def pool_board_golden(product_id: str, catalog: Catalog | None = None) -> dict[Path, str]:
+    """Golden path -> text: the first member's script and the order."""
+    from ocsps.patch.pool_board import ORDER_FILE
+
+    files = pool_board_files(product_id, catalog)
+    first = next(name for name in files if name != ORDER_FILE)
+    return {
+        path_for(PATCH_POOL_BOARD, product_id): files[first],
+        HERE / PATCH_POOL_BOARD / f"{product_id}.{ORDER_FILE}": files[ORDER_FILE],
+    }

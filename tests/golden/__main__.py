@@ -11,6 +11,8 @@ from tests.golden import (
     combinations,
     patch_board_products,
     path_for,
+    pool_board_golden,
+    pool_board_products,
     render,
     render_patch_board,
 )
@@ -31,7 +33,13 @@ def main() -> None:
         target = path_for(PATCH_BOARD, product)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render_patch_board(product, catalog), encoding="utf-8", newline="\n")
-    print(f"wrote {len(pairs) + len(boards)} golden scripts under {HERE}")
+    written = len(pairs) + len(boards)
+    for product in pool_board_products(catalog):
+        for target, text in pool_board_golden(product, catalog).items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8", newline="\n")
+            written += 1
+    print(f"wrote {written} golden files under {HERE}")
 
 
 if __name__ == "__main__":

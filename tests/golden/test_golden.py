@@ -11,6 +11,8 @@ from tests.golden import (
     combinations,
     patch_board_products,
     path_for,
+    pool_board_golden,
+    pool_board_products,
     render,
     render_patch_board,
 )
@@ -18,6 +20,7 @@ from tests.golden import (
 CATALOG = load_catalog()
 PAIRS = combinations(CATALOG)
 BOARDS = patch_board_products(CATALOG)
+POOL_BOARDS = pool_board_products(CATALOG)
 
 
 @pytest.mark.parametrize(("action", "product"), PAIRS)
@@ -40,10 +43,28 @@ def test_patch_board_matches_golden(product: str) -> None:
     )
 
 
+@pytest.mark.parametrize("product", POOL_BOARDS)
+def test_pool_patch_board_matches_golden(product: str) -> None:
+    for golden, text in pool_board_golden(product, CATALOG).items():
+        assert golden.is_file(), f"no golden pool patch board for {product}: run python -m tests.golden"
+        assert text == golden.read_text(encoding="utf-8"), (
+            f"{golden.relative_to(HERE.parent.parent)} differs: review the change, then refresh with "
+            "python -m tests.golden"
+        )
+
+
+def test_the_pool_boards_cover_each_pool_method() -> None:
+    """At least one failover product, Lync Server 2013 (upgrade domains) and 2010 (drain per server)."""
+    assert {"sfb2015", "lync2013", "lync2010"} <= set(POOL_BOARDS)
+
+
 def test_no_stale_golden_files() -> None:
     expected = {path_for(action, product) for action, product in PAIRS}
     expected |= {path_for(PATCH_BOARD, product) for product in BOARDS}
+    pool = {path for product in POOL_BOARDS for path in pool_board_golden(product, CATALOG)}
+    expected |= {path for path in pool if path.suffix == ".ps1"}
     assert set(HERE.glob("*/*.ps1")) == expected
+    assert set(HERE.glob("*/*.txt")) == {path for path in pool if path.suffix == ".txt"}
 
 
 def test_a_rehearsal_starts_its_transcript() -> None:
