@@ -3,7 +3,8 @@
 A pool whose members all report the new version can still refuse sign-ins (a database left behind, a
 registrar that lost quorum during the roll): the board wants one sign-in and one message tried before the
 window closes. The roll itself only knows the ``PostChecks`` hook; this module fills it with
-``Test-CsRegistration`` / ``Test-CsIM`` (``ocsps.checks.synthetic``), run once from the pool's first member.
+``Test-CsRegistration`` / ``Test-CsIM`` (``ocsps.checks.synthetic``), run once from the pool's first member,
+each outcome written to the audit log so that ``ocsps report`` shows it with the change.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ocsps import audit
 from ocsps.patch.pool import PostCheck, PostChecks
 
 if TYPE_CHECKING:
@@ -43,9 +45,18 @@ def synthetic_post_checks(
             )
             for t in result.transactions
         ]
-        if outcomes:
-            return outcomes
-        reasons = "; ".join(f.reason for f in result.check.findings) or "no transaction ran"
-        return [PostCheck("synthetic transactions", result.ok, reasons)]
+        if not outcomes:
+            reasons = "; ".join(f.reason for f in result.check.findings) or "no transaction ran"
+            outcomes = [PostCheck("synthetic transactions", result.ok, reasons)]
+        for outcome in outcomes:  # reads are not audited per call: the board's evidence needs these
+            audit.record(
+                host=result.host,
+                action="check-synthetic",
+                parameters={"pool": pool, "check": outcome.name, "users": list(users)},
+                outcome="ok" if outcome.ok else "failed",
+                duration=0.0,
+                detail=outcome.message,
+            )
+        return outcomes
 
     return run

@@ -842,8 +842,8 @@ def _roll_details(state: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         rows.append(
             (
                 "Post-checks",
-                "not recorded in the roll state nor in the audit log; if --post-checks was given, the "
-                "command's JSON result (post_checks) holds their outcome",
+                "not in the roll state; with --post-checks each transaction is an audit line (synthetic "
+                "transaction) in the first member's timeline",
             )
         )
     return tuple(rows)

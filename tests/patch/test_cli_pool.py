@@ -171,5 +171,9 @@ def test_post_checks_run_the_synthetic_transactions_after_the_roll(
     assert checks == {"synthetic Registration": ok, "synthetic IM": ok}, doc["post_checks"]
     assert (result.code, doc["status"] == "done") == ((0, True) if ok else (1, False)), result.err
     assert all(s["at_version"] and s["in_service"] for s in doc["servers"])  # the roll itself completed
-    actions = [json.loads(line)["action"] for line in audit_log.read_text(encoding="utf-8").splitlines()]
-    assert actions.count("patch-install") == 3
+    lines = [json.loads(line) for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    assert [line["action"] for line in lines].count("patch-install") == 3
+    recorded = {
+        line["parameters"]["check"]: line["outcome"] for line in lines if line["action"] == "check-synthetic"
+    }
+    assert recorded == {name: "ok" if passed else "failed" for name, passed in checks.items()}

@@ -57,6 +57,11 @@ def test_report_of_a_lab_pool_patch(capsys: pytest.CaptureFixture[str], tmp_path
         "1s",
         "--change-id",
         TICKET,
+        "--post-checks",
+        "--test-user",
+        "sip:watcher1@contoso.com",
+        "--test-user",
+        "sip:watcher2@contoso.com",
     )
     log = Path(os.environ["OCSPS_AUDIT_LOG"])
     assert len(list(log.parent.glob("pool-roll-lab-*.json"))) == 1  # the one journal the report reads
@@ -111,7 +116,11 @@ def test_report_of_a_lab_pool_patch(capsys: pytest.CaptureFixture[str], tmp_path
     pool = _section(text, f"Pool {POOL}")
     assert "| Units | 1. fe10a.contoso.com; 2. fe10b.contoso.com; 3. fe10c.contoso.com |" in pool
     assert f"expected version {VERSION} |" in pool
-    assert "| Post-checks | not recorded in the roll state nor in the audit log" in pool
+    assert (
+        "| Post-checks | not in the roll state; with --post-checks each transaction is an audit line" in pool
+    )
+    first = _section(text, MEMBERS[0])
+    assert first.count("synthetic transaction (post-check)") == 2, first  # Registration and IM
     assert pool.count("| readiness | ok |") >= 3
 
     page = page_path.read_text(encoding="utf-8")
