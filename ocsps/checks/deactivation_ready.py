@@ -36,10 +36,11 @@ def _roles_for(ctx: CheckContext) -> list[Role]:
 
 
 def _locations(ctx: CheckContext) -> tuple[str, ...]:
-    """Where LCSCmd.exe is looked for, in order: the same known locations a deactivation run tries."""
+    """Where LCSCmd.exe is looked for, in order: the locations a deactivation run tries (the config
+    file's ``[lcscmd] path`` when it names one, as the CLI passes it)."""
     from ocsps.deactivation.facts import load_lcscmd_facts
 
-    return load_lcscmd_facts(ctx.catalog).locations
+    return ctx.options.lcscmd_locations or load_lcscmd_facts(ctx.catalog).locations
 
 
 def _lcscmd_key(index: int) -> str:

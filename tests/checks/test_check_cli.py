@@ -379,3 +379,18 @@ def test_a_check_answered_by_another_computer_fails_that_host(
     )
     assert result.code != 0
     assert "the computer that answered is med09.contoso.com" in result.out + result.err
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["default-locations", "config-path"])
+def test_deactivation_ready_looks_where_the_config_file_says(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: bool
+) -> None:
+    """The check looks for LCSCmd.exe where a deactivation run would: the config file's [lcscmd] path."""
+    config = tmp_path / "config.toml"
+    config.write_text("[lcscmd]\npath = 'D:\\Tools\\LCSCmd.exe'\n" if configured else "", encoding="utf-8")
+    monkeypatch.setenv("OCSPS_CONFIG", str(config))
+    host = "med-lcscmd-elsewhere.contoso.com"
+    result = _check(capsys, "checks-deactivation.toml", "deactivation-ready", "--host", host)
+    assert _findings(result.json(), host, "deactivation-ready")["lcscmd"] == [
+        "pass" if configured else "fail"
+    ]
