@@ -457,6 +457,13 @@ class Server:
         cancel: threading.Event | None = None,
         deadline: float | None = None,
     ) -> ServiceStatus:
+        """Send the restart cmdlets as they are (stop, then start) and read the service once.
+
+        What Windows stopped with the service (its running dependents) stays stopped: ``ocsps restart``
+        runs :func:`ocsps.operations.restart.restart_service` instead, which stops them first, starts them
+        again last and reports any found down. Use that, or ``change(service, "restart")`` for the read
+        first and the settling of a lost reply.
+        """
         svc = self.resolve(service)
         rendered = self.render("restart", svc, Force=force or None)
         return self._one(self._run(rendered, timeout, cancel, deadline), svc)
