@@ -704,13 +704,16 @@ def _pool_what_if(
     steps = roll_steps(plan, state.options)
     scripts = _scripts(plans[0], product)
     if json_out:
+        from ocsps.jsonout import to_builtins
+        from ocsps.pool.plan import RollPlanDocument, RollStepDocument
+
         emit_json(
             {
                 "command": "patch pool",
                 "what_if": True,
-                "plan": plan.to_json(),
+                "plan": to_builtins(RollPlanDocument.of(plan)),
                 "request": state.request,
-                "steps": [s.to_json() for s in steps],
+                "steps": to_builtins([RollStepDocument.of(s) for s in steps]),
                 "server_steps": [s.name for s in plans[0].steps],
                 "scripts": scripts,
             }

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ocsps.catalog import Product
 from ocsps.errors import OcspsError, RemoteError, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.patch.database import DatabaseReport, update_databases
 from ocsps.patch.driver import PatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
@@ -216,7 +217,7 @@ class PoolPatchResult:
             "reason": self.reason,
             "position": self.roll.position(),
             "method": self.roll.plan.method.value,
-            "units": [u.to_json() for u in self.roll.plan.units],
+            "units": to_builtins(self.roll.plan.units),
             "phases": {k: v.value for k, v in self.roll.servers.items()},
             "servers": [s.to_json() for s in self.servers],
             "out_of_service": self.out_of_service,
@@ -309,8 +310,9 @@ def plan_pool_patch(
         )
     plans = [plan_patch(m, product, installer, options, pf, in_pool=True) for m in members]
     base = roll_options or RollOptions.defaults(pool_facts or load_pool_facts())
+    # Through the saved form, as a resume reads it: the same numbers are written whether or not it resumes.
     ro = RollOptions.from_json(
-        {**base.to_json(), "step": StepSpec("patch", plans[0].installer_path).to_json()}
+        {**to_builtins(base), "step": to_builtins(StepSpec("patch", plans[0].installer_path))}
     )
     plan = plan_roll(pool, product, members, domains, only=only or None, facts=pool_facts)
     state = RollState(plan, ro, simulation=simulation)
