@@ -51,9 +51,6 @@ def _foreign(value: object) -> object:
         return str(value)
     if isinstance(value, Mapping) or any(hasattr(value, name) for name in _POWERSHELL_MEMBERS):
         return jsonable(value)
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):  # a type that still writes itself (pool and patch reports, for now)
-        return to_json()
     raise TypeError(f"cannot write a {type(value).__name__} as JSON")
 
 

@@ -223,9 +223,11 @@ def server(
         plan = plan_patch(host, product, installer, options)
         scripts = _scripts(plan, product)
         if json_out:
-            emit_json(
-                {"command": "patch server", "what_if": True, "plan": plan.to_json(), "scripts": scripts}
-            )
+            from ocsps.jsonout import to_builtins
+            from ocsps.patch.plan import PatchPlanDocument
+
+            plan_doc = to_builtins(PatchPlanDocument.of(plan))
+            emit_json({"command": "patch server", "what_if": True, "plan": plan_doc, "scripts": scripts})
         else:
             out = console()
             out.print(f"What if: patch {host} ({product.id}) to {plan.options.expect_version}", markup=False)
@@ -265,7 +267,11 @@ def server(
             driver.close()
     code = record.status.exit_code
     if json_out:
-        emit_json({"command": "patch server", **record.to_json(), "record": str(path), "exit_code": code})
+        from ocsps.patch.runner import record_document
+
+        emit_json(
+            {"command": "patch server", **record_document(record), "record": str(path), "exit_code": code}
+        )
     else:
         out = console()
         out.print(f"{target.host}: {record.status.value}" + (f": {record.reason}" if record.reason else ""))
@@ -366,9 +372,11 @@ def database(
             driver.close()
     code = 0 if report.ok else 1
     if json_out:
-        emit_json(
-            {"command": "patch database", **report.to_json(), "change_id": change_id, "exit_code": code}
-        )
+        from ocsps.jsonout import to_builtins
+        from ocsps.patch.database import DatabaseReportDocument
+
+        doc = to_builtins(DatabaseReportDocument.of(report))
+        emit_json({"command": "patch database", **doc, "change_id": change_id, "exit_code": code})
     else:
         out = console()
         for db in report.after or report.before:
@@ -704,7 +712,11 @@ def pool(
             patch_driver.close()
     code = result.exit_code
     if json_out:
-        emit_json({"command": "patch pool", **result.to_json(), "state_file": str(path), "exit_code": code})
+        from ocsps.jsonout import to_builtins
+        from ocsps.patch.pool import PoolPatchResultDocument
+
+        doc = to_builtins(PoolPatchResultDocument.of(result))
+        emit_json({"command": "patch pool", **doc, "state_file": str(path), "exit_code": code})
     else:
         out = console()
         out.print(
@@ -816,13 +828,16 @@ def _pool_what_if(
     steps = roll_steps(plan, state.options)
     scripts = _scripts(plans[0], product)
     if json_out:
+        from ocsps.jsonout import to_builtins
+        from ocsps.pool.plan import RollPlanDocument, RollStepDocument
+
         emit_json(
             {
                 "command": "patch pool",
                 "what_if": True,
-                "plan": plan.to_json(),
+                "plan": to_builtins(RollPlanDocument.of(plan)),
                 "request": state.request,
-                "steps": [s.to_json() for s in steps],
+                "steps": to_builtins([RollStepDocument.of(s) for s in steps]),
                 "server_steps": [s.name for s in plans[0].steps],
                 "scripts": scripts,
             }

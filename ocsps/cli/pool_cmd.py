@@ -154,7 +154,9 @@ def status(
     """Members with their services, upgrade domains, readiness, fabric state (missing replicas called
     out) and how many servers the pool can lose now."""
     from ocsps.durations import parse_duration
+    from ocsps.jsonout import to_builtins
     from ocsps.pool import survey_pool
+    from ocsps.pool.survey import PoolSurveyDocument
 
     deadline = parse_duration(timeout)
     with _pool_driver(opts, pool, _split(servers), deadline) as (driver, prod, members, _):
@@ -162,7 +164,7 @@ def status(
     unreachable = [m for m in survey.members if m.error]
     code = 3 if unreachable and len(unreachable) == len(survey.members) else 1 if survey.problems else 0
     if json_out:
-        emit_json({"command": "pool status", **survey.to_json(), "exit_code": code})
+        emit_json({"command": "pool status", **to_builtins(PoolSurveyDocument.of(survey)), "exit_code": code})
     else:
         _print_survey(survey)
     raise typer.Exit(code)
@@ -472,13 +474,16 @@ def _offline(
         write_output(text, emit_script)
         return
     if json_out:
+        from ocsps.jsonout import to_builtins
+        from ocsps.pool.plan import RollPlanDocument, RollStepDocument
+
         emit_json(
             {
                 "command": "pool maintain",
                 "what_if": True,
-                "plan": plan.to_json(),
-                "options": options.to_json(),
-                "steps": [s.to_json() for s in steps],
+                "plan": to_builtins(RollPlanDocument.of(plan)),
+                "options": to_builtins(options),
+                "steps": to_builtins([RollStepDocument.of(s) for s in steps]),
                 "exit_code": 0,
             }
         )
@@ -591,6 +596,9 @@ def _live(
         engine.run()
     code = state.status.exit_code
     if json_out:
+        from ocsps.jsonout import to_builtins
+        from ocsps.pool.plan import RollPlanDocument
+
         emit_json(
             {
                 "command": "pool maintain",
@@ -599,7 +607,7 @@ def _live(
                 "reason": state.reason,
                 "position": state.position(),
                 "state_file": str(path),
-                "plan": state.plan.to_json(),
+                "plan": to_builtins(RollPlanDocument.of(state.plan)),
                 "servers": {k: v.value for k, v in state.servers.items()},
                 "history": state.history,
                 "exit_code": code,
@@ -837,7 +845,10 @@ def _guarded(
             )
     code = result.exit_code
     if json_out:
-        emit_json({"command": command, **result.to_json(), "exit_code": code})
+        from ocsps.jsonout import to_builtins
+        from ocsps.pool.recovery import RecoveryResultDocument
+
+        emit_json({"command": command, **to_builtins(RecoveryResultDocument.of(result)), "exit_code": code})
     else:
         out = console()
         colour = "green" if result.ok else "red"

@@ -47,20 +47,6 @@ class Skip(Exception):
         self.reason = reason
 
 
-def _as_written(value: object) -> object:
-    """A result as the encoder takes it; a type that still writes itself (``to_json()``) is asked to.
-
-    Kept while some report types (pools, patches) still have their own ``to_json``; everything
-    else is written by :func:`ocsps.jsonout.to_builtins`, which refuses a type it cannot write.
-    """
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    if isinstance(value, list | tuple):
-        return [_as_written(v) for v in value]
-    return value
-
-
 @dataclass
 class HostOutcome(Generic[T]):
     """One host's end: its state, the work's result, and the exception that ended it, if one did."""
@@ -96,7 +82,7 @@ class HostDocument(msgspec.Struct, omit_defaults=True):
     @classmethod
     def of(cls, outcome: HostOutcome[T], view: Callable[[T], object] | None = None) -> HostDocument:
         result = outcome.result
-        shown = None if result is None else (view(result) if view is not None else _as_written(result))
+        shown = None if result is None else (view(result) if view is not None else result)
         return cls(outcome.host, outcome.state, outcome.step, outcome.error, shown)
 
 

@@ -12,9 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from ocsps.patch.model import PatchParseError, _props, _text
 
-__all__ = ["DatabaseDriver", "DatabaseReport", "DatabaseVersion", "parse_databases", "update_databases"]
+__all__ = [
+    "DatabaseDriver",
+    "DatabaseReport",
+    "DatabaseReportDocument",
+    "DatabaseVersion",
+    "DatabaseVersionDocument",
+    "parse_databases",
+    "update_databases",
+]
 
 
 @dataclass(frozen=True)
@@ -28,14 +38,20 @@ class DatabaseVersion:
     def current(self) -> bool:
         return bool(self.expected) and self.expected == self.installed
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "database": self.name,
-            "instance": self.instance,
-            "expected": self.expected,
-            "installed": self.installed,
-            "current": self.current,
-        }
+
+class DatabaseVersionDocument(msgspec.Struct):
+    """A database's versions with the verdict ``current`` (installed is the expected version)."""
+
+    database: str
+    instance: str
+    expected: str
+    installed: str
+    current: bool
+
+    @classmethod
+    def of(cls, version: DatabaseVersion) -> DatabaseVersionDocument:
+        v = version
+        return cls(v.name, v.instance, v.expected, v.installed, v.current)
 
 
 def parse_databases(
@@ -107,17 +123,33 @@ class DatabaseReport:
             "updated": f"updated on {self.sql_server} and read again at the expected version: {names}",
         }[self.status]
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "host": self.host,
-            "sql_server": self.sql_server,
-            "update_requested": self.update_requested,
-            "status": self.status,
-            "ok": self.ok,
-            "before": [d.to_json() for d in self.before],
-            "after": [d.to_json() for d in self.after],
-            "statement": self.statement(),
-        }
+
+class DatabaseReportDocument(msgspec.Struct):
+    """What ``patch database --json`` writes (and a pool patch's ``database``): both readings, the
+    verdicts and the statement, read when the document is made."""
+
+    host: str
+    sql_server: str
+    update_requested: bool
+    status: str
+    ok: bool
+    before: tuple[DatabaseVersionDocument, ...]
+    after: tuple[DatabaseVersionDocument, ...]
+    statement: str
+
+    @classmethod
+    def of(cls, report: DatabaseReport) -> DatabaseReportDocument:
+        r = report
+        return cls(
+            r.host,
+            r.sql_server,
+            r.update_requested,
+            r.status,
+            r.ok,
+            tuple(DatabaseVersionDocument.of(d) for d in r.before),
+            tuple(DatabaseVersionDocument.of(d) for d in r.after),
+            r.statement(),
+        )
 
 
 def update_databases(driver: DatabaseDriver, host: str, sql_server: str, *, update: bool) -> DatabaseReport:

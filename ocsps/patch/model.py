@@ -10,12 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from ocsps.errors import OcspsError
 
 __all__ = [
     "Component",
+    "ComponentDocument",
     "InstallOutcome",
     "PatchState",
+    "PatchStateDocument",
     "ServiceInfo",
     "answering_computers",
     "parse_install",
@@ -83,17 +87,11 @@ class ServiceInfo:
     def automatic(self) -> bool:
         return self.start_mode.casefold() in ("auto", "automatic")
 
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "state": self.state, "start_mode": self.start_mode}
-
 
 @dataclass(frozen=True)
 class Component:
     name: str
     version: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"component": self.name, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -113,16 +111,36 @@ class PatchState:
     def service(self, name: str) -> ServiceInfo | None:
         return next((s for s in self.services if s.name.casefold() == name.casefold()), None)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "computer": self.computer,
-            "boot_time": self.boot_time,
-            "free_bytes": self.free_bytes,
-            "installer_found": self.installer_found,
-            "pending_reboot": self.pending_reboot,
-            "services": [s.to_json() for s in self.services],
-            "components": [c.to_json() for c in self.components],
-        }
+
+class ComponentDocument(msgspec.Struct):
+    """A component's version as ``Get-CsServerPatchVersion`` names it."""
+
+    component: str
+    version: str
+
+
+class PatchStateDocument(msgspec.Struct):
+    """A reading of the server: the restart flags that are set (``pending_reboot``), not all of them."""
+
+    computer: str
+    boot_time: str
+    free_bytes: int | None
+    installer_found: bool | None
+    pending_reboot: list[str]
+    services: tuple[ServiceInfo, ...]
+    components: tuple[ComponentDocument, ...]
+
+    @classmethod
+    def of(cls, state: PatchState) -> PatchStateDocument:
+        return cls(
+            state.computer,
+            state.boot_time,
+            state.free_bytes,
+            state.installer_found,
+            state.pending_reboot,
+            state.services,
+            tuple(ComponentDocument(c.name, c.version) for c in state.components),
+        )
 
 
 def _bool(text: str) -> bool | None:
@@ -193,15 +211,6 @@ class InstallOutcome:
     exit_code: int | None
     log_path: str
     log_tail: str = field(default="", repr=False)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "computer": self.computer,
-            "ran": self.ran,
-            "exit_code": self.exit_code,
-            "log_path": self.log_path,
-            "log_tail": self.log_tail,
-        }
 
 
 def parse_install(output: Sequence[object]) -> InstallOutcome:

@@ -13,11 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 from ocsps.catalog import Product
 from ocsps.errors import UsageError
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 
-__all__ = ["PatchOptions", "PatchPlan", "PlannedStep", "check_options", "default_options", "plan_patch"]
+__all__ = [
+    "PatchOptions",
+    "PatchOptionsDocument",
+    "PatchPlan",
+    "PatchPlanDocument",
+    "PlannedStep",
+    "check_options",
+    "default_options",
+    "plan_patch",
+]
 
 Reboot = Literal["auto", "never"]
 Then = Literal["stop", "force-stop"]
@@ -50,23 +61,6 @@ class PatchOptions:
             return self.drain_timeout, self.then, False
         limit = min(self.service_deadlines[key], self.drain_timeout)
         return limit, self.service_then.get(key, self.then), True
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "expect_version": self.expect_version,
-            "reboot": self.reboot,
-            "then": self.then,
-            "install_timeout": self.install_timeout,
-            "reboot_timeout": self.reboot_timeout,
-            "drain_timeout": self.drain_timeout,
-            "restore_timeout": self.restore_timeout,
-            "service_poll": self.service_poll,
-            "min_free_bytes": self.min_free_bytes,
-            "reconnect_first": self.reconnect_first,
-            "reconnect_max": self.reconnect_max,
-            "service_deadlines": dict(self.service_deadlines),
-            "service_then": dict(self.service_then),
-        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> PatchOptions:
@@ -117,21 +111,6 @@ class PatchPlan:
     def step_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps)
 
-    def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {
-            "host": self.host,
-            "product": self.product,
-            "installer_path": self.installer_path,
-            "arguments": list(self.arguments),
-            "verify": self.verify,
-            "hold": self.hold,
-            "options": self.options.to_json(),
-            "steps": [{"name": s.name, "summary": s.summary, "actions": list(s.actions)} for s in self.steps],
-        }
-        if self.in_pool:
-            doc["in_pool"] = True
-        return doc
-
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> PatchPlan:
         return cls(
@@ -147,6 +126,67 @@ class PatchPlan:
                 for s in doc["steps"]
             ),
             in_pool=bool(doc.get("in_pool", False)),
+        )
+
+
+class PatchOptionsDocument(msgspec.Struct):
+    """The options as records and roll states have always saved them (the free-space floor before the
+    reconnect timings): a resume reads them back with :meth:`PatchOptions.from_json`."""
+
+    expect_version: str
+    reboot: str
+    then: str
+    install_timeout: float
+    reboot_timeout: float
+    drain_timeout: float
+    restore_timeout: float
+    service_poll: float
+    min_free_bytes: int
+    reconnect_first: float
+    reconnect_max: float
+    service_deadlines: Mapping[str, float]
+    service_then: Mapping[str, str]
+
+    @classmethod
+    def of(cls, options: PatchOptions) -> PatchOptionsDocument:
+        o = options
+        return cls(
+            o.expect_version,
+            o.reboot,
+            o.then,
+            o.install_timeout,
+            o.reboot_timeout,
+            o.drain_timeout,
+            o.restore_timeout,
+            o.service_poll,
+            o.min_free_bytes,
+            o.reconnect_first,
+            o.reconnect_max,
+            o.service_deadlines,
+            o.service_then,
+        )
+
+
+class PatchPlanDocument(msgspec.Struct, omit_defaults=True):
+    """A server's patch plan as ``--what-if --json`` shows it and its record saves it; ``in_pool`` only
+    for a pool member, as records written before it existed have it."""
+
+    host: str
+    product: str
+    installer_path: str
+    arguments: tuple[str, ...]
+    verify: str
+    hold: str
+    options: PatchOptionsDocument
+    steps: tuple[PlannedStep, ...]
+    in_pool: bool = False
+
+    @classmethod
+    def of(cls, plan: PatchPlan) -> PatchPlanDocument:
+        p = plan
+        options = PatchOptionsDocument.of(p.options)
+        return cls(
+            p.host, p.product, p.installer_path, p.arguments, p.verify, p.hold, options, p.steps, p.in_pool
         )
 
 

@@ -21,14 +21,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+import msgspec
+
 from ocsps.catalog import Product
 from ocsps.errors import OcspsError, RemoteError, UsageError
-from ocsps.patch.database import DatabaseReport, update_databases
+from ocsps.jsonout import to_builtins
+from ocsps.patch.database import DatabaseReport, DatabaseReportDocument, update_databases
 from ocsps.patch.driver import PatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
 from ocsps.patch.model import PatchState
-from ocsps.patch.plan import PatchOptions, PatchPlan, check_options, plan_patch
-from ocsps.patch.runner import PatchEvent, PatchRecord, PatchRunner, PatchStatus
+from ocsps.patch.plan import PatchOptions, PatchOptionsDocument, PatchPlan, check_options, plan_patch
+from ocsps.patch.runner import PatchEvent, PatchRecord, PatchRunner, PatchStatus, record_document
 from ocsps.pool import (
     MaintenanceStop,
     Method,
@@ -39,6 +42,7 @@ from ocsps.pool import (
     RollOptions,
     RollState,
     RollStatus,
+    RollUnit,
     ServerPhase,
     StepSpec,
     UpgradeDomain,
@@ -50,6 +54,7 @@ __all__ = [
     "POOL_FORMAT",
     "PoolPatchDriver",
     "PoolPatchResult",
+    "PoolPatchResultDocument",
     "PoolPatchStatus",
     "PostCheck",
     "ServerOutcome",
@@ -108,9 +113,6 @@ class PostCheck:
     ok: bool
     message: str
 
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "ok": self.ok, "message": self.message}
-
 
 PostChecks = Callable[[str, Sequence[str]], Sequence[PostCheck]]
 """(pool, members) -> outcomes; run once the roll and the database update are done."""
@@ -131,21 +133,6 @@ class ServerOutcome:
     not_running: tuple[str, ...]
     disabled_by_failover: tuple[str, ...] = ()
     error: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "server": self.server,
-            "phase": self.phase,
-            "patch_status": self.patch_status,
-            "reason": self.reason,
-            "versions": dict(self.versions),
-            "at_version": self.at_version,
-            "in_service": self.in_service,
-            "left_disabled": list(self.left_disabled),
-            "not_running": list(self.not_running),
-            "disabled_by_failover": list(self.disabled_by_failover),
-            "error": self.error,
-        }
 
 
 @dataclass
@@ -206,30 +193,59 @@ class PoolPatchResult:
             parts.append(f"post-checks failed: {', '.join(failed)}" if failed else "post-checks passed")
         return "; ".join(parts)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": POOL_FORMAT,
-            "pool": self.pool,
-            "product": self.product,
-            "expect_version": self.expect_version,
-            "status": self.status.value,
-            "reason": self.reason,
-            "position": self.roll.position(),
-            "method": self.roll.plan.method.value,
-            "units": [u.to_json() for u in self.roll.plan.units],
-            "phases": {k: v.value for k, v in self.roll.servers.items()},
-            "servers": [s.to_json() for s in self.servers],
-            "out_of_service": self.out_of_service,
-            "left_disabled": self.left_disabled,
-            "database": self.database.to_json() if self.database else None,
-            "database_note": self.database_note,
-            "post_checks": [c.to_json() for c in self.post_checks],
-            "statement": self.statement(),
-            "simulation": self.roll.simulation,
-            "change_id": str(self.roll.request.get("change_id", "")),
-            "runs": self.roll.runs,
-            "history": list(self.roll.history),
-        }
+
+class PoolPatchResultDocument(msgspec.Struct):
+    """What ``patch pool --json`` and the pool patch writes: the roll's position and units, each member's
+    outcome, the databases and post-checks, and the statement, read when the document is made."""
+
+    format: str
+    pool: str
+    product: str
+    expect_version: str
+    status: PoolPatchStatus
+    reason: str
+    position: str
+    method: Method
+    units: tuple[RollUnit, ...]
+    phases: dict[str, ServerPhase]
+    servers: list[ServerOutcome]
+    out_of_service: list[str]
+    left_disabled: dict[str, list[str]]
+    database: DatabaseReportDocument | None
+    database_note: str
+    post_checks: list[PostCheck]
+    statement: str
+    simulation: bool
+    change_id: str
+    runs: int
+    history: list[dict[str, str]]
+
+    @classmethod
+    def of(cls, result: PoolPatchResult) -> PoolPatchResultDocument:
+        r, roll = result, result.roll
+        return cls(
+            format=POOL_FORMAT,
+            pool=r.pool,
+            product=r.product,
+            expect_version=r.expect_version,
+            status=r.status,
+            reason=r.reason,
+            position=roll.position(),
+            method=roll.plan.method,
+            units=roll.plan.units,
+            phases=roll.servers,
+            servers=r.servers,
+            out_of_service=r.out_of_service,
+            left_disabled=r.left_disabled,
+            database=DatabaseReportDocument.of(r.database) if r.database else None,
+            database_note=r.database_note,
+            post_checks=r.post_checks,
+            statement=r.statement(),
+            simulation=roll.simulation,
+            change_id=str(roll.request.get("change_id", "")),
+            runs=roll.runs,
+            history=roll.history,
+        )
 
 
 # ------------------------------------------------------------------------------------------ request
@@ -240,7 +256,7 @@ def _request(
         "kind": "patch-pool",
         "installer": installer,
         "expect_version": options.expect_version,
-        "options": options.to_json(),
+        "options": to_builtins(PatchOptionsDocument.of(options)),
         "sql_server": sql_server,
         "database_update": database_update,
         "change_id": change_id,
@@ -309,8 +325,9 @@ def plan_pool_patch(
         )
     plans = [plan_patch(m, product, installer, options, pf, in_pool=True) for m in members]
     base = roll_options or RollOptions.defaults(pool_facts or load_pool_facts())
+    # Through the saved form, as a resume reads it: the same numbers are written whether or not it resumes.
     ro = RollOptions.from_json(
-        {**base.to_json(), "step": StepSpec("patch", plans[0].installer_path).to_json()}
+        {**to_builtins(base), "step": to_builtins(StepSpec("patch", plans[0].installer_path))}
     )
     plan = plan_roll(pool, product, members, domains, only=only or None, facts=pool_facts)
     state = RollState(plan, ro, simulation=simulation)
@@ -348,7 +365,7 @@ class _Patcher:
 
     def _store(self, server: str, record: PatchRecord) -> None:
         record.change_id = str(self.state.request.get("change_id", ""))
-        self.state.work[server] = record.to_json()
+        self.state.work[server] = record_document(record)
         self.save(self.state)
 
     def _show(self, server: str) -> Callable[[PatchEvent], None]:

@@ -16,14 +16,26 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from ocsps import __version__
 from ocsps.errors import ConnectError, OcspsError, OutcomeUnknown, TimeoutExceeded, UsageError
 from ocsps.patch.driver import PatchDriver
 from ocsps.patch.facts import PatchFacts, load_patch_facts
-from ocsps.patch.model import InstallOutcome, PatchState, startup_type
-from ocsps.patch.plan import PatchPlan
+from ocsps.patch.model import InstallOutcome, PatchState, PatchStateDocument, startup_type
+from ocsps.patch.plan import PatchPlan, PatchPlanDocument
 
-__all__ = ["FORMAT", "POOL_STEPS", "SERVER_STEPS", "PatchEvent", "PatchRecord", "PatchRunner", "PatchStatus"]
+__all__ = [
+    "FORMAT",
+    "POOL_STEPS",
+    "SERVER_STEPS",
+    "PatchEvent",
+    "PatchRecord",
+    "PatchRecordDocument",
+    "PatchRunner",
+    "PatchStatus",
+    "record_document",
+]
 
 SERVER_STEPS = ("preflight", "out-of-service", "hold", "install", "reboot", "verify", "back-in-service")
 POOL_STEPS = ("hold", "install", "reboot", "verify", "restore")
@@ -143,39 +155,6 @@ class PatchRecord:
             parts.append(f"a restart is pending ({', '.join(self.final.pending_reboot)})")
         return "; ".join(parts)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "generated_by": f"ocsps {__version__}",
-            "host": self.plan.host,
-            "product": self.plan.product,
-            "status": self.status.value,
-            "reason": self.reason,
-            "step": self.step,
-            "plan": self.plan.to_json(),
-            "services": list(self.services),
-            "running_before": list(self.running_before),
-            "startup_before": dict(self.startup_before),
-            "held": list(self.held),
-            "restored": self.restored,
-            "left_disabled": self.left_disabled,
-            "versions_before": dict(self.versions_before),
-            "versions_after": dict(self.versions_after),
-            "install": self.install.to_json() if self.install else None,
-            "install_sent": self.install_sent,
-            "reboot_needed": self.reboot_needed,
-            "boot_before": self.boot_before,
-            "rebooted": self.rebooted,
-            "done": list(self.done),
-            "runs": self.runs,
-            "final": self.final.to_json() if self.final else None,
-            "final_error": self.final_error,
-            "statement": self.statement(),
-            "simulation": self.simulation,
-            "change_id": self.change_id,
-            "history": list(self.history),
-        }
-
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], *, source: str = "record") -> PatchRecord:
         """A saved record, to resume from: the final reading is not kept (it is read again)."""
@@ -218,6 +197,85 @@ class PatchRecord:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"{source}: damaged patch record ({exc.__class__.__name__}: {exc})") from None
+
+
+class PatchRecordDocument(msgspec.Struct):
+    """The record file (format ``ocsps-patch-server/1``) and ``patch server --json``, key for key as it
+    has always been written; what ``--resume``, a pool's roll state (``work``) and ``ocsps report`` read.
+    The verdicts (``left_disabled``, ``statement``) are read when the document is made."""
+
+    format: str
+    generated_by: str
+    host: str
+    product: str
+    status: PatchStatus
+    reason: str
+    step: str
+    plan: PatchPlanDocument
+    services: list[str]
+    running_before: list[str]
+    startup_before: dict[str, str]
+    held: list[str]
+    restored: bool
+    left_disabled: list[str]
+    versions_before: dict[str, str]
+    versions_after: dict[str, str]
+    install: InstallOutcome | None
+    install_sent: bool
+    reboot_needed: bool
+    boot_before: str
+    rebooted: bool
+    done: list[str]
+    runs: int
+    final: PatchStateDocument | None
+    final_error: str
+    statement: str
+    simulation: bool
+    change_id: str
+    history: list[dict[str, str]]
+
+    @classmethod
+    def of(cls, record: PatchRecord) -> PatchRecordDocument:
+        r = record
+        return cls(
+            format=FORMAT,
+            generated_by=f"ocsps {__version__}",
+            host=r.plan.host,
+            product=r.plan.product,
+            status=r.status,
+            reason=r.reason,
+            step=r.step,
+            plan=PatchPlanDocument.of(r.plan),
+            services=r.services,
+            running_before=r.running_before,
+            startup_before=r.startup_before,
+            held=r.held,
+            restored=r.restored,
+            left_disabled=r.left_disabled,
+            versions_before=r.versions_before,
+            versions_after=r.versions_after,
+            install=r.install,
+            install_sent=r.install_sent,
+            reboot_needed=r.reboot_needed,
+            boot_before=r.boot_before,
+            rebooted=r.rebooted,
+            done=r.done,
+            runs=r.runs,
+            final=PatchStateDocument.of(r.final) if r.final else None,
+            final_error=r.final_error,
+            statement=r.statement(),
+            simulation=r.simulation,
+            change_id=r.change_id,
+            history=r.history,
+        )
+
+
+def record_document(record: PatchRecord) -> dict[str, Any]:
+    """The record as plain JSON values: what its file holds."""
+    from ocsps.jsonout import to_builtins
+
+    doc: dict[str, Any] = to_builtins(PatchRecordDocument.of(record))
+    return doc
 
 
 class _Stop(Exception):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ocsps.audit import audit_path
 from ocsps.errors import UsageError
-from ocsps.patch.runner import PatchRecord, PatchStatus
+from ocsps.patch.runner import PatchRecord, PatchStatus, record_document
 
 __all__ = ["load_record", "save_record", "state_path", "unfinished"]
 
@@ -34,7 +34,7 @@ def save_record(path: Path, record: PatchRecord) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n")
+        handle.write(json.dumps(record_document(record), indent=2, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)

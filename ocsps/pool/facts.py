@@ -83,14 +83,6 @@ class QuorumRule:
         )
         return f"pools of {size} servers keep {self.must_run}{among} running"
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "min_servers": self.min_servers,
-            "max_servers": self.max_servers,
-            "must_run": self.must_run,
-            "of_first": self.of_first,
-        }
-
 
 @dataclass(frozen=True)
 class PoolDefaults:

@@ -15,11 +15,19 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from ocsps.catalog import Product
 from ocsps.errors import ConnectError, OperationFailed, TimeoutExceeded, UsageError
 from ocsps.pool.driver import PoolDriver
 from ocsps.pool.facts import Method, PoolFacts, Verdict, load_pool_facts
-from ocsps.pool.model import Condition, MemberState, PoolReadiness
+from ocsps.pool.model import (
+    Condition,
+    MemberState,
+    MemberStateDocument,
+    PoolReadiness,
+    PoolReadinessDocument,
+)
 from ocsps.pool.plan import Gate, GateVerdict, RollOptions, gate_decision
 from ocsps.pool.quorum import QuorumVerdict, may_take_down
 from ocsps.pool.survey import PoolSurvey, survey_pool
@@ -27,8 +35,10 @@ from ocsps.pool.survey import PoolSurvey, survey_pool
 __all__ = [
     "MemberCall",
     "MemberResult",
+    "MemberResultDocument",
     "PoolRefused",
     "ReadyResult",
+    "ReadyResultDocument",
     "bring_back",
     "take_out",
     "wait_ready",
@@ -50,9 +60,6 @@ class MemberCall:
     action: str
     values: dict[str, object]
 
-    def to_json(self) -> dict[str, object]:
-        return {"action": self.action, "values": dict(self.values)}
-
 
 @dataclass(frozen=True)
 class MemberResult:
@@ -72,22 +79,42 @@ class MemberResult:
     dry_run: bool = False
     waited: float = 0.0
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "pool": self.pool,
-            "member": self.member,
-            "operation": self.operation,
-            "method": self.method.value,
-            "changed": self.changed,
-            "dry_run": self.dry_run,
-            "before": self.before.to_json(),
-            "after": self.after.to_json(),
-            "calls": [c.to_json() for c in self.calls],
-            "quorum": self.quorum.to_json() if self.quorum else None,
-            "readiness": self.readiness.to_json() if self.readiness else None,
-            "reason": self.reason,
-            "waited": round(self.waited, 3),
-        }
+
+class MemberResultDocument(msgspec.Struct):
+    """A take-out or bring-back as ``pool_member`` returns it: the member before and after, what was sent."""
+
+    pool: str
+    member: str
+    operation: str
+    method: Method
+    changed: bool
+    dry_run: bool
+    before: MemberStateDocument
+    after: MemberStateDocument
+    calls: tuple[MemberCall, ...]
+    quorum: QuorumVerdict | None
+    readiness: PoolReadinessDocument | None
+    reason: str
+    waited: float
+
+    @classmethod
+    def of(cls, result: MemberResult) -> MemberResultDocument:
+        r = result
+        return cls(
+            r.pool,
+            r.member,
+            r.operation,
+            r.method,
+            r.changed,
+            r.dry_run,
+            MemberStateDocument.of(r.before),
+            MemberStateDocument.of(r.after),
+            r.calls,
+            r.quorum,
+            PoolReadinessDocument.of(r.readiness) if r.readiness else None,
+            r.reason,
+            round(r.waited, 3),
+        )
 
 
 @dataclass(frozen=True)
@@ -104,18 +131,26 @@ class ReadyResult:
     readings: tuple[str, ...] = field(default_factory=tuple)
     reason: str = ""
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "pool": self.pool,
-            "via": self.via,
-            "state": self.state,
-            "stable_for": self.stable_for,
-            "reads": self.reads,
-            "busy": self.busy,
-            "waited": round(self.waited, 3),
-            "readings": list(self.readings),
-            "reason": self.reason,
-        }
+
+class ReadyResultDocument(msgspec.Struct):
+    """A passed readiness wait as ``pool_wait_ready`` returns it (the wait in milliseconds' precision)."""
+
+    pool: str
+    via: str
+    state: str
+    stable_for: float
+    reads: int
+    busy: int
+    waited: float
+    readings: tuple[str, ...]
+    reason: str
+
+    @classmethod
+    def of(cls, result: ReadyResult) -> ReadyResultDocument:
+        r = result
+        return cls(
+            r.pool, r.via, r.state, r.stable_for, r.reads, r.busy, round(r.waited, 3), r.readings, r.reason
+        )
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -590,4 +625,3 @@ def _wait_ready_watched(
     raise PoolRefused(
         f"{pool}: the readiness watch on {via} ended {WATCH_ROUNDS} times before the wait was decided"
     )
-

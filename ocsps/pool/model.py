@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import msgspec
+
 from ocsps.results import ServiceState, ServiceStatus
 from ocsps.results.base import (
-    JsonValue,
     ParseError,
     PropertyReader,
     host_name,
-    jsonable,
     no_extra,
     prop,
     to_text,
@@ -29,8 +29,12 @@ from ocsps.results.base import (
 __all__ = [
     "Condition",
     "FabricState",
+    "FabricStateDocument",
     "MemberState",
+    "MemberStateDocument",
     "PoolReadiness",
+    "PoolReadinessDocument",
+    "ServiceLine",
     "StepOutcome",
     "Transition",
     "UpgradeDomain",
@@ -54,9 +58,6 @@ class UpgradeDomain:
         folded = server.casefold()
         return any(_same_host(folded, s) for s in self.servers)
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"name": self.name, "servers": list(self.servers), "ready": self.ready}
-
 
 @dataclass(frozen=True)
 class PoolReadiness:
@@ -73,16 +74,23 @@ class PoolReadiness:
     def domain_of(self, server: str) -> UpgradeDomain | None:
         return next((d for d in self.domains if d.contains(server)), None)
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "state": self.state,
-            "computer": self.computer,
-            "pool": self.pool,
-            "total_front_ends": self.total_front_ends,
-            "active_front_ends": self.active_front_ends,
-            "upgrade_domains": [d.to_json() for d in self.domains],
-            "extra": jsonable(self.extra),
-        }
+
+class PoolReadinessDocument(msgspec.Struct):
+    """A readiness reading as ``pool status`` and the pool modules write it: the domains are
+    ``upgrade_domains``, the names the cmdlet's own output uses."""
+
+    state: str
+    computer: str | None
+    pool: str | None
+    total_front_ends: int | None
+    active_front_ends: int | None
+    upgrade_domains: tuple[UpgradeDomain, ...]
+    extra: Mapping[str, object]
+
+    @classmethod
+    def of(cls, readiness: PoolReadiness) -> PoolReadinessDocument:
+        r = readiness
+        return cls(r.state, r.computer, r.pool, r.total_front_ends, r.active_front_ends, r.domains, r.extra)
 
 
 def _same_host(folded: str, other: str) -> bool:
@@ -148,15 +156,21 @@ class FabricState:
     def healthy(self) -> bool:
         return not self.missing
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "pool": self.pool,
-            "computer": self.computer,
-            "healthy": self.healthy,
-            "missing_replicas": list(self.missing),
-            "warnings": list(self.warnings),
-            "lines": list(self.lines),
-        }
+
+class FabricStateDocument(msgspec.Struct):
+    """The fabric state with its verdict (``healthy``) and the missing-replica lines first."""
+
+    pool: str
+    computer: str | None
+    healthy: bool
+    missing_replicas: tuple[str, ...]
+    warnings: tuple[str, ...]
+    lines: tuple[str, ...]
+
+    @classmethod
+    def of(cls, fabric: FabricState) -> FabricStateDocument:
+        f = fabric
+        return cls(f.pool, f.computer, f.healthy, f.missing, f.warnings, f.lines)
 
 
 def parse_fabric(objects: Sequence[object], pool: str, patterns: Iterable[str]) -> FabricState:
@@ -217,14 +231,27 @@ class MemberState:
         found = next((s for s in services if s.name.casefold() == front_end.casefold()), None)
         return cls(host, found.status if found else None, tuple(services))
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "host": self.host,
-            "condition": self.condition.value,
-            "front_end": self.front_end.value if self.front_end else None,
-            "services": [{"name": s.name, "status": s.status.value} for s in self.services],
-            "error": self.error,
-        }
+
+class ServiceLine(msgspec.Struct):
+    """A member's service as the roll shows it: its name and status, not the whole parsed result."""
+
+    name: str
+    status: ServiceState
+
+
+class MemberStateDocument(msgspec.Struct):
+    """A member with the condition the roll decides on (a verdict read when the document is made)."""
+
+    host: str
+    condition: Condition
+    front_end: ServiceState | None
+    services: tuple[ServiceLine, ...]
+    error: str
+
+    @classmethod
+    def of(cls, member: MemberState) -> MemberStateDocument:
+        services = tuple(ServiceLine(s.name, s.status) for s in member.services)
+        return cls(member.host, member.condition, member.front_end, services, member.error)
 
 
 @dataclass(frozen=True)
@@ -253,9 +280,6 @@ class StepOutcome:
     name: str
     ran: bool
     output: str
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"computer": self.computer, "name": self.name, "ran": self.ran, "output": self.output}
 
 
 def parse_step_outcome(objects: Sequence[object]) -> StepOutcome:

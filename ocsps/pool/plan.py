@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.errors import UsageError
 from ocsps.pool.facts import Method, PoolFacts, QuorumRule, Readiness, Unit, Verdict, load_pool_facts
@@ -27,7 +29,9 @@ __all__ = [
     "GateVerdict",
     "RollOptions",
     "RollPlan",
+    "RollPlanDocument",
     "RollStep",
+    "RollStepDocument",
     "RollUnit",
     "StepSpec",
     "gate_decision",
@@ -45,6 +49,8 @@ class StepSpec:
     kind: str  # "pause" | "script" | "patch" (the update installer ``name``, run by a maintenance hook)
     name: str = ""
     lines: tuple[str, ...] = ()
+    sha256: str = field(init=False)
+    """The script's digest, shown and saved with it (empty without lines)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("pause", "script", "patch"):
@@ -53,18 +59,13 @@ class StepSpec:
             raise UsageError("a patch step names the update installer")
         if self.kind == "script" and not any(line.strip() for line in self.lines):
             raise UsageError(f"the step script {self.name or ''} is empty".replace("  ", " "))
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256("\n".join(self.lines).encode("utf-8")).hexdigest() if self.lines else ""
+        digest = hashlib.sha256("\n".join(self.lines).encode("utf-8")).hexdigest() if self.lines else ""
+        object.__setattr__(self, "sha256", digest)
 
     def label(self) -> str:
         if self.kind == "patch":
             return f"install the update {self.name}, restart if asked, verify every component"
         return "pause for the operator" if self.kind == "pause" else f"run {self.name or 'the step script'}"
-
-    def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "name": self.name, "lines": list(self.lines), "sha256": self.sha256}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> StepSpec:
@@ -114,22 +115,6 @@ class RollOptions:
             service_then={s.service: s.then for s in f.service_drain},
         )
         return replace(base, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "stable_for": self.stable_for,
-            "max_busy": self.max_busy,
-            "busy_interval": self.busy_interval,
-            "ready_poll": self.ready_poll,
-            "wait_time": self.wait_time,
-            "drain_timeout": self.drain_timeout,
-            "service_poll": self.service_poll,
-            "draining_timeout": self.draining_timeout,
-            "force_failover": self.force_failover,
-            "step": self.step.to_json(),
-            "service_deadlines": dict(self.service_deadlines),
-            "service_then": dict(self.service_then),
-        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RollOptions:
@@ -186,9 +171,6 @@ class RollUnit:
     name: str
     servers: tuple[str, ...]
 
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "servers": list(self.servers)}
-
 
 @dataclass(frozen=True)
 class RollPlan:
@@ -208,24 +190,12 @@ class RollPlan:
     def servers(self) -> tuple[str, ...]:
         return tuple(s for u in self.units for s in u.servers)
 
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "pool": self.pool,
-            "product": self.product,
-            "method": self.method.value,
-            "unit": self.unit.value,
-            "members": list(self.members),
-            "units": [u.to_json() for u in self.units],
-            "quorum": self.rule.to_json(),
-            "notes": list(self.notes),
-        }
-        if self.readiness is not Readiness.CMDLET:  # absent from plans saved before it existed
-            doc["readiness"] = self.readiness.value
-        return doc
-
     @property
     def sha256(self) -> str:
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        """The seal of a saved roll: the digest of its document with sorted keys."""
+        from ocsps.jsonout import to_builtins
+
+        canonical = json.dumps(to_builtins(RollPlanDocument.of(self)), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @classmethod
@@ -244,6 +214,29 @@ class RollPlan:
             notes=tuple(str(n) for n in doc.get("notes", [])),
             readiness=Readiness(doc.get("readiness", Readiness.CMDLET.value)),
         )
+
+
+class RollPlanDocument(msgspec.Struct, omit_defaults=True):
+    """A roll plan as it is saved (and sealed) in the state file and shown by ``--what-if``.
+
+    The rule is ``quorum``; ``readiness`` is left out when it is the cmdlet, as plans saved before it
+    existed have it, so that their seal still matches.
+    """
+
+    pool: str
+    product: str
+    method: Method
+    unit: Unit
+    members: tuple[str, ...]
+    units: tuple[RollUnit, ...]
+    quorum: QuorumRule
+    notes: tuple[str, ...]
+    readiness: Readiness = Readiness.CMDLET
+
+    @classmethod
+    def of(cls, plan: RollPlan) -> RollPlanDocument:
+        p = plan
+        return cls(p.pool, p.product, p.method, p.unit, p.members, p.units, p.rule, p.notes, p.readiness)
 
 
 def _natural(text: str) -> list[object]:
@@ -442,17 +435,22 @@ class RollStep:
     server: str | None = None
     unit: str | None = None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "label": self.label,
-            "action": self.action,
-            "server": self.server,
-            "unit": self.unit,
-            "values": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in self.values.items() if k != "StepScript"
-            },
-        }
+
+class RollStepDocument(msgspec.Struct):
+    """One step of the roll as ``--what-if --json`` shows it: a step script's lines are left out of its
+    values (the options carry them, with their digest)."""
+
+    kind: str
+    label: str
+    action: str
+    server: str | None
+    unit: str | None
+    values: dict[str, object]
+
+    @classmethod
+    def of(cls, step: RollStep) -> RollStepDocument:
+        values = {k: v for k, v in step.values.items() if k != "StepScript"}
+        return cls(step.kind, step.label, step.action, step.server, step.unit, values)
 
 
 def _gate_values(stable: float, options: RollOptions, facts: PoolFacts) -> dict[str, object]:

@@ -25,17 +25,6 @@ class QuorumVerdict:
     down_before: tuple[str, ...]
     reason: str
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "allowed": self.allowed,
-            "candidate": self.candidate,
-            "running_after": self.running_after,
-            "must_run": self.must_run,
-            "counted": self.counted,
-            "down_before": list(self.down_before),
-            "reason": self.reason,
-        }
-
 
 def _fold(names: Collection[str]) -> set[str]:
     return {n.casefold() for n in names}

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+import msgspec
+
 from ocsps.catalog import Product
 from ocsps.errors import ConnectError, OcspsError, OperationFailed, RemoteError, UsageError
 from ocsps.pool.driver import PoolDriver, RemoteDriver
@@ -25,15 +27,16 @@ from ocsps.pool.facts import PoolFacts, load_pool_facts
 from ocsps.pool.member import MemberCall
 from ocsps.pool.model import Condition, FabricState, MemberState, PoolReadiness, StepOutcome
 from ocsps.pool.plan import StepSpec
-from ocsps.pool.survey import PoolSurvey, survey_pool
+from ocsps.pool.survey import PoolSurvey, PoolSurveyDocument, survey_pool
 from ocsps.powershell.script import RenderedScript, render_action
-from ocsps.results.base import JsonValue, ParseError, PropertyReader, jsonable
+from ocsps.results.base import ParseError, PropertyReader
 
 __all__ = [
     "PoolCall",
     "RecoveryDriver",
     "RecoveryOutcome",
     "RecoveryResult",
+    "RecoveryResultDocument",
     "RemoteRecoveryDriver",
     "parse_pool_call",
     "recover_call",
@@ -73,16 +76,6 @@ class PoolCall:
     invoked: bool
     output: str = ""
     warnings: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "computer": self.computer,
-            "pool": self.pool,
-            "operation": self.operation,
-            "invoked": self.invoked,
-            "output": self.output,
-            "warnings": list(self.warnings),
-        }
 
 
 def parse_pool_call(objects: Sequence[object]) -> PoolCall:
@@ -197,33 +190,45 @@ class RecoveryResult:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "pool": self.pool,
-            "operation": self.operation,
-            "outcome": self.outcome.value,
-            "ok": self.ok,
-            "changed": self.changed,
-            "reason": self.reason,
-            "via": self.via,
-            "call": None
-            if self.call is None
-            else {"action": self.call.action, "values": _jsonable(self.call)},
-            "answer": None if self.answer is None else self.answer.to_json(),
-            "before": _survey_json(self.before),
-            "after": None if self.after is None else _survey_json(self.after),
-            "notes": list(self.notes),
-            "waited": round(self.waited, 3),
-            "reads": self.reads,
-        }
 
+class RecoveryResultDocument(msgspec.Struct):
+    """A start or recovery as ``pool start`` / ``pool recover --json`` and the ``pool_start`` module write
+    it: the verdicts (``ok``, ``changed``) read when the document is made, the pool before and after."""
 
-def _jsonable(call: MemberCall) -> JsonValue:
-    return jsonable(dict(call.values))
+    pool: str
+    operation: str
+    outcome: RecoveryOutcome
+    ok: bool
+    changed: bool
+    reason: str
+    via: str | None
+    call: MemberCall | None
+    answer: PoolCall | None
+    before: PoolSurveyDocument
+    after: PoolSurveyDocument | None
+    notes: tuple[str, ...]
+    waited: float
+    reads: int
 
-
-def _survey_json(survey: PoolSurvey) -> JsonValue:
-    return jsonable(survey.to_json())
+    @classmethod
+    def of(cls, result: RecoveryResult) -> RecoveryResultDocument:
+        r = result
+        return cls(
+            r.pool,
+            r.operation,
+            r.outcome,
+            r.ok,
+            r.changed,
+            r.reason,
+            r.via,
+            r.call,
+            r.answer,
+            PoolSurveyDocument.of(r.before),
+            None if r.after is None else PoolSurveyDocument.of(r.after),
+            r.notes,
+            round(r.waited, 3),
+            r.reads,
+        )
 
 
 # ------------------------------------------------------------------------------------------ calls (pure)

@@ -19,18 +19,22 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ocsps import __version__
 from ocsps.audit import audit_path
 from ocsps.errors import UsageError
-from ocsps.pool.plan import RollOptions, RollPlan
+from ocsps.pool.plan import RollOptions, RollPlan, RollPlanDocument
 
 __all__ = [
     "FORMAT",
     "RollState",
+    "RollStateDocument",
     "RollStatus",
     "ServerPhase",
     "load_state",
     "save_state",
+    "state_document",
     "state_path",
 ]
 
@@ -128,29 +132,6 @@ class RollState:
                 return f"{server}: {phase.value}"
         return "every server returned"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "generated_by": f"ocsps {__version__}",
-            "pool": self.plan.pool,
-            "status": self.status.value,
-            "reason": self.reason,
-            "position": self.position(),
-            "plan": self.plan.to_json(),
-            "plan_sha256": self.plan.sha256,
-            "options": self.options.to_json(),
-            "servers": {k: v.value for k, v in self.servers.items()},
-            "gates_passed": list(self.gates_passed),
-            "gate_busy": {str(k): v for k, v in self.gate_busy.items()},
-            "started": self.started,
-            "updated": self.updated,
-            "runs": self.runs,
-            "simulation": self.simulation,
-            "history": list(self.history),
-            **({"request": dict(self.request)} if self.request else {}),
-            **({"work": {k: dict(v) for k, v in self.work.items()}} if self.work else {}),
-        }
-
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], *, source: str) -> RollState:
         if doc.get("format") != FORMAT:
@@ -185,6 +166,55 @@ class RollState:
         return state
 
 
+class RollStateDocument(msgspec.Struct, omit_defaults=True):
+    """The state file (format ``ocsps-pool-roll/1``), key for key as it has always been written: what
+    ``--resume`` and ``ocsps report`` read. ``request`` and ``work`` are left out while empty."""
+
+    format: str
+    generated_by: str
+    pool: str
+    status: RollStatus
+    reason: str
+    position: str
+    plan: RollPlanDocument
+    plan_sha256: str
+    options: RollOptions
+    servers: dict[str, ServerPhase]
+    gates_passed: list[int]
+    gate_busy: dict[str, int]
+    started: str
+    updated: str
+    runs: int
+    simulation: bool
+    history: list[dict[str, str]]
+    request: dict[str, Any] = {}
+    work: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def of(cls, state: RollState) -> RollStateDocument:
+        return cls(
+            format=FORMAT,
+            generated_by=f"ocsps {__version__}",
+            pool=state.plan.pool,
+            status=state.status,
+            reason=state.reason,
+            position=state.position(),
+            plan=RollPlanDocument.of(state.plan),
+            plan_sha256=state.plan.sha256,
+            options=state.options,
+            servers=state.servers,
+            gates_passed=state.gates_passed,
+            gate_busy={str(k): v for k, v in state.gate_busy.items()},
+            started=state.started,
+            updated=state.updated,
+            runs=state.runs,
+            simulation=state.simulation,
+            history=state.history,
+            request=state.request,
+            work=state.work,
+        )
+
+
 def state_path(pool: str, env: Mapping[str, str] | None = None, *, simulation: bool = False) -> Path:
     """``pool-roll-<pool>.json`` in the audit log's directory; ``pool-roll-lab-<pool>.json`` for the lab.
 
@@ -202,10 +232,18 @@ def save_state(path: Path, state: RollState) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(state.to_json(), indent=2, ensure_ascii=False) + "\n")
+        handle.write(json.dumps(state_document(state), indent=2, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
+
+
+def state_document(state: RollState) -> dict[str, Any]:
+    """The state file's document, as plain JSON values."""
+    from ocsps.jsonout import to_builtins
+
+    doc: dict[str, Any] = to_builtins(RollStateDocument.of(state))
+    return doc
 
 
 def load_state(path: Path) -> RollState:

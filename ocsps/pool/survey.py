@@ -9,13 +9,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from ocsps.errors import OcspsError, UsageError
 from ocsps.pool.driver import PoolDriver
 from ocsps.pool.facts import PoolFacts, QuorumRule, Verdict, load_pool_facts
-from ocsps.pool.model import Condition, FabricState, MemberState, PoolReadiness
+from ocsps.pool.model import (
+    Condition,
+    FabricState,
+    FabricStateDocument,
+    MemberState,
+    MemberStateDocument,
+    PoolReadiness,
+    PoolReadinessDocument,
+    ServiceLine,
+)
 from ocsps.pool.quorum import spare
+from ocsps.results import ServiceState
 
-__all__ = ["PoolSurvey", "survey_pool"]
+__all__ = ["PoolSurvey", "PoolSurveyDocument", "QuorumDocument", "SurveyMemberDocument", "survey_pool"]
 
 
 @dataclass(frozen=True)
@@ -40,30 +52,76 @@ class PoolSurvey:
             return None
         return spare([m.host for m in self.members], self.down, self.rule)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "pool": self.pool,
-            "product": self.product,
-            "via": self.via,
-            "members": [
-                {
-                    **m.to_json(),
-                    "upgrade_domain": (
-                        d.name
-                        if self.readiness is not None and (d := self.readiness.domain_of(m.host)) is not None
-                        else None
-                    ),
-                }
-                for m in self.members
-            ],
-            "readiness": self.readiness.to_json() if self.readiness else None,
-            "fabric": self.fabric.to_json() if self.fabric else None,
-            "quorum": None
-            if self.rule is None
-            else {**self.rule.to_json(), "down": self.down, "can_lose": max(0, self.spare or 0)},
-            "problems": list(self.problems),
-            "notes": list(self.notes),
-        }
+
+class SurveyMemberDocument(msgspec.Struct):
+    """A member as ``pool status`` shows it: its state and the upgrade domain the pool puts it in."""
+
+    host: str
+    condition: Condition
+    front_end: ServiceState | None
+    services: tuple[ServiceLine, ...]
+    error: str
+    upgrade_domain: str | None
+
+
+class QuorumDocument(msgspec.Struct):
+    """The quorum rule of the pool's size, with the members down now and how many more may go."""
+
+    min_servers: int
+    max_servers: int
+    must_run: int
+    of_first: int | None
+    down: list[str]
+    can_lose: int
+
+
+class PoolSurveyDocument(msgspec.Struct):
+    """What ``pool status --json`` and the ``pool_info`` module write (``docs/schemas/pool-status``)."""
+
+    pool: str
+    product: str
+    via: str | None
+    members: tuple[SurveyMemberDocument, ...]
+    readiness: PoolReadinessDocument | None
+    fabric: FabricStateDocument | None
+    quorum: QuorumDocument | None
+    problems: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, survey: PoolSurvey) -> PoolSurveyDocument:
+        readiness = survey.readiness
+        members = []
+        for m in survey.members:
+            d = MemberStateDocument.of(m)
+            domain = readiness.domain_of(m.host) if readiness is not None else None
+            members.append(
+                SurveyMemberDocument(
+                    d.host, d.condition, d.front_end, d.services, d.error, domain.name if domain else None
+                )
+            )
+        rule = survey.rule
+        quorum = None
+        if rule is not None:
+            quorum = QuorumDocument(
+                rule.min_servers,
+                rule.max_servers,
+                rule.must_run,
+                rule.of_first,
+                survey.down,
+                max(0, survey.spare or 0),
+            )
+        return cls(
+            survey.pool,
+            survey.product,
+            survey.via,
+            tuple(members),
+            PoolReadinessDocument.of(readiness) if readiness else None,
+            FabricStateDocument.of(survey.fabric) if survey.fabric else None,
+            quorum,
+            survey.problems,
+            survey.notes,
+        )
 
 
 def survey_pool(

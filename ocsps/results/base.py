@@ -422,10 +422,6 @@ def jsonable(value: object, _depth: int = 0, _seen: frozenset[int] = frozenset()
         return str(value)
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode("ascii")
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        result: JsonValue = to_json()
-        return result
     if id(value) in _seen or _depth > 8:
         return _to_string_of(value) or type(value).__name__
     seen = _seen | {id(value)}

@@ -104,13 +104,6 @@ def _doc(outcome: HostOutcome[Any], view: Callable[[Any], object] | None = None)
     return to_builtins(HostDocument.of(outcome, view))
 
 
-class Report:
-    """A report type that still writes itself."""
-
-    def to_json(self) -> dict[str, object]:
-        return {"phase": "stopped"}
-
-
 @dataclass(frozen=True)
 class Typed:
     phase: HostState
@@ -120,8 +113,10 @@ class Typed:
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
-        (Report(), {"phase": "stopped"}),
-        ([Report(), Report()], [{"phase": "stopped"}, {"phase": "stopped"}]),
+        (
+            [Typed(HostState.OK, datetime(2026, 1, 2, tzinfo=UTC))],
+            [{"phase": "ok", "when": "2026-01-02T00:00:00+00:00"}],
+        ),
         ({"x": (1, HostState.OK)}, {"x": [1, "ok"]}),
         (datetime(2026, 1, 2, 3, 4, tzinfo=UTC), "2026-01-02T03:04:00+00:00"),
         (3.5, 3.5),

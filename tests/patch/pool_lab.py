@@ -21,6 +21,7 @@ from ocsps.patch import RemotePatchDriver, default_options
 from ocsps.patch.pool import PoolPatchResult, patch_pool, plan_pool_patch
 from ocsps.pool import RemoteDriver, RollEvent, RollOptions, RollState, UpgradeDomain
 from ocsps.pool.state import FORMAT as ROLL_FORMAT
+from ocsps.pool.state import state_document
 from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
@@ -49,7 +50,7 @@ class Journal:
     saves: int = 0
 
     def save(self, state: RollState) -> None:
-        self.text = json.dumps(state.to_json())
+        self.text = json.dumps(state_document(state))
         self.saves += 1
 
     def load(self) -> RollState:

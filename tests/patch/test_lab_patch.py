@@ -29,6 +29,7 @@ from ocsps.patch import (
     default_options,
     plan_patch,
 )
+from ocsps.patch.runner import record_document
 from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
@@ -44,7 +45,7 @@ SCHEMA = json.loads((ROOT / "docs" / "schemas" / "patch-server.schema.json").rea
 
 def _valid(record: PatchRecord) -> None:
     """The record as ``--json`` prints it matches the published schema."""
-    document = {"command": "patch server", **record.to_json(), "record": "r.json", "exit_code": 1}
+    document = {"command": "patch server", **record_document(record), "record": "r.json", "exit_code": 1}
     Draft202012Validator(SCHEMA).validate(document)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ocsps.patch.pool import PoolPatchResult, PoolPatchStatus
+from ocsps.jsonout import to_builtins
+from ocsps.patch.pool import PoolPatchResult, PoolPatchResultDocument, PoolPatchStatus
 from ocsps.pool import RollEvent
 from ocsps.pool.state import RollState
 from tests.conftest import ROOT
@@ -95,7 +96,12 @@ def _check_result(run: dict[str, Any], result: PoolPatchResult, pl: PoolLab) -> 
         assert "no Test-CsDatabase" in result.database_note
     if "event" in run:
         assert any(run["event"] in e.message for e in pl.events), run["event"]
-    document = {"command": "patch pool", **result.to_json(), "state_file": "s.json", "exit_code": 1}
+    document = {
+        "command": "patch pool",
+        **to_builtins(PoolPatchResultDocument.of(result)),
+        "state_file": "s.json",
+        "exit_code": 1,
+    }
     Draft202012Validator(SCHEMA).validate(document)
 
 

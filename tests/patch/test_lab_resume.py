@@ -21,6 +21,7 @@ from ocsps.patch import (
     default_options,
     plan_patch,
 )
+from ocsps.patch.runner import record_document
 from ocsps.remote.connector import lab_settings
 from ocsps.remote.server import Server
 from ocsps.remote.session import ServerSession
@@ -54,7 +55,7 @@ class Rehearsal:
                 raise KeyboardInterrupt
 
         def save(record: PatchRecord) -> None:
-            self.saved = json.dumps(record.to_json())
+            self.saved = json.dumps(record_document(record))
 
         record = PatchRecord.from_json(json.loads(self.saved)) if resume else None
         driver = RemotePatchDriver(factory, call_timeout=60, probe_timeout=0.1)

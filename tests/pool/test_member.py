@@ -9,6 +9,7 @@ import pytest
 
 from ocsps.catalog import Product, load_catalog
 from ocsps.errors import ConnectError, TimeoutExceeded, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.pool import (
     Method,
     PoolRefused,
@@ -17,6 +18,7 @@ from ocsps.pool import (
     take_out,
     wait_ready,
 )
+from ocsps.pool.member import MemberResultDocument
 from tests.pool.fakes import FACTS, ScriptedPool, VirtualClock, changes, members, options
 
 POOL = "pool.contoso.com"
@@ -237,7 +239,7 @@ def test_wait_ready_reads_through_a_member_that_is_up() -> None:
 
 def test_results_serialise() -> None:
     pool = ScriptedPool(members(4))
-    doc = take_out(pool, POOL, SFB, members(4), "fe01.contoso.com").to_json()
+    doc = to_builtins(MemberResultDocument.of(take_out(pool, POOL, SFB, members(4), "fe01.contoso.com")))
     assert doc["changed"] is True and doc["method"] == "failover"
     assert doc["calls"] == [
         {"action": "pool-failover", "values": {"ComputerName": "fe01.contoso.com", "WaitTimeSeconds": 3600}}

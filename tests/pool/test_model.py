@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ocsps.jsonout import to_builtins
 from ocsps.pool import Condition, MemberState, parse_fabric, parse_readiness
-from ocsps.pool.model import parse_step_outcome, parse_transition
+from ocsps.pool.model import FabricStateDocument, parse_step_outcome, parse_transition
 from ocsps.results import ParseError, ServiceState, ServiceStatus
 from tests.pool.fakes import FACTS
 
@@ -74,7 +75,7 @@ def test_fabric_calls_out_missing_replicas_in_lines_and_warnings() -> None:
     assert f.missing == ("Routing group 34cd: missing replicas.", "Routing group 12ab: No Primary")
     assert not f.healthy and f.computer == "fe01.contoso.com" and len(f.lines) == 2
     healthy = parse_fabric(objects[:1], "pool01.contoso.com", FACTS.missing_replica_patterns)
-    assert healthy.healthy and healthy.to_json()["missing_replicas"] == []
+    assert healthy.healthy and to_builtins(FabricStateDocument.of(healthy))["missing_replicas"] == []
 
 
 @pytest.mark.parametrize(

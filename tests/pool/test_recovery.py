@@ -15,10 +15,12 @@ import pytest
 
 from ocsps.catalog import load_catalog
 from ocsps.errors import ConnectError, ErrorRecord, RemoteError, UsageError
+from ocsps.jsonout import to_builtins
 from ocsps.pool.member import MemberCall
 from ocsps.pool.recovery import (
     PoolCall,
     RecoveryResult,
+    RecoveryResultDocument,
     parse_pool_call,
     recover_pool,
     start_pool,
@@ -118,7 +120,7 @@ def test_recovery_case(case: dict[str, Any]) -> None:
         assert result.after is not None and result.reads > 2
     for snippet in case.get("notes_contain", []):
         assert any(snippet in note for note in result.notes), result.notes
-    doc = result.to_json()
+    doc = to_builtins(RecoveryResultDocument.of(result))
     assert doc["outcome"] == case["outcome"] and doc["before"]["pool"] == POOL
 
 

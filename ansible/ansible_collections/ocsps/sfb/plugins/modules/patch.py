@@ -219,11 +219,14 @@ def main():
 
         from ocsps import audit
         from ocsps.durations import parse_duration
+        from ocsps.jsonout import to_builtins
         from ocsps.patch import PatchRunner, PatchStatus, RemotePatchDriver, save_record, state_path
+        from ocsps.patch.plan import PatchPlanDocument
+        from ocsps.patch.runner import record_document
 
         plan = _plan(module)
         result["host"] = plan.host
-        result["plan"] = plan.to_json()
+        result["plan"] = to_builtins(PatchPlanDocument.of(plan))
         if module.check_mode:
             result["changed"] = True  # nothing is read in check mode: the prediction is that the patch runs
             module.exit_json(**result)
@@ -250,7 +253,7 @@ def main():
                 record = PatchRunner(driver, plan, save=save).run()
         finally:
             driver.close()
-        doc = record.to_json()
+        doc = record_document(record)
         result.update(
             changed=record.step != "preflight",
             status=doc["status"],

@@ -95,7 +95,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(**POOL_ARGUMENTS), supports_check_mode=True)
     require_ocsps(module)
     try:
+        from ocsps.jsonout import to_builtins
         from ocsps.pool import survey_pool
+        from ocsps.pool.survey import PoolSurveyDocument
 
         driver, product, members = open_pool(module)
         try:
@@ -104,7 +106,7 @@ def main():
             driver.close()
     except Exception as exc:  # every library failure becomes one task failure with its message
         fail_from(module, exc)
-    module.exit_json(changed=False, **survey.to_json())
+    module.exit_json(changed=False, **to_builtins(PoolSurveyDocument.of(survey)))
 
 
 if __name__ == "__main__":

@@ -162,7 +162,9 @@ def main():
     params = module.params
     result = {"changed": False}
     try:
+        from ocsps.jsonout import to_builtins
         from ocsps.pool import bring_back, take_out
+        from ocsps.pool.member import MemberResultDocument
 
         options = pool_options(
             drain_timeout=params["timeout"],
@@ -184,7 +186,7 @@ def main():
             )
         finally:
             driver.close()
-        doc = done.to_json()
+        doc = to_builtins(MemberResultDocument.of(done))
         doc.pop("pool", None)
         result.update(doc)
     except Exception as exc:  # every library failure becomes one task failure with its message

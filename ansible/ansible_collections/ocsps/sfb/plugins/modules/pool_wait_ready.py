@@ -120,7 +120,9 @@ def main():
     result = {"changed": False}
     try:
         from ocsps.errors import UsageError
+        from ocsps.jsonout import to_builtins
         from ocsps.pool import wait_ready
+        from ocsps.pool.member import ReadyResultDocument
 
         if params["max_busy"] is not None and params["max_busy"] < 1:
             raise UsageError("max_busy must be at least 1")
@@ -135,7 +137,7 @@ def main():
             done = wait_ready(driver, params["pool"], members, options=options, next_servers=params["next_members"])
         finally:
             driver.close()
-        doc = done.to_json()
+        doc = to_builtins(ReadyResultDocument.of(done))
         doc.pop("pool", None)
         result.update(doc)
     except Exception as exc:  # every library failure becomes one task failure with its message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 
 import pytest
@@ -13,13 +15,22 @@ from ansible_collections.ocsps.sfb.plugins.modules import service
 pytest.importorskip("ocsps")
 
 
-class _Status:
-    def __init__(self, state):
-        self.status = type("S", (), {"value": state})()
-        self.state = state
+class _State(enum.Enum):
+    RUNNING = "Running"
+    STOPPED = "Stopped"
 
-    def to_json(self):
-        return {"name": "RTCMEDSRV", "status": self.state}
+
+@dataclasses.dataclass(init=False)
+class _Status:
+    """A service status with the shape of ``ocsps.results.ServiceStatus`` as the encoder writes it."""
+
+    name: str
+    status: _State
+
+    def __init__(self, state):
+        self.name = "RTCMEDSRV"
+        self.status = _State(state)
+        self.state = state
 
 
 class _Rendered:
