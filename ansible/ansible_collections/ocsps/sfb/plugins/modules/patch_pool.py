@@ -404,11 +404,12 @@ def main():
             )
             module.exit_json(**result)
         saved = _saved(module, path, options, sql)
+        if saved is None:
+            state, plans = plan()  # a wrong request is refused before any connection
         pool_driver, patch_driver = open_drivers(factory, params["call_timeout"])
         try:
             with audit.change(change_id):
                 if saved is None:
-                    state, plans = plan()  # a wrong request is refused before anything is read
                     current, versions = _current(patch_driver, members, options.expect_version)
                     result["versions_before"] = versions
                     if current:
