@@ -63,7 +63,7 @@ options:
   test_users:
     description:
       - SIP addresses the post-checks sign in as; two addresses are the IM sender, then the receiver. No
-        password: the cmdlets run as the server's own test identity. Needs O(post_checks).
+        password, the cmdlets run as the server's own test identity. Needs O(post_checks).
     type: list
     elements: str
     default: []
