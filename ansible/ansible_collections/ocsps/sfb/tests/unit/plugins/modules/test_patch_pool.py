@@ -179,7 +179,8 @@ def test_check_mode_returns_the_plan_and_sends_nothing(monkeypatch, capsys, tmp_
     assert [u["servers"] for u in result["plan"]["units"]] == [[m] for m in MEMBERS]
     assert result["server_steps"] == ["preflight", "hold", "install", "reboot", "verify", "restore"]
     assert [s["kind"] for s in result["roll_steps"]].count("step") == 3
-    assert not list(tmp_path.iterdir()) or not (tmp_path / "audit.jsonl").exists()
+    assert result["state_file"] == str(tmp_path / f"pool-roll-{POOL}.json")
+    assert not (tmp_path / "audit.jsonl").exists() and not list(tmp_path.glob("pool-roll-*"))
 
 
 @pytest.mark.parametrize(
@@ -288,3 +289,20 @@ def test_a_resume_asked_something_else_is_refused(monkeypatch, capsys):
     other = _run(monkeypatch, capsys, estate, resume=True, stable_for=None, expect_version="4.0.7577.999")
     assert other["failed"] is True and "was asked something else" in other["msg"]
     assert estate.sent == sent
+
+
+def test_a_resume_continues_at_the_member_that_failed(monkeypatch, capsys, tmp_path):
+    estate = _Estate(failing={MEMBERS[1]})
+    state_file = tmp_path / "roll.json"
+    first = _run(monkeypatch, capsys, estate, state_file=str(state_file))
+    assert first["failed"] is True and first["resume"] is True
+    estate.failing.clear()  # the cause is fixed
+    sent = len(estate.sent)
+    resumed = _run(monkeypatch, capsys, estate, resume=True, stable_for=None, state_file=str(state_file))
+    assert "failed" not in resumed, resumed.get("msg")
+    assert resumed["changed"] is True and resumed["status"] == "done"
+    later = estate.sent[sent:]
+    # the failed member is still out: it is not drained again; the member already patched is not touched
+    assert _installs(estate)[2:] == MEMBERS[1:]
+    assert f"{MEMBERS[1]}: drain" not in later and not any(line.startswith(MEMBERS[0]) for line in later)
+    assert json.loads(state_file.read_text(encoding="utf-8"))["request"]["done"] is True
