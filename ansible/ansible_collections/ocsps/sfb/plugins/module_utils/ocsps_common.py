@@ -161,14 +161,14 @@ def member_overrides(members, raw):
     return checked
 
 
-def open_pool(module, change_id=None):
-    """(driver, product, members) for the pool the module's options name; the caller closes the driver.
+def pool_connections(module, change_id=None):
+    """(factory, product, members) for the pool the module's options name; nothing is opened yet.
 
     Each member's connection is resolved like a single server's, with the member as ``host`` and its
-    ``member_overrides`` on top; every member must run the same product.
+    ``member_overrides`` on top; every member must run the same product. ``factory(host)`` opens an
+    audited ``Server`` for one member; pool and patch drivers share it.
     """
     from ocsps.errors import UsageError
-    from ocsps.pool import RemoteDriver
 
     params = module.params
     members = [m.strip() for m in params["members"] if m and m.strip()]
@@ -187,7 +187,15 @@ def open_pool(module, change_id=None):
         return _audited(settings, product, timeout, ticket)
 
     product = next(iter(resolved.values()))[1]
-    return RemoteDriver(factory, call_timeout=timeout), product, members
+    return factory, product, members
+
+
+def open_pool(module, change_id=None):
+    """(driver, product, members) for the pool the module's options name; the caller closes the driver."""
+    from ocsps.pool import RemoteDriver
+
+    factory, product, members = pool_connections(module, change_id)
+    return RemoteDriver(factory, call_timeout=module.params["call_timeout"]), product, members
 
 
 def pool_options(**changes):

@@ -126,12 +126,12 @@ def test_check_mode_returns_the_plan_and_sends_nothing(monkeypatch, capsys, tmp_
     ("args", "expected"),
     [
         ({"change_id": "CHG 1; rm"}, "change_id: a change id takes"),
-        ({"product": "ocs2007r2", "installer": "C:\\U\\LyncServerUpdateInstaller.exe"}, "does not patch ocs2007r2"),
+        ({"product": "ocs2007r2", "installer": "C:\\U\\ServerUpdateInstaller.exe"}, "does not patch ocs2007r2"),
         ({"installer": "C:\\Updates\\setup.exe"}, "SkypeServerUpdateInstaller.exe"),
         ({"expect_version": "latest"}, "--expect-version is required"),
         ({"drain_timeout": "soon"}, "soon"),
     ],
-    ids=["change-id", "unpatched-product", "installer", "version", "duration"],
+    ids=["change-id", "unpatched", "installer", "version", "duration"],
 )
 def test_bad_input_fails_before_connecting(monkeypatch, capsys, tmp_path, args, expected):
     result = _run(monkeypatch, capsys, **args)
