@@ -76,14 +76,21 @@ class ActivityLevel:
     """
 
     def __post_init__(self) -> None:
-        numbers = [c.value for c in self.counters if not isinstance(c.value, str)]
-        total: int | float
-        if all(isinstance(n, int) for n in numbers):
-            total = sum(int(n) for n in numbers)
-        else:
-            total = math.fsum(float(n) for n in numbers)
+        # One pass over the counters: this runs for every status object a server sends.
+        numbers: list[int | float] = []
+        only_ints = True
         idle = bool(self.counters) and not self.unparsed
-        idle = idle and all(not isinstance(c.value, str) and c.value == 0 for c in self.counters)
+        for counter in self.counters:
+            value = counter.value
+            if isinstance(value, str):
+                idle = False
+                continue
+            numbers.append(value)
+            if not isinstance(value, int):
+                only_ints = False
+            if value != 0:
+                idle = False
+        total = sum(numbers) if only_ints else math.fsum(numbers)
         object.__setattr__(self, "total", total)
         object.__setattr__(self, "is_idle", idle)
 
