@@ -13,10 +13,11 @@ This module imports nothing from ocsps but ``ocsps.errors``: the lab uses it too
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ocsps.errors import UsageError
 
@@ -130,3 +131,30 @@ def others_can_read(path: str | os.PathLike[str]) -> bool:
         return bool(os.stat(path).st_mode & (stat.S_IRGRP | stat.S_IROTH))
     except OSError:
         return False
+
+
+def write_journal(path: Path, doc: object) -> None:
+    """Write the whole document or nothing: a journal is a resume point, and a crash mid-write must leave
+    the previous version intact (temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def read_journal(path: Path, *, what: str, saved: str) -> dict[str, Any]:
+    """A journal's JSON object; a missing file says there is no ``saved`` run to resume, anything else
+    unreadable or damaged is a one-line ``UsageError`` naming ``what`` it should have been."""
+    if not path.exists() and not path.is_symlink():
+        raise UsageError(f"no {saved} at {_label(path)}: there is nothing to resume")
+    text = read_text_bounded(path, what=what)
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise UsageError(f"{_label(path)}: damaged {what} ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{_label(path)}: not an ocsps {what}")
+    return doc

@@ -14,8 +14,9 @@ from ocsps.errors import OperationFailed, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.catalog import Product
-    from ocsps.patch import PatchEvent, PatchOptions, PatchPlan, PatchRecord
-    from ocsps.pool import PoolDriver, RollEvent, RollOptions, RollState, UpgradeDomain
+    from ocsps.patch import PatchEvent, PatchPlan, PatchRecord
+    from ocsps.patch.rollout import PoolPatchRequest
+    from ocsps.pool import RollEvent, UpgradeDomain
     from ocsps.remote.server import Server
 
 patch_app = typer.Typer(
@@ -425,11 +426,12 @@ def _pool_members(
     return None, servers, []
 
 
-def _lab_domains(opts: TargetOptions, pool: str) -> list[tuple[str, tuple[str, ...]]]:
+def _lab_domains(opts: TargetOptions, pool: str) -> tuple[UpgradeDomain, ...]:
     from ocsps.lab.topology import load_topology
+    from ocsps.pool import UpgradeDomain
 
     found = load_topology(opts.lab_topology).pools[pool.casefold()]
-    return [(name, tuple(servers)) for name, servers in found.upgrade_domains]
+    return tuple(UpgradeDomain(name, tuple(servers)) for name, servers in found.upgrade_domains)
 
 
 def _pool_progress(event: RollEvent) -> None:
@@ -545,7 +547,8 @@ def pool(
     2010), quorum kept and a stable Ready between units; on each server while it is out, hold start-up
     types Disabled, install, restart if asked, verify every component, restore the types. A version
     mismatch stops the roll with that server left out. Then update the databases, run the synthetic
-    transactions with --post-checks, and read every member again.
+    transactions with --post-checks, and read every member again. A pool whose members all report the
+    version already, in service with no restart pending, is read and left alone (status current).
 
     Exit codes: 0 every member verified at the version and in service, databases current; 1 stopped by
     a check or failed (the state says where); 2 bad usage (nothing sent); 3 could not connect; 4 timed
@@ -555,9 +558,9 @@ def pool(
     from ocsps import audit
     from ocsps.patch import RemotePatchDriver, default_options
     from ocsps.patch.plan import check_options
-    from ocsps.patch.pool import check_request, patch_pool, plan_pool_patch
     from ocsps.patch.postchecks import synthetic_post_checks
-    from ocsps.pool import RemoteDriver, RollOptions, UpgradeDomain, load_state, save_state, state_path
+    from ocsps.patch.rollout import PoolPatchRequest, open_rollout
+    from ocsps.pool import RemoteDriver, RollOptions, state_path
 
     wanted = [v.strip() for item in servers or () for v in item.split(",") if v.strip()]
     options = default_options(
@@ -586,69 +589,36 @@ def pool(
         from ocsps.hostname import check_host
 
         sql = check_host(sql_server, "--sql-server")
-    roll = RollOptions.defaults(drain_timeout=_duration(drain_timeout), stable_for=_duration(stable_for))
     known, members, only = _pool_members(opts, pool_fqdn, wanted)
-    domains: list[UpgradeDomain] = []
-    if opts.lab:
-        domains = [UpgradeDomain(n, s) for n, s in _lab_domains(opts, pool_fqdn)]
+    request = PoolPatchRequest(
+        pool_fqdn,
+        tuple(members),
+        installer,
+        options,
+        RollOptions.defaults(drain_timeout=_duration(drain_timeout), stable_for=_duration(stable_for)),
+        sql,
+        database_update,
+        change_id,
+        tuple(only),
+        domains=_lab_domains(opts, pool_fqdn) if opts.lab else None,
+        simulation=opts.lab,
+    )
     if emit_script is not None:
         if resume or what_if:
             raise UsageError(
                 "--emit-script writes a new roll for the change board; drop --resume and --what-if"
             )
-        _pool_emit(
-            pool_fqdn,
-            known or _what_if_product(opts, members[0]),
-            members,
-            only,
-            domains,
-            installer,
-            options,
-            roll,
-            sql,
-            database_update,
-            change_id,
-            emit_script,
-        )
+        _pool_emit(request, known or _what_if_product(opts, members[0]), emit_script)
         raise typer.Exit(0)
     if what_if:
-        product = known or _what_if_product(opts, members[0])
-        _pool_what_if(
-            pool_fqdn,
-            product,
-            members,
-            only,
-            domains,
-            installer,
-            options,
-            roll,
-            sql,
-            database_update,
-            json_out,
-        )
+        _pool_what_if(request, known or _what_if_product(opts, members[0]), json_out)
         raise typer.Exit(0)
     path = state_path(pool_fqdn, simulation=opts.lab)
-    saved = None
-    if resume:
-        saved = load_state(path)
-        if saved.plan.pool.casefold() != pool_fqdn.casefold():
-            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool_fqdn}")
-        if saved.simulation != opts.lab:
-            ran = "against the lab" if saved.simulation else "against real servers"
-            raise UsageError(f"{path} holds a roll that ran {ran}; it cannot be resumed here")
-        check_request(saved, installer, options, sql, database_update)
-    elif path.exists():
-        previous = load_state(path)
-        if not previous.request.get("done") and not (previous.finished and not previous.request):
-            raise UsageError(
-                f"an unfinished roll of {pool_fqdn} is saved in {path} ({previous.status.value}, at "
-                f"{previous.position()}); continue it with --resume, or delete that file once the pool has "
-                "been checked"
-            )
+    rollout = open_rollout(request, path, resume=resume)
     call_timeout = _duration(timeout) or 120.0
     if opts.lab or (not opts.hosts and opts.hosts_file is None):
         opts.hosts = list(members)
-    with open_targets(opts) as (targets, lab), audit.change(change_id):
+    with open_targets(opts) as (targets, _lab), audit.change(change_id):
         by_host = {t.host.casefold(): t for t in targets}
         missing = [m for m in members if m.casefold() not in by_host]
         if missing:
@@ -658,7 +628,6 @@ def pool(
             raise UsageError(
                 f"the members of {pool_fqdn} run different products: {', '.join(sorted(products))}"
             )
-        product = by_host[members[0].casefold()].product
 
         def factory(host: str) -> Server:
             return audited_server(by_host[host.casefold()], call_timeout)
@@ -666,41 +635,10 @@ def pool(
         pool_driver = RemoteDriver(factory, call_timeout=call_timeout)
         patch_driver = RemotePatchDriver(factory, call_timeout=call_timeout)
         try:
-            if saved is not None:
-                if saved.plan.product != product.id:
-                    raise UsageError(
-                        f"{path} was planned for {saved.plan.product}; these servers run {product.id}"
-                    )
-                state = saved
-            else:
-                if not opts.lab:
-                    domains = _real_domains(pool_driver, pool_fqdn, product, members)
-                state, _plans = plan_pool_patch(
-                    pool_fqdn,
-                    product,
-                    members,
-                    installer,
-                    options,
-                    domains=domains,
-                    roll_options=roll,
-                    sql_server=sql,
-                    database_update=database_update,
-                    change_id=change_id,
-                    simulation=lab is not None,
-                    only=only,
-                )
-            audit.require_writable(f"patch pool {pool_fqdn}", list(state.plan.members))
-            save_state(path, state)
-
-            def save(s: RollState) -> None:
-                save_state(path, s)
-
-            result = patch_pool(
+            result = rollout.run(
                 pool_driver,
                 patch_driver,
-                state,
-                product,
-                save=save,
+                by_host[members[0].casefold()].product,
                 rerun_install=rerun_install,
                 post_checks=synthetic_post_checks(factory, test_users, timeout=call_timeout)
                 if post_checks
@@ -732,45 +670,23 @@ def pool(
     raise typer.Exit(code)
 
 
-def _pool_emit(
-    pool: str,
-    product: Product,
-    members: list[str],
-    only: list[str],
-    domains: list[UpgradeDomain],
-    installer: str,
-    options: PatchOptions,
-    roll: RollOptions,
-    sql: str,
-    database_update: bool,
-    change_id: str,
-    folder: str,
-) -> None:
+def _pool_emit(request: PoolPatchRequest, product: Product, folder: str) -> None:
     """Every member's script and ORDER.txt, written offline: nothing is sent, nothing is audited."""
+    from dataclasses import replace
     from pathlib import Path
 
     from ocsps.cli.output import write_output
     from ocsps.hostname import check_host
-    from ocsps.patch.pool import plan_pool_patch
     from ocsps.patch.pool_board import render_pool_boards
 
-    pool = check_host(pool, "--pool")
-    members = [check_host(m, "--servers") for m in members]
-    only = [check_host(m, "--servers") for m in only]
-    state, plans = plan_pool_patch(
-        pool,
-        product,
-        members,
-        installer,
-        options,
-        domains=domains,
-        roll_options=roll,
-        sql_server=sql,
-        database_update=database_update,
-        change_id=change_id,
-        only=only,
+    request = replace(
+        request,
+        pool=check_host(request.pool, "--pool"),
+        members=tuple(check_host(m, "--servers") for m in request.members),
+        only=tuple(check_host(m, "--servers") for m in request.only),
     )
-    files = render_pool_boards(state, plans, change_id=change_id)
+    state, plans = request.plan(product)
+    files = render_pool_boards(state, plans, change_id=request.change_id)
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise UsageError(f"--emit-script takes a folder; {folder} is a file")
@@ -786,44 +702,10 @@ def _pool_emit(
         )
 
 
-def _real_domains(driver: PoolDriver, pool: str, product: Product, members: list[str]) -> list[UpgradeDomain]:
-    """Upgrade domains as the pool reports them (products with a readiness cmdlet); else none."""
-    from ocsps.pool import Readiness, load_pool_facts, survey_pool
-
-    if load_pool_facts().roll_for(product).readiness is not Readiness.CMDLET:
-        return []
-    survey = survey_pool(driver, pool, product.id, members)
-    return list(survey.readiness.domains) if survey.readiness is not None else []
-
-
-def _pool_what_if(
-    pool: str,
-    product: Product,
-    members: list[str],
-    only: list[str],
-    domains: list[UpgradeDomain],
-    installer: str,
-    options: PatchOptions,
-    roll: RollOptions,
-    sql: str,
-    database_update: bool,
-    json_out: bool,
-) -> None:
-    from ocsps.patch.pool import plan_pool_patch
+def _pool_what_if(request: PoolPatchRequest, product: Product, json_out: bool) -> None:
     from ocsps.pool import roll_steps
 
-    state, plans = plan_pool_patch(
-        pool,
-        product,
-        members,
-        installer,
-        options,
-        domains=domains,
-        roll_options=roll,
-        sql_server=sql,
-        database_update=database_update,
-        only=only,
-    )
+    state, plans = request.plan(product)
     plan = state.plan
     steps = roll_steps(plan, state.options)
     scripts = _scripts(plans[0], product)
@@ -845,7 +727,8 @@ def _pool_what_if(
         return
     out = console()
     out.print(
-        f"What if: patch pool {pool} ({product.id}, {plan.method.value}) to {options.expect_version}",
+        f"What if: patch pool {plan.pool} ({product.id}, {plan.method.value}) to "
+        f"{request.options.expect_version}",
         markup=False,
     )
     out.print(f"Quorum: {plan.rule.describe()}. Members: {', '.join(plan.members)}", markup=False)
@@ -857,8 +740,8 @@ def _pool_what_if(
     for step in plans[0].steps:
         out.print(f"  - {step.name}: {step.summary}", markup=False)
     db = (
-        f"Test-CsDatabase, and Install-CsDatabase -Update where behind, on {sql}"
-        if database_update and sql
+        f"Test-CsDatabase, and Install-CsDatabase -Update where behind, on {request.sql_server}"
+        if request.database_update and request.sql_server
         else "no database update"
     )
     out.print(f"After the last server: {db}; then every member is read again.", markup=False)

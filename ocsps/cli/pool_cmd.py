@@ -536,30 +536,15 @@ def _live(
         RollOptions,
         RollState,
         RollStatus,
-        load_state,
+        open_saved_roll,
         plan_roll,
         save_state,
         survey_pool,
     )
 
-    saved: RollState | None = None
-    if resume:
-        saved = load_state(path)
-        if saved.plan.pool.casefold() != pool.casefold():
-            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool}")
-        if saved.simulation != opts.lab:
-            ran = "against the lab" if saved.simulation else "against real servers"
-            raise UsageError(f"{path} holds a roll that ran {ran}; it cannot be resumed {_where(opts)}")
-        if wanted:
-            raise UsageError("a resumed roll keeps its saved servers; drop --servers")
-    elif path.exists():
-        previous = load_state(path)
-        if not previous.finished:
-            raise UsageError(
-                f"an unfinished roll of {pool} is saved in {path} ({previous.status.value}, at "
-                f"{previous.position()}); continue it with --resume, or delete that file once the pool "
-                "has been checked"
-            )
+    if resume and wanted:
+        raise UsageError("a resumed roll keeps its saved servers; drop --servers")
+    saved = open_saved_roll(path, pool, resume=resume, simulation=opts.lab)
     if saved is not None:
         # Members come from the topology (lab), the hosts given, or else the saved plan itself.
         wanted = [] if opts.lab or opts.hosts or opts.hosts_file else list(saved.plan.members)
@@ -622,10 +607,6 @@ def _live(
             markup=False,
         )
     raise typer.Exit(code)
-
-
-def _where(opts: TargetOptions) -> str:
-    return "with --lab" if opts.lab else "without --lab"
 
 
 def resume_command(opts: TargetOptions, pool: str) -> str:

@@ -61,6 +61,7 @@ __all__ = [
     "check_request",
     "patch_pool",
     "plan_pool_patch",
+    "read_members",
 ]
 
 POOL_FORMAT = "ocsps-patch-pool/1"
@@ -74,6 +75,7 @@ class PoolPatchDriver(PatchDriver, Protocol):
 
 class PoolPatchStatus(StrEnum):
     DONE = "done"
+    CURRENT = "current"  # every member already patched and in service: nothing was sent
     PAUSED = "paused"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -85,6 +87,7 @@ class PoolPatchStatus(StrEnum):
     def exit_code(self) -> int:
         return {
             PoolPatchStatus.DONE: 0,
+            PoolPatchStatus.CURRENT: 0,
             PoolPatchStatus.PAUSED: 1,
             PoolPatchStatus.STOPPED: 1,
             PoolPatchStatus.FAILED: 1,
@@ -133,6 +136,13 @@ class ServerOutcome:
     not_running: tuple[str, ...]
     disabled_by_failover: tuple[str, ...] = ()
     error: str = ""
+    pending_reboot: tuple[str, ...] = ()
+
+    @property
+    def current(self) -> bool:
+        """At the version, every service running, none Disabled, no restart pending: nothing to do."""
+        problems = self.left_disabled or self.pending_reboot or self.error
+        return self.at_version and self.in_service and not problems
 
 
 @dataclass
@@ -147,6 +157,8 @@ class PoolPatchResult:
     database: DatabaseReport | None = None
     database_note: str = ""
     post_checks: list[PostCheck] = field(default_factory=list)
+    versions_before: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each member's component versions as read before a new roll changed anything (empty on a resume)."""
 
     @property
     def exit_code(self) -> int:
@@ -484,7 +496,7 @@ def patch_pool(
             if failed:
                 result.status = PoolPatchStatus.STOPPED
                 result.reason = f"post-checks failed: {', '.join(failed)}"
-    result.servers = [_final(patch_driver, state, s) for s in state.plan.servers]
+    result.servers = read_members(patch_driver, state)
     if result.status is PoolPatchStatus.DONE:
         wrong = [s.server for s in result.servers if not (s.at_version and s.in_service) or s.left_disabled]
         if wrong:
@@ -587,4 +599,11 @@ def _final(driver: PatchDriver, state: RollState, server: str) -> ServerOutcome:
         left,
         not_running,
         tuple(n for n in disabled if n not in left) if failed_over else (),
+        pending_reboot=tuple(reading.pending_reboot),
     )
+
+
+def read_members(driver: PatchDriver, state: RollState) -> list[ServerOutcome]:
+    """Every server of the roll read once, as the result states them (versions, services, start-up
+    types, restart flags); a read only."""
+    return [_final(driver, state, s) for s in state.plan.servers]

@@ -8,14 +8,12 @@ the same records inside its own state file (``ocsps.pool.state``, under ``work``
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from ocsps.audit import audit_path
-from ocsps.errors import UsageError
+from ocsps.localfiles import read_journal, write_journal
 from ocsps.patch.runner import PatchRecord, PatchStatus, record_document
 
 __all__ = ["load_record", "save_record", "state_path", "unfinished"]
@@ -30,30 +28,12 @@ def state_path(host: str, env: Mapping[str, str] | None = None, *, simulation: b
 
 
 def save_record(path: Path, record: PatchRecord) -> None:
-    """Write the whole record or nothing: a crash mid-write leaves the previous version intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(record_document(record), indent=2, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_journal(path, record_document(record))
 
 
 def load_record(path: Path) -> PatchRecord:
     """A saved record to resume from; a missing or damaged file is a one-line usage error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no saved patch run at {path}: there is nothing to resume") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc.__class__.__name__}") from None
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise UsageError(f"{path}: damaged patch record ({exc.__class__.__name__})") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path}: not an ocsps patch record")
+    doc = read_journal(path, what="patch record", saved="saved patch run")
     return PatchRecord.from_json(doc, source=str(path))
 
 

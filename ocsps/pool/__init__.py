@@ -54,7 +54,15 @@ from ocsps.pool.plan import (
     roll_steps,
 )
 from ocsps.pool.quorum import QuorumVerdict, may_take_down, spare
-from ocsps.pool.state import RollState, RollStatus, ServerPhase, load_state, save_state, state_path
+from ocsps.pool.state import (
+    RollState,
+    RollStatus,
+    ServerPhase,
+    load_state,
+    open_saved_roll,
+    save_state,
+    state_path,
+)
 from ocsps.pool.survey import PoolSurvey, survey_pool
 
 __all__ = [
@@ -101,6 +109,7 @@ __all__ = [
     "load_pool_facts",
     "load_state",
     "may_take_down",
+    "open_saved_roll",
     "parse_fabric",
     "parse_readiness",
     "plan_roll",

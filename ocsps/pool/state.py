@@ -9,8 +9,6 @@ server, and decides; it never repeats a state-changing call blindly.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import msgspec
 from ocsps import __version__
 from ocsps.audit import audit_path
 from ocsps.errors import UsageError
+from ocsps.localfiles import read_journal, write_journal
 from ocsps.pool.plan import RollOptions, RollPlan, RollPlanDocument
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "RollStatus",
     "ServerPhase",
     "load_state",
+    "open_saved_roll",
     "save_state",
     "state_document",
     "state_path",
@@ -117,6 +117,17 @@ class RollState:
     @property
     def finished(self) -> bool:
         return self.status is RollStatus.DONE
+
+    @property
+    def kind(self) -> str:
+        """``patch-pool`` for a patch roll, empty for a maintenance roll (``ocsps pool maintain``)."""
+        return str(self.request.get("kind", ""))
+
+    @property
+    def unfinished(self) -> bool:
+        """Starting anew would forget what this roll changed. A patch roll is over only once its last
+        reading confirmed every member (the databases come after the roll itself)."""
+        return not self.request.get("done") if self.request else not self.finished
 
     def note(self, event: str, message: str, server: str | None = None, stamp: str | None = None) -> None:
         entry = {"time": stamp or _now(), "event": event, "message": message}
@@ -227,15 +238,8 @@ def state_path(pool: str, env: Mapping[str, str] | None = None, *, simulation: b
 
 
 def save_state(path: Path, state: RollState) -> None:
-    """Write the whole state or nothing: a crash mid-write leaves the previous version intact."""
     state.updated = _now()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(state_document(state), indent=2, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_journal(path, state_document(state))
 
 
 def state_document(state: RollState) -> dict[str, Any]:
@@ -247,16 +251,40 @@ def state_document(state: RollState) -> dict[str, Any]:
 
 
 def load_state(path: Path) -> RollState:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no saved roll at {path}: there is nothing to resume") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read roll state {path}: {exc.__class__.__name__}") from None
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise UsageError(f"{path}: damaged roll state ({exc.__class__.__name__})") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path}: not an ocsps pool roll state file")
-    return RollState.from_json(doc, source=str(path))
+    return RollState.from_json(read_journal(path, what="roll state", saved="saved roll"), source=str(path))
+
+
+_KIND_NAMES = {"": "maintenance roll", "patch-pool": "patch roll"}
+
+
+def open_saved_roll(
+    path: Path, pool: str, *, resume: bool, simulation: bool, kind: str = "", resume_hint: str = "--resume"
+) -> RollState | None:
+    """The saved roll to continue, or None to plan a new one; checked before any connection.
+
+    A resume must find a roll of the same pool, run the same way (lab or real servers: a rehearsal never
+    resumes against production) and of the same kind. A new roll is refused while an unfinished one is
+    saved: it would forget which servers the first left out of the pool.
+    """
+    if resume:
+        saved = load_state(path)
+        if saved.plan.pool.casefold() != pool.casefold():
+            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool}")
+        if saved.simulation != simulation:
+            ran, here = ("the lab", "real servers") if saved.simulation else ("real servers", "the lab")
+            raise UsageError(
+                f"{path} holds a roll that ran against {ran}; it cannot be resumed against {here}"
+            )
+        if saved.kind != kind:
+            found, asked = (_KIND_NAMES.get(k, k) for k in (saved.kind, kind))
+            raise UsageError(f"{path} holds a {found} of {pool}, not a {asked}: resume it as it was started")
+        return saved
+    if path.exists():
+        previous = load_state(path)
+        if previous.unfinished:
+            raise UsageError(
+                f"an unfinished roll of {pool} is saved in {path} ({previous.status.value}, at "
+                f"{previous.position()}); continue it with {resume_hint}, or delete that file once the pool "
+                "has been checked"
+            )
+    return None

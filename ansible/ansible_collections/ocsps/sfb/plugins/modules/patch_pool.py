@@ -262,57 +262,6 @@ def _state_path(module):
     return Path(params["state_file"]) if params["state_file"] else state_path(params["pool"])
 
 
-def _saved(module, path, options, sql):
-    """The saved roll to resume (checked against this request), or None for a new roll; a new roll is
-    refused while an unfinished one of the pool is saved."""
-    from ocsps.errors import UsageError
-    from ocsps.patch.pool import check_request
-    from ocsps.pool import load_state
-
-    params = module.params
-    pool = params["pool"]
-    if params["resume"]:
-        saved = load_state(path)
-        if saved.plan.pool.casefold() != pool.casefold():
-            raise UsageError(f"{path} holds a roll of {saved.plan.pool}, not {pool}")
-        check_request(saved, params["installer"], options, sql, params["database_update"])
-        return saved
-    if path.exists():
-        previous = load_state(path)
-        if not previous.request.get("done") and not (previous.finished and not previous.request):
-            raise UsageError(
-                f"an unfinished roll of {pool} is saved in {path} ({previous.status.value}, at "
-                f"{previous.position()}); continue it with resume, or delete that file once the pool has "
-                "been checked"
-            )
-    return None
-
-
-def _current(driver, members, expected):
-    """(every member current, versions per member): a read only. Current: every component at the version,
-    no restart pending, every service running and none Disabled."""
-    versions = {}
-    current = True
-    for member in members:
-        state = driver.state(member, driver.services(member))
-        found = {c.name: c.version for c in state.components}
-        versions[member] = found
-        services_ok = all(s.running and not s.disabled for s in state.services)
-        at_version = bool(found) and set(found.values()) == {expected}
-        current = current and at_version and services_ok and not state.pending_reboot
-    return current, versions
-
-
-def _domains(pool_driver, pool, product, members):
-    """Upgrade domains as the pool reports them (products with a readiness cmdlet); else none."""
-    from ocsps.pool import Readiness, load_pool_facts, survey_pool
-
-    if load_pool_facts().roll_for(product).readiness is not Readiness.CMDLET:
-        return []
-    survey = survey_pool(pool_driver, pool, product.id, members)
-    return list(survey.readiness.domains) if survey.readiness is not None else []
-
-
 def _reached(state, result):
     """Per member: the roll phase, the step its patch reached, and how the last reading left it."""
     outcomes = {s.server: s for s in result.servers}
@@ -366,37 +315,30 @@ def main():
     params = module.params
     result = {"changed": False, "pool": params["pool"]}
     try:
-        from ocsps import audit
-        from ocsps.errors import UsageError
         from ocsps.jsonout import to_builtins
-        from ocsps.patch.pool import PoolPatchResultDocument, PoolPatchStatus, patch_pool, plan_pool_patch
-        from ocsps.pool.plan import RollPlanDocument, RollStepDocument
+        from ocsps.patch.pool import PoolPatchResultDocument, PoolPatchStatus
         from ocsps.patch.postchecks import synthetic_post_checks
-        from ocsps.pool import load_state, roll_steps, save_state
+        from ocsps.patch.rollout import PoolPatchRequest, open_rollout
+        from ocsps.pool import load_state, roll_steps
+        from ocsps.pool.plan import RollPlanDocument, RollStepDocument
 
         options, roll, sql, users = _request(module)
         path = _state_path(module)
         result["state_file"] = str(path)
         change_id = params["change_id"] or ""
         factory, product, members = pool_connections(module, change_id)
-        pool = params["pool"]
-
-        def plan(domains=()):
-            return plan_pool_patch(
-                pool,
-                product,
-                members,
-                params["installer"],
-                options,
-                domains=domains,
-                roll_options=roll,
-                sql_server=sql,
-                database_update=params["database_update"],
-                change_id=change_id,
-            )
-
+        request = PoolPatchRequest(
+            params["pool"],
+            tuple(members),
+            params["installer"],
+            options,
+            roll,
+            sql,
+            params["database_update"],
+            change_id,
+        )
         if module.check_mode:
-            state, plans = plan()
+            state, plans = request.plan(product, ())
             result.update(
                 changed=True,  # nothing is read in check mode: the prediction is that the roll runs
                 plan=to_builtins(RollPlanDocument.of(state.plan)),
@@ -406,75 +348,43 @@ def main():
                 server_steps=[step.name for step in plans[0].steps],
             )
             module.exit_json(**result)
-        saved = _saved(module, path, options, sql)
-        if saved is None:
-            state, plans = plan()  # a wrong request is refused before any connection
+        rollout = open_rollout(request, path, resume=params["resume"], resume_hint="resume")
+        if rollout.saved is None:
+            _state, plans = request.plan(product, ())  # a wrong request is refused before any connection
+            result["server_steps"] = [step.name for step in plans[0].steps]
         pool_driver, patch_driver = open_drivers(factory, params["call_timeout"])
         try:
-            with audit.change(change_id):
-                if saved is None:
-                    current, versions = _current(patch_driver, members, options.expect_version)
-                    result["versions_before"] = versions
-                    if current:
-                        result.update(
-                            plan=to_builtins(RollPlanDocument.of(state.plan)),
-                            server_steps=[step.name for step in plans[0].steps],
-                            status="current",
-                            statement=(
-                                f"every member of {pool} already reports {options.expect_version} and is in "
-                                "service; nothing was sent"
-                            ),
-                        )
-                        module.exit_json(**result)
-                    domains = _domains(pool_driver, pool, product, members)
-                    if domains:
-                        state, plans = plan(domains)
-                else:
-                    if saved.plan.product != product.id:
-                        raise UsageError(
-                            f"{path} was planned for {saved.plan.product}; these servers run {product.id}"
-                        )
-                    state = saved
-                    plans = None
-                result["plan"] = to_builtins(RollPlanDocument.of(state.plan))
-                if plans is not None:
-                    result["server_steps"] = [step.name for step in plans[0].steps]
-                audit.require_writable(f"patch pool {pool}", list(state.plan.members))
-                save_state(path, state)
-
-                def save(s):
-                    save_state(path, s)
-
-                checks = None
-                if params["post_checks"]:
-                    checks = synthetic_post_checks(factory, users, timeout=params["call_timeout"])
-                outcome = patch_pool(
-                    pool_driver,
-                    patch_driver,
-                    state,
-                    product,
-                    save=save,
-                    rerun_install=params["rerun_install"],
-                    post_checks=checks,
-                )
+            outcome = rollout.run(
+                pool_driver,
+                patch_driver,
+                product,
+                rerun_install=params["rerun_install"],
+                post_checks=synthetic_post_checks(factory, users, timeout=params["call_timeout"])
+                if params["post_checks"]
+                else None,
+            )
         finally:
             pool_driver.close()
             patch_driver.close()
-        doc = to_builtins(PoolPatchResultDocument.of(outcome))
+        state = outcome.roll
+        result["plan"] = to_builtins(RollPlanDocument.of(state.plan))
+        if outcome.versions_before:
+            result["versions_before"] = outcome.versions_before
+        result.update(status=outcome.status.value, statement=outcome.statement())
+        if outcome.status is PoolPatchStatus.CURRENT:
+            module.exit_json(**result)
         moved = any(phase.value != "pending" for phase in state.servers.values())
         result.update(
             changed=moved or bool(state.request.get("database_result")),
-            status=outcome.status.value,
             reason=outcome.reason,
-            statement=outcome.statement(),
             position=state.position(),
             reached=_reached(state, outcome),
-            result=doc,
+            result=to_builtins(PoolPatchResultDocument.of(outcome)),
         )
         if outcome.status is not PoolPatchStatus.DONE:
-            resumable = path.exists() and not load_state(path).request.get("done")
+            resumable = path.exists() and load_state(path).unfinished
             module.fail_json(
-                msg=f"{pool}: {outcome.status.value} at {state.position()}: {outcome.reason}; "
+                msg=f"{params['pool']}: {outcome.status.value} at {state.position()}: {outcome.reason}; "
                 f"{outcome.statement()}",
                 exit_code=outcome.exit_code,
                 resume=resumable,
