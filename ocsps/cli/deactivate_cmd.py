@@ -8,7 +8,6 @@ same sequence as a change-board .ps1 that stops at the same point when run by ha
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import sys
 import time
@@ -62,15 +61,6 @@ JsonOpt = Annotated[
 TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per step, e.g. 90s, 30m")]
 
 
-def _facts() -> LcsCmdFacts:
-    """Catalog facts with the config file's [lcscmd] overrides on top."""
-    from ocsps.deactivation.plan import load_lcscmd_facts
-    from ocsps.remote.profiles import find_config
-
-    config = find_config(dict(os.environ))
-    return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
-
-
 def _for_computer(options: TargetOptions, computer: str, product: str | None) -> TargetOptions:
     """The plan's computer is the default target; --host/--hosts-file may name how to reach it instead."""
     hosts = options.hosts or ([] if options.hosts_file else [computer])
@@ -92,11 +82,12 @@ def roles_cmd(
     from rich.table import Table
 
     from ocsps.catalog import load_catalog
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import list_roles
     from ocsps.jsonout import to_builtins
 
     prod = load_catalog().product(product)
-    rows = list_roles(prod.id, facts=_facts())
+    rows = list_roles(prod.id, facts=configured_lcscmd_facts())
     if json_out:
         emit_json({"command": "deactivate roles", "product": prod.id, "roles": to_builtins(rows)})
         return
@@ -147,9 +138,10 @@ def plan_cmd(
     With --host, --profile or --lab the activated roles are read from the server (LcsCmd's state check,
     read-only); otherwise name them with --roles.
     """
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
 
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     live: LiveRead | None = None
     product = connection.product
     if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
@@ -265,10 +257,11 @@ def run_cmd(
 ) -> None:
     """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
     from ocsps.deactivation.approved import check_target_product, execute, open_plan
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.durations import parse_duration
 
     deadline = parse_duration(timeout)
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     approved = open_plan(plan_path, facts, reapprove=reapprove, journal_path=journal, resume_from=resume_from)
     if approved.journal.note and not is_quiet():
         err_console().print(f"note: {approved.journal.note}", markup=False)
@@ -305,21 +298,16 @@ def run_cmd(
 
 def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
     """Every checklist item must be acknowledged: by --ack, or one by one at an interactive prompt."""
+    from ocsps.deactivation.approved import require_acknowledgements
     from ocsps.deactivation.plan import check_acknowledgements
 
-    acked, missing = check_acknowledgements(plan, given)
+    _, missing = check_acknowledgements(plan, given)
     if missing and sys.stdin.isatty() and not json_out:
         for item in missing:
             if not typer.confirm(f"[{item.id}] {item.text} Confirmed?", default=False, err=True):
                 raise UsageError(f"not acknowledged: {item.id}; nothing was sent")
-        return tuple(c.id for c in plan.checklist)
-    if missing:
-        ids = ",".join(c.id for c in plan.checklist)
-        raise UsageError(
-            f"acknowledge the checklist first; missing: {', '.join(c.id for c in missing)}; nothing was sent",
-            hint=f"read each item ('ocsps deactivate plan' shows them), then pass --ack {ids}",
-        )
-    return tuple(c.id for c in acked)
+        given = [*given, *(c.id for c in missing)]
+    return require_acknowledgements(plan, given)
 
 
 def _what_if(approved: ApprovedPlan, facts: LcsCmdFacts, json_out: bool) -> None:
@@ -472,10 +460,11 @@ def render_cmd(
     ] = None,
 ) -> None:
     """Write a plan as a change-board .ps1: checklist prompts, then the steps, up to the first failure."""
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, check_plan
     from ocsps.plans.sealed import load_plan
 
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
     plan = check_plan(DeactivationPlan.from_json(document), facts=facts)
     _write_script(plan, facts, output, from_step=from_step, change_id=change_id, reason=reason)
@@ -509,11 +498,12 @@ def render_for_roles(
     output: Path | None,
 ) -> None:
     """``ocsps render deactivate --computer X --roles ...``: plan offline and write the change-board .ps1."""
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import plan_deactivation
 
     if not computer:
         raise UsageError("render deactivate needs --computer (the FQDN whose roles go)")
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     plan = plan_deactivation(
         computer,
         product=product or DEFAULT_PRODUCT,
