@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ocsps.deactivation.facts import LcsCmdFacts, load_lcscmd_facts
 
-__all__ = ["configured_lcscmd_facts"]
+__all__ = ["configured_lcscmd_facts", "configured_lcscmd_locations"]
 
 
 def configured_lcscmd_facts(env: Mapping[str, str] | None = None) -> LcsCmdFacts:
@@ -25,3 +25,10 @@ def configured_lcscmd_facts(env: Mapping[str, str] | None = None) -> LcsCmdFacts
 
     config = find_config(dict(os.environ if env is None else env))
     return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
+
+
+def configured_lcscmd_locations(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Where the config file's ``[lcscmd] path`` says LCSCmd.exe is, as the one place to look; empty when
+    the file names no path (then the catalog's known locations apply, as for a deactivation run)."""
+    facts = configured_lcscmd_facts(env)
+    return facts.locations if "path" in facts.overridden else ()
