@@ -31,7 +31,6 @@ from ocsps.errors import UsageError
 if TYPE_CHECKING:
     from ocsps.deactivation.approved import ApprovedPlan
     from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts
-    from ocsps.deactivation.preflight import LiveRead
     from ocsps.deactivation.run import RunReport, StepResult
 
 deactivate_app = typer.Typer(
@@ -142,26 +141,39 @@ def plan_cmd(
     from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
 
     facts = configured_lcscmd_facts()
-    live: LiveRead | None = None
-    product = connection.product
-    if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
-        opts = _for_computer(connection, computer, product)
-        live, product = _live_read(opts, computer, facts, check_role, timeout)
-    plan = plan_deactivation(
-        computer,
-        product=product or DEFAULT_PRODUCT,
-        roles=roles or [],
-        all_roles=all_roles,
-        reading=None if live is None else live.reading,
-        services_found=[] if live is None else live.service_names,
-        components=components or [],
-        components_found=None if live is None else live.components,
-        last_in_pool=last_in_pool,
-        change_id=change_id,
-        reason=reason,
-        lcscmd_path=None if live is None else live.lcscmd.path,
-        facts=facts,
-    )
+    live = bool(connection.lab or connection.hosts or connection.hosts_file or connection.profile)
+    if live:
+        from ocsps.deactivation.preflight import plan_deactivation_live
+        from ocsps.durations import parse_duration
+
+        deadline = parse_duration(timeout)
+        opts = _for_computer(connection, computer, connection.product)
+        with open_targets(opts) as (targets, _), audited_server(targets[0], deadline) as server:
+            plan = plan_deactivation_live(  # read-only: nothing on the server is changed
+                server,
+                computer,
+                facts,
+                roles=roles or [],
+                all_roles=all_roles,
+                components=components or [],
+                last_in_pool=last_in_pool,
+                change_id=change_id,
+                reason=reason,
+                check_role=check_role,
+                timeout=deadline,
+            ).plan
+    else:
+        plan = plan_deactivation(
+            computer,
+            product=connection.product or DEFAULT_PRODUCT,
+            roles=roles or [],
+            all_roles=all_roles,
+            components=components or [],
+            last_in_pool=last_in_pool,
+            change_id=change_id,
+            reason=reason,
+            facts=facts,
+        )
     document = plan_document(plan)
     if emit_script is not None:
         _write_script(plan, facts, emit_script, from_step=1)
@@ -174,24 +186,9 @@ def plan_cmd(
         from ocsps.deactivation.scripts import step_script, step_sha256
 
         hashes = {str(s.number): step_sha256(step_script(plan, s)) for s in plan.steps}
-        emit_json({"command": "deactivate plan", "live": live is not None, **document, "step_sha256": hashes})
+        emit_json({"command": "deactivate plan", "live": live, **document, "step_sha256": hashes})
         return
     _print_plan(plan, output, connection)
-
-
-def _live_read(
-    opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
-) -> tuple[LiveRead, str]:
-    """Read-only: the computer's name, LCSCmd.exe, LcsCmd's state check and the services."""
-    from ocsps.deactivation.preflight import read_server
-    from ocsps.durations import parse_duration
-
-    deadline = parse_duration(timeout)
-    with open_targets(opts) as (targets, _):
-        target = targets[0]
-        with audited_server(target, deadline) as server:
-            live = read_server(server, computer, facts, check_role=check_role, timeout=deadline)
-    return live, target.product.id
 
 
 def _print_plan(plan: DeactivationPlan, output: Path | None, options: TargetOptions) -> None:
