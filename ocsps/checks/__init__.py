@@ -19,7 +19,7 @@ from ocsps.checks.model import (
     Request,
 )
 from ocsps.checks.registry import load_checks, select_checks
-from ocsps.checks.runner import context_for, evaluate_outputs, run_checks, validate_checks
+from ocsps.checks.runner import complete_options, context_for, evaluate_outputs, run_checks, validate_checks
 from ocsps.checks.spec import ChecksData, CheckSpec, RuleSpec, Status, load_checks_data
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Request",
     "RuleSpec",
     "Status",
+    "complete_options",
     "context_for",
     "evaluate_outputs",
     "load_checks",

@@ -116,9 +116,10 @@ class CheckOptions:
     key_readers: tuple[str, ...] = ()
     event_window_hours: float | None = None
     """How far back the event logs are read (``--since``); None: the check's own default."""
-    lcscmd_locations: tuple[str, ...] = ()
+    lcscmd_locations: tuple[str, ...] | None = None
     """Where LCSCmd.exe is looked for when the config file's ``[lcscmd] path`` names it (the place a
-    deactivation run would use); empty: the catalog's known locations."""
+    deactivation run would use); empty: the catalog's known locations; None (unset): ``run_checks``
+    reads the config file, so every caller honours the same path."""
 
     @property
     def event_window(self) -> timedelta | None:
@@ -137,7 +138,7 @@ class CheckOptions:
             roles=tuple(doc.get("roles", ())),
             key_readers=tuple(doc.get("key_readers", ())),
             event_window_hours=None if hours is None else float(hours),
-            lcscmd_locations=tuple(doc.get("lcscmd_locations", ())),
+            lcscmd_locations=tuple(doc["lcscmd_locations"]) if "lcscmd_locations" in doc else None,
         )
 
 

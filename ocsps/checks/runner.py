@@ -9,9 +9,10 @@ caller reports it with its own exit code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocsps.catalog import Catalog, Product, load_catalog
 from ocsps.checks.model import (
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from ocsps.remote.server import Server
 
 __all__ = [
+    "complete_options",
     "context_for",
     "evaluate_outputs",
     "not_applicable",
@@ -39,6 +41,9 @@ __all__ = [
     "session_failed_result",
     "validate_checks",
 ]
+
+
+_Options = TypeVar("_Options", bound=CheckOptions)
 
 
 def context_for(
@@ -104,6 +109,22 @@ def session_failed_result(unit: Check[Any], ctx: CheckContext, error: str) -> Ch
     return _result(ctx, findings, None)
 
 
+def complete_options(
+    names: Sequence[str], options: _Options, env: Mapping[str, str] | None = None
+) -> _Options:
+    """The options with what the caller left unset filled in from the config file (``env`` selects it).
+
+    ``lcscmd_locations``: the config file's ``[lcscmd] path`` when ``deactivation-ready`` is among
+    ``names``, so that the check looks where a deactivation run would, whoever runs it.
+    """
+    if options.lcscmd_locations is not None:
+        return options
+    from ocsps.deactivation.configured import configured_lcscmd_locations
+
+    found = configured_lcscmd_locations(env) if "deactivation-ready" in names else ()
+    return dataclasses.replace(options, lcscmd_locations=found)
+
+
 def run_checks(
     server: Server,
     names: Sequence[str],
@@ -112,7 +133,11 @@ def run_checks(
     now: datetime | None = None,
     timeout: float | None = None,
 ) -> list[CheckResult]:
-    """Run the named checks on one ``ocsps.remote.server.Server``; results in the order of ``names``."""
+    """Run the named checks on one ``ocsps.remote.server.Server``; results in the order of ``names``.
+
+    Options left unset are filled in as :func:`complete_options` does.
+    """
+    options = complete_options(names, options or CheckOptions())
     checks = load_checks()
     product = server.product
     moment = now or datetime.now(UTC)

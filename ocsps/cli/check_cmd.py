@@ -124,7 +124,7 @@ def check(
     options: TargetOptions,
 ) -> None:
     """Run preflight checks and print pass / warn / fail with the reason, the fix and the rule cited."""
-    from ocsps.checks import select_checks
+    from ocsps.checks import complete_options, select_checks
     from ocsps.checks.synthetic import SyntheticOptions
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
@@ -156,8 +156,8 @@ def check(
         roles=tuple(role or ()),
         key_readers=tuple(key_reader or ()),
         event_window_hours=parse_window(since).total_seconds() / 3600 if since else None,
-        lcscmd_locations=_lcscmd_locations() if "deactivation-ready" in selected else (),
     )
+    check_options = complete_options(selected, check_options)  # once, not per host
     with open_targets(options, service=service if "drain-ready" in selected else None) as (targets, _):
         run = _run(targets, selected, check_options, deadline, read_parallel(parallel, targets))
     document: dict[str, object] = {
@@ -172,19 +172,6 @@ def check(
     if json_out:
         emit_json(document)
     raise typer.Exit(run.exit_code)
-
-
-def _lcscmd_locations() -> tuple[str, ...]:
-    """The config file's ``[lcscmd] path`` as the one place to look, as ``deactivate`` uses it; else none."""
-    import os
-
-    from ocsps.deactivation.facts import load_lcscmd_facts
-    from ocsps.remote.profiles import find_config
-
-    config = find_config(dict(os.environ))
-    if config is None or not config.lcscmd or "path" not in config.lcscmd:
-        return ()
-    return load_lcscmd_facts(overrides=config.lcscmd).locations
 
 
 def _synthetic_lab_host(options: TargetOptions, pool: str) -> None:

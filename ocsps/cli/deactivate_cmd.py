@@ -8,7 +8,6 @@ same sequence as a change-board .ps1 that stops at the same point when run by ha
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import sys
 import time
@@ -32,7 +31,6 @@ from ocsps.errors import UsageError
 if TYPE_CHECKING:
     from ocsps.deactivation.approved import ApprovedPlan
     from ocsps.deactivation.plan import DeactivationPlan, LcsCmdFacts
-    from ocsps.deactivation.preflight import LiveRead
     from ocsps.deactivation.run import RunReport, StepResult
 
 deactivate_app = typer.Typer(
@@ -62,15 +60,6 @@ JsonOpt = Annotated[
 TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline per step, e.g. 90s, 30m")]
 
 
-def _facts() -> LcsCmdFacts:
-    """Catalog facts with the config file's [lcscmd] overrides on top."""
-    from ocsps.deactivation.plan import load_lcscmd_facts
-    from ocsps.remote.profiles import find_config
-
-    config = find_config(dict(os.environ))
-    return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
-
-
 def _for_computer(options: TargetOptions, computer: str, product: str | None) -> TargetOptions:
     """The plan's computer is the default target; --host/--hosts-file may name how to reach it instead."""
     hosts = options.hosts or ([] if options.hosts_file else [computer])
@@ -92,11 +81,12 @@ def roles_cmd(
     from rich.table import Table
 
     from ocsps.catalog import load_catalog
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import list_roles
     from ocsps.jsonout import to_builtins
 
     prod = load_catalog().product(product)
-    rows = list_roles(prod.id, facts=_facts())
+    rows = list_roles(prod.id, facts=configured_lcscmd_facts())
     if json_out:
         emit_json({"command": "deactivate roles", "product": prod.id, "roles": to_builtins(rows)})
         return
@@ -147,29 +137,43 @@ def plan_cmd(
     With --host, --profile or --lab the activated roles are read from the server (LcsCmd's state check,
     read-only); otherwise name them with --roles.
     """
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import PLAN_KIND, plan_deactivation, plan_document
 
-    facts = _facts()
-    live: LiveRead | None = None
-    product = connection.product
-    if connection.lab or connection.hosts or connection.hosts_file or connection.profile:
-        opts = _for_computer(connection, computer, product)
-        live, product = _live_read(opts, computer, facts, check_role, timeout)
-    plan = plan_deactivation(
-        computer,
-        product=product or DEFAULT_PRODUCT,
-        roles=roles or [],
-        all_roles=all_roles,
-        reading=None if live is None else live.reading,
-        services_found=[] if live is None else live.service_names,
-        components=components or [],
-        components_found=None if live is None else live.components,
-        last_in_pool=last_in_pool,
-        change_id=change_id,
-        reason=reason,
-        lcscmd_path=None if live is None else live.lcscmd.path,
-        facts=facts,
-    )
+    facts = configured_lcscmd_facts()
+    live = bool(connection.lab or connection.hosts or connection.hosts_file or connection.profile)
+    if live:
+        from ocsps.deactivation.preflight import plan_deactivation_live
+        from ocsps.durations import parse_duration
+
+        deadline = parse_duration(timeout)
+        opts = _for_computer(connection, computer, connection.product)
+        with open_targets(opts) as (targets, _), audited_server(targets[0], deadline) as server:
+            plan = plan_deactivation_live(  # read-only: nothing on the server is changed
+                server,
+                computer,
+                facts,
+                roles=roles or [],
+                all_roles=all_roles,
+                components=components or [],
+                last_in_pool=last_in_pool,
+                change_id=change_id,
+                reason=reason,
+                check_role=check_role,
+                timeout=deadline,
+            ).plan
+    else:
+        plan = plan_deactivation(
+            computer,
+            product=connection.product or DEFAULT_PRODUCT,
+            roles=roles or [],
+            all_roles=all_roles,
+            components=components or [],
+            last_in_pool=last_in_pool,
+            change_id=change_id,
+            reason=reason,
+            facts=facts,
+        )
     document = plan_document(plan)
     if emit_script is not None:
         _write_script(plan, facts, emit_script, from_step=1)
@@ -182,24 +186,9 @@ def plan_cmd(
         from ocsps.deactivation.scripts import step_script, step_sha256
 
         hashes = {str(s.number): step_sha256(step_script(plan, s)) for s in plan.steps}
-        emit_json({"command": "deactivate plan", "live": live is not None, **document, "step_sha256": hashes})
+        emit_json({"command": "deactivate plan", "live": live, **document, "step_sha256": hashes})
         return
     _print_plan(plan, output, connection)
-
-
-def _live_read(
-    opts: TargetOptions, computer: str, facts: LcsCmdFacts, check_role: str, timeout: str
-) -> tuple[LiveRead, str]:
-    """Read-only: the computer's name, LCSCmd.exe, LcsCmd's state check and the services."""
-    from ocsps.deactivation.preflight import read_server
-    from ocsps.durations import parse_duration
-
-    deadline = parse_duration(timeout)
-    with open_targets(opts) as (targets, _):
-        target = targets[0]
-        with audited_server(target, deadline) as server:
-            live = read_server(server, computer, facts, check_role=check_role, timeout=deadline)
-    return live, target.product.id
 
 
 def _print_plan(plan: DeactivationPlan, output: Path | None, options: TargetOptions) -> None:
@@ -265,10 +254,11 @@ def run_cmd(
 ) -> None:
     """Run a deactivation plan in order; every LcsCmd log must show Success for every task to go on."""
     from ocsps.deactivation.approved import check_target_product, execute, open_plan
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.durations import parse_duration
 
     deadline = parse_duration(timeout)
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     approved = open_plan(plan_path, facts, reapprove=reapprove, journal_path=journal, resume_from=resume_from)
     if approved.journal.note and not is_quiet():
         err_console().print(f"note: {approved.journal.note}", markup=False)
@@ -305,21 +295,16 @@ def run_cmd(
 
 def _acknowledge(plan: DeactivationPlan, given: list[str], json_out: bool) -> tuple[str, ...]:
     """Every checklist item must be acknowledged: by --ack, or one by one at an interactive prompt."""
+    from ocsps.deactivation.approved import require_acknowledgements
     from ocsps.deactivation.plan import check_acknowledgements
 
-    acked, missing = check_acknowledgements(plan, given)
+    _, missing = check_acknowledgements(plan, given)
     if missing and sys.stdin.isatty() and not json_out:
         for item in missing:
             if not typer.confirm(f"[{item.id}] {item.text} Confirmed?", default=False, err=True):
                 raise UsageError(f"not acknowledged: {item.id}; nothing was sent")
-        return tuple(c.id for c in plan.checklist)
-    if missing:
-        ids = ",".join(c.id for c in plan.checklist)
-        raise UsageError(
-            f"acknowledge the checklist first; missing: {', '.join(c.id for c in missing)}; nothing was sent",
-            hint=f"read each item ('ocsps deactivate plan' shows them), then pass --ack {ids}",
-        )
-    return tuple(c.id for c in acked)
+        given = [*given, *(c.id for c in missing)]
+    return require_acknowledgements(plan, given)
 
 
 def _what_if(approved: ApprovedPlan, facts: LcsCmdFacts, json_out: bool) -> None:
@@ -472,10 +457,11 @@ def render_cmd(
     ] = None,
 ) -> None:
     """Write a plan as a change-board .ps1: checklist prompts, then the steps, up to the first failure."""
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, check_plan
     from ocsps.plans.sealed import load_plan
 
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     document = load_plan(plan_path, PLAN_KIND, reapprove=reapprove)
     plan = check_plan(DeactivationPlan.from_json(document), facts=facts)
     _write_script(plan, facts, output, from_step=from_step, change_id=change_id, reason=reason)
@@ -509,11 +495,12 @@ def render_for_roles(
     output: Path | None,
 ) -> None:
     """``ocsps render deactivate --computer X --roles ...``: plan offline and write the change-board .ps1."""
+    from ocsps.deactivation.configured import configured_lcscmd_facts
     from ocsps.deactivation.plan import plan_deactivation
 
     if not computer:
         raise UsageError("render deactivate needs --computer (the FQDN whose roles go)")
-    facts = _facts()
+    facts = configured_lcscmd_facts()
     plan = plan_deactivation(
         computer,
         product=product or DEFAULT_PRODUCT,

@@ -7,7 +7,6 @@ it: see docs/security.md.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,41 +20,20 @@ INTACT, MODIFIED, NOT_OCSPS = 0, 1, 2
 
 def _plan_report(text: str, source: str) -> dict[str, Any] | None:
     """The verdict on a sealed plan, or None when the text is not one."""
-    from ocsps.errors import UsageError
-    from ocsps.plans.sealed import parse_plan
+    from ocsps.plans.sealed import verify_plan
 
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    result = verify_plan(text, source)
+    if not result.is_ocsps:
         return None
-    if (
-        not isinstance(doc, dict)
-        or not isinstance(doc.get("ocsps_plan"), str)
-        or not isinstance(doc.get("plan"), dict)
-    ):
-        return None
-    kind = doc["ocsps_plan"]
-    plan: dict[str, Any] = doc["plan"]
-    report: dict[str, Any] = {
-        "type": "plan",
-        "kind": kind,
-        "generated_by": str(doc.get("generated_by", "")),
-        "sha256": str(doc.get("sha256", "")),
-        "targets": {
-            key: plan[key]
-            for key in ("computer", "product", "roles", "pool")
-            if isinstance(plan.get(key), str | list) and plan.get(key)
-        },
-        "steps": len(plan["steps"]) if isinstance(plan.get("steps"), list) else None,
-    }
-    try:
-        parse_plan(text, kind, source=source)
-    except UsageError as exc:
-        return {**report, "intact": False, "reason": exc.message}
     return {
-        **report,
-        "intact": True,
-        "reason": "plan matches its sha256 and is byte for byte what ocsps wrote",
+        "type": "plan",
+        "kind": result.kind,
+        "generated_by": result.generated_by,
+        "sha256": result.sha256,
+        "targets": dict(result.targets),
+        "steps": result.steps,
+        "intact": result.ok,
+        "reason": result.reason,
     }
 
 

@@ -9,7 +9,7 @@ audit trail, and learn from the report where a later run resumes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ocsps.deactivation.plan import PLAN_KIND, DeactivationPlan, LcsCmdFacts, check_plan
+from ocsps.deactivation.plan import (
+    PLAN_KIND,
+    DeactivationPlan,
+    LcsCmdFacts,
+    check_acknowledgements,
+    check_plan,
+)
 from ocsps.deactivation.run import UNKNOWN, Journal, RunReport, StepResult, run_plan
 from ocsps.deactivation.scripts import step_script, step_sha256
 from ocsps.errors import UsageError
@@ -34,6 +40,7 @@ __all__ = [
     "execute",
     "open_plan",
     "preview",
+    "require_acknowledgements",
     "resume_step",
     "start_step",
 ]
@@ -50,6 +57,9 @@ class ApprovedPlan:
     journal_path: Path
     start: int
     reapproved: bool = False
+    finished: bool = False
+    """The journal records every step as done and no resume step was given: nothing is left to run
+    (only when the caller asked for this answer with ``finished_ok``; otherwise that plan is refused)."""
 
 
 def open_plan(
@@ -59,8 +69,14 @@ def open_plan(
     reapprove: bool = False,
     journal_path: Path | None = None,
     resume_from: int | None = None,
+    finished_ok: bool = False,
 ) -> ApprovedPlan:
-    """Load, check and key the plan; decide where the run starts. Raises UsageError, nothing is sent."""
+    """Load, check and key the plan; decide where the run starts. Raises UsageError, nothing is sent.
+
+    A plan whose journal records every step as done is refused (the command line says so and stops),
+    unless ``finished_ok``: then it is returned with ``finished`` set and nothing to run, which is how an
+    idempotent caller (the Ansible module) reports "already done" without working it out itself.
+    """
     from ocsps.plans.sealed import load_plan, seal
 
     document = load_plan(path, PLAN_KIND, reapprove=reapprove)
@@ -70,6 +86,8 @@ def open_plan(
     sha = str(sealed or seal(PLAN_KIND, document)["sha256"])
     where = journal_path or path.with_name(path.name + ".journal.json")
     journal = Journal.open(where, sha, plan.computer)
+    if finished_ok and resume_from is None and journal.done_through >= len(plan.steps):
+        return ApprovedPlan(path, plan, sha, journal, where, len(plan.steps) + 1, reapprove, finished=True)
     start = start_step(plan, journal, resume_from, path)
     return ApprovedPlan(path, plan, sha, journal, where, start, reapprove)
 
@@ -91,6 +109,22 @@ def start_step(plan: DeactivationPlan, journal: Journal, resume_from: int | None
             f"--resume-from {done + 1} (or --resume-from 1 to run everything again)"
         )
     return 1
+
+
+def require_acknowledgements(plan: DeactivationPlan, given: Iterable[str]) -> tuple[str, ...]:
+    """The acknowledged checklist ids, in the plan's order; every item must be among ``given``.
+
+    One refusal for every caller (command line, Ansible, scripts), raised before anything is sent: an
+    id not on the checklist, or an item left out.
+    """
+    acked, missing = check_acknowledgements(plan, given)
+    if missing:
+        ids = ",".join(c.id for c in plan.checklist)
+        raise UsageError(
+            f"acknowledge the checklist first; missing: {', '.join(c.id for c in missing)}; nothing was sent",
+            hint=f"read each item ('ocsps deactivate plan' shows them), then pass --ack {ids}",
+        )
+    return tuple(c.id for c in acked)
 
 
 def resume_step(report: RunReport) -> int | None:
@@ -164,6 +198,8 @@ def execute(
     """
     from ocsps import audit
 
+    if approved.finished:
+        raise UsageError(f"the journal records every step of {approved.path} as done; nothing is left to run")
     check_target_product(approved.plan, server.product.id, server.host)
     ticket = change_id if change_id is not None else audit.current_change_id() or approved.plan.change_id
     try:

@@ -15,6 +15,7 @@ Then every fact the steps rely on is read before step 1 stops anything:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -27,14 +28,17 @@ from ocsps.results.base import PropertyReader, host_name
 
 if TYPE_CHECKING:
     from ocsps.catalog import Catalog, Product
+    from ocsps.deactivation.plan import DeactivationPlan
     from ocsps.remote.server import Server
 
 __all__ = [
     "LcsCmdLocation",
+    "LivePlan",
     "LiveRead",
     "components_present",
     "confirm_computer",
     "locate_lcscmd",
+    "plan_deactivation_live",
     "read_server",
     "read_state",
     "same_computer",
@@ -188,3 +192,52 @@ def read_server(
         statuses=statuses,
         components=components_present(server.catalog, server.product, statuses, facts),
     )
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """A plan written from what the server showed, with that reading (for a report of what was seen)."""
+
+    plan: DeactivationPlan
+    live: LiveRead
+
+
+def plan_deactivation_live(
+    server: Server,
+    computer: str,
+    facts: LcsCmdFacts,
+    *,
+    roles: Sequence[str] = (),
+    all_roles: bool = False,
+    components: Sequence[str] = (),
+    last_in_pool: bool | None = None,
+    change_id: str = "",
+    reason: str = "",
+    check_role: str = "SE",
+    timeout: float | None = None,
+) -> LivePlan:
+    """Read ``computer`` through ``server`` (read-only), then plan its deactivation from what it showed.
+
+    What ``ocsps deactivate plan --host`` does: the plan is for the server's product, its roles checked
+    against LcsCmd's state check, its Edge components against the services found, and it records where
+    LCSCmd.exe was found. Refusals are :func:`ocsps.deactivation.plan.plan_deactivation`'s.
+    """
+    from ocsps.deactivation.plan import plan_deactivation
+
+    live = read_server(server, computer, facts, check_role=check_role, timeout=timeout)
+    plan = plan_deactivation(
+        computer,
+        product=server.product.id,
+        roles=roles,
+        all_roles=all_roles,
+        reading=live.reading,
+        services_found=live.service_names,
+        components=components,
+        components_found=live.components,
+        last_in_pool=last_in_pool,
+        change_id=change_id,
+        reason=reason,
+        lcscmd_path=live.lcscmd.path,
+        facts=facts,
+    )
+    return LivePlan(plan, live)

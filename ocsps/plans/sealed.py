@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,61 @@ def load_plan(path: Path, kind: str, *, reapprove: bool = False) -> dict[str, An
 
     text = read_text_bounded(path, what="plan", encoding="utf-8")
     return parse_plan(text, kind, source=str(path), reapprove=reapprove)
+
+
+@dataclass(frozen=True)
+class PlanVerification:
+    """Whether a sealed plan file is intact, and what it says it is for (read from the file itself).
+
+    The plan's counterpart of :class:`ocsps.powershell.changeboard.Verification`: ``is_ocsps`` is false when
+    the text is not a sealed plan at all; the kind, targets and step count of a modified file are what the
+    file says, not to be trusted.
+    """
+
+    ok: bool
+    reason: str
+    is_ocsps: bool = True
+    kind: str = ""
+    generated_by: str = ""
+    sha256: str = ""
+    targets: Mapping[str, object] = field(default_factory=dict)
+    steps: int | None = None
+
+
+_TARGET_FIELDS = ("computer", "product", "roles", "pool")
+
+
+def verify_plan(text: str, source: str) -> PlanVerification:
+    """Check that a plan file is byte for byte what ``save_plan`` wrote and its sha256 matches.
+
+    Any plan kind is accepted (restart, deactivation, pool roll): the seal is the same for all of them.
+    """
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        doc = None
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("ocsps_plan"), str)
+        or not isinstance(doc.get("plan"), dict)
+    ):
+        return PlanVerification(False, "not an ocsps sealed plan", is_ocsps=False)
+    kind: str = doc["ocsps_plan"]
+    plan: dict[str, Any] = doc["plan"]
+    targets = {
+        key: plan[key] for key in _TARGET_FIELDS if isinstance(plan.get(key), str | list) and plan.get(key)
+    }
+    steps = len(plan["steps"]) if isinstance(plan.get("steps"), list) else None
+
+    def verdict(ok: bool, reason: str) -> PlanVerification:
+        generated_by, sha = str(doc.get("generated_by", "")), str(doc.get("sha256", ""))
+        return PlanVerification(ok, reason, True, kind, generated_by, sha, targets, steps)
+
+    try:
+        parse_plan(text, kind, source=source)
+    except UsageError as exc:
+        return verdict(False, exc.message)
+    return verdict(True, "plan matches its sha256 and is byte for byte what ocsps wrote")
 
 
 def restart_steps(plan: Mapping[str, Any], catalog: Catalog | None = None) -> list[Step]:

@@ -82,3 +82,53 @@ def test_run_that_cannot_be_audited_does_not_start(tmp_path: Path, monkeypatch: 
         assert "nothing was sent" in caught.value.message
         assert not lab.server(OCS01).files  # not even LcsCmd's read-only state check ran
         assert all(s.status == "Running" for s in lab.server(OCS01).services.values())
+
+
+def _record_done(path: Path, through: int) -> None:
+    from ocsps.deactivation.run import OK, StepResult
+
+    approved = open_plan(path, load_lcscmd_facts(), resume_from=1)
+    for step in approved.plan.steps[:through]:
+        approved.journal.record(StepResult(step.number, step.do, step.label, OK, role=step.role))
+
+
+def test_finished_plan_is_refused_unless_the_caller_takes_that_answer(tmp_path: Path) -> None:
+    facts = load_lcscmd_facts()
+    path = _plan_file(tmp_path, SE)
+    _record_done(path, len(SE) + 1)
+    with pytest.raises(UsageError, match=r"records every step of .* as done; nothing is left to run"):
+        open_plan(path, facts)
+    done = open_plan(path, facts, finished_ok=True)
+    assert done.finished and preview(done, facts) == []
+    with Lab() as lab, lab_server(lab, OCS01) as server:
+        with pytest.raises(UsageError, match="nothing is left to run"):
+            execute(server, done, facts, acknowledged=("backups",))
+        assert not lab.server(OCS01).files
+    again = open_plan(path, facts, resume_from=1, finished_ok=True)  # told where: runs again
+    assert not again.finished and again.start == 1
+
+
+def test_unfinished_plan_is_not_finished_and_progress_still_needs_a_resume_step(tmp_path: Path) -> None:
+    facts = load_lcscmd_facts()
+    path = _plan_file(tmp_path, SE)
+    assert not open_plan(path, facts, finished_ok=True).finished
+    _record_done(path, 2)
+    with pytest.raises(UsageError, match="continue with --resume-from 3"):
+        open_plan(path, facts, finished_ok=True)
+    with pytest.raises(UsageError, match="the plan has no step 0"):
+        open_plan(path, facts, resume_from=0, finished_ok=True)
+
+
+def test_acknowledgements_are_required_in_one_place(tmp_path: Path) -> None:
+    from ocsps.deactivation.approved import require_acknowledgements
+
+    plan = open_plan(_plan_file(tmp_path, SE), load_lcscmd_facts()).plan
+    every = [c.id for c in plan.checklist]
+    assert require_acknowledgements(plan, list(reversed(every))) == tuple(every)
+    with pytest.raises(UsageError) as caught:
+        require_acknowledgements(plan, ["backups"])
+    missing = ", ".join(i for i in every if i != "backups")
+    assert caught.value.message == f"acknowledge the checklist first; missing: {missing}; nothing was sent"
+    assert caught.value.hint is not None and caught.value.hint.endswith("--ack " + ",".join(every))
+    with pytest.raises(UsageError, match="'nope' is not on this plan's checklist"):
+        require_acknowledgements(plan, [*every, "nope"])

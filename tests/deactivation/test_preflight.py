@@ -235,3 +235,30 @@ def test_edge_server_goes_whole_with_the_edge_roles_it_runs() -> None:
             report = run_plan(server, plan, plan_sha256="x", facts=facts, check_role="AP")
         assert report.ok, report
         assert lab.server(EDGE).activated_roles == []
+
+
+def test_a_live_plan_is_written_from_what_the_server_showed() -> None:
+    """``plan_deactivation_live``: the server's product, its activated roles, where LCSCmd.exe was found."""
+    from ocsps.deactivation.preflight import plan_deactivation_live
+
+    facts = load_lcscmd_facts()
+    with Lab(topology_file=TOPOLOGIES / "se_lcscmd_r2_folder.toml") as lab:
+        with lab_server(lab, OCS01) as server:
+            found = plan_deactivation_live(server, OCS01, facts, all_roles=True, change_id="CHG-7")
+        activated = sorted(lab.server(OCS01).activated_roles)
+        written = [p for p in lab.server(OCS01).files if "-state-" not in p]
+    plan, live = found.plan, found.live
+    assert (plan.roles_source, plan.product, plan.change_id) == ("live", "ocs2007r2", "CHG-7")
+    assert sorted(plan.roles) == activated and plan.lcscmd_path == live.lcscmd.path == facts.locations[1]
+    assert not written  # only LcsCmd's read-only state check wrote a log
+
+
+def test_a_live_plan_refuses_roles_the_server_does_not_show(twins: Lab) -> None:
+    from ocsps.deactivation.preflight import plan_deactivation_live
+
+    facts = load_lcscmd_facts()
+    with lab_server(twins, OCS02) as server, pytest.raises(UsageError, match="answered is ocs02"):
+        plan_deactivation_live(server, OCS01, facts, all_roles=True)
+    with lab_server(twins, OCS01) as server, pytest.raises(UsageError, match="leaves out av-conferencing"):
+        plan_deactivation_live(server, OCS01, facts, roles=["front-end"])  # the server shows more
+    _untouched(twins, OCS01)

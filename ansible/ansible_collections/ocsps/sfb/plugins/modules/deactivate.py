@@ -98,9 +98,6 @@ resume_from:
   type: int
 """
 
-import dataclasses
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ocsps.sfb.plugins.module_utils.ocsps_common import (
@@ -109,15 +106,6 @@ from ansible_collections.ocsps.sfb.plugins.module_utils.ocsps_common import (
     open_server,
     require_ocsps,
 )
-
-
-def _facts():
-    """The catalog's LcsCmd facts with the config file's [lcscmd] corrections, as the command line reads them."""
-    from ocsps.deactivation.plan import load_lcscmd_facts
-    from ocsps.remote.profiles import find_config
-
-    config = find_config(dict(os.environ))
-    return load_lcscmd_facts(overrides=config.lcscmd if config is not None and config.lcscmd else None)
 
 
 def main():
@@ -140,41 +128,36 @@ def main():
     try:
         from pathlib import Path
 
-        from ocsps.deactivation.approved import check_target_product, execute, open_plan, preview, resume_step, start_step
-        from ocsps.deactivation.approved import PreviewDocument
+        from ocsps.deactivation.approved import PreviewDocument, check_target_product, execute, open_plan
+        from ocsps.deactivation.approved import preview, require_acknowledgements, resume_step
+        from ocsps.deactivation.configured import configured_lcscmd_facts
         from ocsps.deactivation.plan import check_acknowledgements
         from ocsps.deactivation.run import RunReportDocument
         from ocsps.durations import parse_duration
-        from ocsps.errors import UsageError
         from ocsps.jsonout import to_builtins
 
         deadline = parse_duration(params["timeout"])
-        facts = _facts()
+        facts = configured_lcscmd_facts()
         path = Path(params["plan"])
         approved = open_plan(
             path, facts, reapprove=params["reapprove"], journal_path=Path(params["journal"]) if params["journal"] else None,
-            resume_from=params["resume_from"] or 1,
+            resume_from=params["resume_from"], finished_ok=True,
         )
         plan = approved.plan
         result["computer"] = plan.computer
-        if params["resume_from"] is None:
-            if approved.journal.done_through >= len(plan.steps):
-                module.exit_json(msg=f"the journal records every step of {path} as done", **result)
-            approved = dataclasses.replace(approved, start=start_step(plan, approved.journal, None, path))
+        if approved.finished:  # the library's answer: nothing is left to run, so nothing changes
+            module.exit_json(msg=f"the journal records every step of {path} as done", **result)
         check_target_product(plan, params.get("product"))
-        acked, missing = check_acknowledgements(plan, params["acknowledge"])
         result["changed"] = True
         if module.check_mode:
             result["steps"] = to_builtins([PreviewDocument.of(step) for step in preview(approved, facts)])
+            missing = check_acknowledgements(plan, params["acknowledge"])[1]
             result["missing_acknowledgements"] = [item.id for item in missing]
             module.exit_json(**result)
-        if missing:
-            raise UsageError(
-                f"acknowledge the checklist first; missing: {', '.join(item.id for item in missing)}; nothing was sent"
-            )
+        acked = require_acknowledgements(plan, params["acknowledge"])
         with open_server(module, deadline, default_host=plan.computer) as server:
             report = execute(
-                server, approved, facts, acknowledged=tuple(item.id for item in acked),
+                server, approved, facts, acknowledged=acked,
                 check_role=params["check_role"], timeout=deadline, change_id=params["change_id"] or None,
             )
         result["report"] = to_builtins(RunReportDocument.of(report))

@@ -11,6 +11,8 @@ description:
     archiving queues, deactivation readiness) and returns pass, warn, fail or skip per check, each with its
     reason, fix and cited source.
   - Nothing on the server is changed. The task fails when a check fails, unless O(fail_on) says otherwise.
+  - The ocsps config file is read as the command line reads it (C(OCSPS_CONFIG)); the deactivation-readiness
+    check looks for LCSCmd.exe where its C([lcscmd] path) says, as a deactivation run does.
 version_added: "0.1.0"
 author: ocsps developers (!UNKNOWN)
 options:

@@ -80,3 +80,58 @@ def test_an_edited_plan_is_refused(monkeypatch, capsys, plan_file):
 def test_a_plan_for_another_product_is_refused(monkeypatch, capsys, plan_file):
     result = _run(monkeypatch, capsys, deactivate, plan=str(plan_file), product="sfb2015")
     assert result["failed"] is True and "the plan is for ocs2007r2" in result["msg"]
+
+
+def _cli_refusal(capsys, *args):
+    """The command line's refusal (message, hint) for the same input: what the module must say too."""
+    from ocsps.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    message = next(line.split("error: ", 1)[1] for line in lines if "error: " in line)
+    hint = next((line.split("hint: ", 1)[1] for line in lines if line.startswith("hint: ")), None)
+    return message, hint
+
+
+def test_missing_acknowledgement_is_the_command_lines_refusal(monkeypatch, capsys, plan_file):
+    result = _run(monkeypatch, capsys, deactivate, plan=str(plan_file), acknowledge=["backups"])
+    message, hint = _cli_refusal(capsys, "deactivate", "run", "--plan", str(plan_file), "--ack", "backups")
+    assert result["failed"] is True and result["exit_code"] == 2
+    assert (result["msg"], result["hint"]) == (message, hint)
+
+
+def _record_done(plan_file, through):
+    """Write the journal a run leaves when steps 1..through succeeded."""
+    from ocsps.deactivation.approved import open_plan
+    from ocsps.deactivation.plan import load_lcscmd_facts
+    from ocsps.deactivation.run import OK, StepResult
+
+    approved = open_plan(plan_file, load_lcscmd_facts(), resume_from=1)
+    for step in approved.plan.steps[:through]:
+        approved.journal.record(StepResult(step.number, step.do, step.label, OK, role=step.role))
+
+
+def test_a_resume_step_the_library_refuses_is_refused(monkeypatch, capsys, plan_file):
+    result = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), resume_from=0)
+    assert result["failed"] is True and "the plan has no step 0" in result["msg"]
+
+
+def test_recorded_progress_without_a_resume_step_is_refused(monkeypatch, capsys, plan_file):
+    _record_done(plan_file, 2)
+    result = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file))
+    assert result["failed"] is True and "continue with --resume-from 3" in result["msg"]
+    resumed = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), resume_from=3)
+    assert resumed["changed"] is True and [s["step"] for s in resumed["steps"]] == [3, 4, 5]
+
+
+def test_a_finished_plan_is_ok_and_unchanged(monkeypatch, capsys, plan_file):
+    _record_done(plan_file, 5)
+    for check_mode in (False, True):
+        result = _run(monkeypatch, capsys, deactivate, check_mode, plan=str(plan_file))
+        assert result["changed"] is False and "failed" not in result
+        assert "every step" in result["msg"] and result["computer"] == "ocs01.contoso.com"
+    again = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), resume_from=1)
+    assert again["changed"] is True and [s["step"] for s in again["steps"]] == [1, 2, 3, 4, 5]
