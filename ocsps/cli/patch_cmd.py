@@ -147,6 +147,14 @@ def server(
             "the expected version (only once sure the installer is no longer running)",
         ),
     ] = False,
+    reinstall: Annotated[
+        bool,
+        typer.Option(
+            "--reinstall",
+            help="Run the update even when every component already reports --expect-version (by default "
+            "such a server is read and left alone: status current)",
+        ),
+    ] = False,
     change_id: ChangeIdOpt = "",
     timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
     json_out: Annotated[
@@ -157,10 +165,12 @@ def server(
 ) -> None:
     """Patch one server that is not in an Enterprise pool (Mediation, Edge, Standard Edition, Director):
     preflight, drain, hold start-up types Disabled, install silently, restart if asked, verify every
-    component's version, restore start-up types and start the services.
+    component's version, restore start-up types and start the services. A server whose every component
+    already reports the version, with no restart pending, is read and left alone (status current;
+    --reinstall runs the update anyway).
 
-    Exit codes: 0 patched and back in service; 1 stopped by a check, failed, or a restart pending with
-    --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out; 130 interrupted. Each
+    Exit codes: 0 patched and back in service, or already current; 1 stopped by a check, failed, or a
+    restart pending with --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out; 130 interrupted. Each
     ends with the server's state read again and stated, and a record next to the audit log, from which
     --resume continues at the step the run reached (a completed install is never run again).
     """
@@ -169,13 +179,12 @@ def server(
         PatchRunner,
         RemotePatchDriver,
         default_options,
-        load_record,
         plan_patch,
         save_record,
         state_path,
-        unfinished,
     )
     from ocsps.patch.plan import check_options
+    from ocsps.patch.state import open_saved_record
 
     if len(opts.hosts) != 1 or opts.hosts_file is not None:
         raise UsageError("ocsps patch server patches one server: give exactly one --host")
@@ -206,19 +215,12 @@ def server(
         raise UsageError("--rerun-install only applies with --resume")
     if resume and what_if:
         raise UsageError("--what-if plans a new run; it does not combine with --resume")
-    saved: PatchRecord | None = None
     path = state_path(host, simulation=opts.lab)
-    if resume:
-        saved = load_record(path)
-        _check_resume(saved, host, installer, options.expect_version, opts.lab)
-    elif not what_if and path.exists():
-        previous = load_record(path)
-        if unfinished(previous):
-            raise UsageError(
-                f"an unfinished patch run of {host} is saved in {path} ({previous.status.value} at "
-                f"{previous.step}); continue it with --resume, or delete that file once the server has been "
-                "checked"
-            )
+    saved = None
+    if not what_if:
+        saved = open_saved_record(
+            path, host, installer, options.expect_version, resume=resume, simulation=opts.lab
+        )
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)
@@ -263,6 +265,7 @@ def server(
                 simulation=lab is not None,
                 record=saved,
                 rerun_install=rerun_install,
+                skip_current=not reinstall,
             ).run()
         finally:
             driver.close()
@@ -279,24 +282,6 @@ def server(
         out.print(record.statement(), markup=False)
         out.print(f"record: {path}", markup=False)
     raise typer.Exit(code)
-
-
-def _check_resume(saved: PatchRecord, host: str, installer: str, expect_version: str, lab: bool) -> None:
-    """A resume must be asked what the saved run was asked, of the same kind of server (lab or real)."""
-    differ = []
-    if saved.plan.host.casefold() != host.casefold():
-        differ.append(f"host {saved.plan.host} (saved) vs {host}")
-    if saved.plan.installer_path.casefold() != installer.strip().casefold():
-        differ.append(f"installer {saved.plan.installer_path} (saved) vs {installer.strip()}")
-    if saved.plan.options.expect_version != expect_version:
-        differ.append(f"expect-version {saved.plan.options.expect_version} (saved) vs {expect_version}")
-    if saved.simulation != lab:
-        differ.append("the saved run was a lab rehearsal" if saved.simulation else "the saved run was real")
-    if differ:
-        raise UsageError(
-            f"the saved patch run of {saved.plan.host} was asked something else: {'; '.join(differ)}; resume "
-            "with the same options, or check the server and delete the record to start anew"
-        )
 
 
 @patch_app.command("database")

@@ -47,6 +47,7 @@ FORMAT = "ocsps-patch-server/1"
 class PatchStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
+    CURRENT = "current"  # already at the version, no restart pending: nothing was changed
     STOPPED = "stopped"  # a check failed: version mismatch, pending reboot, a service that never drained
     FAILED = "failed"  # the installer failed, or a call failed
     REBOOT_PENDING = "reboot-pending"  # --reboot never and a restart is needed
@@ -58,6 +59,7 @@ class PatchStatus(StrEnum):
     def exit_code(self) -> int:
         return {
             PatchStatus.DONE: 0,
+            PatchStatus.CURRENT: 0,
             PatchStatus.RUNNING: 1,
             PatchStatus.STOPPED: 1,
             PatchStatus.FAILED: 1,
@@ -302,16 +304,21 @@ class PatchRunner:
         simulation: bool = False,
         record: PatchRecord | None = None,
         rerun_install: bool = False,
+        skip_current: bool = False,
     ) -> None:
         """``record``: a saved record to resume from (the run starts at the step it reached and never
         repeats a completed install); ``rerun_install``: an install interrupted before its outcome was
         recorded, and not found at the expected version, is run again (only when the operator knows the
-        installer is no longer running)."""
+        installer is no longer running); ``skip_current``: a server (not a pool member: its pool decides)
+        whose every component already reports the version, with no restart pending, ends at the preflight
+        as ``current``: taking it out of service to run an installer with nothing to do is a needless
+        outage."""
         self.driver = driver
         self.plan = plan
         self.record = record if record is not None else PatchRecord(plan, simulation=simulation)
         self.resumed = record is not None
         self.rerun_install = rerun_install
+        self.skip_current = skip_current and not plan.in_pool
         self.save = save
         self.facts = facts or load_patch_facts()
         self.clock = clock
@@ -446,6 +453,13 @@ class PatchRunner:
             f"{len(rec.services)} service(s), {len(rec.running_before)} running; boot time "
             f"{state.boot_time}; versions before: {before}"
         )
+        at_version = bool(rec.versions_before) and set(rec.versions_before.values()) == {opts.expect_version}
+        if self.skip_current and at_version and not state.pending_reboot:
+            raise _Stop(
+                PatchStatus.CURRENT,
+                f"every component of {self.host} already reports {opts.expect_version} and no restart is "
+                "pending: nothing was changed",
+            )
         problems = []
         if state.pending_reboot:
             problems.append(

@@ -72,6 +72,8 @@ def _topology(patch: dict[str, Any], server: dict[str, Any]) -> str:
             return "'" + value + "'"
         if isinstance(value, list):
             return "[" + ", ".join(toml(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{ " + ", ".join(f"{toml(k)} = {toml(v)}" for k, v in value.items()) + " }"
         return str(value)
 
     head, _, tail = BASE.partition("[servers.activity.RTCMEDSRV]")
@@ -100,6 +102,7 @@ def _run(
     server: dict[str, Any] | None = None,
     check: Callable[[Outcome], None] | None = None,
     on_event: Callable[[PatchEvent], None] | None = None,
+    skip_current: bool = False,
     **options: Any,
 ) -> PatchRecord:
     # Reconnecting after the restart costs real HTTP round trips, which a loaded machine stretches: at 1200x
@@ -119,7 +122,13 @@ def _run(
         )
         try:
             runner = PatchRunner(
-                driver, plan, clock=clock.now, sleep=clock.sleep, on_event=on_event, simulation=True
+                driver,
+                plan,
+                clock=clock.now,
+                sleep=clock.sleep,
+                on_event=on_event,
+                simulation=True,
+                skip_current=skip_current,
             )
             record = runner.run()
         finally:
@@ -153,6 +162,41 @@ def test_clean_patch_with_restart() -> None:
     assert record.final is not None and record.out_of_service == []
     steps = [h["step"] for h in record.history if h["message"].startswith("step ")]
     assert steps == ["preflight", "out-of-service", "hold", "install", "reboot", "verify", "back-in-service"]
+
+
+@pytest.mark.parametrize(
+    ("pending", "skip", "status", "installs"),
+    [
+        ([], True, PatchStatus.CURRENT, 0),
+        ([], False, PatchStatus.DONE, 1),  # --reinstall: the update runs again
+        (
+            ["pending-file-rename"],
+            True,
+            PatchStatus.STOPPED,
+            0,
+        ),  # at the version, but a restart is pending: not current
+    ],
+    ids=["current", "reinstall", "restart-pending"],
+)
+def test_a_server_already_at_the_version_is_left_alone(
+    pending: list[str], skip: bool, status: PatchStatus, installs: int
+) -> None:
+    at_version = {
+        "components": {"Core Components": TARGET, "Mediation Server": TARGET},
+        "pending_reboot": pending,
+    }
+
+    def check(out: Outcome) -> None:
+        _no_service_left_disabled(out)
+        assert set(out.status().values()) == {"Running"}
+        assert out.lab.engine.patch.patches[HOST].installs == installs
+
+    record = _run(at_version, check=check, skip_current=skip)
+    assert record.status is status, record.reason
+    assert record.status.exit_code == (1 if status is PatchStatus.STOPPED else 0)
+    if status is PatchStatus.CURRENT:
+        assert record.done == [] and "nothing was changed" in record.reason
+        _valid(record)
 
 
 def test_exit_zero_needs_no_restart_and_the_hold_keeps_services_down_during_the_install() -> None:

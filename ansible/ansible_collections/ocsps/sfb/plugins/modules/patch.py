@@ -22,7 +22,9 @@ description:
   - In check mode nothing is sent, not even a read; the plan is returned (RV(plan)) and C(changed) is the
     prediction that the patch would run.
   - Every state-changing call goes to the ocsps audit log, stamped with O(change_id); the run's record (the
-    original start-up types among it) is written to RV(record_path).
+    original start-up types among it) is written to RV(record_path). A new run is refused while the record
+    holds an unfinished one (it may have left services Disabled); continue it with O(resume), as
+    C(ocsps patch server --resume) would.
   - Products whose patch level ocsps cannot verify are refused before anything is sent.
 version_added: "0.1.0"
 author: ocsps developers (!UNKNOWN)
@@ -82,6 +84,18 @@ options:
   force:
     description:
       - Run the patch even when every component already reports O(expect_version).
+    type: bool
+    default: false
+  resume:
+    description:
+      - Continue the run saved in O(record) at the step it reached; a completed install is never run again.
+        Give the same O(installer) and O(expect_version).
+    type: bool
+    default: false
+  rerun_install:
+    description:
+      - With O(resume), run again an install interrupted before its outcome was recorded and not at the
+        expected version (only once sure the installer is no longer running).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -185,15 +199,6 @@ def _plan(module):
     return plan_patch(settings.host, product, params["installer"], options)
 
 
-def _current(driver, plan):
-    """True when every component already reports the expected version and no restart is pending (a read)."""
-    services = driver.services(plan.host)
-    state = driver.state(plan.host, services)
-    versions = {c.name: c.version for c in state.components}
-    current = bool(versions) and set(versions.values()) == {plan.options.expect_version}
-    return current and not state.pending_reboot, versions, state
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
@@ -208,6 +213,8 @@ def main():
             change_id=dict(type="str", default=""),
             record=dict(type="path"),
             force=dict(type="bool", default=False),
+            resume=dict(type="bool", default=False),
+            rerun_install=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -223,6 +230,8 @@ def main():
         from ocsps.patch import PatchRunner, PatchStatus, RemotePatchDriver, save_record, state_path
         from ocsps.patch.plan import PatchPlanDocument
         from ocsps.patch.runner import record_document
+        from ocsps.patch.state import open_saved_record
+        from ocsps.errors import UsageError
 
         plan = _plan(module)
         result["host"] = plan.host
@@ -232,30 +241,39 @@ def main():
             module.exit_json(**result)
         call_timeout = parse_duration(params["call_timeout"])
         path = Path(params["record"]) if params["record"] else state_path(plan.host)
+        if params["rerun_install"] and not params["resume"]:
+            raise UsageError("rerun_install only applies with resume")
+        saved = open_saved_record(
+            path,
+            plan.host,
+            params["installer"],
+            plan.options.expect_version,
+            resume=params["resume"],
+            simulation=False,
+            resume_hint="resume",
+        )
         driver = RemotePatchDriver(lambda _host: open_server(module, call_timeout), call_timeout=call_timeout)
         try:
             with audit.change(params["change_id"] or ""):
-                current, versions, state = _current(driver, plan)
-                result["versions_before"] = versions
-                if current and not params["force"]:
-                    result["status"] = "current"
-                    result["statement"] = (
-                        f"every component of {plan.host} already reports {plan.options.expect_version}; "
-                        "nothing was sent"
-                    )
-                    module.exit_json(**result)
                 audit.require_writable(f"patch server {plan.host}", [plan.host])
 
                 def save(record):
-                    record.change_id = params["change_id"] or ""
+                    record.change_id = params["change_id"] or record.change_id
                     save_record(path, record)
 
-                record = PatchRunner(driver, plan, save=save).run()
+                record = PatchRunner(
+                    driver,
+                    saved.plan if saved is not None else plan,
+                    save=save,
+                    record=saved,
+                    rerun_install=params["rerun_install"],
+                    skip_current=not params["force"],
+                ).run()
         finally:
             driver.close()
         doc = record_document(record)
         result.update(
-            changed=record.step != "preflight",
+            changed=record.status is not PatchStatus.CURRENT and record.step != "preflight",
             status=doc["status"],
             step=doc["step"],
             reason=doc["reason"],
@@ -270,7 +288,7 @@ def main():
                 "before": {"versions": doc["versions_before"]},
                 "after": {"versions": doc["versions_after"] or doc["versions_before"]},
             }
-        if record.status is not PatchStatus.DONE:
+        if record.status not in (PatchStatus.DONE, PatchStatus.CURRENT):
             module.fail_json(
                 msg=f"{plan.host}: {record.status.value} at {record.step}: {record.reason}; {record.statement()}",
                 exit_code=record.status.exit_code,

@@ -162,7 +162,25 @@ def test_a_server_already_at_the_version_is_sent_nothing(monkeypatch, capsys, tm
     server = _Server(version="6.0.9319.619")
     result = _run(monkeypatch, capsys, server)
     assert result["changed"] is False and result["status"] == "current", result
-    assert server.sent == [] and not (tmp_path / "audit.jsonl").exists()
+    assert server.sent == [] and "nothing was changed" in result["reason"]
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [line["outcome"] for line in audit] == ["starting"]  # the intent only: nothing was changed
+
+
+def test_a_new_run_over_an_unfinished_record_is_refused_and_resume_continues_it(monkeypatch, capsys, tmp_path):
+    record = tmp_path / "record.json"
+    first = _run(monkeypatch, capsys, _Server(exit_code=1603), record=str(record))
+    saved = json.loads(record.read_text(encoding="utf-8"))
+    assert first["failed"] and saved["status"] == "failed" and "install" not in saved["done"], first
+    assert "hold" in saved["done"] or "out-of-service" in saved["done"]
+    again = _run(monkeypatch, capsys, _Server(), record=str(record))
+    assert again["failed"] and "an unfinished patch run of med01.contoso.com" in again["msg"], again
+    assert "continue it with resume" in again["msg"]
+    other = _run(monkeypatch, capsys, _Server(), record=str(record), resume=True, expect_version="6.0.9319.999")
+    assert other["failed"] and "was asked something else" in other["msg"], other
+    resumed = _run(monkeypatch, capsys, _Server(), record=str(record), resume=True)
+    assert resumed["status"] == "done" and resumed["changed"], resumed
+    assert json.loads(record.read_text(encoding="utf-8"))["runs"] == 2
 
 
 def test_force_patches_a_current_server_again(monkeypatch, capsys):
