@@ -133,7 +133,7 @@ def _emit(
     force: bool = False,
 ) -> None:
     from ocsps.cli.output import write_output
-    from ocsps.powershell.action_board import action_board
+    from ocsps.plans.action_board import action_board
     from ocsps.powershell.changeboard import ChangeInfo
 
     products = {t.product.id for t in targets}

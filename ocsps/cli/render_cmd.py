@@ -53,7 +53,7 @@ def render(
 ) -> None:
     """Write a change-board .ps1: header, -WhatIf support, quoted defaults, transcript, exit code."""
     from ocsps.catalog import load_catalog
-    from ocsps.powershell.action_board import action_board, action_values
+    from ocsps.plans.action_board import action_board, action_values
     from ocsps.powershell.changeboard import ChangeInfo
 
     if action == "deactivate":  # a whole ordered sequence, not one action: see ocsps deactivate

@@ -200,8 +200,8 @@ def _emit(
     force: bool,
 ) -> None:
     from ocsps.cli.output import write_output
+    from ocsps.plans.action_board import action_board
     from ocsps.plans.restart_script import render_restart_board
-    from ocsps.powershell.action_board import action_board
     from ocsps.powershell.changeboard import ChangeInfo
 
     products: set[Product] = {t.product for t in targets}

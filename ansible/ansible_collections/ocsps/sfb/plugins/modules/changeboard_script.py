@@ -121,7 +121,7 @@ PRODUCTS = ["ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019"
 
 
 def _render(params):
-    from ocsps.powershell.action_board import action_board
+    from ocsps.plans.action_board import action_board
     from ocsps.powershell.changeboard import ChangeInfo, verify_script
 
     info = ChangeInfo(params["computer"], params["change_id"], params["reason"])

@@ -12,8 +12,8 @@ through. The choices made here are the ones ocsps makes when it runs the action 
   Windows refuses while dependents run;
 - ``leave_running`` are the drain's keep-running switches, already decided and checked by the caller.
 
-It sits beside ``changeboard`` rather than in it because the restart board is built from a restart plan
-(``ocsps.plans``), which itself builds on ``changeboard``.
+It lives with the planners, not in ``ocsps.powershell``, because a restart's board is built from a restart
+plan: plans build on the PowerShell layer (``changeboard``, ``script``), never the reverse.
 """
 
 from __future__ import annotations

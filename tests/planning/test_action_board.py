@@ -12,9 +12,9 @@ import pytest
 
 from ocsps.catalog import Catalog
 from ocsps.errors import UsageError
+from ocsps.plans.action_board import action_board, action_values
 from ocsps.plans.restart import service_restart_steps
 from ocsps.plans.restart_script import render_restart_board
-from ocsps.powershell.action_board import action_board, action_values
 from ocsps.powershell.changeboard import ChangeInfo, verify_script
 from ocsps.powershell.script import render_action
 
