@@ -8,8 +8,9 @@ through. The choices made here are the ones ocsps makes when it runs the action 
 - a drain written for a board waits for the service to stop (``NoWait`` off unless asked), since the script
   is the whole change, with no watch after it;
 - a restart is the restart of the service with its dependents (``ocsps restart``: dependents stop first and
-  start last, what the script stopped is started again after a failure), never a bare restart cmdlet, which
-  Windows refuses while dependents run;
+  start last, what the script stopped is started again after a failure), never the bare stop-and-start of
+  the one service, which leaves the dependents its stop took down stopped (Stop-CsWindowsService) or is
+  refused while they run (Restart-Service on OCS 2007 / R2, without ``-Force``);
 - ``leave_running`` are the drain's keep-running switches, already decided and checked by the caller.
 
 It lives with the planners, not in ``ocsps.powershell``, because a restart's board is built from a restart

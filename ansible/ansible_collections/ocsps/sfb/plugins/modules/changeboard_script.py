@@ -22,7 +22,8 @@ options:
     description:
       - The action, for example C(drain), C(stop), C(start), C(restart), C(status).
       - C(restart) writes the board that stops the service's dependents first and starts them again after
-        it (it needs O(service)), not a bare restart cmdlet, which Windows refuses while dependents run.
+        it (it needs O(service)), not the bare stop and start of the one service, which leaves stopped the
+        dependents its stop took down, or on OCS 2007 / R2 is refused while they run.
     type: str
     required: true
   service:

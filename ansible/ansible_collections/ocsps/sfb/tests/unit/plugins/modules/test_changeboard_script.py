@@ -83,7 +83,7 @@ def test_the_module_writes_what_ocsps_render_writes(monkeypatch, capsys, tmp_pat
 
 
 def test_restart_writes_the_board_that_brings_the_dependents_back(monkeypatch, capsys, tmp_path):
-    """Not the bare Restart cmdlet (refused while dependents run): the stops and the starts, in order."""
+    """Not the bare restart of the one service (its dependents left down): the stops and starts, in order."""
     from ocsps.catalog import load_catalog
     from ocsps.powershell.changeboard import verify_script
     from ocsps.powershell.script import render_action
