@@ -143,11 +143,7 @@ def cli_cases() -> list[str]:
 
 def render_cli(name: str) -> str:
     """What the CLI writes for the case ``name``; a refusal fails with the CLI's own message."""
-    import contextlib
-    import io
     import tempfile
-
-    from ocsps.cli import main
 
     words = list(CASES["cli"][name])
     if words[0] == "render":
@@ -158,14 +154,26 @@ def render_cli(name: str) -> str:
         words += ["--change-id", CASES["change_id"]]
         flag = "--emit-script"
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "board.ps1"
-        said = io.StringIO()
-        code: object = 0
-        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
-            try:
-                main([*words, flag, str(out)])
-            except SystemExit as exc:
-                code = exc.code
-        if code not in (0, None) or not out.is_file():
-            raise AssertionError(f"ocsps {' '.join(words)} failed ({code}): {said.getvalue()}")
+        out, plan = Path(folder) / "board.ps1", Path(folder) / "plan.json"
+        if "{plan}" in words:
+            _run_cli(["plan", "restart", "-c", CASES["cli_plan_change"], "-o", str(plan)], plan)
+            words = [str(plan) if word == "{plan}" else word for word in words]
+        _run_cli([*words, flag, str(out)], out)
         return out.read_text(encoding="utf-8-sig")
+
+
+def _run_cli(words: list[str], writes: Path) -> None:
+    import contextlib
+    import io
+
+    from ocsps.cli import main
+
+    said = io.StringIO()
+    code: object = 0
+    with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+        try:
+            main(words)
+        except SystemExit as exc:
+            code = exc.code
+    if code not in (0, None) or not writes.is_file():
+        raise AssertionError(f"ocsps {' '.join(words)} failed ({code}): {said.getvalue()}")
