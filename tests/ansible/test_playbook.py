@@ -85,6 +85,21 @@ def _play(playbook: str, env: dict[str, str], results: Path, *extra: str) -> dic
     return doc
 
 
+def _render(tmp_path: Path, *words: str) -> str:
+    """What ``ocsps render`` writes for the same request (in a child, as an operator would run it)."""
+    out = tmp_path / "cli.ps1"
+    done = subprocess.run(
+        [sys.executable, "-m", "ocsps", "render", *words, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out.read_text(encoding="utf-8-sig")
+
+
 def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
     lab_env: tuple[Lab, Recorder, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -147,7 +162,6 @@ def test_preflight_then_a_change_board_script_written_once(
     assert "# Target:   med10.contoso.com" in text and "# Change:   CHG-1042" in text
     assert verify_script(text).ok
     assert results["written"]["body_sha256"] in text
-    assert recorder.times(MED, "drain") == recorder.times(MED, "drain-watch") == 0
     # The playbook gets what the command line writes, byte for byte.
     cli = ["-p", "lync2010", "--computer", "med10.contoso.com", "--change-id", "CHG-1042"]
     cli += ["--reason", "Cumulative update"]
@@ -166,18 +180,4 @@ def test_preflight_then_a_change_board_script_written_once(
     cli = ["-p", "sfb2019", "--param", "Force=true", "--computer", "edge01.contoso.com"]
     cli += ["--change-id", "CHG-1042", "--reason", "Certificate renewal"]
     assert board == _render(tmp_path, "restart", "-s", "RTCMEDIARELAY", *cli)
-
-
-def _render(tmp_path: Path, *words: str) -> str:
-    """What ``ocsps render`` writes for the same request (in a child, as an operator would run it)."""
-    out = tmp_path / "cli.ps1"
-    done = subprocess.run(
-        [sys.executable, "-m", "ocsps", "render", *words, "-o", str(out)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return out.read_text(encoding="utf-8-sig")
+    assert recorder.times(MED, "drain") == recorder.times(MED, "drain-watch") == 0
