@@ -123,20 +123,30 @@ def _what_if(
         emit_json({"command": command, "what_if": True, "hosts": hosts, "exit_code": 0})
 
 
-def _emit(action: str, targets: list[Target], values: dict[str, object], path: Path, title: str) -> None:
+def _emit(
+    action: str,
+    targets: list[Target],
+    service: str,
+    path: Path,
+    *,
+    leave_running: dict[str, object] | None = None,
+    force: bool = False,
+) -> None:
     from ocsps.cli.output import write_output
-    from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
-    from ocsps.powershell.script import render_action
+    from ocsps.plans.action_board import action_board
+    from ocsps.powershell.changeboard import ChangeInfo
 
     products = {t.product.id for t in targets}
     if len(products) != 1:
         raise UsageError(
             "--emit-script writes one script for one product; these hosts run " + ", ".join(sorted(products))
         )
-    rendered = render_action(action, targets[0].product, values)
     computer = targets[0].host if len(targets) == 1 else ""
     info = ChangeInfo(computer, audit.current_change_id(), "")
-    write_output(render_change_board(title, [Step(title, rendered)], info), path)
+    text = action_board(
+        action, targets[0].product, service=service, leave_running=leave_running, force=force, info=info
+    )
+    write_output(text, path)
 
 
 def _service_values(target: Target, service: str) -> dict[str, object]:
@@ -311,8 +321,7 @@ def drain(
             return {**_service_values(target, service), **timing, **leave_values[target.host]}
 
         if emit_script is not None:
-            values = {**drain_values(targets[0]), "NoWait": False}
-            _emit("drain", targets, values, emit_script, f"drain {service}")
+            _emit("drain", targets, service, emit_script, leave_running=leave_values[targets[0].host])
         if what_if:
             _what_if(
                 targets,
@@ -471,7 +480,7 @@ def _service_operation(
             return {**_service_values(target, service), **extra}
 
         if emit_script is not None:
-            _emit(action, targets, values(targets[0]), emit_script, f"{action} {service}")
+            _emit(action, targets, service, emit_script, force=force and action != "start")
         if what_if:
             _what_if(
                 targets,

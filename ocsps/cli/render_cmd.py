@@ -53,8 +53,8 @@ def render(
 ) -> None:
     """Write a change-board .ps1: header, -WhatIf support, quoted defaults, transcript, exit code."""
     from ocsps.catalog import load_catalog
-    from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
-    from ocsps.powershell.script import render_action
+    from ocsps.plans.action_board import action_board, action_values
+    from ocsps.powershell.changeboard import ChangeInfo
 
     if action == "deactivate":  # a whole ordered sequence, not one action: see ocsps deactivate
         from ocsps.cli.deactivate_cmd import render_for_roles
@@ -71,29 +71,16 @@ def render(
     cat = load_catalog()
     prod = cat.product(product or "sfb2019")
     cat.template_for(action, prod)
-    values: dict[str, object] = {}
-    if service is not None:
-        values.update(cat.service_parameters(prod, cat.find_service(prod, service)))
-    if leave_running:
-        values.update(leave_running_values(cat, prod, leave_running))
-    if action == "drain":
-        values.setdefault("NoWait", False)
-    values.update(parse_param_pairs(cat, action, prod, param or []))
+    leave = leave_running_values(cat, prod, leave_running) if leave_running else {}
+    extra = parse_param_pairs(cat, action, prod, param or [])
+    values = action_values(action, prod, service=service, leave_running=leave, extra=extra, catalog=cat)
     for p in cat.action_params(cat.action(action), prod):
         if p.required and p.name not in values and p.name.casefold() in OWN_OPTIONS:
             raise UsageError(f"render {action} needs {OWN_OPTIONS[p.name.casefold()]}")
-    if action == "restart":  # a service with its dependents, under the rules of 'ocsps restart'
-        from ocsps.plans.restart import service_restart_steps
-        from ocsps.plans.restart_script import render_restart_board
-
-        if service is None:
-            raise UsageError("render restart needs --service")
-        steps = service_restart_steps(cat, prod, cat.find_service(prod, service))
-        info = ChangeInfo(computer, change_id, reason)
-        force = bool(values.get("Force"))
-        write_output(render_restart_board(f"restart {service}", prod, steps, info, force=force), output)
-        return
-    rendered = render_action(action, prod, values)
-    label = f"{action} {service}" if service else action
-    text = render_change_board(label, [Step(label, rendered)], ChangeInfo(computer, change_id, reason))
+    if action == "restart" and service is None:  # a service with its dependents, as 'ocsps restart' does
+        raise UsageError("render restart needs --service")
+    info = ChangeInfo(computer, change_id, reason)
+    text = action_board(
+        action, prod, service=service, leave_running=leave, extra=extra, info=info, catalog=cat
+    )
     write_output(text, output)

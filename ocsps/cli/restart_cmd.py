@@ -200,6 +200,7 @@ def _emit(
     force: bool,
 ) -> None:
     from ocsps.cli.output import write_output
+    from ocsps.plans.action_board import action_board
     from ocsps.plans.restart_script import render_restart_board
     from ocsps.powershell.changeboard import ChangeInfo
 
@@ -211,9 +212,11 @@ def _emit(
         )
     first = targets[0]
     computer = first.host if len(targets) == 1 else ""
-    title = f"restart {service}" if service else "restart plan"
     info = ChangeInfo(computer, audit.current_change_id(), "")
-    text = render_restart_board(title, first.product, steps[first.host], info, force=force)
+    if service is not None:  # one service with its dependents: the board 'ocsps render restart' writes
+        text = action_board("restart", first.product, service=service, force=force, info=info)
+    else:
+        text = render_restart_board("restart plan", first.product, steps[first.host], info)
     write_output(text, path)
 
 

@@ -85,6 +85,21 @@ def _play(playbook: str, env: dict[str, str], results: Path, *extra: str) -> dic
     return doc
 
 
+def _render(tmp_path: Path, *words: str) -> str:
+    """What ``ocsps render`` writes for the same request (in a child, as an operator would run it)."""
+    out = tmp_path / "cli.ps1"
+    done = subprocess.run(
+        [sys.executable, "-m", "ocsps", "render", *words, "-o", str(out)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out.read_text(encoding="utf-8-sig")
+
+
 def test_drain_rehearsed_in_check_mode_then_done_then_idempotent(
     lab_env: tuple[Lab, Recorder, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -127,8 +142,16 @@ def test_preflight_then_a_change_board_script_written_once(
     from ocsps.powershell.changeboard import verify_script
 
     _, recorder, env = lab_env
-    script = tmp_path / "med10-drain.ps1"
-    results = _play("preflight_and_script.yml", env, tmp_path / "results.json", "-e", f"script_file={script}")
+    script, restart = tmp_path / "med10-drain.ps1", tmp_path / "edge01-restart.ps1"
+    results = _play(
+        "preflight_and_script.yml",
+        env,
+        tmp_path / "results.json",
+        "-e",
+        f"script_file={script}",
+        "-e",
+        f"restart_file={restart}",
+    )
 
     preflight = results["preflight"]
     assert preflight["changed"] is False and preflight["status"] == "pass"
@@ -139,4 +162,22 @@ def test_preflight_then_a_change_board_script_written_once(
     assert "# Target:   med10.contoso.com" in text and "# Change:   CHG-1042" in text
     assert verify_script(text).ok
     assert results["written"]["body_sha256"] in text
+    # The playbook gets what the command line writes, byte for byte.
+    cli = ["-p", "lync2010", "--computer", "med10.contoso.com", "--change-id", "CHG-1042"]
+    cli += ["--reason", "Cumulative update"]
+    assert text == _render(tmp_path, "drain", "-s", "RTCMEDSRV", *cli)
+
+    # A restart is the board that stops the dependent first and starts it last, not a bare restart cmdlet.
+    board = restart.read_text(encoding="utf-8-sig")
+    steps = [line.split(";")[0] for line in board.splitlines() if line.startswith("# Step ")]
+    assert steps == [
+        "# Step 1: stop Skype for Business Server Audio/Video Authentication",
+        "# Step 2: stop Skype for Business Server Audio/Video Edge",
+        "# Step 3: start Skype for Business Server Audio/Video Edge",
+        "# Step 4: start Skype for Business Server Audio/Video Authentication",
+    ]
+    assert results["restart"]["body_sha256s"] == list(verify_script(board).body_hashes)
+    cli = ["-p", "sfb2019", "--param", "Force=true", "--computer", "edge01.contoso.com"]
+    cli += ["--change-id", "CHG-1042", "--reason", "Certificate renewal"]
+    assert board == _render(tmp_path, "restart", "-s", "RTCMEDIARELAY", *cli)
     assert recorder.times(MED, "drain") == recorder.times(MED, "drain-watch") == 0

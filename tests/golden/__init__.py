@@ -130,3 +130,50 @@ def pool_board_golden(product_id: str, catalog: Catalog | None = None) -> dict[P
         path_for(PATCH_POOL_BOARD, product_id): files[first],
         HERE / PATCH_POOL_BOARD / f"{product_id}.{ORDER_FILE}": files[ORDER_FILE],
     }
+
+
+# The change-board script the CLI writes for one action (``ocsps render``, ``--emit-script``): the command
+# line of each case in ``cases.toml`` [cli], run in-process; the golden copy is ``cli/<name>.ps1``.
+CLI = "cli"
+
+
+def cli_cases() -> list[str]:
+    return list(CASES["cli"])
+
+
+def render_cli(name: str) -> str:
+    """What the CLI writes for the case ``name``; a refusal fails with the CLI's own message."""
+    import tempfile
+
+    words = list(CASES["cli"][name])
+    if words[0] == "render":
+        words += ["--computer", CASES["computer"], "--change-id", CASES["change_id"]]
+        words += ["--reason", CASES["reason"]]
+        flag = "-o"
+    else:
+        words += ["--change-id", CASES["change_id"]]
+        flag = "--emit-script"
+    with tempfile.TemporaryDirectory() as folder:
+        out, plan = Path(folder) / "board.ps1", Path(folder) / "plan.json"
+        if "{plan}" in words:
+            _run_cli(["plan", "restart", "-c", CASES["cli_plan_change"], "-o", str(plan)], plan)
+            words = [str(plan) if word == "{plan}" else word for word in words]
+        _run_cli([*words, flag, str(out)], out)
+        return out.read_text(encoding="utf-8-sig")
+
+
+def _run_cli(words: list[str], writes: Path) -> None:
+    import contextlib
+    import io
+
+    from ocsps.cli import main
+
+    said = io.StringIO()
+    code: object = 0
+    with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+        try:
+            main(words)
+        except SystemExit as exc:
+            code = exc.code
+    if code not in (0, None) or not writes.is_file():
+        raise AssertionError(f"ocsps {' '.join(words)} failed ({code}): {said.getvalue()}")

@@ -6,14 +6,17 @@ import shutil
 
 from ocsps.catalog import load_catalog
 from tests.golden import (
+    CLI,
     HERE,
     PATCH_BOARD,
+    cli_cases,
     combinations,
     patch_board_products,
     path_for,
     pool_board_golden,
     pool_board_products,
     render,
+    render_cli,
     render_patch_board,
 )
 
@@ -39,6 +42,11 @@ def main() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="\n")
             written += 1
+    for name in cli_cases():
+        target = HERE / CLI / f"{name}.ps1"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_cli(name), encoding="utf-8", newline="\n")
+        written += 1
     print(f"wrote {written} golden files under {HERE}")
 
 

@@ -6,14 +6,17 @@ import pytest
 
 from ocsps.catalog import load_catalog
 from tests.golden import (
+    CLI,
     HERE,
     PATCH_BOARD,
+    cli_cases,
     combinations,
     patch_board_products,
     path_for,
     pool_board_golden,
     pool_board_products,
     render,
+    render_cli,
     render_patch_board,
 )
 
@@ -53,6 +56,17 @@ def test_pool_patch_board_matches_golden(product: str) -> None:
         )
 
 
+@pytest.mark.parametrize("name", cli_cases())
+def test_cli_board_matches_golden(name: str) -> None:
+    """``ocsps render`` and ``--emit-script`` write, byte for byte, the reviewed script of each case."""
+    golden = HERE / CLI / f"{name}.ps1"
+    assert golden.is_file(), f"no golden script for the CLI case {name}: run python -m tests.golden"
+    assert render_cli(name) == golden.read_text(encoding="utf-8"), (
+        f"{golden.relative_to(HERE.parent.parent)} differs: review the change, then refresh with "
+        "python -m tests.golden"
+    )
+
+
 def test_the_pool_boards_cover_each_pool_method() -> None:
     """At least one failover product, Lync Server 2013 (upgrade domains) and 2010 (drain per server)."""
     assert {"sfb2015", "lync2013", "lync2010"} <= set(POOL_BOARDS)
@@ -63,6 +77,7 @@ def test_no_stale_golden_files() -> None:
     expected |= {path_for(PATCH_BOARD, product) for product in BOARDS}
     pool = {path for product in POOL_BOARDS for path in pool_board_golden(product, CATALOG)}
     expected |= {path for path in pool if path.suffix == ".ps1"}
+    expected |= {HERE / CLI / f"{name}.ps1" for name in cli_cases()}
     assert set(HERE.glob("*/*.ps1")) == expected
     assert set(HERE.glob("*/*.txt")) == {path for path in pool if path.suffix == ".txt"}
 

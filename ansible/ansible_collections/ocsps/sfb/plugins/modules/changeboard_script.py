@@ -7,9 +7,13 @@ DOCUMENTATION = r"""
 module: changeboard_script
 short_description: Write an ocsps change-board PowerShell script on the controller
 description:
-  - Renders the same script ocsps runs remotely as a standalone, reviewable C(.ps1) for a change board, as
-    C(ocsps render) does, with a header (action, product, target, change, reason, sha256 of the body),
-    quoted parameter defaults, C(-WhatIf) support and a check that it runs on the computer it names.
+  - Renders the same script ocsps runs remotely as a standalone, reviewable C(.ps1) for a change board, with
+    a header (action, product, target, change, reason, sha256 of each body), quoted parameter defaults,
+    C(-WhatIf) support and a check that it runs on the computer it names.
+  - The script is the one C(ocsps render) writes for the same action, byte for byte, since one library
+    function writes both. A C(drain) waits for the service to stop. A C(restart) restarts the service with
+    its dependents as C(ocsps restart) does, so dependents stop first and start last, every service is looked
+    up before anything stops, and what the script stopped is started again if a step fails.
   - Nothing is sent to any server. The file is rewritten only when its content would change.
 version_added: "0.1.0"
 author: ocsps developers (!UNKNOWN)
@@ -17,15 +21,27 @@ options:
   action:
     description:
       - The action, for example C(drain), C(stop), C(start), C(restart), C(status).
+      - C(restart) writes the board that stops the service's dependents first and starts them again after
+        it (it needs O(service)), not the bare stop and start of the one service, which leaves stopped the
+        dependents its stop took down, or on OCS 2007 / R2 is refused while they run.
     type: str
     required: true
   service:
     description:
-      - The service short name or catalog key the action is for.
+      - The service short name or catalog key the action is for, as in C(ocsps render --service). The
+        script's title names it as given.
     type: str
+  force:
+    description:
+      - Send the stop cmdlet's C(-Force) switch, as C(ocsps stop --force) and C(ocsps restart --force) do
+        (for O(action=stop) and for the stops of O(action=restart)). An action without that switch refuses
+        it.
+    type: bool
+    default: false
   product:
     description:
-      - The product the target server runs.
+      - The product the target server runs, one of the ocsps catalog's product ids (a test keeps this list
+        equal to the catalog's).
     type: str
     required: true
     choices: [ocs2007, ocs2007r2, lync2010, lync2013, sfb2015, sfb2019]
@@ -66,6 +82,17 @@ EXAMPLES = r"""
     reason: Cumulative update
     dest: /srv/changes/CHG-1042/med01-drain.ps1
   delegate_to: localhost
+
+- name: Change-board script restarting the A/V Edge service with its dependents
+  ocsps.sfb.changeboard_script:
+    action: restart
+    service: RTCMEDIARELAY
+    product: sfb2019
+    computer: edge01.contoso.com
+    change_id: CHG-1042
+    reason: Certificate renewal
+    dest: /srv/changes/CHG-1042/edge01-restart.ps1
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -75,8 +102,14 @@ dest:
   type: str
 body_sha256:
   description: The sha256 of the script body that runs, as the header and the audit log record it.
-  returned: success
+  returned: success, when the script has one step (every action but C(restart))
   type: str
+body_sha256s:
+  description:
+    - The sha256 of each step's body, in the order of the header (for C(restart), each stop and start).
+  returned: success
+  type: list
+  elements: str
 """
 
 import os
@@ -89,23 +122,14 @@ PRODUCTS = ["ocs2007", "ocs2007r2", "lync2010", "lync2013", "sfb2015", "sfb2019"
 
 
 def _render(params):
-    from ocsps.catalog import load_catalog
-    from ocsps.powershell.changeboard import ChangeInfo, Step, render_change_board
-    from ocsps.powershell.script import render_action
+    from ocsps.plans.action_board import action_board
+    from ocsps.powershell.changeboard import ChangeInfo, verify_script
 
-    catalog = load_catalog()
-    product = catalog.product(params["product"])
-    values = {}
-    label = params["action"]
-    if params["service"]:
-        service = catalog.find_service(product, params["service"])
-        values.update(catalog.service_parameters(product, service))
-        label = f"{label} {service.name or service.key}"
-    if params["action"] == "drain":
-        values["NoWait"] = False
-    rendered = render_action(params["action"], product, values, catalog=catalog)
     info = ChangeInfo(params["computer"], params["change_id"], params["reason"])
-    return render_change_board(label, [Step(label, rendered)], info), rendered.body_sha256
+    text = action_board(
+        params["action"], params["product"], service=params["service"], force=params["force"], info=info
+    )
+    return text, verify_script(text).body_hashes
 
 
 def main():
@@ -113,6 +137,7 @@ def main():
         argument_spec=dict(
             action=dict(type="str", required=True),
             service=dict(type="str"),
+            force=dict(type="bool", default=False),
             product=dict(type="str", required=True, choices=PRODUCTS),
             computer=dict(type="str", required=True),
             change_id=dict(type="str", default=""),
@@ -125,10 +150,12 @@ def main():
     dest = module.params["dest"]
     result = {"changed": False, "dest": dest}
     try:
-        text, body_sha256 = _render(module.params)
+        text, hashes = _render(module.params)
     except Exception as exc:  # every library failure becomes one task failure with its message
         fail_from(module, exc, **result)
-    result["body_sha256"] = body_sha256
+    result["body_sha256s"] = list(hashes)
+    if len(hashes) == 1:
+        result["body_sha256"] = hashes[0]
     before = ""
     if os.path.exists(dest):
         with open(dest, encoding="utf-8-sig") as handle:
