@@ -170,9 +170,10 @@ def server(
     --reinstall runs the update anyway).
 
     Exit codes: 0 patched and back in service, or already current; 1 stopped by a check, failed, or a
-    restart pending with --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out; 130 interrupted. Each
-    ends with the server's state read again and stated, and a record next to the audit log, from which
-    --resume continues at the step the run reached (a completed install is never run again).
+    restart pending with --reboot never; 2 bad usage (nothing sent); 3 could not connect; 4 timed out;
+    130 interrupted. Each ends with the server's state read again and stated, and a record next to the
+    audit log, from which --resume continues at the step the run reached (a completed install is never
+    run again).
     """
     from ocsps import audit
     from ocsps.patch import (
