@@ -14,7 +14,7 @@ from ocsps.errors import OperationFailed, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from ocsps.catalog import Product
-    from ocsps.patch import PatchEvent, PatchPlan, PatchRecord
+    from ocsps.patch import PatchEvent, PatchRecord
     from ocsps.patch.rollout import PoolPatchRequest
     from ocsps.pool import RollEvent, UpgradeDomain
     from ocsps.remote.server import Server
@@ -50,39 +50,6 @@ def _what_if_product(opts: TargetOptions, host: str) -> Product:
     if not opts.product:
         raise UsageError("--what-if sends nothing, so it cannot ask the server: pass --product")
     return load_catalog().product(opts.product)
-
-
-def _scripts(plan: PatchPlan, product: Product) -> list[dict[str, object]]:
-    """Each remote script of the plan, rendered as it would be sent (values shown beside, never inside)."""
-    from ocsps.patch import load_patch_facts
-    from ocsps.powershell.script import render_action
-
-    flags = load_patch_facts().reboot_flags
-    services = ["<each service Get-CsWindowsService lists on the server>"]
-    values: dict[str, dict[str, object]] = {
-        "status": {"ExcludeActivityLevel": True},
-        "patch-state": {
-            "Name": services,
-            "InstallerPath": plan.installer_path,
-            "RebootFlagName": [f.name for f in flags],
-            "RebootFlagPath": [f.path for f in flags],
-            "RebootFlagValue": [f.value for f in flags],
-        },
-        "drain": {"Name": services[0], "NoWait": True},
-        "stop": {"Name": services[0], "Force": True},
-        "patch-set-startup": {"Name": services, "StartupType": "Disabled"},
-        "patch-install": {"InstallerPath": plan.installer_path, "Switches": list(plan.arguments)},
-        "patch-restart": {},
-        "start": {"Name": services[0]},
-    }
-    seen: list[str] = []
-    for step in plan.steps:
-        seen += [a for a in step.actions if a not in seen]
-    out: list[dict[str, object]] = []
-    for action in seen:
-        rendered = render_action(action, product, values[action])
-        out.append({"action": action, "parameters": rendered.bound_parameters, "script": rendered.script})
-    return out
 
 
 def _progress(event: PatchEvent) -> None:
@@ -225,7 +192,9 @@ def server(
     if what_if:
         product = _what_if_product(opts, host)
         plan = plan_patch(host, product, installer, options)
-        scripts = _scripts(plan, product)
+        from ocsps.patch.driver import preview_scripts
+
+        scripts = preview_scripts(plan, product)
         if json_out:
             from ocsps.jsonout import to_builtins
             from ocsps.patch.plan import PatchPlanDocument
@@ -694,7 +663,9 @@ def _pool_what_if(request: PoolPatchRequest, product: Product, json_out: bool) -
     state, plans = request.plan(product)
     plan = state.plan
     steps = roll_steps(plan, state.options)
-    scripts = _scripts(plans[0], product)
+    from ocsps.patch.driver import preview_scripts
+
+    scripts = preview_scripts(plans[0], product)
     if json_out:
         from ocsps.jsonout import to_builtins
         from ocsps.pool.plan import RollPlanDocument, RollStepDocument

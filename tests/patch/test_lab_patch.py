@@ -383,3 +383,38 @@ def test_the_catalogs_response_group_deadline_reaches_every_patch_run() -> None:
     options = default_options(TARGET)
     assert options.drain_rule("rtcrgs") == (600.0, "force-stop", True)
     assert options.drain_rule("RTCSRV") == (options.drain_timeout, "stop", False)
+
+
+def test_what_if_shows_the_values_a_run_binds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preview and the driver bind from one table: every action a run sent carries the parameter
+    names its preview shows."""
+    from ocsps.patch.driver import preview_scripts
+
+    sent: dict[str, set[str]] = {}
+    render = Server.render
+
+    def spy(self: Server, action: str, service: Any = None, **values: object) -> Any:
+        sent.setdefault(action, set()).update(values)
+        return render(self, action, service, **values)
+
+    monkeypatch.setattr(Server, "render", spy)
+    record = _run()
+    assert record.status is PatchStatus.DONE, record.reason
+    preview = {
+        str(s["action"]): set(s["parameters"])
+        for s in preview_scripts(record.plan, load_catalog().product("sfb2015"))
+    }
+    assert set(preview) <= set(sent)
+    assert {a: sent[a] for a in preview} == preview
+
+
+@pytest.mark.parametrize("product", ["lync2010", "lync2013"])
+def test_what_if_binds_the_component_filter_where_versions_come_from_win32_product(product: str) -> None:
+    from ocsps.patch.driver import preview_scripts
+
+    catalog_product = load_catalog().product(product)
+    plan = plan_patch(
+        HOST, catalog_product, "C:\\U\\LyncServerUpdateInstaller.exe", default_options("5.0.8308.1")
+    )
+    state = next(s for s in preview_scripts(plan, catalog_product) if s["action"] == "patch-state")
+    assert "ComponentFilter" in state["parameters"]
