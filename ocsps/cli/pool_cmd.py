@@ -161,8 +161,7 @@ def status(
     deadline = parse_duration(timeout)
     with _pool_driver(opts, pool, _split(servers), deadline) as (driver, prod, members, _):
         survey = survey_pool(driver, pool, prod.id, members)
-    unreachable = [m for m in survey.members if m.error]
-    code = 3 if unreachable and len(unreachable) == len(survey.members) else 1 if survey.problems else 0
+    code = survey.exit_code
     if json_out:
         emit_json({"command": "pool status", **to_builtins(PoolSurveyDocument.of(survey)), "exit_code": code})
     else:
@@ -531,16 +530,8 @@ def _live(
     timeout: float,
     json_out: bool,
 ) -> None:
-    from ocsps.pool import (
-        RollEngine,
-        RollOptions,
-        RollState,
-        RollStatus,
-        open_saved_roll,
-        plan_roll,
-        save_state,
-        survey_pool,
-    )
+    from ocsps.pool import RollOptions, RollStatus, open_saved_roll
+    from ocsps.pool.maintain import maintain_pool
 
     if resume and wanted:
         raise UsageError("a resumed roll keeps its saved servers; drop --servers")
@@ -548,37 +539,23 @@ def _live(
     if saved is not None:
         # Members come from the topology (lab), the hosts given, or else the saved plan itself.
         wanted = [] if opts.lab or opts.hosts or opts.hosts_file else list(saved.plan.members)
+    if saved is not None and saved.finished:
+        err_console().print(f"the roll of {pool} is already done ({path})", markup=False)
     with _pool_driver(opts, pool, wanted, timeout) as (driver, product, members, only):
-        if saved is not None:
-            if saved.plan.product != product.id or {m.casefold() for m in saved.plan.members} != {
-                m.casefold() for m in members
-            }:
-                raise UsageError(
-                    f"{path} was planned for {saved.plan.product} members {', '.join(saved.plan.members)}; "
-                    f"these are {product.id} {', '.join(members)}"
-                )
-            state = saved
-            if state.finished:
-                err_console().print(f"the roll of {pool} is already done ({path})", markup=False)
-        else:
-            options = RollOptions.defaults(step=_step_spec(step, step_script, product), **timings)
-            survey = survey_pool(driver, pool, product.id, members)
-            domains = survey.readiness.domains if survey.readiness is not None else ()
-            plan = plan_roll(pool, product, members, domains, only=only)
-            state = RollState(plan, options, simulation=opts.lab)
-            save_state(path, state)
-        from ocsps import audit
-
-        audit.require_writable(f"pool maintain {pool}", list(state.plan.members))
-        engine = RollEngine(
+        state = maintain_pool(
             driver,
-            state,
-            save=lambda s: save_state(path, s),
+            pool,
+            product,
+            members,
+            RollOptions.defaults(step=_step_spec(step, step_script, product), **timings),
+            path=path,
+            saved=saved,
+            only=only or (),
+            simulation=opts.lab,
             operator=_operator,
             on_event=_progress(),
             step_resume=step_resume,
         )
-        engine.run()
     code = state.status.exit_code
     if json_out:
         from ocsps.jsonout import to_builtins

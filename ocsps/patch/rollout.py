@@ -36,16 +36,14 @@ from ocsps.patch.pool import (
 )
 from ocsps.pool import (
     PoolDriver,
-    Readiness,
     RollEvent,
     RollOptions,
     RollState,
     UpgradeDomain,
-    load_pool_facts,
     open_saved_roll,
     save_state,
-    survey_pool,
 )
+from ocsps.pool.survey import read_domains
 
 __all__ = ["PoolPatchRequest", "Rollout", "open_rollout"]
 
@@ -149,7 +147,8 @@ class Rollout:
                             versions_before=_versions(before),
                         )
                 if request.domains is None:
-                    state, _plans = request.plan(product, _read_domains(pool_driver, request, product))
+                    domains = read_domains(pool_driver, request.pool, product, request.members)
+                    state, _plans = request.plan(product, domains)
             audit.require_writable(f"patch pool {request.pool}", list(state.plan.members))
             save_state(self.path, state)
             result = patch_pool(
@@ -182,14 +181,6 @@ def open_rollout(
     if saved is not None:
         check_request(saved, request.installer, request.options, request.sql_server, request.database_update)
     return Rollout(request, path, saved)
-
-
-def _read_domains(driver: PoolDriver, request: PoolPatchRequest, product: Product) -> list[UpgradeDomain]:
-    """Upgrade domains as the pool reports them, for products with a readiness cmdlet; else none."""
-    if load_pool_facts().roll_for(product).readiness is not Readiness.CMDLET:
-        return []
-    survey = survey_pool(driver, request.pool, product.id, list(request.members))
-    return list(survey.readiness.domains) if survey.readiness is not None else []
 
 
 def _versions(members: Sequence[ServerOutcome]) -> dict[str, dict[str, str]]:

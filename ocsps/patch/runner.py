@@ -342,8 +342,19 @@ class PatchRunner:
         self._persist()
 
     def _persist(self) -> None:
-        if self.save is not None:
+        if self.save is not None and not self._deciding_current():
             self.save(self.record)
+
+    def _deciding_current(self) -> bool:
+        """A run that may end ``current`` writes nothing until its preflight has decided: the record of
+        the server's last real run stays its evidence, not overwritten by a run that changed nothing."""
+        rec = self.record
+        return (
+            self.skip_current
+            and not self.resumed
+            and rec.step == "preflight"
+            and rec.status in (PatchStatus.RUNNING, PatchStatus.CURRENT)
+        )
 
     def _enter(self, step: str) -> None:
         self.record.step = step

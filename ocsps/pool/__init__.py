@@ -63,7 +63,7 @@ from ocsps.pool.state import (
     save_state,
     state_path,
 )
-from ocsps.pool.survey import PoolSurvey, survey_pool
+from ocsps.pool.survey import PoolSurvey, read_domains, survey_pool
 
 __all__ = [
     "Condition",
@@ -113,6 +113,7 @@ __all__ = [
     "parse_fabric",
     "parse_readiness",
     "plan_roll",
+    "read_domains",
     "roll_steps",
     "save_state",
     "spare",

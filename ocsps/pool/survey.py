@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ocsps.catalog import Product
 from ocsps.errors import OcspsError, UsageError
 from ocsps.pool.driver import PoolDriver
-from ocsps.pool.facts import PoolFacts, QuorumRule, Verdict, load_pool_facts
+from ocsps.pool.facts import PoolFacts, QuorumRule, Readiness, Verdict, load_pool_facts
 from ocsps.pool.model import (
     Condition,
     FabricState,
@@ -23,11 +24,19 @@ from ocsps.pool.model import (
     PoolReadiness,
     PoolReadinessDocument,
     ServiceLine,
+    UpgradeDomain,
 )
 from ocsps.pool.quorum import spare
 from ocsps.results import ServiceState
 
-__all__ = ["PoolSurvey", "PoolSurveyDocument", "QuorumDocument", "SurveyMemberDocument", "survey_pool"]
+__all__ = [
+    "PoolSurvey",
+    "PoolSurveyDocument",
+    "QuorumDocument",
+    "SurveyMemberDocument",
+    "read_domains",
+    "survey_pool",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,13 @@ class PoolSurvey:
     rule: QuorumRule | None
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """3 when no member answered, 1 when the survey found a problem, else 0 (``ocsps pool status``)."""
+        if self.members and all(m.error for m in self.members):
+            return 3
+        return 1 if self.problems else 0
 
     @property
     def down(self) -> list[str]:
@@ -171,3 +187,15 @@ def survey_pool(
         elif left == 0:
             problems.append(f"at quorum: no server may go down now ({rule.describe()})")
     return PoolSurvey(pool, product, states, via, readiness, fabric, rule, tuple(problems), tuple(notes))
+
+
+def read_domains(
+    driver: PoolDriver, pool: str, product: Product, members: Sequence[str], facts: PoolFacts | None = None
+) -> tuple[UpgradeDomain, ...]:
+    """The upgrade domains a new roll walks, as the pool reports them now; none for products whose pools
+    have no readiness cmdlet (they roll one server at a time), without asking."""
+    f = facts or load_pool_facts()
+    if f.roll_for(product).readiness is not Readiness.CMDLET:
+        return ()
+    survey = survey_pool(driver, pool, product.id, members, f)
+    return tuple(survey.readiness.domains) if survey.readiness is not None else ()
