@@ -19,7 +19,7 @@ from ocsps import audit
 from ocsps.cli.app import app
 from ocsps.cli.common import FORCE_HELP, ChangeIdOpt
 from ocsps.cli.fanout import ReadParallelOpt, read_parallel
-from ocsps.cli.output import console, emit_json, err_console, is_quiet
+from ocsps.cli.output import console, emit_json, err_console
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import OcspsError, UsageError
 
@@ -65,20 +65,6 @@ def _server(target: Target, timeout: float) -> Iterator[Server]:
         yield server
     finally:
         server.close()
-
-
-def _record_decision(target: Target, action: str, service: str, note: str) -> None:
-    """Audit what was decided after a lost reply: the re-read state, and whether it was sent again."""
-    from ocsps import audit
-
-    audit.record(
-        host=target.host,
-        action=action,
-        parameters={"Name": service},
-        outcome=f"decided: {note}",
-        duration=0.0,
-        detail="re-read after an unknown outcome",
-    )
 
 
 def _what_if(
@@ -261,7 +247,7 @@ def drain(
     """
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
-    from ocsps.operations.drain import DrainReportDocument, Phase, Then, check_timing
+    from ocsps.operations.drain import DrainReportDocument, Phase, Then, check_start_again, check_timing
     from ocsps.operations.fleet import HostDocument, change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
@@ -276,15 +262,10 @@ def drain(
             f"--poll {poll} is longer than --timeout {timeout}: the drain would be judged after its "
             "deadline; poll more often or give it more time"
         ) from None
-    if rolling and no_wait:
-        raise UsageError(
-            "--rolling waits for each drain to end before starting it again; --no-wait contradicts it"
-        )
-    if rolling and policy is Then.LEAVE:
-        raise UsageError(
-            "--rolling starts each service again once stopped; "
-            "--then leave would move on while it still drains"
-        )
+    try:
+        check_start_again(rolling, wait=not no_wait, then=policy)
+    except UsageError as exc:
+        raise UsageError(f"--rolling: {exc.message}") from None
     width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _), audit.change(change_id):
         _check_service(targets, service, "drain")
@@ -341,12 +322,9 @@ def drain(
         print_drain_summary([o.result for o in run.outcomes if o.result is not None])
     for outcome in run.outcomes:
         report = outcome.result
-        if report is not None and report.phase is Phase.DEADLINE:
-            outcome.exit_code = 4
-        if report is not None and report.phase is Phase.FAILED and report.error_code:
-            outcome.exit_code = report.error_code
-        if report is not None and report.phase is Phase.INTERRUPTED:
-            run.interrupted = True
+        if report is not None and not report.ok:
+            outcome.exit_code = report.exit_code
+            run.interrupted = run.interrupted or report.phase is Phase.INTERRUPTED
     _finish(run, document, json_out)
 
 
@@ -354,14 +332,7 @@ def _leave_values(target: Target, names: tuple[str, ...]) -> dict[str, object]:
     from ocsps.catalog import load_catalog
     from ocsps.cli.common import leave_running_values
 
-    cat = load_catalog()
-    keep = [n for n in names if cat.find_service(target.product, n).leave_running_switch]
-    for name in names:
-        if name not in keep and not is_quiet():
-            err_console().print(
-                f"{target.host}: {name} keeps running: drain stops only the service named", markup=False
-            )
-    return leave_running_values(cat, target.product, keep)
+    return leave_running_values(load_catalog(), target.product, names, where=target.host)
 
 
 def _run_drains(
@@ -401,7 +372,7 @@ def _run_drains(
                 wait=wait,
                 on_update=board.update,
                 cancel=cancel,
-                on_decision=lambda note: _record_decision(by_host[host], "drain", service, note),
+                on_decision=audit.decision_recorder(host, "drain", {"Name": service}),
                 start_again=rolling,
             )
 
@@ -495,7 +466,7 @@ def _service_operation(
                     action,  # type: ignore[arg-type]
                     force=force,
                     confirm=confirm,
-                    on_decision=lambda text: _record_decision(by_host[host], action, service, text),
+                    on_decision=audit.decision_recorder(host, action, {"Name": service}),
                     report=reports[host],
                     cancel=cancel,
                 )
