@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ocsps.operations.change import ServiceChange
     from ocsps.operations.drain import DrainReport, Then
     from ocsps.operations.fleet import FleetRun
+    from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
     from ocsps.results import ServiceStatus
 
@@ -69,26 +70,25 @@ def _server(target: Target, timeout: float) -> Iterator[Server]:
 
 def _what_if(
     targets: list[Target],
-    steps: Callable[[Target], list[tuple[str, dict[str, object]]]],
+    steps: Callable[[Target], list[RenderedScript]],
     *,
     json_out: bool = False,
     command: str = "",
 ) -> None:
-    """Show, per host, exactly what would be sent: script text and bound parameters.
+    """Show, per host, exactly what would be sent (``ocsps.operations.preview``): script text and bound
+    parameters.
 
     With ``json_out`` the same goes out as one JSON document on stdout (``what_if`` true), as every
     ``--json`` command promises.
     """
-    from ocsps.powershell.script import render_action
-
     out = console(json_mode=json_out)
     hosts: list[dict[str, object]] = []
     for target in targets:
         shown: list[dict[str, object]] = []
         if not json_out:
             out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
-        for action, values in steps(target):
-            rendered = render_action(action, target.product, values)
+        for rendered in steps(target):
+            action = rendered.action
             shown.append(
                 {
                     "action": action,
@@ -281,26 +281,20 @@ def drain(
         def drain_values(target: Target) -> dict[str, object]:
             return {**_service_values(target, service), "NoWait": True, **leave_values[target.host]}
 
-        def watch_values(target: Target) -> dict[str, object]:
-            """What a watched drain sends: the request and the watch in one pipeline."""
-            from ocsps.catalog import load_catalog
-            from ocsps.remote.server import drain_watch_values
-
-            cat = load_catalog()
-            svc = cat.find_service(target.product, service)
-            timing = drain_watch_values(cat, target.product, svc, poll=interval, until=deadline)
-            return {**_service_values(target, service), **timing, **leave_values[target.host]}
-
         if emit_script is not None:
             values = {**drain_values(targets[0]), "NoWait": False}
             _emit("drain", targets, values, emit_script, f"drain {service}")
         if what_if:
+            from ocsps.catalog import load_catalog
+            from ocsps.operations.preview import preview_drain
+
+            cat = load_catalog()
             _what_if(
                 targets,
-                lambda t: [
-                    ("status", _service_values(t, service)),
-                    ("drain", drain_values(t)) if no_wait else ("drain-watch", watch_values(t)),
-                ],
+                lambda t: preview_drain(
+                    cat, t.product, service, poll=interval, until=deadline, wait=not no_wait,
+                    leave_running=leave,
+                ),
                 json_out=json_out,
                 command="drain",
             )
@@ -444,9 +438,13 @@ def _service_operation(
         if emit_script is not None:
             _emit(action, targets, values(targets[0]), emit_script, f"{action} {service}")
         if what_if:
+            from ocsps.catalog import load_catalog
+            from ocsps.operations.preview import preview_change
+
+            cat = load_catalog()
             _what_if(
                 targets,
-                lambda t: [("status", _service_values(t, service)), (action, values(t))],
+                lambda t: preview_change(cat, t.product, service, action, force=force),
                 json_out=json_out,
                 command=action,
             )

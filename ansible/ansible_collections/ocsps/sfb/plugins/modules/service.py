@@ -138,17 +138,21 @@ exit_code:
   returned: failure
   type: int
 script:
-  description: The PowerShell script that would run on the server.
+  description: The PowerShell script of the change that would run on the server.
   returned: in check mode, when a change is predicted (not for O(state=restarted))
   type: str
 parameters:
-  description: The values bound to the script's parameters (never pasted into its text).
+  description: The values bound to that script's parameters (never pasted into its text).
   returned: in check mode, when a change is predicted (not for O(state=restarted))
   type: dict
 steps:
-  description: The steps a restart would run, in order (dependents stopped first), each with its label,
-    action, parameters and script, as C(ocsps restart --what-if --json) lists them.
-  returned: in check mode with O(state=restarted)
+  description:
+    - Every script a run would send, in order, each with its C(action), C(parameters), C(body_sha256) and
+      C(script), as C(ocsps drain|stop|start --what-if --json) lists them per host (the status read first,
+      then the change).
+    - For O(state=restarted), the restart's steps (dependents stopped first, started last), each also with
+      its C(step) number and C(label), as C(ocsps restart --what-if --json) lists them.
+  returned: in check mode, when a change is predicted
   type: list
   elements: dict
 """
@@ -168,34 +172,42 @@ _RESTART_MARGIN = 120.0
 """Seconds a restart's connection outlives its deadline, to start again what it stopped (as the CLI)."""
 
 
+def _shown(rendered):
+    return {
+        "action": rendered.action,
+        "parameters": dict(rendered.bound_parameters),
+        "body_sha256": rendered.body_sha256,
+        "script": rendered.script,
+    }
+
+
 def _preview(server, params, action, poll, timeout):
-    """What a run would send, as the library renders it (check mode): one script, or a restart's steps."""
-    if action == "drain":  # the one pipeline a run sends: the request and its watch
-        rendered = server.render_drain_watch(
-            params["service"], request=True, poll=poll, until=timeout, leave_running=params["leave_running"]
-        )
-    elif action == "restart":
+    """What a run would send, as ``ocsps ... --what-if`` shows it (the library's previews): the read
+    first, then the change; for a restart, each of its steps."""
+    if action == "restart":
         from ocsps.plans.restart import service_restart_steps
         from ocsps.plans.restart_script import rendered_steps
 
         steps = service_restart_steps(server.catalog, server.product, server.resolve(params["service"]))
         planned = rendered_steps(steps, server.product, force=params["force"])
-        return {
-            "steps": [
-                {
-                    "step": number,
-                    "label": step.label,
-                    "action": step.rendered.action,
-                    "parameters": dict(step.rendered.bound_parameters),
-                    "script": step.rendered.script,
-                }
-                for number, step in enumerate(planned, 1)
-            ]
-        }
+        return {"steps": [dict(_shown(step.rendered), step=n, label=step.label) for n, step in enumerate(planned, 1)]}
+    if action == "drain":
+        from ocsps.operations.preview import preview_drain
+
+        rendered = preview_drain(
+            server.catalog, server.product, params["service"], poll=poll, until=timeout,
+            leave_running=params["leave_running"],
+        )
     else:
-        force = params["force"] and action == "stop"
-        rendered = server.render(action, params["service"], Force=force or None)
-    return {"script": rendered.script, "parameters": dict(rendered.bound_parameters)}
+        from ocsps.operations.preview import preview_change
+
+        rendered = preview_change(server.catalog, server.product, params["service"], action, force=params["force"])
+    change = rendered[-1]
+    return {
+        "script": change.script,
+        "parameters": dict(change.bound_parameters),
+        "steps": [_shown(one) for one in rendered],
+    }
 
 
 def _drain(module, server, params, timeout, poll, decided, result):

@@ -99,17 +99,6 @@ class _FakeServer:
     def watch_drain(self, svc, *, request, on_status, **_):
         on_status(self._send("drain-watch", svc.key, STOPPED))
 
-    # ------------------------------------------------------------------ previews
-    def render(self, action, name=None, **values):
-        from ocsps.powershell.script import render_action
-
-        merged = dict(self.catalog.service_parameters(self.product, self.resolve(name)))
-        merged.update({k: v for k, v in values.items() if v is not None})
-        return render_action(action, self.product, merged)
-
-    def render_drain_watch(self, name, *, request, poll, until, leave_running=()):
-        return self.render("drain-watch", name, NoWait=None)
-
 
 @pytest.fixture
 def audit_log(monkeypatch, tmp_path):
@@ -225,6 +214,13 @@ def test_check_mode_sends_nothing_and_returns_what_would_run(monkeypatch, capsys
     assert stop["changed"] is True and server.sent == []
     assert stop["parameters"] == {"Name": "RTCMEDSRV", "Force": True}
     assert "Stop-CsWindowsService" in stop["script"]
+    assert [s["action"] for s in stop["steps"]] == ["status", "stop"], "the read first, as --what-if shows"
+
+    drain = _run(
+        monkeypatch, capsys, server, True, service="RTCMEDSRV", state="drained", poll="2s",
+        leave_running=["RTCCLSAGT"],
+    )
+    assert drain["parameters"]["PollMilliseconds"] == 2000 and drain["parameters"]["LeaveClsAgentRunning"] is True
 
     restart = _run(monkeypatch, capsys, server, True, service="RTCMEDIARELAY", state="restarted")
     assert [s["label"].split()[0] for s in restart["steps"]] == ["stop", "stop", "start", "start"]
