@@ -5,16 +5,19 @@ exit code and ``changed`` verdict of a drain or restart report."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ocsps import audit
-from ocsps.catalog import load_catalog
+from ocsps.catalog import Product, load_catalog
 from ocsps.errors import UsageError
 from ocsps.lab.runtime import Lab
 from ocsps.operations.drain import DrainReport, Phase
+from ocsps.operations.preview import preview_change, preview_drain
 from ocsps.operations.restart import RestartReport, RunPhase, StepOutcome, StepResult
+from ocsps.powershell.script import RenderedScript
 from tests.cli_helpers import run_cli
 from tests.conftest import lab_server
 
@@ -148,3 +151,44 @@ def test_a_restart_report_knows_whether_it_changed_anything(
     report: RestartReport, changed: bool, exit_code: int
 ) -> None:
     assert report.changed is changed and report.exit_code == exit_code
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["stop", "--force"], lambda p: preview_change(CATALOG, p, "RTCMEDSRV", "stop", force=True)),
+        (["start"], lambda p: preview_change(CATALOG, p, "RTCMEDSRV", "start")),
+        (
+            ["drain", "--poll", "3s", "--timeout", "2m", "--leave-running", "RTCCLSAGT"],
+            lambda p: preview_drain(CATALOG, p, "RTCMEDSRV", poll=3, until=120, leave_running=["RTCCLSAGT"]),
+        ),
+        (
+            ["drain", "--no-wait"],
+            lambda p: preview_drain(CATALOG, p, "RTCMEDSRV", poll=5, until=1800, wait=False),
+        ),
+    ],
+)
+def test_what_if_shows_the_librarys_preview(
+    capsys: pytest.CaptureFixture[str], words: list[str], expected: Callable[[Product], list[RenderedScript]]
+) -> None:
+    """``--what-if`` and the Ansible module's check mode show the same scripts: the library's previews."""
+    result = run_cli(
+        capsys, *words, "-s", "RTCMEDSRV", "--lab", "--host", "med01.contoso.com", "--what-if", "--json"
+    )
+    assert result.code == 0, result.err
+    (host,) = result.json()["hosts"]
+    shown = [(s["action"], s["parameters"], s["script"]) for s in host["steps"]]
+    product = CATALOG.product(host["product"])
+    assert shown == [(r.action, dict(r.bound_parameters), r.script) for r in expected(product)]
+
+
+def test_render_drops_a_service_that_needs_no_switch_as_drain_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "drain.ps1"
+    words = ["render", "drain", "-s", "RTCMEDSRV", "--product", "sfb2015", "--leave-running", "RTCSRV"]
+    result = run_cli(capsys, *words, "--leave-running", "RTCCLSAGT", "-o", str(out))
+    assert result.code == 0, result.err
+    assert "RTCSRV keeps running: drain stops only the service named" in result.err
+    text = out.read_text(encoding="utf-8-sig")
+    assert "[switch]$LeaveClsAgentRunning = $true," in text and "RTCSRV" not in text

@@ -114,7 +114,7 @@ after:
   returned: success, and failures after a change was sent
   type: dict
 note:
-  description: What was done or why nothing was, for example C(already stopped - nothing to do).
+  description: Why nothing was sent (the service already in the wanted state), or how a lost reply was settled.
   returned: when O(state=stopped) or O(state=started), not in check mode
   type: str
 decisions:
