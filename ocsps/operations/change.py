@@ -252,6 +252,30 @@ def active_sessions(status: ServiceStatus) -> int | float:
     return status.activity.total if status.activity is not None else 0
 
 
+def busy_stop(
+    action: str,
+    service: str,
+    before: ServiceStatus,
+    *,
+    force: bool = False,
+    host: str = "",
+    how_to_confirm: str = "--yes",
+) -> OperationFailed | None:
+    """The refusal a plain stop of a service carrying sessions meets unless confirmed, or None when the
+    change needs no confirmation (not a stop, a forced stop, or no sessions by its ActivityLevel).
+
+    ``change_service`` asks its ``confirm`` then; a rehearsal (check mode) reports it as the run would.
+    """
+    count = active_sessions(before)
+    if action != "stop" or force or not count > 0:
+        return None
+    return OperationFailed(
+        f"{service} carries {count:g} active sessions by its ActivityLevel; a stop cuts them. "
+        f"Use 'ocsps drain' to let them end, or confirm the stop ({how_to_confirm})",
+        host=host or None,
+    )
+
+
 def change_service(
     server: ServiceControl,
     service: str,
@@ -298,14 +322,12 @@ def change_service(
         done.after = before
         done.note = f"already {before.status.value.lower()}: nothing to do"
         return done
-    if action == "stop" and not force and active_sessions(before) > 0:
-        count = active_sessions(before)
-        if confirm is None or (cancel is not None and cancel.is_set()) or not confirm(before):
-            raise OperationFailed(
-                f"{done.service} carries {count:g} active sessions by its ActivityLevel; a stop cuts them. "
-                f"Use 'ocsps drain' to let them end, or confirm the stop ({how_to_confirm})",
-                host=server.host,
-            )
+    refusal = busy_stop(
+        action, done.service, before, force=force, host=server.host, how_to_confirm=how_to_confirm
+    )
+    cancelled = cancel is not None and cancel.is_set()
+    if refusal is not None and (confirm is None or cancelled or not confirm(before)):
+        raise refusal
 
     def decided(note: str) -> None:
         done.decisions.append(note)

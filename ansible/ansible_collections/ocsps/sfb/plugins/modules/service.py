@@ -22,7 +22,8 @@ description:
     searched) until the evidence decides. Each decision is returned in RV(decisions) (or the report) and
     written to the ocsps audit log, as the command line writes it.
   - In check mode nothing is sent but reads; C(changed) is predicted and the scripts that would run are
-    returned with their parameters. In diff mode the status before and after is returned.
+    returned with their parameters. A stop the run would refuse (active sessions) fails in check mode too.
+    In diff mode the status before and after is returned.
 version_added: "0.1.0"
 author: ocsps developers (!UNKNOWN)
 options:
@@ -168,6 +169,7 @@ from ansible_collections.ocsps.sfb.plugins.module_utils.ocsps_common import (
 )
 
 _ACTION = {"drained": "drain", "stopped": "stop", "started": "start", "restarted": "restart"}
+_CONFIRM = "cut_sessions: true"
 _RESTART_MARGIN = 120.0
 """Seconds a restart's connection outlives its deadline, to start again what it stopped (as the CLI)."""
 
@@ -247,7 +249,7 @@ def _change(module, server, params, action, decided, result):
             confirm=(lambda before: True) if params["cut_sessions"] else None,
             on_decision=decided,
             report=done,
-            how_to_confirm="cut_sessions: true",
+            how_to_confirm=_CONFIRM,
         )
     finally:  # a refusal or a failure still reports what was read
         result["changed"] = done.changed
@@ -300,7 +302,7 @@ def main():
     try:
         from ocsps import audit
         from ocsps.durations import parse_duration
-        from ocsps.operations.change import already_done
+        from ocsps.operations.change import already_done, busy_stop
 
         timeout = parse_duration(params["timeout"])
         poll = parse_duration(params["poll"])
@@ -321,6 +323,12 @@ def main():
                 before = server.status(params["service"])
                 result["before"] = result["after"] = status_json(before)
                 if not already_done(action, before):
+                    refusal = busy_stop(
+                        action, params["service"], before, force=params["force"] or params["cut_sessions"],
+                        host=server.host, how_to_confirm=_CONFIRM,
+                    )
+                    if refusal is not None:  # refused as the run would refuse it
+                        raise refusal
                     result["changed"] = True
                     result.update(_preview(server, params, action, poll, timeout))
             else:

@@ -149,6 +149,9 @@ def test_a_stop_of_a_busy_service_is_refused_unless_sessions_may_be_cut(monkeypa
     assert "carries 3 active sessions" in refused["msg"] and "cut_sessions: true" in refused["msg"]
     assert refused["before"]["status"] == "Running" and refused["changed"] is False
 
+    rehearsed = _run(monkeypatch, capsys, server, True, service="RTCMEDSRV", state="stopped")
+    assert rehearsed["failed"] is True and rehearsed["msg"] == refused["msg"] and server.sent == []
+
     done = _run(monkeypatch, capsys, server, service="RTCMEDSRV", state="stopped", cut_sessions=True)
     assert done["changed"] is True and server.sent == ["stop RTCMEDSRV"]
 
