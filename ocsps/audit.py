@@ -23,7 +23,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -296,6 +296,28 @@ def record(
         log.error("cannot write the audit log %s (%s); the record was: %s", target, _why(exc), line.strip())
         return False
     return True
+
+
+def decision_recorder(host: str, action: str, parameters: Mapping[str, object]) -> Callable[[str], None]:
+    """The ``on_decision`` callback every caller of a state change passes: it audits each decision taken
+    after a lost reply (what the re-read showed, whether the change was sent again).
+
+    One place for the record's shape, so the command line, the Ansible modules and library users leave
+    the same lines, the ones ``ocsps report`` reads (``outcome`` starting with ``decided:``).
+    """
+    fixed = dict(parameters)
+
+    def decided(note: str) -> None:
+        record(
+            host=host,
+            action=action,
+            parameters=fixed,
+            outcome=f"decided: {note}",
+            duration=0.0,
+            detail="re-read after an unknown outcome",
+        )
+
+    return decided
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ __all__ = [
     "CatalogError",
     "Cmdlet",
     "EventDef",
+    "KeepRunning",
     "Precondition",
     "Product",
     "RestartRule",
@@ -210,6 +211,21 @@ _RULE_ACTIONS = {"restart", "stop", "stop-then-start", "stop-then-start-in-order
 
 
 @dataclass(frozen=True)
+class KeepRunning:
+    """The services a drain is asked to leave running, as the product's drain cmdlet takes them."""
+
+    values: Mapping[str, bool]
+    """The drain's keep-running switches (``LeaveClsAgentRunning``...), each True."""
+    ignored: tuple[str, ...] = ()
+    """Names of services that have no such switch: a drain stops only the service named, so they keep
+    running without one; callers say so rather than pass something the cmdlet does not take."""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(f"{name} keeps running: drain stops only the service named" for name in self.ignored)
+
+
+@dataclass(frozen=True)
 class Catalog:
     products: Mapping[str, Product]
     services: tuple[Service, ...]
@@ -312,6 +328,43 @@ class Catalog:
                 return s
         valid = ", ".join(s.name or s.key for s in self.services_for(product))
         raise UsageError(f"unknown service {text!r} for {product.id}; valid: {valid}")
+
+    def leave_running(self, product: Product, names: Iterable[str]) -> KeepRunning:
+        """What "leave these running during a drain" means on ``product``; a usage error if it cannot.
+
+        A service with a keep-running switch becomes that switch, where the product's drain takes it (Lync
+        Server 2013 on); one without a switch is listed in ``ignored`` (a drain leaves it running anyway);
+        a name the product does not know, or a switch its drain lacks, is refused before anything is sent.
+        """
+        switches = {
+            s.leave_running_switch: s
+            for s in self.services_for(product, include_external=True)
+            if s.leave_running_switch
+        }
+        allowed = {p.name for p in self.action_params(self.action("drain"), product)}
+        usable = [s.name or s.key for switch, s in switches.items() if switch in allowed]
+        since = " (the switches exist from Lync Server 2013 on)"
+        values: dict[str, bool] = {}
+        ignored: list[str] = []
+        for name in names:
+            try:
+                service = self.find_service(product, name)
+            except UsageError:
+                raise UsageError(
+                    f"{product.id} cannot leave {name} running during a drain: it has no such service"
+                    + ("" if usable else since)
+                ) from None
+            switch = service.leave_running_switch
+            if switch is None:
+                ignored.append(name)
+            elif switch in allowed:
+                values[switch] = True
+            else:
+                raise UsageError(
+                    f"{product.id} cannot leave {service.name or service.key} running during a drain"
+                    + (f"; it can for: {', '.join(usable)}" if usable else since)
+                )
+        return KeepRunning(values, tuple(dict.fromkeys(ignored)))
 
     def service_parameters(self, product: Product, service: Service) -> dict[str, str]:
         """How a template names ``service`` on ``product``: by short name, or by display-name wildcard

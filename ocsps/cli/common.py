@@ -105,29 +105,18 @@ def parse_param_pairs(
     return values
 
 
-def leave_running_values(catalog: Catalog, product: Product, names: Iterable[str]) -> dict[str, object]:
-    """``--leave-running RTCCLSAGT`` to the cmdlet switch that keeps it running, where the product has one."""
-    values: dict[str, object] = {}
-    switches = {
-        s.leave_running_switch: s
-        for s in catalog.services_for(product, include_external=True)
-        if s.leave_running_switch
-    }
-    allowed = {p.name for p in catalog.action_params(catalog.action("drain"), product)}
-    for name in names:
-        try:
-            service = catalog.find_service(product, name)
-        except UsageError:
-            raise UsageError(
-                f"{product.id} cannot leave {name} running during a drain: it has no such service"
-                + (" (the switches exist from Lync Server 2013 on)" if not switches else "")
-            ) from None
-        switch = service.leave_running_switch
-        if switch is None or switch not in allowed or switch not in switches:
-            valid = ", ".join(s.name or s.key for s in switches.values() if s.leave_running_switch in allowed)
-            raise UsageError(
-                f"{product.id} cannot leave {service.name or service.key} running during a drain"
-                + (f"; it can for: {valid}" if valid else " (the switches exist from Lync Server 2013 on)")
-            )
-        values[switch] = True
-    return values
+def leave_running_values(
+    catalog: Catalog, product: Product, names: Iterable[str], *, where: str = ""
+) -> dict[str, object]:
+    """``--leave-running RTCCLSAGT`` to the drain's keep-running switch (``Catalog.leave_running`` decides).
+
+    A named service that needs no switch is said on stderr (``where`` names the host) and dropped; one the
+    product cannot keep running is a usage error, before anything is sent.
+    """
+    from ocsps.cli.output import err_console, is_quiet
+
+    keep = catalog.leave_running(product, names)
+    if not is_quiet():
+        for warning in keep.warnings:
+            err_console().print(f"{where}: {warning}" if where else warning, markup=False)
+    return dict(keep.values)

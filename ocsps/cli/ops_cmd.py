@@ -19,7 +19,7 @@ from ocsps import audit
 from ocsps.cli.app import app
 from ocsps.cli.common import FORCE_HELP, ChangeIdOpt
 from ocsps.cli.fanout import ReadParallelOpt, read_parallel
-from ocsps.cli.output import console, emit_json, err_console, is_quiet
+from ocsps.cli.output import console, emit_json, err_console
 from ocsps.cli.targets import Target, TargetOptions, audited_server, open_targets, with_target_options
 from ocsps.errors import OcspsError, UsageError
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ocsps.operations.change import ServiceChange
     from ocsps.operations.drain import DrainReport, Then
     from ocsps.operations.fleet import FleetRun
+    from ocsps.powershell.script import RenderedScript
     from ocsps.remote.server import Server
     from ocsps.results import ServiceStatus
 
@@ -67,42 +68,27 @@ def _server(target: Target, timeout: float) -> Iterator[Server]:
         server.close()
 
 
-def _record_decision(target: Target, action: str, service: str, note: str) -> None:
-    """Audit what was decided after a lost reply: the re-read state, and whether it was sent again."""
-    from ocsps import audit
-
-    audit.record(
-        host=target.host,
-        action=action,
-        parameters={"Name": service},
-        outcome=f"decided: {note}",
-        duration=0.0,
-        detail="re-read after an unknown outcome",
-    )
-
-
 def _what_if(
     targets: list[Target],
-    steps: Callable[[Target], list[tuple[str, dict[str, object]]]],
+    steps: Callable[[Target], list[RenderedScript]],
     *,
     json_out: bool = False,
     command: str = "",
 ) -> None:
-    """Show, per host, exactly what would be sent: script text and bound parameters.
+    """Show, per host, exactly what would be sent (``ocsps.operations.preview``): script text and bound
+    parameters.
 
     With ``json_out`` the same goes out as one JSON document on stdout (``what_if`` true), as every
     ``--json`` command promises.
     """
-    from ocsps.powershell.script import render_action
-
     out = console(json_mode=json_out)
     hosts: list[dict[str, object]] = []
     for target in targets:
         shown: list[dict[str, object]] = []
         if not json_out:
             out.rule(f"{target.host} ({target.product.id}) - nothing is sent", style="dim")
-        for action, values in steps(target):
-            rendered = render_action(action, target.product, values)
+        for rendered in steps(target):
+            action = rendered.action
             shown.append(
                 {
                     "action": action,
@@ -271,7 +257,7 @@ def drain(
     """
     from ocsps.durations import parse_duration
     from ocsps.jsonout import to_builtins
-    from ocsps.operations.drain import DrainReportDocument, Phase, Then, check_timing
+    from ocsps.operations.drain import DrainReportDocument, Phase, Then, check_start_again, check_timing
     from ocsps.operations.fleet import HostDocument, change_width
 
     deadline, interval = parse_duration(timeout), parse_duration(poll)
@@ -286,15 +272,10 @@ def drain(
             f"--poll {poll} is longer than --timeout {timeout}: the drain would be judged after its "
             "deadline; poll more often or give it more time"
         ) from None
-    if rolling and no_wait:
-        raise UsageError(
-            "--rolling waits for each drain to end before starting it again; --no-wait contradicts it"
-        )
-    if rolling and policy is Then.LEAVE:
-        raise UsageError(
-            "--rolling starts each service again once stopped; "
-            "--then leave would move on while it still drains"
-        )
+    try:
+        check_start_again(rolling, wait=not no_wait, then=policy)
+    except UsageError as exc:
+        raise UsageError(f"--rolling: {exc.message}") from None
     width = change_width(parallel, rolling=rolling)
     with open_targets(options, service=service) as (targets, _), audit.change(change_id):
         _check_service(targets, service, "drain")
@@ -310,25 +291,19 @@ def drain(
         def drain_values(target: Target) -> dict[str, object]:
             return {**_service_values(target, service), "NoWait": True, **leave_values[target.host]}
 
-        def watch_values(target: Target) -> dict[str, object]:
-            """What a watched drain sends: the request and the watch in one pipeline."""
-            from ocsps.catalog import load_catalog
-            from ocsps.remote.server import drain_watch_values
-
-            cat = load_catalog()
-            svc = cat.find_service(target.product, service)
-            timing = drain_watch_values(cat, target.product, svc, poll=interval, until=deadline)
-            return {**_service_values(target, service), **timing, **leave_values[target.host]}
-
         if emit_script is not None:
             _emit("drain", targets, service, emit_script, leave_running=leave_values[targets[0].host])
         if what_if:
+            from ocsps.catalog import load_catalog
+            from ocsps.operations.preview import preview_drain
+
+            cat = load_catalog()
             _what_if(
                 targets,
-                lambda t: [
-                    ("status", _service_values(t, service)),
-                    ("drain", drain_values(t)) if no_wait else ("drain-watch", watch_values(t)),
-                ],
+                lambda t: preview_drain(
+                    cat, t.product, service, poll=interval, until=deadline, wait=not no_wait,
+                    leave_running=leave,
+                ),
                 json_out=json_out,
                 command="drain",
             )
@@ -350,12 +325,9 @@ def drain(
         print_drain_summary([o.result for o in run.outcomes if o.result is not None])
     for outcome in run.outcomes:
         report = outcome.result
-        if report is not None and report.phase is Phase.DEADLINE:
-            outcome.exit_code = 4
-        if report is not None and report.phase is Phase.FAILED and report.error_code:
-            outcome.exit_code = report.error_code
-        if report is not None and report.phase is Phase.INTERRUPTED:
-            run.interrupted = True
+        if report is not None and not report.ok:
+            outcome.exit_code = report.exit_code
+            run.interrupted = run.interrupted or report.phase is Phase.INTERRUPTED
     _finish(run, document, json_out)
 
 
@@ -363,14 +335,7 @@ def _leave_values(target: Target, names: tuple[str, ...]) -> dict[str, object]:
     from ocsps.catalog import load_catalog
     from ocsps.cli.common import leave_running_values
 
-    cat = load_catalog()
-    keep = [n for n in names if cat.find_service(target.product, n).leave_running_switch]
-    for name in names:
-        if name not in keep and not is_quiet():
-            err_console().print(
-                f"{target.host}: {name} keeps running: drain stops only the service named", markup=False
-            )
-    return leave_running_values(cat, target.product, keep)
+    return leave_running_values(load_catalog(), target.product, names, where=target.host)
 
 
 def _run_drains(
@@ -410,7 +375,7 @@ def _run_drains(
                 wait=wait,
                 on_update=board.update,
                 cancel=cancel,
-                on_decision=lambda note: _record_decision(by_host[host], "drain", service, note),
+                on_decision=audit.decision_recorder(host, "drain", {"Name": service}),
                 start_again=rolling,
             )
 
@@ -482,9 +447,13 @@ def _service_operation(
         if emit_script is not None:
             _emit(action, targets, service, emit_script, force=force and action != "start")
         if what_if:
+            from ocsps.catalog import load_catalog
+            from ocsps.operations.preview import preview_change
+
+            cat = load_catalog()
             _what_if(
                 targets,
-                lambda t: [("status", _service_values(t, service)), (action, values(t))],
+                lambda t: preview_change(cat, t.product, service, action, force=force),
                 json_out=json_out,
                 command=action,
             )
@@ -504,7 +473,7 @@ def _service_operation(
                     action,  # type: ignore[arg-type]
                     force=force,
                     confirm=confirm,
-                    on_decision=lambda text: _record_decision(by_host[host], action, service, text),
+                    on_decision=audit.decision_recorder(host, action, {"Name": service}),
                     report=reports[host],
                     cancel=cancel,
                 )

@@ -248,9 +248,6 @@ def _run(
             if not is_quiet():
                 err_console().print(f"{host}: {reached[host]}", markup=False)
 
-        def on_decision(note: str) -> None:
-            _record_decision(by_host[host], note)
-
         server = audited_server(by_host[host], deadline + 120)
         try:
             if plan_doc is not None:
@@ -261,7 +258,7 @@ def _run(
                     on_step=on_step,
                     cancel=cancel,
                     deadline=deadline,
-                    on_decision=on_decision,
+                    on_decision=audit.decision_recorder(host, "restart", {}),
                 )
             assert service is not None
             return restart_service(
@@ -272,7 +269,7 @@ def _run(
                 on_step=on_step,
                 cancel=cancel,
                 deadline=deadline,
-                on_decision=on_decision,
+                on_decision=audit.decision_recorder(host, "restart", {}),
             )
         finally:
             server.close()
@@ -288,10 +285,9 @@ def _run(
             continue
         if not report.ok and not outcome.error:
             outcome.error = report.error or _down_text(report) or "not every service runs again"
-        if report.phase is RunPhase.DEADLINE:
-            outcome.exit_code = 4
-        if report.phase is RunPhase.INTERRUPTED:
-            run.interrupted = True
+        if not report.ok:
+            outcome.exit_code = report.exit_code
+            run.interrupted = run.interrupted or report.phase is RunPhase.INTERRUPTED
     return run
 
 
@@ -300,20 +296,6 @@ def _down_text(report: RestartReport) -> str:
         return ""
     seen = "seen" if report.observed else "last known"
     return "down (" + seen + "): " + ", ".join(f"{s.display_name} {s.status.value}" for s in report.down)
-
-
-def _record_decision(target: Target, note: str) -> None:
-    """Audit what was decided after a lost reply: the re-read state, and whether it was sent again."""
-    from ocsps import audit
-
-    audit.record(
-        host=target.host,
-        action="restart",
-        parameters={},
-        outcome=f"decided: {note}",
-        duration=0.0,
-        detail="re-read after an unknown outcome",
-    )
 
 
 def _print(run: FleetRun[RestartReport]) -> None:

@@ -182,6 +182,19 @@ WANTED: dict[str, ServiceState | None] = {
 Confirm = Callable[[ServiceStatus], bool]
 """Asked before a plain stop that would cut active sessions; True goes ahead."""
 
+DONE_WHEN: dict[str, ServiceState] = {
+    "stop": ServiceState.STOPPED,
+    "drain": ServiceState.STOPPED,
+    "start": ServiceState.RUNNING,
+}
+"""The status in which an action has nothing left to do (a restart always has)."""
+
+
+def already_done(action: str, status: ServiceStatus) -> bool:
+    """Whether ``status`` already is what ``action`` brings about, so nothing is sent: the one rule of
+    idempotence that ``change_service``, ``drain`` and every preview of them share."""
+    return DONE_WHEN.get(action) is status.status
+
 
 @dataclass
 class ServiceChange:
@@ -239,6 +252,30 @@ def active_sessions(status: ServiceStatus) -> int | float:
     return status.activity.total if status.activity is not None else 0
 
 
+def busy_stop(
+    action: str,
+    service: str,
+    before: ServiceStatus,
+    *,
+    force: bool = False,
+    host: str = "",
+    how_to_confirm: str = "--yes",
+) -> OperationFailed | None:
+    """The refusal a plain stop of a service carrying sessions meets unless confirmed, or None when the
+    change needs no confirmation (not a stop, a forced stop, or no sessions by its ActivityLevel).
+
+    ``change_service`` asks its ``confirm`` then; a rehearsal (check mode) reports it as the run would.
+    """
+    count = active_sessions(before)
+    if action != "stop" or force or not count > 0:
+        return None
+    return OperationFailed(
+        f"{service} carries {count:g} active sessions by its ActivityLevel; a stop cuts them. "
+        f"Use 'ocsps drain' to let them end, or confirm the stop ({how_to_confirm})",
+        host=host or None,
+    )
+
+
 def change_service(
     server: ServiceControl,
     service: str,
@@ -251,13 +288,15 @@ def change_service(
     cancel: threading.Event | None = None,
     clock: Clock = time.monotonic,
     deadline: float | None = None,
+    how_to_confirm: str = "--yes",
 ) -> ServiceChange:
     """Stop, start or restart ``service``: read it first, change it only if needed, settle a lost reply.
 
     Already in the wanted state is success with nothing sent. A plain stop (no ``force``) of a service
     whose ActivityLevel shows sessions asks ``confirm`` first; without one (or when it answers no) the
     stop is refused, since a stop cuts those sessions and ``drain`` would not. ``report`` may be passed
-    in so that a caller keeps the last state read if a later call raises.
+    in so that a caller keeps the last state read if a later call raises. ``how_to_confirm`` names, in
+    the refusal, how the caller's user confirms (the command line's ``--yes``).
 
     ``cancel`` is observed before the read and before the change is sent (``Cancelled``: the change was
     not sent); ``deadline`` (seconds) bounds the read and the change call (``timeout`` of each is the
@@ -279,19 +318,16 @@ def change_service(
 
     check_cancel("before the first read")
     done.before = before = server.status(svc, timeout=left())
-    wanted = WANTED[action]
-    if action != "restart" and before.status is wanted:
+    if already_done(action, before):
         done.after = before
         done.note = f"already {before.status.value.lower()}: nothing to do"
         return done
-    if action == "stop" and not force and active_sessions(before) > 0:
-        count = active_sessions(before)
-        if confirm is None or (cancel is not None and cancel.is_set()) or not confirm(before):
-            raise OperationFailed(
-                f"{done.service} carries {count:g} active sessions by its ActivityLevel; a stop cuts them. "
-                "Use 'ocsps drain' to let them end, or confirm the stop (--yes)",
-                host=server.host,
-            )
+    refusal = busy_stop(
+        action, done.service, before, force=force, host=server.host, how_to_confirm=how_to_confirm
+    )
+    cancelled = cancel is not None and cancel.is_set()
+    if refusal is not None and (confirm is None or cancelled or not confirm(before)):
+        raise refusal
 
     def decided(note: str) -> None:
         done.decisions.append(note)

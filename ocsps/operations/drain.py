@@ -35,6 +35,7 @@ from ocsps.operations.change import (
     STOPPING,
     DecisionCallback,
     ServiceControl,
+    already_done,
     apply_change,
 )
 from ocsps.results import ActivityLevel, EventRecord, ServiceState, ServiceStatus
@@ -83,6 +84,11 @@ class DrainReport:
     """The exit code of the error that ended the drain (0 if none): 3 when it could not connect before the
     drain was confirmed (nothing sent, or a request whose outcome is unknown), 4 when a deadline cut a
     call short, 1 otherwise."""
+    requested: bool = False
+    """Whether the drain request was sent (or may have been: a reply lost on the way counts). False when
+    the service was already stopped or the drain was interrupted before the request: nothing changed."""
+    before: ServiceStatus | None = None
+    """The status read before anything was sent."""
 
     @property
     def ok(self) -> bool:
@@ -91,6 +97,25 @@ class DrainReport:
         if not self.waited and self.phase in (Phase.DRAINING, Phase.STOPPED):
             return True
         return self.phase in (Phase.STOPPED, Phase.FORCED, Phase.LEFT_DRAINING)
+
+    @property
+    def changed(self) -> bool:
+        """Whether this drain changed (or may have changed) the server: its request was sent."""
+        return self.requested
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code this report stands for: 0 ok, 4 a deadline, 130 interrupted, the error's
+        own code (3: could not connect) when it failed on one, 1 otherwise."""
+        if self.ok:
+            return 0
+        if self.phase is Phase.DEADLINE:
+            return 4
+        if self.phase is Phase.INTERRUPTED:
+            return 130
+        if self.phase is Phase.FAILED and self.error_code:
+            return self.error_code
+        return 1
 
     @property
     def elapsed(self) -> float:
@@ -297,9 +322,9 @@ def drain(
     try:
         if cancel.is_set():
             return cancelled("interrupted before the first read: nothing was sent")
-        before = server.status(svc, timeout=left())
+        report.before = before = server.status(svc, timeout=left())
         update(before)
-        if before.status is ServiceState.STOPPED:
+        if already_done("drain", before):
             report.note = "already stopped: nothing to drain"
             update(phase=Phase.STOPPED)
             return _finish(report)
@@ -331,7 +356,7 @@ def drain(
                 cancel=cancel,
             )
 
-        asked = True  # from here on the drain may be running on the server, whatever happens next
+        asked = report.requested = True  # from here on the drain may be running, whatever happens next
         if not wait:
             requested, _ = apply_change(
                 server,

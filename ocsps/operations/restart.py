@@ -122,6 +122,24 @@ class RestartReport:
     computer: str = ""
     error: str = ""
     notes: tuple[str, ...] = ()
+    read_before: Mapping[str, ServiceStatus] = field(default_factory=dict)
+    """Each service found by the look-up before the run, by catalog key (without activity)."""
+    read_after: Mapping[str, ServiceStatus] = field(default_factory=dict)
+    """Each service as the final read found it, by catalog key (empty when that read failed)."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run sent a change (or may have: a lost reply counts); False when every step was
+        already done, skipped or never reached."""
+        quiet = (StepOutcome.ALREADY, StepOutcome.SKIPPED, StepOutcome.NOT_RUN)
+        return any(s.outcome not in quiet for s in (*self.steps, *self.restored))
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code this report stands for: 0 ok, 4 the deadline, 130 interrupted, else 1."""
+        if self.ok:
+            return 0
+        return {RunPhase.DEADLINE: 4, RunPhase.INTERRUPTED: 130}.get(self.phase, 1)
 
     @property
     def ok(self) -> bool:
@@ -435,7 +453,7 @@ def run_steps(
     # what the run stopped must run again, unless it was meant to stay stopped (a stop with no start)
     started_later = {s.service.key for s in steps if s.verb == "start"}
     expected += [k for k in run.ever_stopped if k in started_later or phase is not RunPhase.COMPLETED]
-    seen, observed, read_error = _final_state(run, involved, before, absent_keys)
+    seen, observed, read_error, after = _final_state(run, involved, before, absent_keys)
     if read_error:
         notes.append(f"the final read failed ({read_error}); states shown are the last known ones")
     return RestartReport(
@@ -451,6 +469,8 @@ def run_steps(
         computer=computer,
         error=error,
         notes=tuple(notes),
+        read_before={k: s for k, s in before.items() if s is not None},
+        read_after={k: s for k, s in after.items() if s is not None},
     )
 
 
@@ -471,7 +491,7 @@ def _final_state(
     involved: Sequence[Service],
     before: Mapping[str, ServiceStatus | None],
     absent: set[str],
-) -> tuple[list[ServiceSeen], bool, str]:
+) -> tuple[list[ServiceSeen], bool, str, Mapping[str, ServiceStatus | None]]:
     present = [s for s in involved if s.key not in absent]
     try:
         after = lookup(run.server, present, timeout=DEFAULT_RESTORE_TIMEOUT)
@@ -495,7 +515,7 @@ def _final_state(
                 note,
             )
         )
-    return seen, observed, error
+    return seen, observed, error, after
 
 
 # ---------------------------------------------------------------------------------------------- entry points

@@ -257,10 +257,7 @@ class Server:
         """Ask for a graceful stop and return at once (the service shows Paused while it drains)."""
         svc = self.resolve(service)
         values: dict[str, object] = {"NoWait": True}
-        for name in leave_running:
-            switch = self.resolve(name).leave_running_switch
-            if switch:
-                values[switch] = True
+        values.update(self.catalog.leave_running(self.product, leave_running).values)
         return self._one(self._run(self.render("drain", svc, **values), timeout, cancel, deadline), svc)
 
     def render_drain_watch(
@@ -279,10 +276,7 @@ class Server:
         if since is not None:
             values["Since"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if request:
-            for name in leave_running:
-                switch = self.resolve(name).leave_running_switch
-                if switch:
-                    values[switch] = True
+            values.update(self.catalog.leave_running(self.product, leave_running).values)
         return self.render("drain-watch" if request else "drain-follow", svc, **values)
 
     def watch_drain(
@@ -373,13 +367,15 @@ class Server:
         except ValueError:
             choices = ", ".join(t.value for t in Then)
             raise UsageError(f"then must be one of {choices}, not {show(then)}", host=self.host) from None
+        leave = tuple(leave_running)
+        self.catalog.leave_running(self.product, leave)  # a name it cannot keep is refused: nothing sent
         return drain(
             self,
             service,
             timeout=timeout,
             poll=poll,
             then=policy,
-            leave_running=tuple(leave_running),
+            leave_running=leave,
             wait=wait,
             on_update=on_update,
             cancel=cancel,

@@ -181,3 +181,35 @@ def test_preflight_then_a_change_board_script_written_once(
     cli += ["--change-id", "CHG-1042", "--reason", "Certificate renewal"]
     assert board == _render(tmp_path, "restart", "-s", "RTCMEDIARELAY", *cli)
     assert recorder.times(MED, "drain") == recorder.times(MED, "drain-watch") == 0
+
+
+def test_stop_refuses_cutting_calls_and_restart_brings_dependents_back(
+    lab_env: tuple[Lab, Recorder, dict[str, str]], tmp_path: Path
+) -> None:
+    lab, recorder, env = lab_env
+    results = _play("service_states.yml", env, tmp_path / "results.json")
+
+    refused = results["refused"]
+    assert refused["failed"] is True and refused["changed"] is False
+    assert "carries 10 active sessions" in str(refused["msg"]) and "cut_sessions: true" in str(refused["msg"])
+    assert results["stopped"]["changed"] is True
+    assert results["stopped"]["after"]["status"] == "Stopped"  # type: ignore[index]
+    assert results["started"]["changed"] is True and results["started"]["note"] == ""
+    assert recorder.times(MED, "stop") == 1, "the refused stop sent nothing"
+
+    rehearsal = [s["label"] for s in results["rehearsed_restart"]["steps"]]  # type: ignore[union-attr]
+    restarted = results["restarted"]
+    report = restarted["restart"]
+    assert restarted["changed"] is True and report["ok"] is True  # type: ignore[index]
+    done = [f"{s['do']} {s['key']}" for s in report["steps"]]  # type: ignore[index]
+    assert done == ["stop RTCMRAUTH", "stop RTCMEDIARELAY", "start RTCMEDIARELAY", "start RTCMRAUTH"]
+    assert len(rehearsal) == len(done)
+    edge = lab.server("edge01.contoso.com")
+    assert edge.find("RTCMRAUTH").status == edge.find("RTCMEDIARELAY").status == "Running"
+    # the stop's audit lines carry the task's ticket; every change was preceded by its intent record
+    log = Path(env["OCSPS_AUDIT_LOG"]).read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in log.splitlines()]
+    stops = [line.get("change_id") for line in lines if line["action"] == "stop" and line["host"] == MED]
+    assert stops == ["CHG-2041"]
+    intents = [line["action"] for line in lines if line["outcome"] == "starting"]
+    assert intents == ["stop RTCMEDSRV", "stop RTCMEDSRV", "start RTCMEDSRV", "restart RTCMEDIARELAY"]

@@ -253,8 +253,8 @@ def test_an_explicit_width_changes_that_many_at_once(
             "--rolling works on one host at a time",
         ),
         (["stop", "-s", "RTCMEDSRV", "--rolling", "--parallel", "2"], "--parallel 2 contradicts it"),
-        (["drain", "-s", "RTCMEDSRV", "--rolling", "--no-wait"], "--no-wait contradicts it"),
-        (["drain", "-s", "RTCMEDSRV", "--rolling", "--then", "leave"], "--then leave would move on"),
+        (["drain", "-s", "RTCMEDSRV", "--rolling", "--no-wait"], "--rolling: starting the service again"),
+        (["drain", "-s", "RTCMEDSRV", "--rolling", "--then", "leave"], "would move on while it still drains"),
     ],
 )
 def test_contradictory_timing_and_width_are_refused(

@@ -13,6 +13,8 @@ description:
   - With O(run=true) the plan runs on the server the way C(ocsps restart --plan) runs a plan file. Every
     planned service is looked up before anything stops; after a failure, or past O(timeout), what the run
     stopped is started again unless O(restore=false). The task fails when not every service runs at the end.
+  - A stop or start whose reply is lost is never sent again on a guess; the decision taken from a re-read is
+    written to the ocsps audit log, as C(ocsps restart) writes it.
   - In check mode only the plan is made; nothing is sent. Without O(run), the task never connects (the
     product comes from O(product), C(OCSPS_PRODUCT) or the profile).
 version_added: "0.1.0"
@@ -81,6 +83,10 @@ report:
     C(ocsps restart --plan --json) gives it per host.
   returned: when O(run=true), not in check mode
   type: dict
+exit_code:
+  description: The exit code C(ocsps restart --plan) would give (1 failed, 4 deadline, 130 interrupted).
+  returned: when the run failed
+  type: int
 """
 
 import os
@@ -141,10 +147,18 @@ def main():
 
                 with open_server(module, deadline + 120) as server, audit.change(params["change_id"]):
                     audit.require_writable("restart --plan", [server.host])
-                    report = server.run_restart_plan(document, restore=params["restore"], deadline=deadline)
+                    report = server.run_restart_plan(
+                        document,
+                        restore=params["restore"],
+                        deadline=deadline,
+                        on_decision=audit.decision_recorder(server.host, "restart", {}),
+                    )
+                result["changed"] = report.changed
                 result["report"] = to_builtins(RestartReportDocument.of(report))
                 if not report.ok:
-                    module.fail_json(msg=report.error or "not every service runs again", **result)
+                    module.fail_json(
+                        msg=report.error or "not every service runs again", exit_code=report.exit_code, **result
+                    )
     except Exception as exc:  # every library failure becomes one task failure with its message
         fail_from(module, exc, **result)
     module.exit_json(**result)

@@ -135,3 +135,38 @@ def test_a_finished_plan_is_ok_and_unchanged(monkeypatch, capsys, plan_file):
         assert "every step" in result["msg"] and result["computer"] == "ocs01.contoso.com"
     again = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), resume_from=1)
     assert again["changed"] is True and [s["step"] for s in again["steps"]] == [1, 2, 3, 4, 5]
+def test_a_run_audits_the_decisions_after_a_lost_reply(monkeypatch, capsys, tmp_path):
+    """What the run decides after a lost reply reaches the audit log, as ``ocsps restart`` writes it."""
+    from ocsps.operations.restart import RestartReport, RunPhase, StepOutcome, StepResult
+
+    note = "stop: the reply was lost; a re-read shows Stopped, so it ran; not sent again"
+
+    class _Server:
+        host = "ocs01.contoso.com"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def run_restart_plan(self, plan, *, restore, deadline, on_decision):
+            on_decision(note)
+            step = StepResult(1, "stop", "RTCSRV", "Front-End", StepOutcome.DONE)
+            return RestartReport(self.host, "ocs2007r2", RunPhase.COMPLETED, (step,))
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("OCSPS_AUDIT_LOG", str(log))
+    args = dict(host="ocs01.contoso.com", product="ocs2007r2", changed=[DEFAULT_PORT], run=True,
+                change_id="CHG-3", _ansible_check_mode=False)
+    monkeypatch.setattr(restart_plan, "open_server", lambda module, timeout: _Server())
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    with pytest.raises(SystemExit):
+        restart_plan.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["changed"] is True and result["report"]["ok"] is True, result
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    (decided,) = [line for line in lines if line["outcome"].startswith("decided:")]
+    assert decided["outcome"] == f"decided: {note}" and decided["action"] == "restart"
+    assert decided["parameters"] == {} and decided["change_id"] == "CHG-3"
