@@ -1,7 +1,8 @@
 """Which servers a remote command talks to, and how: flags, environment, profiles, hosts files, the lab.
 
-Every value is validated here, before anything is sent; the password is asked for once (or read from
-OCSPS_PASSWORD) and reused for every host of the invocation.
+Options become flags here; resolving and checking them (before anything is sent) is the library's
+``ocsps.remote.targets``, which the Ansible modules call too. What is interactive stays here: the password
+prompt (asked once, or read from OCSPS_PASSWORD, and reused for every host) and the printed warnings.
 """
 
 from __future__ import annotations

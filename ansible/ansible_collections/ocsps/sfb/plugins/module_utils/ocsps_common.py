@@ -100,15 +100,28 @@ def resolve(module, host=None):
 
 def _ticket(module, change_id):
     """The change ticket for the audit records, checked (default: the module's ``change_id`` option)."""
+    return _checked((module.params.get("change_id") or "") if change_id is None else change_id)
+
+
+def _checked(ticket):
     from ocsps import audit
     from ocsps.errors import UsageError
 
-    ticket = (module.params.get("change_id") or "") if change_id is None else change_id
     try:
         audit.check_change_id(ticket)
     except ValueError as exc:
         raise UsageError(f"change_id: {exc}") from None
     return ticket
+
+
+def _audited(settings, product, timeout, change_id=""):
+    """A ``Server`` for settings already resolved, audited by the library as the CLI's servers are.
+
+    ``change_id`` (a change ticket, checked here) is stamped on every record, as ``--change-id`` does.
+    """
+    from ocsps.remote.targets import Target, audited_server
+
+    return audited_server(Target(settings, product), timeout, change_id=_checked(change_id))
 
 
 def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None, change_id=None):
