@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from ocsps.errors import UsageError
 from ocsps.redact import redact, redact_value
@@ -319,6 +320,59 @@ def decision_recorder(host: str, action: str, parameters: Mapping[str, object]) 
 
     return decided
 
+
+class _Rendered(Protocol):
+    """What a record needs of a rendered script (``ocsps.powershell.script.RenderedScript``)."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def bound_parameters(self) -> Mapping[str, object]: ...
+
+    @property
+    def body_sha256(self) -> str: ...
+
+
+Recorder = Callable[[_Rendered, object, str, float], None]
+"""A session's audit callback: (rendered script, run result or None, outcome, seconds)."""
+
+
+def recorder(
+    host: str, *, detail: str = "", summarized: Sequence[str] = (), change_id: str | None = None
+) -> Recorder:
+    """The audit callback of one server's session, the same for the command line, the Ansible modules
+    and a library user, so their records of one change read alike in ``ocsps report``.
+
+    ``detail`` goes on every record (the connection's transport warnings: a change made over an unchecked
+    or clear-text channel must say so where it is recorded). Parameters named in ``summarized`` (an
+    operator's own script) are logged as ``<name>Lines``, a line count, never their text. ``change_id``
+    stamps each record with that ticket (checked now: ``ValueError``); ``None`` leaves the ticket of the
+    surrounding ``change`` block.
+    """
+    if change_id is not None:
+        check_change_id(change_id)
+    hidden = tuple(summarized)
+
+    def record_call(rendered: _Rendered, result: object, outcome: str, duration: float) -> None:
+        parameters = dict(rendered.bound_parameters)
+        for name in hidden:
+            value = parameters.pop(name, None)
+            if isinstance(value, list | tuple):
+                parameters[f"{name}Lines"] = len(value)
+        stamp = contextlib.nullcontext() if change_id is None else change(change_id)
+        with stamp:
+            record(
+                host=host,
+                action=rendered.action,
+                parameters=parameters,
+                outcome=outcome,
+                duration=duration,
+                detail=detail,
+                body_sha256=rendered.body_sha256,
+            )
+
+    return record_call
 
 @dataclass(frozen=True)
 class Entry:

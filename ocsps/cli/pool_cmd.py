@@ -14,9 +14,7 @@ from ocsps.cli.app import app
 from ocsps.cli.common import ChangeIdOpt
 from ocsps.cli.output import console, emit_json, err_console, is_quiet
 from ocsps.cli.targets import (
-    Target,
     TargetOptions,
-    audited_server,
     open_targets,
     with_target_options,
 )
@@ -38,7 +36,6 @@ if TYPE_CHECKING:
         StepSpec,
         UpgradeDomain,
     )
-    from ocsps.remote.server import Server
 
 pool_app = typer.Typer(
     name="pool",
@@ -107,8 +104,10 @@ def _check_lab_flags(opts: TargetOptions) -> None:
 def _pool_driver(
     opts: TargetOptions, pool: str, servers: list[str], timeout: float
 ) -> Iterator[tuple[PoolDriver, Product, list[str], list[str] | None]]:
-    """A driver over the pool's members: (driver, product, members, servers to roll or None)."""
+    """A driver over the pool's members: (driver, product, members, servers to roll or None); members are
+    resolved, checked and audited by the library, as the Ansible pool modules' are."""
     from ocsps.pool import RemoteDriver
+    from ocsps.remote.targets import pool_servers
 
     _check_lab_flags(opts)
     only: list[str] | None
@@ -120,24 +119,12 @@ def _pool_driver(
         if not opts.hosts and opts.hosts_file is None:
             opts.hosts = list(members)
     with open_targets(opts) as (targets, _lab):
-        by_host = {t.host.casefold(): t for t in targets}
-        missing = [m for m in members if m.casefold() not in by_host]
-        if missing:
-            raise UsageError(f"no connection settings for {', '.join(missing)}")
-        chosen = [by_host[m.casefold()] for m in members]
-        products = {t.product.id for t in chosen}
-        if len(products) != 1:
-            raise UsageError(f"the members of {pool} run different products: {', '.join(sorted(products))}")
-        driver = RemoteDriver(lambda host: _server(by_host[host.casefold()], timeout), call_timeout=timeout)
+        factory, product, names = pool_servers(targets, members, pool, timeout)
+        driver = RemoteDriver(factory, call_timeout=timeout)
         try:
-            yield driver, chosen[0].product, [t.host for t in chosen], only
+            yield driver, product, names, only
         finally:
             driver.close()
-
-
-def _server(target: Target, timeout: float) -> Server:
-    """The step script is the operator's own file: the audit log keeps its line count, not its text."""
-    return audited_server(target, timeout, summarized=("StepScript",))
 
 
 # ------------------------------------------------------------------------------------------ status
@@ -223,6 +210,19 @@ def _print_survey(survey: PoolSurvey) -> None:
 
 
 # ---------------------------------------------------------------------------------------- maintain
+_TIMING_FLAGS = {
+    "stable_for": "--stable-for",
+    "max_busy": "--max-busy",
+    "busy_interval": "--busy-interval",
+    "ready_poll": "--ready-poll",
+    "wait_time": "--wait-time",
+    "drain_timeout": "--drain-timeout",
+    "service_poll": "--poll",
+    "draining_timeout": "--draining-timeout",
+}
+"""A roll's timing options by the flag that sets them, for the library's refusals."""
+
+
 def _duration(value: str | None) -> float | None:
     from ocsps.durations import parse_duration
 
@@ -289,15 +289,17 @@ def maintain(
         str | None,
         typer.Option(
             "--stable-for",
-            help="Ready must hold this long between units (default 20m: pools.toml stable_for)",
+            help=(
+                "Ready must hold this long between units; 0 passes on the first Ready "
+                "(default 20m: pools.toml stable_for)"
+            ),
         ),
     ] = None,
     max_busy: Annotated[
         int | None,
         typer.Option(
             "--max-busy",
-            min=1,
-            help="Busy answers in one wait that stop the roll (default 3: pools.toml max_busy)",
+            help="Busy answers in one wait that stop the roll, at least 1 (default 3: pools.toml max_busy)",
         ),
     ] = None,
     busy_interval: Annotated[
@@ -410,17 +412,18 @@ def maintain(
     if resume and (what_if or emit_script is not None):
         raise UsageError("--what-if and --emit-script plan a new roll; they do not combine with --resume")
     wanted = _split(servers)
-    timings: dict[str, Any] = {
-        "stable_for": _duration(stable_for),
-        "max_busy": max_busy,
-        "busy_interval": _duration(busy_interval),
-        "ready_poll": _duration(ready_poll),
-        "wait_time": _duration(wait_time),
-        "drain_timeout": _duration(drain_timeout),
-        "service_poll": _duration(poll),
-        "draining_timeout": _duration(draining_timeout),
-        "force_failover": force_failover or None,
-    }
+    timings: dict[str, Any] = RollOptions.parse_timings(  # the library's rules, as the Ansible modules'
+        _TIMING_FLAGS,
+        stable_for=stable_for,
+        max_busy=max_busy,
+        busy_interval=busy_interval,
+        ready_poll=ready_poll,
+        wait_time=wait_time,
+        drain_timeout=drain_timeout,
+        service_poll=poll,
+        draining_timeout=draining_timeout,
+    )
+    timings["force_failover"] = force_failover or None
     if what_if or emit_script is not None:
         if opts.lab:
             prod, members, domains = _lab_pool_members(opts.lab_topology, pool)

@@ -1,7 +1,8 @@
 """Which servers a remote command talks to, and how: flags, environment, profiles, hosts files, the lab.
 
-Every value is validated here, before anything is sent; the password is asked for once (or read from
-OCSPS_PASSWORD) and reused for every host of the invocation.
+Options become flags here; resolving and checking them (before anything is sent) is the library's
+``ocsps.remote.targets``, which the Ansible modules call too. What is interactive stays here: the password
+prompt (asked once, or read from OCSPS_PASSWORD, and reused for every host) and the printed warnings.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import typer
 
 from ocsps.cli.output import err_console
 from ocsps.errors import UsageError
+from ocsps.remote.targets import Target as Target  # re-exported: the commands name it from here
 
 if TYPE_CHECKING:  # imported where used: --help must not pay for the catalog and connection modules
-    from ocsps.catalog import Product
     from ocsps.lab.runtime import Lab
     from ocsps.remote.server import Server
-    from ocsps.remote.settings import ConnectionSettings
 
 NO_HOST_HINT = "use --host, OCSPS_HOST, a profile (--profile), a hosts file (--hosts-file), or --lab"
 
@@ -121,16 +121,6 @@ def with_target_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-@dataclass(frozen=True)
-class Target:
-    settings: ConnectionSettings
-    product: Product
-
-    @property
-    def host(self) -> str:
-        return self.settings.host
-
-
 def host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
     """(host, port or None) of every ``--host`` (``name``, ``name:port``, ``[v6]:port``) and hosts-file line.
 
@@ -149,22 +139,10 @@ def host_entries(opts: TargetOptions) -> list[tuple[str, int | None]]:
     return entries
 
 
-def _product(opts: TargetOptions, settings: ConnectionSettings | None) -> Product:
-    from ocsps.catalog import load_catalog
-
-    catalog = load_catalog()
-    chosen = opts.product or (settings.product if settings else None)
-    if not chosen:
-        raise UsageError(
-            "which product do the servers run? pass --product (or set product in a profile)",
-            hint=", ".join(catalog.products),
-        )
-    return catalog.product(chosen)
-
-
 def resolve_targets(opts: TargetOptions) -> list[Target]:
-    """Real servers from flags, environment and config; the password is resolved once."""
-    from ocsps.remote.profiles import find_config, resolve_settings
+    """Real servers from flags, environment and config, resolved and checked by the library (as the
+    Ansible modules are); the password is asked for once, transport warnings are printed once."""
+    from ocsps.remote.targets import resolve_targets as resolve
 
     entries = host_entries(opts)
     flags: dict[str, object] = {
@@ -177,32 +155,21 @@ def resolve_targets(opts: TargetOptions) -> list[Target]:
         "configuration_name": opts.configuration_name,
         "product": opts.product,
     }
-    if entries:
-        flags["host"] = entries[0][0]
     env = dict(os.environ)
     if not entries and not env.get("OCSPS_HOST") and not opts.profile and not env.get("OCSPS_PROFILE"):
         raise UsageError("no server given", hint=NO_HOST_HINT)
-    prompt = _prompt if sys.stdin.isatty() else None
-    first = resolve_settings(flags, env, find_config(env), opts.profile, prompt)
-    first.check_local_files()  # a missing CA bundle is the operator's to fix, not the server's fault
-    first.check_installed()
-    for text in first.transport_warnings():  # on every run, before anything is sent
-        err_console().print(f"warning: {text}.", markup=False)
-    product = _product(opts, first)
-    if not entries:
-        return [Target(first, product)]
-    targets = []
-    for host, port in entries:
-        changes: dict[str, object] = {"host": host}
-        if port is not None:
-            changes["port"] = port
-        targets.append(Target(first.with_(**changes), product))
-    from ocsps.operations.fleet import check_distinct_endpoints
-
-    check_distinct_endpoints(
-        [(t.host, t.settings.address, t.settings.port, t.settings.path) for t in targets]
+    return resolve(
+        flags,
+        entries,
+        env=env,
+        profile=opts.profile,
+        prompt=_prompt if sys.stdin.isatty() else None,
+        warn=_warn,
     )
-    return targets
+
+
+def _warn(text: str) -> None:
+    err_console().print(f"warning: {text}.", markup=False)
 
 
 def _prompt(text: str) -> str:
@@ -303,32 +270,11 @@ def open_targets(
 
 
 def audited_server(target: Target, timeout: float, *, summarized: tuple[str, ...] = ()) -> Server:
-    """A ``Server`` for one host whose state-changing calls are written to the audit log.
+    """A ``Server`` for one host whose state-changing calls are written to the audit log (the library's
+    ``ocsps.remote.targets.audited_server``, which the Ansible modules use too).
 
     Parameters named in ``summarized`` (an operator's own script, say) are logged as a line count only.
     """
-    from ocsps import audit
-    from ocsps.powershell.script import RenderedScript
-    from ocsps.remote.server import Server
-    from ocsps.remote.session import RunResult, ServerSession
+    from ocsps.remote.targets import audited_server as audited
 
-    def record(rendered: RenderedScript, result: RunResult | None, outcome: str, duration: float) -> None:
-        parameters = dict(rendered.bound_parameters)
-        for name in summarized:
-            value = parameters.pop(name, None)
-            if isinstance(value, list):
-                parameters[f"{name}Lines"] = len(value)
-        audit.record(
-            host=target.host,
-            action=rendered.action,
-            parameters=parameters,
-            outcome=outcome,
-            duration=duration,
-            detail="; ".join(target.settings.transport_warnings()),
-            body_sha256=rendered.body_sha256,
-        )
-
-    audit.warn_if_unwritable()  # reads go on; a change calls audit.require_writable before sending
-    session = ServerSession(target.settings, target.product, default_timeout=timeout, audit=record)
-    session.warn_transport = False  # the command line said it once for the whole run
-    return Server(session)
+    return audited(target, timeout, summarized=summarized)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,55 @@ class RollOptions:
             return self.drain_timeout, "stop"
         return self.service_deadlines[key], self.service_then.get(key, "stop")
 
+    def __post_init__(self) -> None:
+        """Every way in (defaults, a saved roll, a library caller) meets the rules of ``parse_timings``."""
+        for name in _DURATIONS:
+            value = getattr(self, name)
+            if value is not None or name != "draining_timeout":
+                _check_seconds(name, value, zero=name in _ZERO_ALLOWED)
+        _check_max_busy("max_busy", self.max_busy)
+
+    @classmethod
+    def parse_timings(cls, labels: Mapping[str, str] | None = None, **raw: object) -> dict[str, Any]:
+        """The roll's timing options as an operator gives them, parsed and checked, for ``defaults``.
+
+        The one reading of these options, for the CLI flags and the Ansible module options alike:
+        durations as text (``90s``, ``15m``) or seconds, ``max_busy`` a whole number of at least 1;
+        ``None`` means not given (the pools.toml default). Every duration is more than 0 and at most
+        7 days, except ``stable_for``, which may be 0: the readiness wait then passes on the first Ready.
+        A refusal names the option as ``labels`` spells it (default: its field name).
+        """
+        unknown = sorted(set(raw) - {*_DURATIONS, "max_busy"})
+        if unknown:
+            raise TypeError(f"not a timing option of a roll: {', '.join(unknown)}")
+        names = labels or {}
+        parsed: dict[str, Any] = {}
+        for key, value in raw.items():
+            label = names.get(key, key)
+            if value is None:
+                parsed[key] = None
+            elif key == "max_busy":
+                parsed[key] = _check_max_busy(label, _whole(label, value))
+            elif isinstance(value, str):
+                parsed[key] = _duration_text(label, value, zero=key in _ZERO_ALLOWED)
+            else:
+                parsed[key] = _check_seconds(label, value, zero=key in _ZERO_ALLOWED)
+        return parsed
+
+    @classmethod
+    def from_text(
+        cls,
+        facts: PoolFacts | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        step: StepSpec | None = None,
+        force_failover: bool | None = None,
+        **raw: object,
+    ) -> RollOptions:
+        """``defaults`` with the timing options parsed and checked by ``parse_timings``."""
+        timings = cls.parse_timings(labels, **raw)
+        return cls.defaults(facts, step=step, force_failover=force_failover, **timings)
+
     @classmethod
     def defaults(cls, facts: PoolFacts | None = None, **changes: Any) -> RollOptions:
         f = facts or load_pool_facts()
@@ -132,6 +182,55 @@ class RollOptions:
             service_deadlines={str(k): float(v) for k, v in doc.get("service_deadlines", {}).items()},
             service_then={str(k): str(v) for k, v in doc.get("service_then", {}).items()},
         )
+
+
+_DURATIONS = (
+    "stable_for",
+    "busy_interval",
+    "ready_poll",
+    "wait_time",
+    "drain_timeout",
+    "service_poll",
+    "draining_timeout",
+)
+_ZERO_ALLOWED = frozenset({"stable_for"})
+"""Ready held for 0 seconds is meaningful (pass on the first Ready); a zero poll or deadline is not."""
+_MAX_SECONDS = 7 * 24 * 3600
+_ZERO_TEXT = re.compile(r"0+(?:\.0+)?|(?=\d)(?:0+h)?(?:0+m)?(?:0+(?:\.0+)?s)?")
+
+
+def _duration_text(label: str, text: str, *, zero: bool) -> float:
+    from ocsps.durations import parse_duration
+
+    if zero and _ZERO_TEXT.fullmatch(text.strip().lower()):
+        return 0.0
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"{label}: {exc.message}", hint=exc.hint) from None
+
+
+def _check_seconds(label: str, value: object, *, zero: bool) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+        if math.isfinite(seconds) and (seconds > 0 or (zero and seconds == 0)) and seconds <= _MAX_SECONDS:
+            return seconds
+    lowest = "0" if zero else "more than 0"
+    raise UsageError(f"{label} must be {lowest} and at most 7 days (in seconds), not {value!r}")
+
+
+def _whole(label: str, value: object) -> object:
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*\d+\s*", value):
+            raise UsageError(f"{label} must be a whole number, not {value!r}")
+        return int(value)
+    return value
+
+
+def _check_max_busy(label: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{label} must be at least 1 (Busy answers that stop the roll), not {value!r}")
+    return value
 
 
 def step_from_text(name: str, text: str, product: Product | None = None) -> StepSpec:

@@ -55,68 +55,86 @@ def fail_from(module, exc, **result):
     )
 
 
-def resolve(module, host=None, overrides=None):
-    """(ConnectionSettings, Product) from the module's options, the environment and the config profile.
+def _warner(module):
+    """``module.warn`` for each transport warning, once per task (the CLI prints each once per run)."""
+    told = set()
 
-    ``host`` and ``overrides`` (connection options of one pool member) take the place of the module's own
-    options, so every member of a pool can be reached with its own settings.
-    """
-    from ocsps.catalog import load_catalog
-    from ocsps.errors import UsageError
-    from ocsps.remote.profiles import find_config, resolve_settings
+    def warn(text):
+        if text not in told:
+            told.add(text)
+            module.warn(f"{text}.")
+
+    return warn
+
+
+def _targets(module, hosts=(), per_host=None):
+    """Targets (settings, product) resolved and checked by the library, exactly as the CLI resolves its
+    servers: local files, installed auth packages, transport warnings, distinct endpoints."""
+    from ocsps.remote.targets import resolve_targets
 
     params = module.params
     flags = {key: params.get(key) for key in CONNECTION_ARGUMENT_SPEC if key not in ("password", "profile")}
-    if host is not None:
-        flags["host"] = host
-    flags.update(overrides or {})
     env = dict(os.environ)
     if params.get("password"):
         env["OCSPS_PASSWORD"] = params["password"]
-    settings = resolve_settings(flags, env, find_config(env), params.get("profile"), None)
-    if not settings.product:
-        raise UsageError("which product does the server run? set product (or OCSPS_PRODUCT, or a profile)")
-    return settings, load_catalog().product(settings.product)
+    if not hasattr(module, "_ocsps_warn"):
+        module._ocsps_warn = _warner(module)
+    return resolve_targets(
+        flags,
+        [(host, None) for host in hosts],
+        env=env,
+        profile=params.get("profile"),
+        per_host=per_host,
+        warn=module._ocsps_warn,
+    )
+
+
+def resolve(module, host=None):
+    """(ConnectionSettings, Product) from the module's options, the environment and the config profile.
+
+    ``host`` takes the place of the module's own ``host`` option.
+    """
+    (target,) = _targets(module, [host] if host is not None else [])
+    return target.settings, target.product
+
+
+def _ticket(module, change_id):
+    """The change ticket for the audit records, checked (default: the module's ``change_id`` option)."""
+    return _checked((module.params.get("change_id") or "") if change_id is None else change_id)
+
+
+def _checked(ticket):
+    from ocsps import audit
+    from ocsps.errors import UsageError
+
+    try:
+        audit.check_change_id(ticket)
+    except ValueError as exc:
+        raise UsageError(f"change_id: {exc}") from None
+    return ticket
 
 
 def _audited(settings, product, timeout, change_id=""):
-    """A ``Server`` whose state-changing calls are written to the ocsps audit log, as the CLI's are.
+    """A ``Server`` for settings already resolved, audited by the library as the CLI's servers are.
 
     ``change_id`` (a change ticket, checked here) is stamped on every record, as ``--change-id`` does.
     """
-    from ocsps import audit
-    from ocsps.errors import UsageError
-    from ocsps.remote.server import Server
-    from ocsps.remote.session import ServerSession
+    from ocsps.remote.targets import Target, audited_server
 
-    try:
-        audit.check_change_id(change_id)
-    except ValueError as exc:
-        raise UsageError(f"change_id: {exc}") from None
-
-    def record(rendered, result, outcome, duration):
-        with audit.change(change_id):
-            audit.record(
-                host=settings.host,
-                action=rendered.action,
-                parameters=dict(rendered.bound_parameters),
-                outcome=outcome,
-                duration=duration,
-                body_sha256=rendered.body_sha256,
-            )
-
-    return Server(ServerSession(settings, product, default_timeout=timeout, audit=record))
+    return audited_server(Target(settings, product), timeout, change_id=_checked(change_id))
 
 
 def open_server(module, timeout=DEFAULT_TIMEOUT, default_host=None, change_id=None):
     """The one server the module's connection options name, audited; ``default_host`` when none is named.
 
     ``change_id``: the ticket on its audit records (default: the module's ``change_id`` option, if any).
+    The server is audited by the library's ``audited_server``, as the CLI's servers are.
     """
+    from ocsps.remote.targets import audited_server
+
     host = None if module.params.get("host") or default_host is None else default_host
-    settings, product = resolve(module, host)
-    ticket = (module.params.get("change_id") or "") if change_id is None else change_id
-    return _audited(settings, product, timeout, ticket)
+    (target,) = _targets(module, [host] if host is not None else [])
+    return audited_server(target, timeout, change_id=_ticket(module, change_id))
 
 
 POOL_ARGUMENTS = dict(
@@ -165,29 +183,23 @@ def pool_connections(module, change_id=None):
     """(factory, product, members) for the pool the module's options name; nothing is opened yet.
 
     Each member's connection is resolved like a single server's, with the member as ``host`` and its
-    ``member_overrides`` on top; every member must run the same product. ``factory(host)`` opens an
-    audited ``Server`` for one member; pool and patch drivers share it.
+    ``member_overrides`` on top, by the library function the CLI uses (``resolve_targets``: two members
+    on one endpoint are refused); ``pool_servers`` refuses members on different products and audits the
+    operator's step script as a line count. ``factory(host)`` opens an audited ``Server`` for one
+    member; pool and patch drivers share it.
     """
     from ocsps.errors import UsageError
+    from ocsps.remote.targets import pool_servers
 
     params = module.params
     members = [m.strip() for m in params["members"] if m and m.strip()]
     if not members:
         raise UsageError("members is empty: list every member of the pool, in topology order")
     overrides = member_overrides(members, params.get("member_overrides"))
-    resolved = {m.casefold(): resolve(module, m, overrides.get(m.casefold())) for m in members}
-    products = sorted({found[1].id for found in resolved.values()})
-    if len(products) != 1:
-        raise UsageError(f"the members of {params['pool']} run different products: {', '.join(products)}")
-    timeout = params["call_timeout"]
-    ticket = (params.get("change_id") or "") if change_id is None else change_id
-
-    def factory(host):
-        settings, product = resolved[host.casefold()]
-        return _audited(settings, product, timeout, ticket)
-
-    product = next(iter(resolved.values()))[1]
-    return factory, product, members
+    targets = _targets(module, members, overrides)
+    return pool_servers(
+        targets, members, params["pool"], params["call_timeout"], change_id=_ticket(module, change_id)
+    )
 
 
 def open_pool(module, change_id=None):
@@ -198,23 +210,17 @@ def open_pool(module, change_id=None):
     return RemoteDriver(factory, call_timeout=module.params["call_timeout"]), product, members
 
 
-def pool_options(**changes):
-    """The roll's timing options (``RollOptions``) with the module's durations in place of the defaults.
+def pool_options(labels=None, **changes):
+    """The roll's timing options (``RollOptions``) with the module's values in place of the defaults.
 
-    ``stable_for`` may be zero (pass on the first Ready); every other duration must be more than zero.
+    Parsed and checked by the library, by the rules the CLI's flags follow (``RollOptions.parse_timings``):
+    ``stable_for`` may be 0 (pass on the first Ready), every other duration must be more than 0 and at
+    most 7 days, ``max_busy`` at least 1. ``labels`` maps a timing to the module option that set it, for
+    the refusal's wording.
     """
-    import re
-
-    from ocsps.durations import parse_duration
     from ocsps.pool import RollOptions
 
-    values = {}
-    for key, raw in changes.items():
-        if key == "stable_for" and isinstance(raw, str) and re.fullmatch(r"\s*0+(\.0+)?\s*s?\s*", raw):
-            values[key] = 0.0
-        else:
-            values[key] = parse_duration(raw) if isinstance(raw, str) else raw
-    return RollOptions.defaults(None, **values)
+    return RollOptions.from_text(labels=labels, **changes)
 
 
 def status_json(status):

@@ -167,6 +167,7 @@ def main():
         from ocsps.pool.member import MemberResultDocument
 
         options = pool_options(
+            {"drain_timeout": "timeout", "service_poll": "poll"},
             drain_timeout=params["timeout"],
             service_poll=params["poll"],
             wait_time=params["wait_time"],

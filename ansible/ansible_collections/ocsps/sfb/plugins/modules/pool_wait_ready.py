@@ -26,7 +26,7 @@ options:
     type: str
   max_busy:
     description:
-      - How many C(Busy) answers fail the task. Default 3.
+      - How many C(Busy) answers fail the task, at least 1. Default 3.
     type: int
   busy_interval:
     description:
@@ -119,14 +119,12 @@ def main():
     params = module.params
     result = {"changed": False}
     try:
-        from ocsps.errors import UsageError
         from ocsps.jsonout import to_builtins
         from ocsps.pool import wait_ready
         from ocsps.pool.member import ReadyResultDocument
 
-        if params["max_busy"] is not None and params["max_busy"] < 1:
-            raise UsageError("max_busy must be at least 1")
         options = pool_options(
+            {"ready_poll": "poll"},
             stable_for=params["stable_for"],
             max_busy=params["max_busy"],
             busy_interval=params["busy_interval"],

@@ -118,3 +118,25 @@ def test_wait_ready_fails_on_insufficient_front_ends(monkeypatch, capsys):
     pool = _Pool(readings=["InsufficientActiveFrontEnds"])
     result = _run(monkeypatch, capsys, pool_wait_ready, pool, stable_for="0s")
     assert result["failed"] is True and "InsufficientActiveFrontEnds" in result["msg"]
+
+
+@pytest.mark.parametrize(("module", "args", "message"), [
+    (pool_wait_ready, dict(max_busy=0), "max_busy must be at least 1"),
+    (pool_wait_ready, dict(poll="0s"), "poll: duration '0s' is out of range"),
+    (pool_wait_ready, dict(busy_interval="soon"), "busy_interval: cannot read duration 'soon'"),
+    (pool_member, dict(member="fe02.contoso.com", state="out", timeout="0"), "timeout: duration '0' is out"),
+    (pool_member, dict(member="fe02.contoso.com", state="out", wait_time="8d"), "wait_time: cannot read"),
+])
+def test_timing_options_follow_the_cli_rules_and_name_the_option(monkeypatch, capsys, module, args, message):
+    """The library's RollOptions.parse_timings decides, as it does for ``ocsps pool maintain``."""
+    pool = _Pool()
+    result = _run(monkeypatch, capsys, module, pool, **args)
+    assert result["failed"] is True and result["exit_code"] == 2, result
+    assert message in result["msg"] and pool.sent == []
+
+
+@pytest.mark.parametrize("stable_for", ["0", "0s", "0m"])
+def test_stable_for_zero_passes_on_the_first_ready(monkeypatch, capsys, stable_for):
+    slept = _no_sleep(monkeypatch)
+    result = _run(monkeypatch, capsys, pool_wait_ready, _Pool(readings=["Ready"]), stable_for=stable_for)
+    assert result["changed"] is False and result["readings"] == ["Ready"] and slept == []
