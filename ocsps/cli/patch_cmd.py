@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from ocsps.patch import PatchEvent, PatchRecord
     from ocsps.patch.rollout import PoolPatchRequest
     from ocsps.pool import RollEvent, UpgradeDomain
-    from ocsps.remote.server import Server
 
 patch_app = typer.Typer(
     name="patch",
@@ -516,6 +515,7 @@ def pool(
     from ocsps.patch.postchecks import synthetic_post_checks
     from ocsps.patch.rollout import PoolPatchRequest, open_rollout
     from ocsps.pool import RemoteDriver, RollOptions, state_path
+    from ocsps.remote.targets import pool_servers
 
     wanted = [v.strip() for item in servers or () for v in item.split(",") if v.strip()]
     options = default_options(
@@ -550,7 +550,11 @@ def pool(
         tuple(members),
         installer,
         options,
-        RollOptions.defaults(drain_timeout=_duration(drain_timeout), stable_for=_duration(stable_for)),
+        RollOptions.from_text(
+            labels={"drain_timeout": "--drain-timeout", "stable_for": "--stable-for"},
+            drain_timeout=drain_timeout,
+            stable_for=stable_for,
+        ),
         sql,
         database_update,
         change_id,
@@ -574,26 +578,14 @@ def pool(
     if opts.lab or (not opts.hosts and opts.hosts_file is None):
         opts.hosts = list(members)
     with open_targets(opts) as (targets, _lab), audit.change(change_id):
-        by_host = {t.host.casefold(): t for t in targets}
-        missing = [m for m in members if m.casefold() not in by_host]
-        if missing:
-            raise UsageError(f"no connection settings for {', '.join(missing)}")
-        products = {by_host[m.casefold()].product.id for m in members}
-        if len(products) != 1:
-            raise UsageError(
-                f"the members of {pool_fqdn} run different products: {', '.join(sorted(products))}"
-            )
-
-        def factory(host: str) -> Server:
-            return audited_server(by_host[host.casefold()], call_timeout)
-
+        factory, product, _members = pool_servers(targets, members, pool_fqdn, call_timeout)
         pool_driver = RemoteDriver(factory, call_timeout=call_timeout)
         patch_driver = RemotePatchDriver(factory, call_timeout=call_timeout)
         try:
             result = rollout.run(
                 pool_driver,
                 patch_driver,
-                by_host[members[0].casefold()].product,
+                product,
                 rerun_install=rerun_install,
                 post_checks=synthetic_post_checks(factory, test_users, timeout=call_timeout)
                 if post_checks
