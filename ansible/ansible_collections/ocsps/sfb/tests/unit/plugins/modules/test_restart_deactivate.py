@@ -135,6 +135,8 @@ def test_a_finished_plan_is_ok_and_unchanged(monkeypatch, capsys, plan_file):
         assert "every step" in result["msg"] and result["computer"] == "ocs01.contoso.com"
     again = _run(monkeypatch, capsys, deactivate, True, plan=str(plan_file), resume_from=1)
     assert again["changed"] is True and [s["step"] for s in again["steps"]] == [1, 2, 3, 4, 5]
+
+
 def test_a_run_audits_the_decisions_after_a_lost_reply(monkeypatch, capsys, tmp_path):
     """What the run decides after a lost reply reaches the audit log, as ``ocsps restart`` writes it."""
     from ocsps.operations.restart import RestartReport, RunPhase, StepOutcome, StepResult
