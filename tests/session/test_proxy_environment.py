@@ -1,8 +1,8 @@
 """Proxy variables are honoured as requests would honour them, and read once per connection.
 
 The transport reads ``HTTP_PROXY`` / ``NO_PROXY`` when it sets up a connection to a server, not again on
-every request of it (scanning the environment twice per request was a fifth of the client's CPU time per
-host in a fan-out). A dead proxy stands in for a real one: a request that goes through it fails at once.
+every request of it (scanning the environment twice per request cost about 5 % of the client's CPU time
+per host in a fan-out). A dead proxy stands in for a real one: a request that goes through it fails at once.
 """
 
 from __future__ import annotations
