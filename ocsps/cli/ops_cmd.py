@@ -7,6 +7,7 @@ the fleet runner, and renders what came back; live displays live in ``ocsps.cli.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -193,7 +194,14 @@ def status(
             with _server(by_host[host], deadline) as server:
                 return server.services(service)
 
-        run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
+        # What exists now (modules, the catalog, compiled templates) outlives the fan-out: exempt it from
+        # the full collections the hosts' garbage triggers, each of which would otherwise walk every object
+        # of the process (about 30 ms, once or more per 50 hosts). Unfrozen after, so nothing is kept.
+        gc.freeze()
+        try:
+            run = run_parallel(list(by_host), work, parallel=read_parallel(parallel, targets))
+        finally:
+            gc.unfreeze()
     document: dict[str, object] = {
         "command": "status",
         "hosts": to_builtins([HostDocument.of(o) for o in run.outcomes]),

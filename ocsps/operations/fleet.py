@@ -8,10 +8,11 @@ taking every Mediation server out of service at once must be a decision, never a
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -196,6 +197,19 @@ def _settle_rest(run: FleetRun[T], told: set[int], on_outcome: OutcomeCallback[T
             _tell(on_outcome, outcome, run)
 
 
+def _ended(ended: queue.SimpleQueue[Future[None]], timeout: float) -> list[Future[None]]:
+    """The futures that ended: waits up to ``timeout`` for the first, then takes those already there."""
+    try:
+        done = [ended.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(ended.get_nowait())
+        except queue.Empty:
+            return done
+
+
 def run_parallel(
     hosts: Sequence[str],
     work: Work[T],
@@ -220,21 +234,29 @@ def run_parallel(
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(parallel, len(hosts) or 1)), thread_name_prefix="ocsps-host"
     )
-    futures: dict[Future[None], HostOutcome[T]] = {
-        pool.submit(_record, o, work, judge, run): o for o in run.outcomes
-    }
+    # Each host's future reports itself here when it ends (or is cancelled): waiting on the set of
+    # pending futures instead costs a pass over all of them per host that ends, quadratic in hosts.
+    ended: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
+    futures: dict[Future[None], HostOutcome[T]] = {}
+    for o in run.outcomes:
+        future = pool.submit(_record, o, work, judge, run)
+        futures[future] = o
+        future.add_done_callback(ended.put)
     try:
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=clock.tick(run), return_when=FIRST_COMPLETED)
+        left = len(futures)
+        while left:
+            done = _ended(ended, clock.tick(run))
             if run.cancel.is_set():
-                for future in pending:
+                for future, outcome in futures.items():
+                    if future.done():
+                        continue
                     if future.cancel() and run.deadline_passed:
-                        futures[future].state = HostState.SKIPPED
-                        futures[future].step = "deadline reached before this host"
+                        outcome.state = HostState.SKIPPED
+                        outcome.step = "deadline reached before this host"
                     elif future.cancelled():
-                        futures[future].state = HostState.INTERRUPTED
+                        outcome.state = HostState.INTERRUPTED
             for future in done:
+                left -= 1
                 told.add(id(futures[future]))
                 _tell(on_outcome, futures[future], run)
     except KeyboardInterrupt:

@@ -124,7 +124,7 @@ _MAX_COUNTER_DIGITS = 20  # a performance counter is at most 64 bits: 1844674407
 
 
 def _value(name: str, text: str) -> CounterValue:
-    if _INT_RE.fullmatch(text):
+    if text.isdecimal() or _INT_RE.fullmatch(text):  # isdecimal: the digits \d matches, without a sign
         digits = len(text.lstrip("+-"))
         if digits > _MAX_COUNTER_DIGITS:
             raise ParseError(
@@ -154,12 +154,16 @@ def parse_activity_level(value: object) -> ActivityLevel:
         raw = _text_or_empty(value)
     counters: list[Counter] = []
     unparsed: list[str] = []
-    for fragment in _SPLIT_RE.split(raw):
+    fragments = raw.split(",") if "\r" not in raw and "\n" not in raw else _SPLIT_RE.split(raw)
+    for fragment in fragments:
         piece = fragment.strip()
         if not piece:
             continue
         name, sep, rest = piece.partition("=")
-        name = _SPACES_RE.sub(" ", name).strip()
+        if name.isascii() and name.isprintable() and "  " not in name:
+            name = name.strip()  # no run of spaces and no other white space inside: nothing to collapse
+        else:
+            name = _SPACES_RE.sub(" ", name).strip()
         if not sep or not name:
             unparsed.append(piece)
             continue

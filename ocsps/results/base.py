@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeGuard, TypeVar
 
 from ocsps.errors import OcspsError
 
@@ -36,6 +36,7 @@ __all__ = [
     "CoercionError",
     "FrozenMap",
     "JsonValue",
+    "Names",
     "ParseError",
     "PropertyReader",
     "bounded",
@@ -43,6 +44,7 @@ __all__ = [
     "freeze",
     "host_name",
     "jsonable",
+    "known_names",
     "no_extra",
     "prop",
     "property_map",
@@ -146,21 +148,40 @@ def property_map(obj: object) -> dict[str, tuple[str, object]] | None:
     alias or note property added by the type system shadows the .NET member of the same name.
     """
     result: dict[str, tuple[str, object]] = {}
-    if isinstance(obj, Mapping):
-        for key, value in obj.items():
-            name = str(key)
-            result[name.casefold()] = (name, value)
+    if _is_mapping(obj):
+        _fold_into(result, obj)
         return result
     adapted = getattr(obj, "adapted_properties", None)
     extended = getattr(obj, "extended_properties", None)
-    if not isinstance(adapted, Mapping) and not isinstance(extended, Mapping):
+    adapted_ok = _is_mapping(adapted)
+    extended_ok = _is_mapping(extended)
+    if not adapted_ok and not extended_ok:
         return None
-    for source in (adapted, extended):
-        if isinstance(source, Mapping):
-            for key, value in source.items():
-                name = str(key)
-                result[name.casefold()] = (name, value)
+    if adapted_ok and adapted:
+        _fold_into(result, adapted)
+    if extended_ok and extended:
+        _fold_into(result, extended)
     return result
+
+
+def _fold_into(result: dict[str, tuple[str, object]], source: Mapping[object, object]) -> None:
+    for key, value in source.items():
+        name = key if type(key) is str else str(key)
+        result[name.casefold()] = (name, value)
+
+
+_MAPPING_TYPES: dict[type, bool] = {dict: True, type(None): False}
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[object, object]]:
+    """``isinstance(value, Mapping)``, remembered per type: the ABC check cost more than folding the names."""
+    kind = type(value)
+    known = _MAPPING_TYPES.get(kind)
+    if known is None:
+        known = isinstance(value, Mapping)
+        if len(_MAPPING_TYPES) < 256:
+            _MAPPING_TYPES[kind] = known
+    return known
 
 
 def prop(obj: object, name: str, default: object = None) -> object:
@@ -464,25 +485,64 @@ def freeze(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
     return FrozenMap(mapping)
 
 
+class Names:
+    """One property's aliases, case-folded once when a parser module is imported.
+
+    Parsers that run for every object a server sends (statuses, events) look properties up through these
+    with :meth:`PropertyReader.find` and friends, which neither fold names nor record them per lookup:
+    the reader is told every name the parser can ask for up front (see :func:`known_names`).
+    """
+
+    __slots__ = ("keys", "names")
+
+    def __init__(self, *names: str) -> None:
+        if not names:
+            raise ValueError("a property needs at least one name")
+        self.names: tuple[str, ...] = names
+        self.keys: tuple[str, ...] = tuple(name.casefold() for name in names)
+
+    def __repr__(self) -> str:
+        return f"Names{self.names!r}"
+
+
+def known_names(*groups: Names) -> frozenset[str]:
+    """Every case-folded alias in ``groups``: the names a parser always reads (its reader's ``known``)."""
+    return frozenset(key for group in groups for key in group.keys)
+
+
 class PropertyReader:
     """Reads the properties of one object for one parser and remembers which ones it used.
 
     Every name a parser asks for, including the aliases it did not end up using, counts as known; the
     rest is handed back by :meth:`extra`, so fields a newer product adds are kept rather than dropped.
+    A parser that always asks for the same names may pass them as ``known`` (from :func:`known_names`):
+    they then count as asked from the start, as if every lookup had been made, and lookups through
+    :class:`Names` skip the bookkeeping.
     """
 
-    def __init__(self, obj: object, kind: str) -> None:
+    __slots__ = ("_known", "_obj", "_types", "_used", "kind", "props")
+
+    def __init__(self, obj: object, kind: str, known: frozenset[str] | None = None) -> None:
         props = property_map(obj)
         if props is None:
             got = type(obj).__name__
             raise ParseError(kind, None, f"expected a PowerShell object or a mapping, got {got}")
         self.kind = kind
         self.props: dict[str, tuple[str, object]] = props
-        raw_types = getattr(obj, "types", None)
-        self.types: tuple[str, ...] = (
-            tuple(str(t) for t in raw_types) if isinstance(raw_types, list | tuple) else ()
-        )
+        self._obj = obj
+        self._types: tuple[str, ...] | None = None
+        self._known = known
         self._used: set[str] = set()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The object's .NET type names, most derived first (empty for a mapping)."""
+        types = self._types
+        if types is None:
+            raw_types = getattr(self._obj, "types", None)
+            types = tuple(map(str, raw_types)) if isinstance(raw_types, list | tuple) else ()
+            self._types = types
+        return types
 
     def lookup(self, *names: str) -> tuple[str, object] | None:
         """Return ``(matched name, value)`` for the first alias present with a non-null value.
@@ -503,6 +563,71 @@ class PropertyReader:
             if first_null is None:
                 first_null = found
         return first_null
+
+    def find(self, names: Names) -> tuple[str, object] | None:
+        """:meth:`lookup` for aliases folded in advance."""
+        if self._known is None:
+            self._used.update(names.keys)
+        props = self.props
+        first_null: tuple[str, object] | None = None
+        for key in names.keys:
+            found = props.get(key)
+            if found is None:
+                continue
+            if found[1] is not None:
+                return found
+            if first_null is None:
+                first_null = found
+        return first_null
+
+    def find_text(self, names: Names, *, required: bool = False) -> str | None:
+        """:meth:`text` for aliases folded in advance."""
+        found = self.find(names)
+        if found is None:
+            if required:
+                raise self.fail(names.names, "is missing")
+            return None
+        name, value = found
+        if value is None:
+            if required:
+                raise self.fail([name], "is null")
+            return None
+        if type(value) is str:
+            return value
+        return self.convert(name, value, to_text)
+
+    def find_required_text(self, names: Names) -> str:
+        """:meth:`required_text` for aliases folded in advance."""
+        text = self.find_text(names, required=True)
+        if text is None or not (text := text.strip()):
+            raise self.fail(names.names, "is empty")
+        return text
+
+    def find_integer(self, names: Names, *, required: bool = False) -> int | None:
+        """:meth:`integer` for aliases folded in advance."""
+        return self._coerce_found(names, self.find(names), required, to_int)
+
+    def find_moment(self, names: Names, *, required: bool = False) -> tuple[datetime, bool] | None:
+        """:meth:`moment` for aliases folded in advance."""
+        return self._coerce_found(names, self.find(names), required, to_datetime)
+
+    def _coerce_found(
+        self,
+        names: Names,
+        found: tuple[str, object] | None,
+        required: bool,
+        convert: Callable[[object], T | None],
+    ) -> T | None:
+        if found is None:
+            if required:
+                raise self.fail(names.names, "is missing")
+            return None
+        name, value = found
+        if value is None:
+            if required:
+                raise self.fail([name], "is null")
+            return None
+        return self.convert(name, value, convert)
 
     def has(self, *names: str) -> bool:
         return any(key in self.props for key in _folded(names))
@@ -571,9 +696,14 @@ class PropertyReader:
 
     def extra(self) -> Mapping[str, object]:
         """The properties no lookup asked for, worked out only when someone reads them."""
-        if len(self.props) <= len(self._used) and self.props.keys() <= self._used:
+        props = self.props
+        used: frozenset[str] | set[str] = self._used
+        known = self._known
+        if known is not None:
+            used = known.union(used) if used else known
+        if len(props) <= len(used) and props.keys() <= used:
             return EMPTY
-        return Leftovers(self.props, frozenset(self._used))
+        return Leftovers(props, frozenset(used))
 
 
 class Leftovers(Mapping[str, object]):

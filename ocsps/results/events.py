@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ocsps.results.base import (
+    Names,
     ParseError,
     PropertyReader,
     enum_token,
     host_name,
+    known_names,
     no_extra,
 )
 
@@ -56,8 +58,20 @@ class EventRecord:
     extra: Mapping[str, object] = field(default_factory=no_extra, hash=False)
 
 
+_INSTANCE_ID = Names("InstanceId")
+_ID = Names("Id", "EventID")
+_TIME = Names("TimeCreated", "TimeGenerated", "TimeWritten")
+_LEVEL = Names("LevelDisplayName", "EntryType", "Level")
+_SOURCE = Names("ProviderName", "Source")
+_MESSAGE = Names("Message")
+_COMPUTER = Names("MachineName", "ComputerName", "PSComputerName")
+_LOG = Names("LogName", "Log")
+_RECORD_ID = Names("RecordId", "Index")
+_KNOWN = known_names(_INSTANCE_ID, _ID, _TIME, _LEVEL, _SOURCE, _MESSAGE, _COMPUTER, _LOG, _RECORD_ID)
+
+
 def _level(reader: PropertyReader) -> str | None:
-    found = reader.lookup("LevelDisplayName", "EntryType", "Level")
+    found = reader.find(_LEVEL)
     if found is None or found[1] is None:
         return None
     name, value = found
@@ -75,14 +89,14 @@ def parse_event_record(obj: object) -> EventRecord:
     TimeWritten (required); LevelDisplayName, EntryType or Level; ProviderName or Source; Message;
     MachineName, ComputerName or PSComputerName; LogName; RecordId or Index; InstanceId.
     """
-    reader = PropertyReader(obj, KIND)
-    instance_id = reader.integer("InstanceId")
-    raw_id = reader.integer("Id", "EventID")
+    reader = PropertyReader(obj, KIND, _KNOWN)
+    instance_id = reader.find_integer(_INSTANCE_ID)
+    raw_id = reader.find_integer(_ID)
     if raw_id is None:
         raw_id = instance_id
     if raw_id is None:
-        raise reader.fail(["Id", "EventID", "InstanceId"], "is missing")
-    moment = reader.moment("TimeCreated", "TimeGenerated", "TimeWritten", required=True)
+        raise reader.fail([*_ID.names, *_INSTANCE_ID.names], "is missing")
+    moment = reader.find_moment(_TIME, required=True)
     if moment is None:
         raise ParseError(KIND, "TimeCreated", "is missing")
     time, assumed = moment
@@ -91,11 +105,11 @@ def parse_event_record(obj: object) -> EventRecord:
         time=time,
         time_assumed_utc=assumed,
         level=_level(reader),
-        source=reader.text("ProviderName", "Source"),
-        message=reader.text("Message"),
-        computer=host_name(reader.text("MachineName", "ComputerName", "PSComputerName")),
-        log=reader.text("LogName", "Log"),
+        source=reader.find_text(_SOURCE),
+        message=reader.find_text(_MESSAGE),
+        computer=host_name(reader.find_text(_COMPUTER)),
+        log=reader.find_text(_LOG),
         instance_id=instance_id,
-        record_id=reader.integer("RecordId", "Index"),
+        record_id=reader.find_integer(_RECORD_ID),
         extra=reader.extra(),
     )

@@ -22,10 +22,12 @@ from enum import StrEnum
 
 from ocsps.results.activity import ActivityLevel, parse_activity_level
 from ocsps.results.base import (
+    Names,
     ParseError,
     PropertyReader,
     enum_token,
     host_name,
+    known_names,
     no_extra,
     to_text,
 )
@@ -54,9 +56,13 @@ class ServiceState(StrEnum):
             return _BY_NUMBER.get(token, cls.UNKNOWN)
         if token is None:
             return cls.UNKNOWN
-        return _BY_NAME.get(re.sub(r"[\s_-]+", "", token).casefold(), cls.UNKNOWN)
+        state = _BY_NAME.get(token.casefold())  # the usual case: the enum name as .NET writes it
+        if state is None:
+            state = _BY_NAME.get(_SEPARATORS_RE.sub("", token).casefold(), cls.UNKNOWN)
+        return state
 
 
+_SEPARATORS_RE = re.compile(r"[\s_-]+")
 _BY_NUMBER: dict[int, ServiceState] = {
     1: ServiceState.STOPPED,
     2: ServiceState.START_PENDING,
@@ -111,6 +117,8 @@ def _role_names(value: object) -> tuple[str, ...]:
     """RoleName arrives as a list, as "A, B" text, or as console text "{A, B}"; all give a tuple."""
     if value is None:
         return ()
+    if type(value) is str:  # what templates and Get-CsWindowsService send
+        return _split_roles(value)
     items: list[object]
     if isinstance(value, list | tuple):
         items = list(value)
@@ -127,10 +135,14 @@ def _role_names(value: object) -> tuple[str, ...]:
             items = [value]
     names: list[str] = []
     for item in items:
-        text = to_text(item) or ""
-        text = text.strip().removeprefix("{").removesuffix("}")
-        names.extend(part.strip() for part in _ROLE_SPLIT_RE.split(text) if part.strip())
+        names.extend(_split_roles(to_text(item) or ""))
     return tuple(names)
+
+
+def _split_roles(text: str) -> tuple[str, ...]:
+    text = text.strip().removeprefix("{").removesuffix("}")
+    parts = [part.strip() for part in _ROLE_SPLIT_RE.split(text)]
+    return tuple(part for part in parts if part)
 
 
 def _status(value: object) -> tuple[ServiceState, str]:
@@ -139,29 +151,38 @@ def _status(value: object) -> tuple[ServiceState, str]:
     return ServiceState.from_token(token), text
 
 
+_NAME = Names("Name", "ServiceName")
+_STATUS = Names("Status", "State")
+_DISPLAY_NAME = Names("DisplayName")
+_COMPUTER = Names("ComputerName", "PSComputerName", "MachineName", "SystemName")
+_ROLES = Names("RoleName", "RoleNames", "Roles")
+_ACTIVITY = Names("ActivityLevel")
+_KNOWN = known_names(_NAME, _STATUS, _DISPLAY_NAME, _COMPUTER, _ROLES, _ACTIVITY)
+
+
 def parse_service_status(obj: object) -> ServiceStatus:
     """Build a :class:`ServiceStatus` from any of the shapes listed in the module docstring.
 
     Required: Name (or ServiceName) and Status (or State). Everything else is optional, and properties
     not read here are kept in ``extra``.
     """
-    reader = PropertyReader(obj, KIND)
-    name = reader.required_text("Name", "ServiceName")
-    found = reader.lookup("Status", "State")
+    reader = PropertyReader(obj, KIND, _KNOWN)
+    name = reader.find_required_text(_NAME)
+    found = reader.find(_STATUS)
     if found is None:
-        raise reader.fail(["Status", "State"], "is missing")
+        raise reader.fail(_STATUS.names, "is missing")
     status_name, status_value = found
     if status_value is None:
         raise ParseError(KIND, status_name, "is null")
     status, status_text = reader.convert(status_name, status_value, _status)
-    display_name = reader.text("DisplayName")
-    computer = host_name(reader.text("ComputerName", "PSComputerName", "MachineName", "SystemName"))
-    roles_found = reader.lookup("RoleName", "RoleNames", "Roles")
+    display_name = reader.find_text(_DISPLAY_NAME)
+    computer = host_name(reader.find_text(_COMPUTER))
+    roles_found = reader.find(_ROLES)
     role_names: tuple[str, ...] = ()
     if roles_found is not None:
         role_names = reader.convert(roles_found[0], roles_found[1], _role_names)
     activity: ActivityLevel | None = None
-    activity_found = reader.lookup("ActivityLevel")
+    activity_found = reader.find(_ACTIVITY)
     if activity_found is not None and activity_found[1] is not None:
         try:
             activity = parse_activity_level(activity_found[1])
