@@ -346,7 +346,8 @@ def _database_product(product: Product) -> None:
 
     if product.id not in load_patch_facts().database_products:
         raise UsageError(
-            f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013): patch.toml [database]"
+            f"{product.name} has no Test-CsDatabase (it arrived with Lync Server 2013): "
+            "actions.toml patch-database"
         )
 
 

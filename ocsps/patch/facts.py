@@ -187,10 +187,16 @@ def parse_patch_facts(raw: Mapping[str, Any], *, source: str = "patch.toml") -> 
             confirmed,
         )
     db = raw.get("database", {})
-    db_products = frozenset(str(p) for p in db.get("products", []))
+    if "products" in db:
+        raise CatalogError(
+            f"{source} [database].products: the products come from actions.toml patch-database"
+        )
+    # One fact: the products that can run the patch-database action (actions.toml) are those updated.
+    db_action = catalog.actions.get("patch-database")
+    db_products = frozenset(
+        pid for pid, product in catalog.products.items() if db_action and catalog.supports(db_action, product)
+    )
     for pid in sorted(db_products):
-        if pid not in catalog.products:
-            raise CatalogError(f"{source} [database].products: unknown product {pid}")
         for cmdlet in ("Test-CsDatabase", "Install-CsDatabase"):
             if catalog.cmdlet_parameters(catalog.products[pid], cmdlet) is None:
                 raise CatalogError(f"{source} [database]: cmdlets.toml has no {cmdlet} for {pid}")

@@ -528,7 +528,8 @@ def _databases(
     done = request.get("database_result")
     if result.product not in facts.database_products:
         result.database_note = (
-            "this product has no Test-CsDatabase (it arrived with Lync Server 2013, patch.toml [database]): "
+            "this product has no Test-CsDatabase (it arrived with Lync Server 2013, actions.toml "
+            "patch-database): "
             "apply the update's database changes as its KB article says"
         )
         return
