@@ -66,6 +66,18 @@ def check_sip_address(value: str, what: str) -> str:
     return f"sip:{match.group(1)}"
 
 
+def check_test_users(users: Sequence[str], *, post_checks: bool, label: str, enable: str) -> list[str]:
+    """The users a pool patch's post-checks sign in as, checked before any connection: only with the
+    post-checks (``enable`` says how to turn them on), at most two (sender, then receiver), each a SIP
+    address."""
+    given = [user for user in users if user and user.strip()]
+    if given and not post_checks:
+        raise UsageError(f"{label} names who the post-checks sign in as: {enable}")
+    if len(given) > 2:
+        raise UsageError(f"{label} takes at most two addresses: sender, then receiver")
+    return [check_sip_address(user, label) for user in given]
+
+
 def parse_latency(text: str | None) -> float | None:
     """A TimeSpan as text (``00:00:01.2345678``, ``1.02:03:04``) in seconds; None when empty or unknown."""
     if not text:

@@ -527,15 +527,11 @@ def pool(
     check_options(options)  # before any password prompt or connection
     if rerun_install and not resume:
         raise UsageError("--rerun-install only applies with --resume")
-    test_users = list(test_users or ())
-    if test_users and not post_checks:
-        raise UsageError("--test-user names who the post-checks sign in as: add --post-checks")
-    if len(test_users) > 2:
-        raise UsageError("--test-user takes at most two addresses: sender, then receiver")
-    if test_users:
-        from ocsps.checks.synthetic import check_sip_address
+    from ocsps.checks.synthetic import check_test_users
 
-        test_users = [check_sip_address(user, "--test-user") for user in test_users]
+    test_users = check_test_users(
+        test_users or (), post_checks=post_checks, label="--test-user", enable="add --post-checks"
+    )
     if resume and (what_if or wanted or drain_timeout or stable_for or install_timeout or reboot_timeout):
         raise UsageError(
             "a resumed roll keeps its saved plan and options; drop --what-if, --servers and timings"

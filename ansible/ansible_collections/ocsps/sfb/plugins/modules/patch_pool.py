@@ -213,6 +213,7 @@ def _request(module):
     from ocsps.errors import UsageError
     from ocsps.hostname import check_host
     from ocsps.patch import default_options
+    from ocsps.checks.synthetic import check_test_users
     from ocsps.patch.plan import check_options
 
     params = module.params
@@ -229,15 +230,9 @@ def _request(module):
         given = [key for key in _TIMINGS if params[key] is not None]
         if given:
             raise UsageError(f"a resumed roll keeps its saved plan and timings; drop {', '.join(given)}")
-    users = [u for u in params["test_users"] or [] if u and u.strip()]
-    if users and not params["post_checks"]:
-        raise UsageError("test_users names who the post-checks sign in as: set post_checks")
-    if len(users) > 2:
-        raise UsageError("test_users takes at most two addresses: sender, then receiver")
-    if users:
-        from ocsps.checks.synthetic import check_sip_address
-
-        users = [check_sip_address(user, "test_users") for user in users]
+    users = check_test_users(
+        params["test_users"] or [], post_checks=params["post_checks"], label="test_users", enable="set post_checks"
+    )
 
     def duration(key):
         return None if params[key] is None else parse_duration(params[key])
