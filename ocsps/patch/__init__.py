@@ -23,7 +23,7 @@ from ocsps.patch.pool import (
     plan_pool_patch,
 )
 from ocsps.patch.runner import PatchEvent, PatchRecord, PatchRunner, PatchStatus
-from ocsps.patch.state import load_record, save_record, state_path, unfinished
+from ocsps.patch.state import load_record, open_saved_record, save_record, state_path, unfinished
 
 __all__ = [
     "Component",
@@ -49,6 +49,7 @@ __all__ = [
     "default_options",
     "load_patch_facts",
     "load_record",
+    "open_saved_record",
     "patch_pool",
     "plan_patch",
     "plan_pool_patch",
