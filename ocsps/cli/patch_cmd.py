@@ -18,6 +18,27 @@ if TYPE_CHECKING:
     from ocsps.patch.rollout import PoolPatchRequest
     from ocsps.pool import RollEvent, UpgradeDomain
 
+ExpectVersionOpt = Annotated[
+    str, typer.Option("--expect-version", help="Version every component must report afterwards (required)")
+]
+
+InstallTimeoutOpt = Annotated[
+    str | None, typer.Option("--install-timeout", help="The installer's deadline (default 2h)")
+]
+
+RerunInstallOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rerun-install",
+        help="On --resume: run again an install interrupted before its outcome was recorded and not at "
+        "the expected version (only once sure the installer is no longer running)",
+    ),
+]
+
+CallTimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")]
+
 patch_app = typer.Typer(
     name="patch",
     help=(
@@ -67,10 +88,7 @@ def server(
             "C:\\Updates\\SkypeServerUpdateInstaller.exe (a local copy: a share needs delegation)",
         ),
     ],
-    expect_version: Annotated[
-        str,
-        typer.Option("--expect-version", help="Version every component must report afterwards (required)"),
-    ] = "",
+    expect_version: ExpectVersionOpt = "",
     reboot: Annotated[
         str, typer.Option("--reboot", help="auto: restart when the update asks; never: stop and say so")
     ] = "auto",
@@ -81,9 +99,7 @@ def server(
     drain_timeout: Annotated[
         str | None, typer.Option("--drain-timeout", help="Each service's drain deadline (default 30m)")
     ] = None,
-    install_timeout: Annotated[
-        str | None, typer.Option("--install-timeout", help="The installer's deadline (default 2h)")
-    ] = None,
+    install_timeout: InstallTimeoutOpt = None,
     reboot_timeout: Annotated[
         str | None,
         typer.Option("--reboot-timeout", help="From the restart until the services are back (default 30m)"),
@@ -105,14 +121,7 @@ def server(
             "--resume", help="Continue the saved run of this server at the step it reached (same options)"
         ),
     ] = False,
-    rerun_install: Annotated[
-        bool,
-        typer.Option(
-            "--rerun-install",
-            help="On --resume: run again an install interrupted before its outcome was recorded and not at "
-            "the expected version (only once sure the installer is no longer running)",
-        ),
-    ] = False,
+    rerun_install: RerunInstallOpt = False,
     reinstall: Annotated[
         bool,
         typer.Option(
@@ -122,10 +131,8 @@ def server(
         ),
     ] = False,
     change_id: ChangeIdOpt = "",
-    timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
-    json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
-    ] = False,
+    timeout: CallTimeoutOpt = "120s",
+    json_out: JsonOpt = False,
     *,
     opts: TargetOptions,
 ) -> None:
@@ -264,9 +271,7 @@ def database(
     ] = False,
     what_if: Annotated[bool, typer.Option("--what-if", help="Print the script; send nothing")] = False,
     change_id: ChangeIdOpt = "",
-    json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
-    ] = False,
+    json_out: JsonOpt = False,
     *,
     opts: TargetOptions,
 ) -> None:
@@ -407,10 +412,7 @@ def pool(
             "needs delegation)",
         ),
     ],
-    expect_version: Annotated[
-        str,
-        typer.Option("--expect-version", help="Version every component must report afterwards (required)"),
-    ] = "",
+    expect_version: ExpectVersionOpt = "",
     sql_server: Annotated[
         str,
         typer.Option("--sql-server", help="FQDN of the Back End SQL Server, for the database update"),
@@ -431,9 +433,7 @@ def pool(
             "roll; otherwise they are the pool's members, in topology order",
         ),
     ] = None,
-    install_timeout: Annotated[
-        str | None, typer.Option("--install-timeout", help="The installer's deadline (default 2h)")
-    ] = None,
+    install_timeout: InstallTimeoutOpt = None,
     reboot_timeout: Annotated[
         str | None,
         typer.Option("--reboot-timeout", help="From a restart until the server answers again (default 30m)"),
@@ -453,14 +453,7 @@ def pool(
         bool,
         typer.Option("--resume", help="Continue the saved roll of this pool at the step each server reached"),
     ] = False,
-    rerun_install: Annotated[
-        bool,
-        typer.Option(
-            "--rerun-install",
-            help="On --resume: run again an install interrupted before its outcome was recorded and not at "
-            "the expected version (only once sure the installer is no longer running)",
-        ),
-    ] = False,
+    rerun_install: RerunInstallOpt = False,
     post_checks: Annotated[
         bool,
         typer.Option(
@@ -490,10 +483,8 @@ def pool(
         ),
     ] = None,
     change_id: ChangeIdOpt = "",
-    timeout: Annotated[str, typer.Option("--timeout", help="Deadline of each ordinary call")] = "120s",
-    json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout; progress on stderr")
-    ] = False,
+    timeout: CallTimeoutOpt = "120s",
+    json_out: JsonOpt = False,
     *,
     opts: TargetOptions,
 ) -> None:
