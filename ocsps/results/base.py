@@ -583,18 +583,9 @@ class PropertyReader:
     def find_text(self, names: Names, *, required: bool = False) -> str | None:
         """:meth:`text` for aliases folded in advance."""
         found = self.find(names)
-        if found is None:
-            if required:
-                raise self.fail(names.names, "is missing")
-            return None
-        name, value = found
-        if value is None:
-            if required:
-                raise self.fail([name], "is null")
-            return None
-        if type(value) is str:
-            return value
-        return self.convert(name, value, to_text)
+        if found is not None and type(found[1]) is str:
+            return found[1]  # the common case, without the conversion's call
+        return self._coerce_found(names, found, required, to_text)
 
     def find_required_text(self, names: Names) -> str:
         """:meth:`required_text` for aliases folded in advance."""
