@@ -814,9 +814,9 @@ class PatchRunner:
                 state = self._read(probe=True)  # one short attempt: is the server there at all?
                 if rec.held and not rec.restored:
                     self._restore(state)
-                    state = self._read(probe=True)
                     if rec.status is not PatchStatus.DONE and "hold" in rec.done:
                         rec.done.remove("hold")  # restored: a resume holds them again
+                    state = self._read(probe=True)
                 rec.final = state
                 rec.final_error = ""
                 break

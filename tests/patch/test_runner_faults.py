@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ocsps.catalog import load_catalog
-from ocsps.errors import OutcomeUnknown
+from ocsps.errors import OutcomeUnknown, TimeoutExceeded
 from ocsps.patch import PatchRunner, PatchStatus, default_options, plan_patch
 from ocsps.patch.model import Component, InstallOutcome, PatchState, ServiceInfo
 
@@ -27,6 +27,7 @@ class ScriptedServer:
     modes: dict[str, str] = field(default_factory=lambda: {"RTCMEDSRV": "Auto", "RTCCLSAGT": "Manual"})
     version: str = "6.0.9319.0"
     lose: set[str] = field(default_factory=set)
+    drop_probe_after: str = ""  # the first probe read after this call times out
     calls: list[str] = field(default_factory=list)
     now: float = 0.0
 
@@ -48,6 +49,9 @@ class ScriptedServer:
     def state(
         self, host: str, services: Sequence[str], installer: str = "", *, probe: bool = False
     ) -> PatchState:
+        if probe and self.drop_probe_after and self.drop_probe_after in self.calls:
+            self.drop_probe_after = ""
+            raise TimeoutExceeded("state: no answer within 0.1s", host=HOST)
         return PatchState(
             computer=HOST,
             boot_time="boot-1",
@@ -135,3 +139,14 @@ def test_a_restore_already_done_is_not_sent_again() -> None:
     assert restores == ["set-startup Automatic RTCMEDSRV", "set-startup Manual RTCCLSAGT"]
     assert server.modes == {"RTCMEDSRV": "Auto", "RTCCLSAGT": "Manual"}
     assert record.restored and record.left_disabled == []
+
+
+def test_types_restored_at_the_finish_are_held_again_on_a_resume() -> None:
+    """The finish restores the types, then its reading of the final state gets no answer: the record must
+    still say that the hold is undone, or a resume would leave the services Automatic and stopped across
+    the restart and wait for them to start by themselves."""
+    server = ScriptedServer(lose={"install"}, drop_probe_after="set-startup Automatic RTCMEDSRV")
+    record = _run(server).record
+    assert record.status is PatchStatus.DISCONNECTED
+    assert server.modes == {"RTCMEDSRV": "Auto", "RTCCLSAGT": "Manual"}
+    assert record.restored and "hold" not in record.done
